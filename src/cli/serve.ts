@@ -1,0 +1,43 @@
+/** `ztp serve`: parse options (flags > environment > defaults) and run until a signal. */
+import { ConfigError, loadServeConfig, optionsHelp, SERVE_OPTIONS } from '../config.js';
+
+const HELP = `Usage: ztp serve [options]
+
+Runs the registry server. Every option can also be set through its environment variable.
+
+Options:
+${optionsHelp(SERVE_OPTIONS)}
+  --help
+      Show this help.`;
+
+export async function main(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(HELP);
+    return 0;
+  }
+  let config;
+  try {
+    config = loadServeConfig(argv);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(`ztp serve: ${e.message}\nRun 'ztp serve --help' for the options.`);
+      return 2;
+    }
+    throw e;
+  }
+  const { startServer } = await import('../server.js');
+  const server = await startServer(config);
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      server.app.log.info({ signal }, 'shutting down');
+      process.off('SIGTERM', onTerm);
+      process.off('SIGINT', onInt);
+      void server.close().then(resolve);
+    };
+    const onTerm = () => stop('SIGTERM');
+    const onInt = () => stop('SIGINT');
+    process.on('SIGTERM', onTerm);
+    process.on('SIGINT', onInt);
+  });
+  return 0;
+}

@@ -1,0 +1,311 @@
+/**
+ * The one place that reads the environment. Every server option is declared once in
+ * SERVE_OPTIONS (flag, environment variable, default, help); `ztp serve --help` and the README's
+ * configuration table are both generated from it (test/config.test.ts keeps the README in sync).
+ * Precedence: command-line flag, then environment variable, then default.
+ */
+import { parseArgs } from 'node:util';
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Kind = 'string' | 'integer' | 'duration' | 'boolean' | 'level' | 'url' | 'enum';
+
+export interface OptionSpec {
+  /** camelCase key in ServeConfig */
+  key: keyof ServeConfig;
+  flag: string;
+  env: string;
+  kind: Kind;
+  default: string | undefined;
+  help: string;
+  /** for kind 'enum' */
+  choices?: readonly string[];
+  /** inclusive integer bounds */
+  min?: number;
+  max?: number;
+}
+
+export interface ServeConfig {
+  host: string;
+  port: number;
+  database: string;
+  managerUrl: string | undefined;
+  logLevel: string;
+  historyLimit: number;
+  bodyLimit: number;
+  triggerTimeout: number;
+  triggerInitialBackoff: number;
+  triggerMaxBackoff: number;
+  triggerMaxAge: number;
+  triggerConcurrency: number;
+  triggerLease: number;
+  triggerPollInterval: number;
+  triggerRetention: number;
+  shutdownGrace: number;
+}
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export const SERVE_OPTIONS: readonly OptionSpec[] = [
+  {
+    key: 'host',
+    flag: 'host',
+    env: 'ZTP_HOST',
+    kind: 'string',
+    default: '0.0.0.0',
+    help: 'Address to listen on.',
+  },
+  {
+    key: 'port',
+    flag: 'port',
+    env: 'ZTP_PORT',
+    kind: 'integer',
+    default: '8080',
+    min: 0,
+    max: 65535,
+    help: 'TCP port to listen on (0 picks a free one).',
+  },
+  {
+    key: 'database',
+    flag: 'database',
+    env: 'ZTP_DATABASE',
+    kind: 'string',
+    default: './ztp.db',
+    help: 'SQLite file path, or a postgres:// URL.',
+  },
+  {
+    key: 'managerUrl',
+    flag: 'manager-url',
+    env: 'ZTP_MANAGER_URL',
+    kind: 'url',
+    default: undefined,
+    help: 'Service manager base URL; after each registration the server calls GET {url}/api/exec?ip={ip}. Unset: no triggers.',
+  },
+  {
+    key: 'logLevel',
+    flag: 'log-level',
+    env: 'ZTP_LOG_LEVEL',
+    kind: 'enum',
+    choices: LOG_LEVELS,
+    default: 'info',
+    help: 'Log level (one JSON line per request at info).',
+  },
+  {
+    key: 'historyLimit',
+    flag: 'history-limit',
+    env: 'ZTP_HISTORY_LIMIT',
+    kind: 'integer',
+    default: '20',
+    min: 0,
+    max: 1000,
+    help: 'Registrations kept per device in its history (time, ip, source).',
+  },
+  {
+    key: 'bodyLimit',
+    flag: 'body-limit',
+    env: 'ZTP_BODY_LIMIT',
+    kind: 'integer',
+    default: '81920',
+    min: 1024,
+    max: 10485760,
+    help: 'Largest request body in bytes (413 beyond it).',
+  },
+  {
+    key: 'triggerTimeout',
+    flag: 'trigger-timeout',
+    env: 'ZTP_TRIGGER_TIMEOUT',
+    kind: 'duration',
+    default: '10s',
+    help: 'Connect + response timeout of one trigger call.',
+  },
+  {
+    key: 'triggerInitialBackoff',
+    flag: 'trigger-initial-backoff',
+    env: 'ZTP_TRIGGER_INITIAL_BACKOFF',
+    kind: 'duration',
+    default: '1s',
+    help: 'Delay ceiling before the first retry; doubles each attempt (full jitter).',
+  },
+  {
+    key: 'triggerMaxBackoff',
+    flag: 'trigger-max-backoff',
+    env: 'ZTP_TRIGGER_MAX_BACKOFF',
+    kind: 'duration',
+    default: '5m',
+    help: 'Largest delay between two attempts.',
+  },
+  {
+    key: 'triggerMaxAge',
+    flag: 'trigger-max-age',
+    env: 'ZTP_TRIGGER_MAX_AGE',
+    kind: 'duration',
+    default: '24h',
+    help: 'A trigger still undelivered this long after its registration is marked dead.',
+  },
+  {
+    key: 'triggerConcurrency',
+    flag: 'trigger-concurrency',
+    env: 'ZTP_TRIGGER_CONCURRENCY',
+    kind: 'integer',
+    default: '64',
+    min: 1,
+    max: 4096,
+    help: 'Trigger calls in flight at once (per server process).',
+  },
+  {
+    key: 'triggerLease',
+    flag: 'trigger-lease',
+    env: 'ZTP_TRIGGER_LEASE',
+    kind: 'duration',
+    default: '60s',
+    help: 'How long a claimed trigger is reserved for its dispatcher; after that another claims it (crash recovery).',
+  },
+  {
+    key: 'triggerPollInterval',
+    flag: 'trigger-poll-interval',
+    env: 'ZTP_TRIGGER_POLL_INTERVAL',
+    kind: 'duration',
+    default: '1s',
+    help: 'Longest sleep of an idle dispatcher (it is also woken by local registrations).',
+  },
+  {
+    key: 'triggerRetention',
+    flag: 'trigger-retention',
+    env: 'ZTP_TRIGGER_RETENTION',
+    kind: 'duration',
+    default: '7d',
+    help: 'Finished (delivered/failed/dead) triggers older than this are pruned; the latest per device is kept.',
+  },
+  {
+    key: 'shutdownGrace',
+    flag: 'shutdown-grace',
+    env: 'ZTP_SHUTDOWN_GRACE',
+    kind: 'duration',
+    default: '5s',
+    help: 'On SIGTERM/SIGINT: how long to wait for in-flight requests and trigger calls.',
+  },
+];
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** Parses `250ms`, `10s`, `5m`, `24h`, `7d` or a bare number of milliseconds. */
+export function parseDuration(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim());
+  if (!m) throw new ConfigError(`'${text}' is not a duration (use e.g. 500ms, 10s, 5m, 24h, 7d)`);
+  const ms = Number(m[1]) * (UNITS[m[2] ?? 'ms'] ?? 1);
+  if (!Number.isFinite(ms) || ms > 2 ** 31 * 1000)
+    throw new ConfigError(`duration '${text}' is too large`);
+  return Math.round(ms);
+}
+
+function convert(spec: OptionSpec, raw: string, source: string): unknown {
+  const where = `${source} (${spec.flag})`;
+  switch (spec.kind) {
+    case 'integer': {
+      if (!/^-?\d+$/.test(raw)) throw new ConfigError(`${where}: '${raw}' is not an integer`);
+      const n = Number(raw);
+      if ((spec.min !== undefined && n < spec.min) || (spec.max !== undefined && n > spec.max)) {
+        throw new ConfigError(`${where}: ${n} is outside ${spec.min}..${spec.max}`);
+      }
+      return n;
+    }
+    case 'duration':
+      try {
+        return parseDuration(raw);
+      } catch (e) {
+        throw new ConfigError(`${where}: ${(e as Error).message}`);
+      }
+    case 'boolean':
+      if (['1', 'true', 'yes', 'on'].includes(raw.toLowerCase())) return true;
+      if (['0', 'false', 'no', 'off', ''].includes(raw.toLowerCase())) return false;
+      throw new ConfigError(`${where}: '${raw}' is not a boolean`);
+    case 'enum':
+    case 'level':
+      if (!spec.choices?.includes(raw))
+        throw new ConfigError(`${where}: '${raw}' is not one of ${spec.choices?.join(', ')}`);
+      return raw;
+    case 'url':
+      return validateManagerUrl(raw, where);
+    case 'string':
+      return raw;
+  }
+}
+
+/** The manager URL must be plain http(s) with no query or fragment: the trigger path is appended to it. */
+export function validateManagerUrl(raw: string, where = 'manager-url'): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`${where}: '${raw}' is not a URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new ConfigError(`${where}: must be http:// or https://`);
+  if (url.search !== '' || url.hash !== '')
+    throw new ConfigError(`${where}: must not have a query or fragment`);
+  if (url.username !== '' || url.password !== '')
+    throw new ConfigError(`${where}: credentials in the URL are not supported`);
+  return url.href.replace(/\/+$/, '');
+}
+
+export type Env = Record<string, string | undefined>;
+
+/** Resolves options from argv (flags), then env, then defaults. Throws ConfigError on any bad value. */
+export function resolveOptions(
+  specs: readonly OptionSpec[],
+  argv: string[],
+  env: Env,
+): Record<string, unknown> {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: Object.fromEntries(
+        specs.map((s) => [
+          s.flag,
+          { type: s.kind === 'boolean' ? ('boolean' as const) : ('string' as const) },
+        ]),
+      ),
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (e) {
+    throw new ConfigError((e as Error).message);
+  }
+  const out: Record<string, unknown> = {};
+  for (const s of specs) {
+    const flag = values[s.flag];
+    const fromEnv = env[s.env];
+    if (typeof flag === 'boolean') out[s.key] = flag;
+    else if (flag !== undefined) out[s.key] = convert(s, flag, `--${s.flag}`);
+    else if (fromEnv !== undefined && fromEnv !== '') out[s.key] = convert(s, fromEnv, s.env);
+    else out[s.key] = s.default === undefined ? undefined : convert(s, s.default, 'default');
+  }
+  return out;
+}
+
+export function loadServeConfig(argv: string[], env: Env = process.env): ServeConfig {
+  return resolveOptions(SERVE_OPTIONS, argv, env) as unknown as ServeConfig;
+}
+
+/** Help text for a list of options, used by `--help`. */
+export function optionsHelp(specs: readonly OptionSpec[]): string {
+  return specs
+    .map((s) => {
+      const value = s.kind === 'boolean' ? '' : ' <value>';
+      const def = s.default === undefined ? '' : ` (default: ${s.default})`;
+      return `  --${s.flag}${value}\n      ${s.help}${def}\n      env: ${s.env}`;
+    })
+    .join('\n');
+}
+
+/** The README configuration table for a list of options. */
+export function optionsTable(specs: readonly OptionSpec[]): string {
+  const rows = specs.map(
+    (s) =>
+      `| \`--${s.flag}\` | \`${s.env}\` | ${s.default === undefined ? '—' : `\`${s.default}\``} | ${s.help} |`,
+  );
+  return ['| flag | environment | default | meaning |', '|---|---|---|---|', ...rows].join('\n');
+}

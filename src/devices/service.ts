@@ -1,0 +1,120 @@
+/**
+ * Device use cases, independent of HTTP: normalise and validate input, call the store, publish
+ * committed changes. Routes stay thin and every entry point shares these rules.
+ */
+import { ZtpError } from '../errors.js';
+import type { EventBus } from '../events/bus.js';
+import type { Device, DeviceFields, HistoryEntry, Store, Trigger } from '../storage/store.js';
+import {
+  normaliseId,
+  normaliseIp,
+  sourceAddress,
+  validateName,
+  validateUserdata,
+} from './identity.js';
+
+export interface RegisterInput {
+  ip?: string | undefined;
+  name?: string | undefined;
+  userdata?: string | undefined;
+}
+
+export interface ServiceOptions {
+  /** True when a manager URL is configured: registrations enqueue a trigger. */
+  triggersEnabled: boolean;
+  historyLimit: number;
+  events: EventBus;
+  /** Called after a commit that enqueued a trigger (wakes the local dispatcher). */
+  onTriggerEnqueued?: () => void;
+  now?: () => number;
+}
+
+export interface DeviceDetail {
+  device: Device;
+  trigger: Trigger | undefined;
+  history: HistoryEntry[];
+}
+
+export class DeviceService {
+  readonly now: () => number;
+
+  constructor(
+    readonly store: Store,
+    private readonly opts: ServiceOptions,
+  ) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  get triggersEnabled(): boolean {
+    return this.opts.triggersEnabled;
+  }
+
+  /** Upsert from a device's own registration; `source` is the request's peer address. */
+  async register(rawId: string, input: RegisterInput, source: string | undefined) {
+    const id = normaliseId(rawId);
+    const src = sourceAddress(source);
+    const ip = input.ip === undefined ? normaliseIp(src) : normaliseIp(input.ip);
+    const fields = {
+      ip,
+      name: validateName(input.name ?? ''),
+      userdata: validateUserdata(input.userdata ?? ''),
+    };
+    const result = await this.store.register(
+      { id, ...fields, source: src, at: this.now() },
+      { enqueueTrigger: this.opts.triggersEnabled, historyLimit: this.opts.historyLimit },
+    );
+    this.opts.events.emit({ type: 'registered', device: result.device, created: result.created });
+    if (result.trigger) {
+      this.opts.events.emit({ type: 'trigger', trigger: result.trigger });
+      this.opts.onTriggerEnqueued?.();
+    }
+    return result;
+  }
+
+  get(rawId: string): Promise<Device> {
+    return this.store.get(normaliseId(rawId));
+  }
+
+  async detail(rawId: string): Promise<DeviceDetail> {
+    const id = normaliseId(rawId);
+    const [device, trigger, history] = await Promise.all([
+      this.store.get(id),
+      this.store.latestTrigger(id),
+      this.store.history(id),
+    ]);
+    return { device, trigger, history };
+  }
+
+  async edit(rawId: string, input: DeviceFields): Promise<Device> {
+    const id = normaliseId(rawId);
+    const fields = {
+      ip: normaliseIp(input.ip),
+      name: validateName(input.name),
+      userdata: validateUserdata(input.userdata),
+    };
+    const device = await this.store.edit(id, fields, this.now());
+    this.opts.events.emit({ type: 'edited', device });
+    return device;
+  }
+
+  async delete(rawId: string): Promise<Device> {
+    const device = await this.store.delete(normaliseId(rawId));
+    this.opts.events.emit({ type: 'deleted', device });
+    return device;
+  }
+
+  /** Queue a trigger for the device's current ip now (re-provision, or retry a dead/failed one). */
+  async requeueTrigger(rawId: string): Promise<Trigger> {
+    if (!this.opts.triggersEnabled) {
+      throw new ZtpError(
+        'triggers_disabled',
+        409,
+        'no manager URL is configured, so no trigger can be queued',
+      );
+    }
+    const trigger = await this.store.requeueTrigger(normaliseId(rawId), this.now());
+    this.opts.events.emit({ type: 'trigger', trigger });
+    this.opts.onTriggerEnqueued?.();
+    return trigger;
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * Domain errors with stable machine-readable codes. The HTTP layer maps them to
+ * RFC 9457 problem responses in one place (src/http/problem.ts); nothing else
+ * decides a status code.
+ */
+export type ErrorCode =
+  | 'invalid_id'
+  | 'invalid_ip'
+  | 'invalid_body'
+  | 'invalid_json'
+  | 'invalid_query'
+  | 'unsupported_media_type'
+  | 'body_too_large'
+  | 'device_not_found'
+  | 'route_not_found'
+  | 'method_not_allowed'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'rate_limited'
+  | 'storage_unavailable'
+  | 'triggers_disabled'
+  | 'internal_error';
+
+export class ZtpError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  /** Extra members for the problem document (e.g. validation details). */
+  readonly extra: Record<string, unknown>;
+
+  constructor(
+    code: ErrorCode,
+    status: number,
+    message: string,
+    extra: Record<string, unknown> = {},
+  ) {
+    super(message);
+    this.name = 'ZtpError';
+    this.code = code;
+    this.status = status;
+    this.extra = extra;
+  }
+}
+
+export class InvalidInputError extends ZtpError {
+  constructor(
+    code: 'invalid_id' | 'invalid_ip' | 'invalid_body' | 'invalid_query',
+    message: string,
+    extra: Record<string, unknown> = {},
+  ) {
+    super(code, 400, message, extra);
+  }
+}
+
+export class DeviceNotFoundError extends ZtpError {
+  constructor(id: string) {
+    super('device_not_found', 404, `no device is registered with id '${id}'`, { id });
+  }
+}
+
+/** The database cannot be reached or refused a write; nothing was committed. */
+export class StorageUnavailableError extends ZtpError {
+  constructor(
+    message = 'storage is unavailable; nothing was stored, retry later',
+    cause?: unknown,
+  ) {
+    super('storage_unavailable', 503, message);
+    if (cause !== undefined) this.cause = cause;
+  }
+}

@@ -1,0 +1,196 @@
+/** Management API: list, inspect, edit and delete devices; inspect and re-queue triggers. */
+import { Type } from '@sinclair/typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Readable } from 'node:stream';
+import type { Store } from '../storage/store.js';
+import { TRIGGER_STATES } from '../storage/store.js';
+import { installGuard } from './auth.js';
+import type { GroupOptions } from './registration.js';
+import {
+  DeviceDetailView,
+  DeviceRecord,
+  detailView,
+  EditBody,
+  HostList,
+  IdParams,
+  ListQuery,
+  problems,
+  recordView,
+  TriggerView,
+  triggerView,
+} from './schemas.js';
+
+/** Page size used when streaming the whole id list. */
+const STREAM_CHUNK = 5000;
+
+/**
+ * Streams {"hosts":[...]} page by page so that a million ids never sit in memory at once.
+ * The first page is read before the status line is sent, so an unreachable database still
+ * answers 503; a failure later can only cut the connection (the JSON stays unterminated).
+ */
+async function streamHosts(store: Store): Promise<Readable> {
+  const firstPage = await store.listIds(undefined, STREAM_CHUNK);
+  async function* generate(): AsyncGenerator<string> {
+    let page = firstPage;
+    let first = true;
+    yield '{"hosts":[';
+    while (page.length > 0) {
+      let chunk = '';
+      for (const id of page) {
+        chunk += (first ? '' : ',') + JSON.stringify(id);
+        first = false;
+      }
+      yield chunk;
+      if (page.length < STREAM_CHUNK) break;
+      page = await store.listIds(page.at(-1), STREAM_CHUNK);
+    }
+    yield ']}';
+  }
+  return Readable.from(generate(), { objectMode: false });
+}
+
+export const managementApi: FastifyPluginAsyncTypebox<GroupOptions> = async (app, opts) => {
+  installGuard(app, 'management', opts.guard);
+  const { service } = opts;
+  const store = service.store;
+
+  app.get(
+    '/ztp/mng/list',
+    {
+      schema: {
+        tags: ['management'],
+        summary: 'All device ids, sorted',
+        description:
+          'Without `limit` the whole list is streamed. With `limit` (and `after`, the last id of the previous page) ' +
+          'it is paged; `next` is present while more remain.',
+        querystring: ListQuery,
+        response: { 200: HostList, ...problems(400, 401, 403, 503) },
+      },
+    },
+    async (request, reply) => {
+      const { limit, after } = request.query;
+      if (limit === undefined && after === undefined) {
+        return reply
+          .type('application/json; charset=utf-8')
+          .send((await streamHosts(store)) as never);
+      }
+      const size = limit ?? 1000;
+      const ids = await store.listIds(after, size + 1);
+      const hosts = ids.slice(0, size);
+      return ids.length > size ? { hosts, next: hosts.at(-1)! } : { hosts };
+    },
+  );
+
+  app.get(
+    '/ztp/mng/triggers',
+    {
+      schema: {
+        tags: ['management'],
+        summary: 'Manager triggers, oldest first, optionally by state',
+        querystring: Type.Object({
+          state: Type.Optional(Type.Union(TRIGGER_STATES.map((s) => Type.Literal(s)))),
+          after: Type.Optional(
+            Type.Integer({ minimum: 0, description: 'Trigger id: return those after it' }),
+          ),
+          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+        }),
+        response: {
+          200: Type.Object({
+            triggers: Type.Array(TriggerView),
+            next: Type.Optional(Type.Integer()),
+          }),
+          ...problems(400, 401, 403, 503),
+        },
+      },
+    },
+    async (request) => {
+      const limit = request.query.limit ?? 100;
+      const rows = await store.listTriggers(request.query.state, request.query.after, limit + 1);
+      const now = Date.now();
+      const triggers = rows.slice(0, limit).map((t) => triggerView(t, now));
+      return rows.length > limit ? { triggers, next: triggers.at(-1)!.id } : { triggers };
+    },
+  );
+
+  app.get(
+    '/ztp/mng/:id',
+    {
+      schema: {
+        tags: ['management'],
+        summary:
+          'Device detail: record, first/last seen, registrations, source address, latest trigger, history',
+        params: IdParams,
+        response: { 200: DeviceDetailView, ...problems(400, 401, 403, 404, 503) },
+      },
+    },
+    async (request) => {
+      const { device, trigger, history } = await service.detail(request.params.id);
+      return detailView(device, trigger, history);
+    },
+  );
+
+  app.put(
+    '/ztp/mng/:id',
+    {
+      schema: {
+        tags: ['management'],
+        summary: 'Edit an existing device (never creates, never triggers the manager)',
+        params: IdParams,
+        body: EditBody,
+        response: { 200: DeviceRecord, ...problems(400, 401, 403, 404, 413, 415, 503) },
+      },
+    },
+    async (request) =>
+      recordView(
+        await service.edit(request.params.id, {
+          ip: request.body.ip,
+          name: request.body.name ?? '',
+          userdata: request.body.userdata ?? '',
+        }),
+      ),
+  );
+
+  app.get(
+    '/ztp/mng/:id/delete',
+    {
+      schema: {
+        tags: ['management'],
+        summary: 'Delete a device (the seed form); answers the removed record',
+        params: IdParams,
+        response: { 200: DeviceRecord, ...problems(400, 401, 403, 404, 503) },
+      },
+    },
+    async (request) => recordView(await service.delete(request.params.id)),
+  );
+
+  app.delete(
+    '/ztp/mng/:id',
+    {
+      schema: {
+        tags: ['management'],
+        summary: 'Delete a device',
+        params: IdParams,
+        response: { 204: Type.Null(), ...problems(400, 401, 403, 404, 503) },
+      },
+    },
+    async (request, reply) => {
+      await service.delete(request.params.id);
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.post(
+    '/ztp/mng/:id/trigger',
+    {
+      schema: {
+        tags: ['management'],
+        summary:
+          "Queue a trigger for the device's current ip now (re-provision, or retry a failed/dead one)",
+        params: IdParams,
+        response: { 202: TriggerView, ...problems(400, 401, 403, 404, 409, 503) },
+      },
+    },
+    async (request, reply) =>
+      reply.code(202).send(triggerView(await service.requeueTrigger(request.params.id))),
+  );
+};

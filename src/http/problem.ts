@@ -1,0 +1,147 @@
+/**
+ * The one domain→HTTP error map. Every error leaves as an RFC 9457 problem document
+ * (application/problem+json) with a stable `code`; unexpected errors are logged with their stack
+ * and answered with a generic 500 that reveals nothing internal.
+ */
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ZtpError, type ErrorCode } from '../errors.js';
+
+const TITLES: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  409: 'Conflict',
+  413: 'Content Too Large',
+  415: 'Unsupported Media Type',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
+
+export interface ProblemBody {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: ErrorCode;
+  instance?: string;
+  [extra: string]: unknown;
+}
+
+export function problemBody(
+  status: number,
+  code: ErrorCode,
+  detail: string,
+  extra: Record<string, unknown> = {},
+): ProblemBody {
+  return {
+    ...extra,
+    type: `https://github.com/ztp/ztp#error-${code.replace(/_/g, '-')}`,
+    title: TITLES[status] ?? 'Error',
+    status,
+    detail,
+    code,
+  };
+}
+
+export function sendProblem(
+  reply: FastifyReply,
+  status: number,
+  code: ErrorCode,
+  detail: string,
+  extra: Record<string, unknown> = {},
+): FastifyReply {
+  const body = problemBody(status, code, detail, extra);
+  body.instance = reply.request.url.slice(0, 512);
+  return reply
+    .code(status)
+    .type('application/problem+json; charset=utf-8')
+    .serializer(JSON.stringify)
+    .send(body);
+}
+
+/** Fastify's own error codes that are the client's fault, mapped to ours. */
+const FASTIFY_CODES: Record<string, { status: number; code: ErrorCode; detail?: string }> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: {
+    status: 400,
+    code: 'invalid_json',
+    detail: 'the body is not valid JSON',
+  },
+  FST_ERR_CTP_EMPTY_JSON_BODY: {
+    status: 400,
+    code: 'invalid_json',
+    detail: 'the body is empty but declared as JSON',
+  },
+  FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, code: 'body_too_large' },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: {
+    status: 415,
+    code: 'unsupported_media_type',
+    detail: 'send the body as application/json',
+  },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: {
+    status: 400,
+    code: 'invalid_body',
+    detail: 'Content-Length does not match the body',
+  },
+  FST_ERR_CTP_INVALID_TYPE: {
+    status: 415,
+    code: 'unsupported_media_type',
+    detail: 'send the body as application/json',
+  },
+};
+
+export function installProblemHandlers(app: FastifyInstance, bodyLimit: number): void {
+  app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    if (error instanceof ZtpError) {
+      if (error.status >= 500) request.log.warn({ err: error, code: error.code }, error.message);
+      if (error.code === 'rate_limited' && typeof error.extra.retryAfter === 'number') {
+        void reply.header('retry-after', String(error.extra.retryAfter));
+      }
+      return sendProblem(reply, error.status, error.code, error.message, error.extra);
+    }
+    if (error.validation) {
+      const context = error.validationContext ?? 'request';
+      const code: ErrorCode =
+        context === 'querystring'
+          ? 'invalid_query'
+          : context === 'params'
+            ? 'invalid_id'
+            : 'invalid_body';
+      return sendProblem(reply, 400, code, `${context}: ${error.message}`, {
+        errors: error.validation.map((v) => ({
+          path: v.instancePath || '/',
+          message: v.message ?? 'invalid',
+        })),
+      });
+    }
+    if (error instanceof SyntaxError || error.code in FASTIFY_CODES) {
+      const mapped = FASTIFY_CODES[error.code] ?? FASTIFY_CODES.FST_ERR_CTP_INVALID_JSON_BODY!;
+      const detail =
+        mapped.code === 'body_too_large'
+          ? `the body is larger than the limit of ${bodyLimit} bytes`
+          : (mapped.detail ?? error.message);
+      return sendProblem(reply, mapped.status, mapped.code, detail);
+    }
+    if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
+      return sendProblem(reply, error.statusCode, 'invalid_body', error.message);
+    }
+    request.log.error({ err: error }, 'unhandled error');
+    return sendProblem(
+      reply,
+      500,
+      'internal_error',
+      'an unexpected error occurred; it has been logged',
+    );
+  });
+
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(
+      reply,
+      404,
+      'route_not_found',
+      `no route ${request.method} ${request.url.split('?')[0]?.slice(0, 256) ?? ''}`,
+    ),
+  );
+}

@@ -1,0 +1,70 @@
+/**
+ * Versioned schema migrations, one list for both engines. Each step has the SQL for SQLite and
+ * for PostgreSQL; they differ only where the engines do (identity columns, WITHOUT ROWID).
+ * Applied in order at start-up; the applied version is kept in schema_version.
+ * Times are BIGINT milliseconds since the epoch in both engines.
+ */
+export interface Migration {
+  version: number;
+  description: string;
+  sqlite: string;
+  postgres: string;
+}
+
+const devicesColumns = `
+  id TEXT PRIMARY KEY,
+  ip TEXT NOT NULL,
+  name TEXT NOT NULL DEFAULT '',
+  userdata TEXT NOT NULL DEFAULT '',
+  first_seen BIGINT NOT NULL,
+  last_seen BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  registrations BIGINT NOT NULL DEFAULT 0,
+  last_source TEXT NOT NULL DEFAULT ''`;
+
+const historyColumns = `
+  device_id TEXT NOT NULL,
+  seq BIGINT NOT NULL,
+  at BIGINT NOT NULL,
+  ip TEXT NOT NULL,
+  source TEXT NOT NULL,
+  PRIMARY KEY (device_id, seq)`;
+
+const triggerColumns = `
+  device_id TEXT NOT NULL,
+  ip TEXT NOT NULL,
+  key TEXT NOT NULL,
+  state TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  created_at BIGINT NOT NULL,
+  next_attempt_at BIGINT NOT NULL,
+  lease_until BIGINT,
+  lease_token TEXT,
+  last_error TEXT,
+  delivered_at BIGINT,
+  updated_at BIGINT NOT NULL`;
+
+const triggerIndexes = `
+CREATE INDEX triggers_due ON triggers (next_attempt_at, id) WHERE state = 'pending';
+CREATE INDEX triggers_device ON triggers (device_id, id);
+CREATE INDEX triggers_state ON triggers (state, id);
+CREATE INDEX devices_last_seen ON devices (last_seen);`;
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'devices, registration history, trigger outbox',
+    sqlite: `
+CREATE TABLE devices (${devicesColumns}) WITHOUT ROWID;
+CREATE TABLE history (${historyColumns}) WITHOUT ROWID;
+CREATE TABLE triggers (id INTEGER PRIMARY KEY AUTOINCREMENT, ${triggerColumns});
+${triggerIndexes}`,
+    postgres: `
+CREATE TABLE devices (${devicesColumns});
+CREATE TABLE history (${historyColumns});
+CREATE TABLE triggers (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, ${triggerColumns});
+${triggerIndexes}`,
+  },
+];
+
+export const LATEST_SCHEMA_VERSION = MIGRATIONS.at(-1)?.version ?? 0;

@@ -1,0 +1,20 @@
+/** Chooses the storage engine from the --database value: postgres:// URLs or a SQLite path. */
+import type { Store } from './store.js';
+
+export function isPostgresUrl(database: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(database);
+}
+
+export interface OpenStoreOptions {
+  /** SQLite: run WAL checkpoints off the request path instead of inside commits. */
+  background?: boolean;
+}
+
+export async function openStore(database: string, _opts: OpenStoreOptions = {}): Promise<Store> {
+  if (isPostgresUrl(database)) {
+    const { openPostgresStore } = await import('./postgres.js');
+    return openPostgresStore(database);
+  }
+  const { SqliteStore } = await import('./sqlite.js');
+  return new SqliteStore(database);
+}

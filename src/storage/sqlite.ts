@@ -1,0 +1,525 @@
+/**
+ * SQLite store (better-sqlite3): the embedded default.
+ *
+ * Durability: WAL with synchronous=FULL, so a resolved write has been fsync'ed.
+ * Throughput: writes are group-committed: every write that arrives within one event-loop turn
+ * runs in one transaction (each inside its own SAVEPOINT, so one failing write cannot fail the
+ * others), and all of them are answered after the single COMMIT. Reads are synchronous.
+ */
+import Database from 'better-sqlite3';
+import { randomUUID } from 'node:crypto';
+import { DeviceNotFoundError, StorageUnavailableError, ZtpError } from '../errors.js';
+import { MIGRATIONS } from './migrations.js';
+import type {
+  Device,
+  DeviceFields,
+  DeviceQuery,
+  HistoryEntry,
+  RegisterOptions,
+  RegisterResult,
+  Registration,
+  Store,
+  Trigger,
+  TriggerCounts,
+  TriggerOutcome,
+  TriggerState,
+} from './store.js';
+
+/** Row shapes shared by both engines; `pg` returns BIGINT columns as strings. */
+type Int = number | string;
+
+export interface DeviceRow {
+  id: string;
+  ip: string;
+  name: string;
+  userdata: string;
+  first_seen: Int;
+  last_seen: Int;
+  updated_at: Int;
+  registrations: Int;
+  last_source: string;
+}
+
+export interface TriggerRow {
+  id: Int;
+  device_id: string;
+  ip: string;
+  key: string;
+  state: TriggerState;
+  attempts: Int;
+  created_at: Int;
+  next_attempt_at: Int;
+  lease_until: Int | null;
+  lease_token: string | null;
+  last_error: string | null;
+  delivered_at: Int | null;
+  updated_at: Int;
+}
+
+export function deviceFromRow(r: DeviceRow): Device {
+  return {
+    id: r.id,
+    ip: r.ip,
+    name: r.name,
+    userdata: r.userdata,
+    firstSeen: Number(r.first_seen),
+    lastSeen: Number(r.last_seen),
+    updatedAt: Number(r.updated_at),
+    registrations: Number(r.registrations),
+    lastSource: r.last_source,
+  };
+}
+
+/** Lease tokens live on the returned object but are not part of the public Trigger shape. */
+const leaseTokens = new WeakMap<Trigger, string>();
+export function leaseTokenOf(t: Trigger): string | undefined {
+  return leaseTokens.get(t);
+}
+
+export function triggerFromRow(r: TriggerRow): Trigger {
+  const t: Trigger = {
+    id: Number(r.id),
+    deviceId: r.device_id,
+    ip: r.ip,
+    key: r.key,
+    state: r.state,
+    attempts: Number(r.attempts),
+    createdAt: Number(r.created_at),
+    nextAttemptAt: Number(r.next_attempt_at),
+    leaseUntil: r.lease_until === null ? null : Number(r.lease_until),
+    lastError: r.last_error,
+    deliveredAt: r.delivered_at === null ? null : Number(r.delivered_at),
+    updatedAt: Number(r.updated_at),
+  };
+  if (r.lease_token !== null) leaseTokens.set(t, r.lease_token);
+  return t;
+}
+
+export const SORT_COLUMNS: Record<NonNullable<DeviceQuery['sort']>, string> = {
+  id: 'id',
+  lastSeen: 'last_seen',
+  ip: 'ip',
+  name: 'name',
+  registrations: 'registrations',
+};
+
+/** Escapes LIKE wildcards so a search is a plain substring match. */
+export function likePattern(search: string): string {
+  return `%${search.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+interface Pending {
+  fn: () => unknown;
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+}
+
+export interface SqliteStoreOptions {
+  /** Run automatic WAL checkpoints inside commits (the SQLite default). The server turns this off and checkpoints off the request path. */
+  autoCheckpoint?: boolean;
+}
+
+export class SqliteStore implements Store {
+  readonly engine = 'sqlite' as const;
+  readonly db: Database.Database;
+  private queue: Pending[] = [];
+  private flushScheduled = false;
+  private closed = false;
+  private readonly stmts;
+
+  constructor(
+    readonly path: string,
+    opts: SqliteStoreOptions = {},
+  ) {
+    try {
+      this.db = new Database(path);
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = FULL');
+      this.db.pragma('busy_timeout = 5000');
+      if (opts.autoCheckpoint === false) this.db.pragma('wal_autocheckpoint = 0');
+      migrate(this.db);
+    } catch (e) {
+      throw new StorageUnavailableError(
+        `cannot open SQLite database '${path}': ${(e as Error).message}`,
+        e,
+      );
+    }
+    const db = this.db;
+    this.stmts = {
+      getDevice: db.prepare<[string], DeviceRow>('SELECT * FROM devices WHERE id = ?'),
+      insertDevice: db.prepare(
+        `INSERT INTO devices (id, ip, name, userdata, first_seen, last_seen, updated_at, registrations, last_source)
+         VALUES (@id, @ip, @name, @userdata, @at, @at, @at, 1, @source)`,
+      ),
+      updateDeviceOnRegister: db.prepare(
+        `UPDATE devices SET ip = @ip, name = @name, userdata = @userdata, last_seen = @at, updated_at = @at,
+           registrations = registrations + 1, last_source = @source WHERE id = @id`,
+      ),
+      editDevice: db.prepare(
+        'UPDATE devices SET ip = @ip, name = @name, userdata = @userdata, updated_at = @at WHERE id = @id',
+      ),
+      deleteDevice: db.prepare('DELETE FROM devices WHERE id = ?'),
+      deleteHistory: db.prepare('DELETE FROM history WHERE device_id = ?'),
+      insertHistory: db.prepare(
+        'INSERT OR REPLACE INTO history (device_id, seq, at, ip, source) VALUES (?, ?, ?, ?, ?)',
+      ),
+      trimHistory: db.prepare('DELETE FROM history WHERE device_id = ? AND seq <= ?'),
+      history: db.prepare<[string], HistoryEntry>(
+        'SELECT at, ip, source FROM history WHERE device_id = ? ORDER BY seq DESC',
+      ),
+      listIds: db.prepare<[string, number], { id: string }>(
+        'SELECT id FROM devices WHERE id > ? ORDER BY id LIMIT ?',
+      ),
+      countDevices: db.prepare<[], { n: number }>('SELECT count(*) AS n FROM devices'),
+      countSeenSince: db.prepare<[number], { n: number }>(
+        'SELECT count(*) AS n FROM devices WHERE last_seen >= ?',
+      ),
+      coalesceTrigger: db.prepare<unknown[], TriggerRow>(
+        `UPDATE triggers SET ip = @ip, key = @key, attempts = 0, created_at = @at, next_attempt_at = @at,
+           last_error = NULL, lease_until = NULL, lease_token = NULL, updated_at = @at
+         WHERE id = (SELECT id FROM triggers WHERE device_id = @deviceId AND state = 'pending'
+                       AND (lease_until IS NULL OR lease_until < @at) ORDER BY id DESC LIMIT 1)
+         RETURNING *`,
+      ),
+      insertTrigger: db.prepare<unknown[], TriggerRow>(
+        `INSERT INTO triggers (device_id, ip, key, state, attempts, created_at, next_attempt_at, updated_at)
+         VALUES (@deviceId, @ip, @key, 'pending', 0, @at, @at, @at) RETURNING *`,
+      ),
+      claimTriggers: db.prepare<unknown[], TriggerRow>(
+        `UPDATE triggers SET lease_until = @leaseUntil, lease_token = @token, attempts = attempts + 1, updated_at = @now
+         WHERE id IN (
+           SELECT t.id FROM triggers t
+           WHERE t.state = 'pending' AND t.next_attempt_at <= @now AND (t.lease_until IS NULL OR t.lease_until < @now)
+             AND NOT EXISTS (SELECT 1 FROM triggers o WHERE o.device_id = t.device_id AND o.state = 'pending' AND o.id < t.id)
+           ORDER BY t.next_attempt_at, t.id LIMIT @limit)
+         RETURNING *`,
+      ),
+      completeTrigger: db.prepare(
+        `UPDATE triggers SET state = @state, next_attempt_at = @nextAttemptAt, last_error = @error,
+           delivered_at = @deliveredAt, lease_until = NULL, lease_token = NULL, updated_at = @at
+         WHERE id = @id AND lease_token = @token`,
+      ),
+      latestTrigger: db.prepare<[string], TriggerRow>(
+        'SELECT * FROM triggers WHERE device_id = ? ORDER BY id DESC LIMIT 1',
+      ),
+      recentTriggers: db.prepare<[string, number], TriggerRow>(
+        'SELECT * FROM triggers WHERE device_id = ? ORDER BY id DESC LIMIT ?',
+      ),
+      listTriggers: db.prepare<[number, number], TriggerRow>(
+        'SELECT * FROM triggers WHERE id > ? ORDER BY id LIMIT ?',
+      ),
+      listTriggersByState: db.prepare<[string, number, number], TriggerRow>(
+        'SELECT * FROM triggers WHERE state = ? AND id > ? ORDER BY id LIMIT ?',
+      ),
+      countTriggers: db.prepare<[], { state: TriggerState; n: number }>(
+        'SELECT state, count(*) AS n FROM triggers GROUP BY state',
+      ),
+      nextDue: db.prepare<[], { t: number | null }>(
+        "SELECT min(next_attempt_at) AS t FROM triggers WHERE state = 'pending'",
+      ),
+      savepoint: db.prepare('SAVEPOINT w'),
+      release: db.prepare('RELEASE w'),
+      rollbackTo: db.prepare('ROLLBACK TO w'),
+      begin: db.prepare('BEGIN IMMEDIATE'),
+      commit: db.prepare('COMMIT'),
+      rollback: db.prepare('ROLLBACK'),
+    };
+  }
+
+  // ---- group commit ------------------------------------------------------------------------
+
+  /** Runs `fn` inside the next group-committed transaction; resolves after COMMIT. */
+  private write<T>(fn: () => T): Promise<T> {
+    if (this.closed) return Promise.reject(new StorageUnavailableError('storage is closed'));
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const batch = this.queue;
+    this.queue = [];
+    if (batch.length === 0) return;
+    const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
+    const s = this.stmts;
+    try {
+      s.begin.run();
+      for (const item of batch) {
+        s.savepoint.run();
+        try {
+          outcomes.push({ ok: true, value: item.fn() });
+          s.release.run();
+        } catch (error) {
+          s.rollbackTo.run();
+          s.release.run();
+          outcomes.push({ ok: false, error });
+        }
+      }
+      s.commit.run();
+    } catch (error) {
+      if (this.db.inTransaction) {
+        try {
+          s.rollback.run();
+        } catch {
+          // The connection is unusable; every caller gets the 503 below.
+        }
+      }
+      const failure = new StorageUnavailableError(
+        'the write could not be committed; nothing was stored',
+        error,
+      );
+      for (const item of batch) item.reject(failure);
+      return;
+    }
+    batch.forEach((item, i) => {
+      const o = outcomes[i]!;
+      if (o.ok) item.resolve(o.value);
+      else item.reject(asStoreError(o.error));
+    });
+  }
+
+  /** Synchronous read with engine errors mapped to StorageUnavailableError. */
+  private read<T>(fn: () => T): Promise<T> {
+    if (this.closed) return Promise.reject(new StorageUnavailableError('storage is closed'));
+    try {
+      return Promise.resolve(fn());
+    } catch (e) {
+      return Promise.reject(asStoreError(e));
+    }
+  }
+
+  // ---- devices -----------------------------------------------------------------------------
+
+  register(reg: Registration, opts: RegisterOptions): Promise<RegisterResult> {
+    return this.write(() => {
+      const s = this.stmts;
+      const params = {
+        id: reg.id,
+        ip: reg.ip,
+        name: reg.name,
+        userdata: reg.userdata,
+        at: reg.at,
+        source: reg.source,
+      };
+      const created = s.updateDeviceOnRegister.run(params).changes === 0;
+      if (created) s.insertDevice.run(params);
+      const row = s.getDevice.get(reg.id)!;
+      if (opts.historyLimit > 0) {
+        s.insertHistory.run(reg.id, row.registrations, reg.at, reg.ip, reg.source);
+        s.trimHistory.run(reg.id, Number(row.registrations) - opts.historyLimit);
+      }
+      const result: RegisterResult = { created, device: deviceFromRow(row) };
+      if (opts.enqueueTrigger) result.trigger = this.enqueueTrigger(reg.id, reg.ip, reg.at);
+      return result;
+    });
+  }
+
+  private enqueueTrigger(deviceId: string, ip: string, at: number): Trigger {
+    const p = { deviceId, ip, at, key: randomUUID() };
+    const row = this.stmts.coalesceTrigger.get(p) ?? this.stmts.insertTrigger.get(p)!;
+    return triggerFromRow(row);
+  }
+
+  get(id: string): Promise<Device> {
+    return this.read(() => {
+      const row = this.stmts.getDevice.get(id);
+      if (!row) throw new DeviceNotFoundError(id);
+      return deviceFromRow(row);
+    });
+  }
+
+  edit(id: string, fields: DeviceFields, at: number): Promise<Device> {
+    return this.write(() => {
+      if (this.stmts.editDevice.run({ id, ...fields, at }).changes === 0)
+        throw new DeviceNotFoundError(id);
+      return deviceFromRow(this.stmts.getDevice.get(id)!);
+    });
+  }
+
+  delete(id: string): Promise<Device> {
+    return this.write(() => {
+      const row = this.stmts.getDevice.get(id);
+      if (!row) throw new DeviceNotFoundError(id);
+      this.stmts.deleteDevice.run(id);
+      this.stmts.deleteHistory.run(id);
+      return deviceFromRow(row);
+    });
+  }
+
+  listIds(after: string | undefined, limit: number): Promise<string[]> {
+    return this.read(
+      () => this.stmts.listIds.pluck().all(after ?? '', limit) as unknown as string[],
+    );
+  }
+
+  queryDevices(q: DeviceQuery): Promise<{ total: number; items: Device[] }> {
+    return this.read(() => {
+      const where = q.search
+        ? "WHERE lower(id) LIKE @p ESCAPE '\\' OR lower(name) LIKE @p ESCAPE '\\' OR ip LIKE @p ESCAPE '\\'"
+        : '';
+      const params = q.search ? { p: likePattern(q.search) } : {};
+      const col = SORT_COLUMNS[q.sort ?? 'id'];
+      const dir = q.order === 'desc' ? 'DESC' : 'ASC';
+      const total = (
+        this.db.prepare(`SELECT count(*) AS n FROM devices ${where}`).get(params) as { n: number }
+      ).n;
+      const rows = this.db
+        .prepare(
+          `SELECT * FROM devices ${where} ORDER BY ${col} ${dir}, id ${dir} LIMIT @limit OFFSET @offset`,
+        )
+        .all({ ...params, limit: q.limit, offset: q.offset }) as DeviceRow[];
+      return { total, items: rows.map(deviceFromRow) };
+    });
+  }
+
+  countDevices(): Promise<number> {
+    return this.read(() => this.stmts.countDevices.get()!.n);
+  }
+
+  countSeenSince(since: number): Promise<number> {
+    return this.read(() => this.stmts.countSeenSince.get(since)!.n);
+  }
+
+  history(id: string): Promise<HistoryEntry[]> {
+    return this.read(() => this.stmts.history.all(id));
+  }
+
+  importDevice(device: Device, history: HistoryEntry[]): Promise<'created' | 'replaced'> {
+    return this.write(() => {
+      const existed = this.stmts.deleteDevice.run(device.id).changes > 0;
+      this.stmts.deleteHistory.run(device.id);
+      this.db
+        .prepare(
+          `INSERT INTO devices (id, ip, name, userdata, first_seen, last_seen, updated_at, registrations, last_source)
+           VALUES (@id, @ip, @name, @userdata, @firstSeen, @lastSeen, @updatedAt, @registrations, @lastSource)`,
+        )
+        .run(device);
+      // history is newest first; seq counts down from the registration count.
+      history.forEach((h, i) =>
+        this.stmts.insertHistory.run(device.id, device.registrations - i, h.at, h.ip, h.source),
+      );
+      return existed ? 'replaced' : 'created';
+    });
+  }
+
+  // ---- triggers ----------------------------------------------------------------------------
+
+  requeueTrigger(id: string, at: number): Promise<Trigger> {
+    return this.write(() => {
+      const row = this.stmts.getDevice.get(id);
+      if (!row) throw new DeviceNotFoundError(id);
+      return this.enqueueTrigger(id, row.ip, at);
+    });
+  }
+
+  claimTriggers(now: number, limit: number, leaseMs: number): Promise<Trigger[]> {
+    return this.write(() =>
+      this.stmts.claimTriggers
+        .all({ now, limit, leaseUntil: now + leaseMs, token: randomUUID() })
+        .map(triggerFromRow)
+        .sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || a.id - b.id),
+    );
+  }
+
+  completeTrigger(trigger: Trigger, outcome: TriggerOutcome): Promise<boolean> {
+    const token = leaseTokenOf(trigger);
+    if (token === undefined) return Promise.resolve(false);
+    return this.write(
+      () => this.stmts.completeTrigger.run(completionParams(trigger, token, outcome)).changes === 1,
+    );
+  }
+
+  latestTrigger(deviceId: string): Promise<Trigger | undefined> {
+    return this.read(() => {
+      const row = this.stmts.latestTrigger.get(deviceId);
+      return row ? triggerFromRow(row) : undefined;
+    });
+  }
+
+  recentTriggers(deviceId: string, limit: number): Promise<Trigger[]> {
+    return this.read(() => this.stmts.recentTriggers.all(deviceId, limit).map(triggerFromRow));
+  }
+
+  listTriggers(
+    state: TriggerState | undefined,
+    afterId: number | undefined,
+    limit: number,
+  ): Promise<Trigger[]> {
+    return this.read(() =>
+      (state
+        ? this.stmts.listTriggersByState.all(state, afterId ?? 0, limit)
+        : this.stmts.listTriggers.all(afterId ?? 0, limit)
+      ).map(triggerFromRow),
+    );
+  }
+
+  countTriggers(): Promise<TriggerCounts> {
+    return this.read(() => {
+      const counts: TriggerCounts = { pending: 0, delivered: 0, failed: 0, dead: 0 };
+      for (const r of this.stmts.countTriggers.all()) counts[r.state] = r.n;
+      return counts;
+    });
+  }
+
+  nextTriggerDue(): Promise<number | undefined> {
+    return this.read(() => this.stmts.nextDue.get()!.t ?? undefined);
+  }
+
+  // ---- lifecycle ---------------------------------------------------------------------------
+
+  ping(): Promise<void> {
+    return this.read(() => {
+      this.db.prepare('SELECT 1').get();
+    });
+  }
+
+  /** Runs a WAL checkpoint; the server calls this off the request path (see storage/checkpoint.ts). */
+  checkpoint(mode: 'PASSIVE' | 'TRUNCATE' = 'PASSIVE'): void {
+    this.db.pragma(`wal_checkpoint(${mode})`);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    // Let writes already queued commit before the connection goes.
+    if (this.queue.length > 0) this.flush();
+    this.closed = true;
+    await Promise.resolve();
+    this.db.close();
+  }
+}
+
+export function completionParams(trigger: Trigger, token: string, outcome: TriggerOutcome) {
+  return {
+    id: trigger.id,
+    token,
+    at: outcome.at,
+    state: outcome.kind === 'retry' ? 'pending' : outcome.kind,
+    nextAttemptAt: outcome.kind === 'retry' ? outcome.nextAttemptAt : trigger.nextAttemptAt,
+    error: outcome.kind === 'delivered' ? null : outcome.error,
+    deliveredAt: outcome.kind === 'delivered' ? outcome.at : null,
+  };
+}
+
+function asStoreError(e: unknown): Error {
+  if (e instanceof ZtpError) return e;
+  return new StorageUnavailableError('the storage engine failed; nothing was stored', e);
+}
+
+function migrate(db: Database.Database): void {
+  db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
+  const current =
+    (db.prepare('SELECT max(version) AS v FROM schema_version').get() as { v: number | null }).v ??
+    0;
+  for (const m of MIGRATIONS) {
+    if (m.version <= current) continue;
+    db.transaction(() => {
+      db.exec(m.sqlite);
+      db.prepare('INSERT INTO schema_version (version) VALUES (?)').run(m.version);
+    })();
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * The storage contract. Every implementation (SQLite, PostgreSQL, the always-failing fake)
+ * passes the same suite in test/storage/store-suite.ts.
+ *
+ * Times are integers: milliseconds since the Unix epoch, in every engine. The HTTP layer
+ * renders them as ISO 8601.
+ *
+ * Errors: DeviceNotFoundError for an unknown id, StorageUnavailableError when the engine
+ * cannot be reached or a write did not commit. A resolved write promise means committed durably.
+ */
+
+export interface DeviceFields {
+  ip: string;
+  name: string;
+  userdata: string;
+}
+
+export interface Device extends DeviceFields {
+  id: string;
+  /** First registration (or import) time. */
+  firstSeen: number;
+  /** Last registration time. */
+  lastSeen: number;
+  /** Last change of the record by registration or edit. */
+  updatedAt: number;
+  registrations: number;
+  /** Address the last registration came from ('' when unknown). */
+  lastSource: string;
+}
+
+export interface Registration extends DeviceFields {
+  id: string;
+  source: string;
+  at: number;
+}
+
+export interface RegisterOptions {
+  /** Enqueue a manager trigger in the same transaction (false when no manager is configured). */
+  enqueueTrigger: boolean;
+  /** Registration history entries to keep per device (0 keeps none). */
+  historyLimit: number;
+}
+
+export interface RegisterResult {
+  created: boolean;
+  device: Device;
+  /** The trigger that will carry this registration to the manager, when one was enqueued. */
+  trigger?: Trigger;
+}
+
+export interface HistoryEntry {
+  at: number;
+  ip: string;
+  source: string;
+}
+
+export type TriggerState = 'pending' | 'delivered' | 'failed' | 'dead';
+export const TRIGGER_STATES: readonly TriggerState[] = ['pending', 'delivered', 'failed', 'dead'];
+
+export interface Trigger {
+  id: number;
+  deviceId: string;
+  ip: string;
+  /** Sent as Idempotency-Key; stable across retries of one trigger. */
+  key: string;
+  state: TriggerState;
+  attempts: number;
+  createdAt: number;
+  nextAttemptAt: number;
+  /** Set while a dispatcher holds the trigger; another may claim it after this time. */
+  leaseUntil: number | null;
+  lastError: string | null;
+  deliveredAt: number | null;
+  updatedAt: number;
+}
+
+/** What a dispatcher reports after one delivery attempt. */
+export type TriggerOutcome =
+  | { kind: 'delivered'; at: number }
+  | { kind: 'retry'; at: number; nextAttemptAt: number; error: string }
+  | { kind: 'failed'; at: number; error: string }
+  | { kind: 'dead'; at: number; error: string };
+
+export interface Page<T> {
+  items: T[];
+  /** Cursor for the next page, absent on the last one. */
+  next?: string;
+}
+
+export interface DeviceQuery {
+  /** Case-insensitive substring of id, name or ip. */
+  search?: string;
+  sort?: 'id' | 'lastSeen' | 'ip' | 'name' | 'registrations';
+  order?: 'asc' | 'desc';
+  limit: number;
+  offset: number;
+}
+
+export interface TriggerCounts {
+  pending: number;
+  delivered: number;
+  failed: number;
+  dead: number;
+}
+
+export interface Store {
+  readonly engine: 'sqlite' | 'postgres' | 'fake';
+
+  /** Upsert a device from a registration, record history and (optionally) enqueue a trigger, atomically. */
+  register(reg: Registration, opts: RegisterOptions): Promise<RegisterResult>;
+  get(id: string): Promise<Device>;
+  /** Replace ip/name/userdata of an existing device. Never creates. */
+  edit(id: string, fields: DeviceFields, at: number): Promise<Device>;
+  /** Remove a device and its history; returns what was removed. */
+  delete(id: string): Promise<Device>;
+  /** Device ids in ascending order, strictly after `after`. */
+  listIds(after: string | undefined, limit: number): Promise<string[]>;
+  /** Devices for the console: filtered, sorted, offset-paged; `total` counts the filter's matches. */
+  queryDevices(q: DeviceQuery): Promise<{ total: number; items: Device[] }>;
+  countDevices(): Promise<number>;
+  /** Number of devices whose last registration is at or after `since`. */
+  countSeenSince(since: number): Promise<number>;
+  history(id: string): Promise<HistoryEntry[]>;
+  /** Insert a device exactly as exported (import); replaces an existing one. */
+  importDevice(device: Device, history: HistoryEntry[]): Promise<'created' | 'replaced'>;
+
+  /** Enqueue (or coalesce into the device's waiting trigger) a trigger for the device's current ip. */
+  requeueTrigger(id: string, at: number): Promise<Trigger>;
+  /**
+   * Claim up to `limit` due triggers for `leaseMs`: only pending ones, not leased by a live
+   * dispatcher, and only the oldest pending trigger of each device (per-device order).
+   */
+  claimTriggers(now: number, limit: number, leaseMs: number): Promise<Trigger[]>;
+  /**
+   * Record the outcome of a delivery attempt. Returns false (and changes nothing) when the
+   * trigger was meanwhile replaced or re-claimed, i.e. this dispatcher's lease is void.
+   */
+  completeTrigger(trigger: Trigger, outcome: TriggerOutcome): Promise<boolean>;
+  latestTrigger(deviceId: string): Promise<Trigger | undefined>;
+  recentTriggers(deviceId: string, limit: number): Promise<Trigger[]>;
+  listTriggers(
+    state: TriggerState | undefined,
+    afterId: number | undefined,
+    limit: number,
+  ): Promise<Trigger[]>;
+  countTriggers(): Promise<TriggerCounts>;
+  /** Earliest nextAttemptAt among pending triggers (for the dispatcher's sleep), undefined if none. */
+  nextTriggerDue(): Promise<number | undefined>;
+
+  /** Resolves when the engine answers; throws StorageUnavailableError otherwise. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
