@@ -1,10 +1,10 @@
 // Builds dist/: the CLI (server + client paths, split so `ztp register` never loads the server)
 // and the single-file device client dist/ztp-client.mjs that runs with plain `node`.
 import { build } from 'esbuild';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 
 const root = new URL('..', import.meta.url).pathname;
-rmSync(`${root}dist`, { recursive: true, force: true });
+// dist/ is overwritten, not wiped, so concurrent builds never pull files from under a running test.
 
 const common = {
   absWorkingDir: root,
