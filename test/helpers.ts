@@ -16,7 +16,11 @@ export function tempDir(prefix = 'ztp-test-'): { dir: string; cleanup: () => voi
 }
 
 /** A SQLite store on a temporary file. */
-export function tempSqliteStore(): { store: SqliteStore; path: string; cleanup: () => Promise<void> } {
+export function tempSqliteStore(): {
+  store: SqliteStore;
+  path: string;
+  cleanup: () => Promise<void>;
+} {
   const { dir, cleanup } = tempDir();
   const path = join(dir, 'ztp.db');
   const store = new SqliteStore(path);
@@ -81,7 +85,11 @@ export function json<T = Record<string, unknown>>(res: { body: string }): T {
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Polls `check` until it returns a truthy value or `timeoutMs` passes (then throws). */
-export async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 5000, what = 'condition'): Promise<T> {
+export async function eventually<T>(
+  check: () => Promise<T> | T,
+  timeoutMs = 5000,
+  what = 'condition',
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -91,7 +99,8 @@ export async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 500
     } catch (e) {
       last = e;
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
     await sleep(20);
   }
 }
