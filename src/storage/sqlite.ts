@@ -214,6 +214,10 @@ export class SqliteStore implements Store {
       countTriggers: db.prepare<[], { state: TriggerState; n: number }>(
         'SELECT state, count(*) AS n FROM triggers GROUP BY state',
       ),
+      pruneTriggers: db.prepare(
+        `DELETE FROM triggers WHERE state <> 'pending' AND updated_at < ?
+           AND id <> (SELECT max(o.id) FROM triggers o WHERE o.device_id = triggers.device_id)`,
+      ),
       nextDue: db.prepare<[], { t: number | null }>(
         "SELECT min(next_attempt_at) AS t FROM triggers WHERE state = 'pending'",
       ),
@@ -464,6 +468,10 @@ export class SqliteStore implements Store {
       for (const r of this.stmts.countTriggers.all()) counts[r.state] = r.n;
       return counts;
     });
+  }
+
+  pruneTriggers(before: number): Promise<number> {
+    return this.write(() => this.stmts.pruneTriggers.run(before).changes);
   }
 
   nextTriggerDue(): Promise<number | undefined> {

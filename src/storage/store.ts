@@ -144,6 +144,11 @@ export interface Store {
     limit: number,
   ): Promise<Trigger[]>;
   countTriggers(): Promise<TriggerCounts>;
+  /**
+   * Delete finished (delivered/failed/dead) triggers last updated before `before`, keeping each
+   * device's latest trigger. Returns how many were deleted.
+   */
+  pruneTriggers(before: number): Promise<number>;
   /** Earliest nextAttemptAt among pending triggers (for the dispatcher's sleep), undefined if none. */
   nextTriggerDue(): Promise<number | undefined>;
 
