@@ -78,6 +78,7 @@ export async function testApp(
 }
 
 /** JSON body of an inject() response. */
+// eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- typed view of a test response
 export function json<T = Record<string, unknown>>(res: { body: string }): T {
   return JSON.parse(res.body) as T;
 }
@@ -100,7 +101,9 @@ export async function eventually<T>(
       last = e;
     }
     if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+      throw new Error(
+        `timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`,
+      );
     await sleep(20);
   }
 }

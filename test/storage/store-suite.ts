@@ -1,0 +1,412 @@
+/**
+ * The store contract, run unchanged against every Store implementation
+ * (sqlite.test.ts, postgres.test.ts).
+ */
+import assert from 'node:assert/strict';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import { DeviceNotFoundError } from '../../src/errors.js';
+import type { Registration, Store } from '../../src/storage/store.js';
+
+export interface OpenedStore {
+  store: Store;
+  cleanup: () => Promise<void>;
+}
+
+const T0 = 1_700_000_000_000;
+
+function reg(id: string, ip: string, at: number, extra: Partial<Registration> = {}): Registration {
+  return { id, ip, name: '', userdata: '', source: '192.0.2.1', at, ...extra };
+}
+
+const noTrigger = { enqueueTrigger: false, historyLimit: 20 };
+const withTrigger = { enqueueTrigger: true, historyLimit: 20 };
+
+export function storeSuite(name: string, open: () => Promise<OpenedStore>): void {
+  describe(`Store contract: ${name}`, () => {
+    let opened: OpenedStore | undefined;
+    let store: Store;
+    beforeEach(async () => {
+      if (opened) await opened.cleanup();
+      opened = await open();
+      store = opened.store;
+    });
+    after(async () => {
+      await opened?.cleanup();
+    });
+
+    describe('devices', () => {
+      it('creates on first registration and updates after, counting registrations', async () => {
+        const first = await store.register(
+          reg('dev-1', '10.0.0.1', T0, { name: 'a', userdata: 'u' }),
+          noTrigger,
+        );
+        assert.equal(first.created, true);
+        assert.equal(first.device.registrations, 1);
+        assert.equal(first.trigger, undefined);
+        const second = await store.register(
+          reg('dev-1', '10.0.0.2', T0 + 1000, { source: '192.0.2.9' }),
+          noTrigger,
+        );
+        assert.equal(second.created, false);
+        const d = await store.get('dev-1');
+        assert.deepEqual(d, {
+          id: 'dev-1',
+          ip: '10.0.0.2',
+          name: '',
+          userdata: '',
+          firstSeen: T0,
+          lastSeen: T0 + 1000,
+          updatedAt: T0 + 1000,
+          registrations: 2,
+          lastSource: '192.0.2.9',
+        });
+        assert.equal(typeof d.registrations, 'number');
+      });
+
+      it('throws DeviceNotFoundError for unknown ids on get, edit and delete', async () => {
+        await assert.rejects(store.get('nope'), DeviceNotFoundError);
+        await assert.rejects(
+          store.edit('nope', { ip: '1.1.1.1', name: '', userdata: '' }, T0),
+          DeviceNotFoundError,
+        );
+        await assert.rejects(store.delete('nope'), DeviceNotFoundError);
+        assert.equal(await store.countDevices(), 0);
+      });
+
+      it('edits fields without counting a registration or touching last seen', async () => {
+        await store.register(reg('dev-1', '10.0.0.1', T0), noTrigger);
+        const edited = await store.edit(
+          'dev-1',
+          { ip: '10.9.9.9', name: 'renamed', userdata: 'x' },
+          T0 + 5,
+        );
+        assert.equal(edited.ip, '10.9.9.9');
+        assert.equal(edited.name, 'renamed');
+        assert.equal(edited.registrations, 1);
+        assert.equal(edited.lastSeen, T0);
+        assert.equal(edited.updatedAt, T0 + 5);
+        assert.deepEqual(await store.get('dev-1'), edited);
+      });
+
+      it('deletes a device with its history and returns what was removed', async () => {
+        await store.register(reg('dev-1', '10.0.0.1', T0, { name: 'gone' }), noTrigger);
+        const removed = await store.delete('dev-1');
+        assert.equal(removed.name, 'gone');
+        await assert.rejects(store.get('dev-1'), DeviceNotFoundError);
+        assert.deepEqual(await store.history('dev-1'), []);
+        const again = await store.register(reg('dev-1', '10.0.0.3', T0 + 9), noTrigger);
+        assert.equal(again.created, true);
+        assert.equal(again.device.registrations, 1);
+      });
+
+      it('lists ids in byte order with cursor paging', async () => {
+        const ids = ['b', 'A', 'a', 'aa:bb:cc:dd:ee:ff', 'Z-1', '0', 'a.b', 'a_b'];
+        for (const id of ids) await store.register(reg(id, '10.0.0.1', T0), noTrigger);
+        const sorted = [...ids].sort();
+        assert.deepEqual(await store.listIds(undefined, 100), sorted);
+        assert.deepEqual(await store.listIds(undefined, 3), sorted.slice(0, 3));
+        assert.deepEqual(await store.listIds(sorted[2], 3), sorted.slice(3, 6));
+        assert.deepEqual(await store.listIds(sorted.at(-1), 3), []);
+        assert.equal(await store.countDevices(), ids.length);
+      });
+
+      it('keeps the last N registrations as history, newest first', async () => {
+        for (let i = 0; i < 7; i++) {
+          await store.register(reg('dev-h', `10.0.0.${i}`, T0 + i, { source: `192.0.2.${i}` }), {
+            enqueueTrigger: false,
+            historyLimit: 3,
+          });
+        }
+        assert.deepEqual(await store.history('dev-h'), [
+          { at: T0 + 6, ip: '10.0.0.6', source: '192.0.2.6' },
+          { at: T0 + 5, ip: '10.0.0.5', source: '192.0.2.5' },
+          { at: T0 + 4, ip: '10.0.0.4', source: '192.0.2.4' },
+        ]);
+        await store.register(reg('dev-none', '10.0.0.1', T0), {
+          enqueueTrigger: false,
+          historyLimit: 0,
+        });
+        assert.deepEqual(await store.history('dev-none'), []);
+      });
+
+      it('commits concurrent registrations of overlapping ids consistently', async () => {
+        const writes = [];
+        for (let i = 0; i < 300; i++)
+          writes.push(store.register(reg(`dev-${i % 50}`, `10.1.0.${i % 250}`, T0 + i), noTrigger));
+        const results = await Promise.all(writes);
+        assert.equal(results.filter((r) => r.created).length, 50);
+        assert.equal(await store.countDevices(), 50);
+        const d = await store.get('dev-7');
+        assert.equal(d.registrations, 6);
+      });
+
+      it('queries devices with search, sort and paging', async () => {
+        await store.register(reg('sw-1', '10.0.0.1', T0, { name: 'Core Switch' }), noTrigger);
+        await store.register(reg('sw-2', '10.0.0.2', T0 + 2, { name: 'edge' }), noTrigger);
+        await store.register(reg('srv-1', '10.0.5.1', T0 + 1, { name: 'db_server%' }), noTrigger);
+        const all = await store.queryDevices({ limit: 10, offset: 0 });
+        assert.equal(all.total, 3);
+        assert.deepEqual(
+          all.items.map((d) => d.id),
+          ['srv-1', 'sw-1', 'sw-2'],
+        );
+        const byName = await store.queryDevices({ search: 'core', limit: 10, offset: 0 });
+        assert.deepEqual(
+          byName.items.map((d) => d.id),
+          ['sw-1'],
+        );
+        const byIp = await store.queryDevices({ search: '10.0.5', limit: 10, offset: 0 });
+        assert.deepEqual(
+          byIp.items.map((d) => d.id),
+          ['srv-1'],
+        );
+        const literal = await store.queryDevices({ search: '_server%', limit: 10, offset: 0 });
+        assert.deepEqual(
+          literal.items.map((d) => d.id),
+          ['srv-1'],
+        );
+        const wildcardIsLiteral = await store.queryDevices({ search: '%', limit: 10, offset: 0 });
+        assert.equal(wildcardIsLiteral.total, 1);
+        const recent = await store.queryDevices({
+          sort: 'lastSeen',
+          order: 'desc',
+          limit: 2,
+          offset: 0,
+        });
+        assert.deepEqual(
+          recent.items.map((d) => d.id),
+          ['sw-2', 'srv-1'],
+        );
+        assert.equal(recent.total, 3);
+        const page2 = await store.queryDevices({
+          sort: 'lastSeen',
+          order: 'desc',
+          limit: 2,
+          offset: 2,
+        });
+        assert.deepEqual(
+          page2.items.map((d) => d.id),
+          ['sw-1'],
+        );
+        assert.equal(await store.countSeenSince(T0 + 1), 2);
+      });
+
+      it('imports devices exactly, replacing existing ones', async () => {
+        const device = {
+          id: 'imp-1',
+          ip: '2001:db8::1',
+          name: 'n',
+          userdata: 'ü',
+          firstSeen: T0,
+          lastSeen: T0 + 50,
+          updatedAt: T0 + 60,
+          registrations: 9,
+          lastSource: '192.0.2.7',
+        };
+        const history = [
+          { at: T0 + 50, ip: '2001:db8::1', source: '192.0.2.7' },
+          { at: T0 + 40, ip: '10.0.0.1', source: '192.0.2.6' },
+        ];
+        assert.equal(await store.importDevice(device, history), 'created');
+        assert.deepEqual(await store.get('imp-1'), device);
+        assert.deepEqual(await store.history('imp-1'), history);
+        assert.equal(await store.importDevice({ ...device, name: 'm' }, []), 'replaced');
+        assert.equal((await store.get('imp-1')).name, 'm');
+        assert.deepEqual(await store.history('imp-1'), []);
+      });
+    });
+
+    describe('trigger outbox', () => {
+      it('enqueues a pending trigger in the same operation as the registration', async () => {
+        const r = await store.register(reg('dev-t', '10.0.0.1', T0), withTrigger);
+        assert.ok(r.trigger);
+        assert.equal(r.trigger.state, 'pending');
+        assert.equal(r.trigger.ip, '10.0.0.1');
+        assert.equal(r.trigger.deviceId, 'dev-t');
+        assert.equal(r.trigger.attempts, 0);
+        assert.match(r.trigger.key, /^[0-9a-f-]{36}$/);
+        assert.deepEqual(await store.countTriggers(), {
+          pending: 1,
+          delivered: 0,
+          failed: 0,
+          dead: 0,
+        });
+        assert.equal(await store.nextTriggerDue(), T0);
+      });
+
+      it('coalesces a waiting trigger: the manager gets the latest ip once', async () => {
+        const a = await store.register(reg('dev-t', '10.0.0.1', T0), withTrigger);
+        const b = await store.register(reg('dev-t', '10.0.0.2', T0 + 10), withTrigger);
+        assert.equal(b.trigger!.id, a.trigger!.id);
+        assert.equal(b.trigger!.ip, '10.0.0.2');
+        assert.notEqual(b.trigger!.key, a.trigger!.key);
+        assert.equal((await store.countTriggers()).pending, 1);
+      });
+
+      it('claims due triggers once, under a lease, and records delivery', async () => {
+        await store.register(reg('dev-a', '10.0.0.1', T0), withTrigger);
+        await store.register(reg('dev-b', '10.0.0.2', T0 + 1), withTrigger);
+        assert.deepEqual(
+          await store.claimTriggers(T0 - 1, 10, 1000),
+          [],
+          'nothing is due before its time',
+        );
+        const claimed = await store.claimTriggers(T0 + 5, 10, 1000);
+        assert.deepEqual(
+          claimed.map((t) => t.deviceId),
+          ['dev-a', 'dev-b'],
+        );
+        assert.equal(claimed[0]!.attempts, 1);
+        assert.deepEqual(
+          await store.claimTriggers(T0 + 6, 10, 1000),
+          [],
+          'leased triggers are not claimed twice',
+        );
+        assert.equal(
+          await store.completeTrigger(claimed[0]!, { kind: 'delivered', at: T0 + 7 }),
+          true,
+        );
+        const latest = await store.latestTrigger('dev-a');
+        assert.equal(latest!.state, 'delivered');
+        assert.equal(latest!.deliveredAt, T0 + 7);
+        assert.equal(latest!.leaseUntil, null);
+        assert.deepEqual(await store.countTriggers(), {
+          pending: 1,
+          delivered: 1,
+          failed: 0,
+          dead: 0,
+        });
+      });
+
+      it('re-claims a trigger whose lease expired (its dispatcher died); the old lease is void', async () => {
+        await store.register(reg('dev-a', '10.0.0.1', T0), withTrigger);
+        const [first] = await store.claimTriggers(T0, 10, 1000);
+        const [again] = await store.claimTriggers(T0 + 1001, 10, 1000);
+        assert.equal(again!.id, first!.id);
+        assert.equal(again!.key, first!.key, 'Idempotency-Key is stable across attempts');
+        assert.equal(again!.attempts, 2);
+        assert.equal(
+          await store.completeTrigger(first!, { kind: 'delivered', at: T0 + 1002 }),
+          false,
+        );
+        assert.equal(
+          await store.completeTrigger(again!, { kind: 'delivered', at: T0 + 1003 }),
+          true,
+        );
+      });
+
+      it('schedules retries and records failed and dead outcomes', async () => {
+        await store.register(reg('dev-a', '10.0.0.1', T0), withTrigger);
+        await store.register(reg('dev-b', '10.0.0.2', T0), withTrigger);
+        await store.register(reg('dev-c', '10.0.0.3', T0), withTrigger);
+        const [a, b, c] = await store.claimTriggers(T0, 10, 1000);
+        await store.completeTrigger(a!, {
+          kind: 'retry',
+          at: T0 + 1,
+          nextAttemptAt: T0 + 500,
+          error: 'HTTP 503',
+        });
+        await store.completeTrigger(b!, { kind: 'failed', at: T0 + 1, error: 'HTTP 400' });
+        await store.completeTrigger(c!, { kind: 'dead', at: T0 + 1, error: 'too old' });
+        const ta = await store.latestTrigger('dev-a');
+        assert.equal(ta!.state, 'pending');
+        assert.equal(ta!.nextAttemptAt, T0 + 500);
+        assert.equal(ta!.lastError, 'HTTP 503');
+        assert.equal(await store.nextTriggerDue(), T0 + 500);
+        assert.deepEqual(await store.claimTriggers(T0 + 499, 10, 1000), []);
+        assert.equal((await store.claimTriggers(T0 + 500, 10, 1000)).length, 1);
+        assert.deepEqual(await store.countTriggers(), {
+          pending: 1,
+          delivered: 0,
+          failed: 1,
+          dead: 1,
+        });
+        assert.deepEqual(
+          (await store.listTriggers('failed', undefined, 10)).map((t) => t.deviceId),
+          ['dev-b'],
+        );
+        assert.equal((await store.listTriggers(undefined, undefined, 10)).length, 3);
+      });
+
+      it('keeps per-device order: a newer trigger waits while an older one is in flight', async () => {
+        await store.register(reg('dev-a', '10.0.0.1', T0), withTrigger);
+        const [inFlight] = await store.claimTriggers(T0, 10, 10_000);
+        const newer = await store.register(reg('dev-a', '10.0.0.2', T0 + 1), withTrigger);
+        assert.notEqual(
+          newer.trigger!.id,
+          inFlight!.id,
+          'an in-flight trigger is not coalesced into',
+        );
+        assert.deepEqual(
+          await store.claimTriggers(T0 + 2, 10, 10_000),
+          [],
+          'the newer one waits for the older',
+        );
+        await store.completeTrigger(inFlight!, { kind: 'delivered', at: T0 + 3 });
+        const next = await store.claimTriggers(T0 + 4, 10, 10_000);
+        assert.deepEqual(
+          next.map((t) => t.ip),
+          ['10.0.0.2'],
+        );
+      });
+
+      it('coalescing into a trigger whose lease expired voids the old lease', async () => {
+        await store.register(reg('dev-a', '10.0.0.1', T0), withTrigger);
+        const [stale] = await store.claimTriggers(T0, 10, 100);
+        const r = await store.register(reg('dev-a', '10.0.0.9', T0 + 200), withTrigger);
+        assert.equal(r.trigger!.id, stale!.id);
+        assert.equal(
+          await store.completeTrigger(stale!, { kind: 'delivered', at: T0 + 201 }),
+          false,
+        );
+        const [fresh] = await store.claimTriggers(T0 + 202, 10, 100);
+        assert.equal(fresh!.ip, '10.0.0.9');
+      });
+
+      it('requeues a trigger for the current ip of a device, and 404s an unknown one', async () => {
+        await store.register(reg('dev-a', '10.0.0.1', T0), noTrigger);
+        await store.edit('dev-a', { ip: '10.0.0.7', name: '', userdata: '' }, T0 + 1);
+        const t = await store.requeueTrigger('dev-a', T0 + 2);
+        assert.equal(t.ip, '10.0.0.7');
+        assert.equal(t.state, 'pending');
+        await assert.rejects(store.requeueTrigger('nope', T0), DeviceNotFoundError);
+        assert.deepEqual(
+          (await store.recentTriggers('dev-a', 5)).map((x) => x.id),
+          [t.id],
+        );
+      });
+
+      it('prunes old finished triggers but keeps each device latest', async () => {
+        await store.register(reg('dev-a', '10.0.0.1', T0), withTrigger);
+        const [t1] = await store.claimTriggers(T0, 10, 1000);
+        await store.completeTrigger(t1!, { kind: 'delivered', at: T0 + 1 });
+        await store.register(reg('dev-a', '10.0.0.2', T0 + 2), withTrigger);
+        const [t2] = await store.claimTriggers(T0 + 2, 10, 1000);
+        await store.completeTrigger(t2!, { kind: 'delivered', at: T0 + 3 });
+        assert.equal(await store.pruneTriggers(T0 + 100), 1);
+        assert.deepEqual(
+          (await store.recentTriggers('dev-a', 5)).map((t) => t.id),
+          [t2!.id],
+        );
+      });
+    });
+
+    describe('lifecycle', () => {
+      it('answers ping', async () => {
+        await store.ping();
+      });
+    });
+  });
+}
+
+/** Convenience for suites that need one store for a whole describe block. */
+export function withStore(open: () => Promise<OpenedStore>): { get: () => Store } {
+  let opened: OpenedStore | undefined;
+  before(async () => {
+    opened = await open();
+  });
+  after(async () => {
+    await opened?.cleanup();
+  });
+  return { get: () => opened!.store };
+}
