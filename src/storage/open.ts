@@ -10,11 +10,11 @@ export interface OpenStoreOptions {
   background?: boolean;
 }
 
-export async function openStore(database: string, _opts: OpenStoreOptions = {}): Promise<Store> {
+export async function openStore(database: string, opts: OpenStoreOptions = {}): Promise<Store> {
   if (isPostgresUrl(database)) {
     const { openPostgresStore } = await import('./postgres.js');
     return openPostgresStore(database);
   }
   const { SqliteStore } = await import('./sqlite.js');
-  return new SqliteStore(database);
+  return new SqliteStore(database, { backgroundCheckpoint: opts.background ?? false });
 }

@@ -9,6 +9,7 @@
 import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
 import { DeviceNotFoundError, StorageUnavailableError, ZtpError } from '../errors.js';
+import { startCheckpointer, type Checkpointer, type CheckpointerOptions } from './checkpoint.js';
 import { MIGRATIONS } from './migrations.js';
 import type {
   Device,
@@ -117,6 +118,11 @@ interface Pending {
 export interface SqliteStoreOptions {
   /** Run automatic WAL checkpoints inside commits (the SQLite default). The server turns this off and checkpoints off the request path. */
   autoCheckpoint?: boolean;
+  /**
+   * Run WAL checkpoints in a worker thread on its own connection (storage/checkpoint.ts) instead
+   * of inside commits; implies `autoCheckpoint: false`. Stopped by close().
+   */
+  backgroundCheckpoint?: boolean | CheckpointerOptions;
 }
 
 export class SqliteStore implements Store {
@@ -126,6 +132,8 @@ export class SqliteStore implements Store {
   private flushScheduled = false;
   private closed = false;
   private readonly stmts;
+  /** The background checkpoint worker, when `backgroundCheckpoint` is on. */
+  readonly checkpointer: Checkpointer | undefined;
 
   constructor(
     readonly path: string,
@@ -136,8 +144,19 @@ export class SqliteStore implements Store {
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = FULL');
       this.db.pragma('busy_timeout = 5000');
-      if (opts.autoCheckpoint === false) this.db.pragma('wal_autocheckpoint = 0');
+      const background = opts.backgroundCheckpoint ?? false;
+      if (opts.autoCheckpoint === false || background !== false)
+        this.db.pragma('wal_autocheckpoint = 0');
       migrate(this.db);
+      if (background !== false) {
+        this.checkpointer = startCheckpointer(path, {
+          ...(background === true ? {} : background),
+          // Without the worker the WAL would grow forever: fall back to SQLite's own checkpoints.
+          onError: () => {
+            if (!this.closed) this.db.pragma('wal_autocheckpoint = 1000');
+          },
+        });
+      }
     } catch (e) {
       throw new StorageUnavailableError(
         `cannot open SQLite database '${path}': ${(e as Error).message}`,
@@ -496,6 +515,7 @@ export class SqliteStore implements Store {
     // Let writes already queued commit before the connection goes.
     if (this.queue.length > 0) this.flush();
     this.closed = true;
+    await this.checkpointer?.stop();
     await Promise.resolve();
     this.db.close();
   }

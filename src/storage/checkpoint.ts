@@ -1,0 +1,124 @@
+/**
+ * WAL checkpoints off the request path.
+ *
+ * SQLite's automatic checkpoint runs inside the COMMIT that crosses the threshold, on the
+ * connection that committed: with better-sqlite3 that is the event loop, which then stalls for
+ * the time it takes to copy the WAL into the database and fsync it (p99 spikes of 10+ ms). The
+ * server therefore opens its connection with `wal_autocheckpoint=0` and runs checkpoints here, in
+ * a worker thread on its own connection: PASSIVE every `intervalMs` (never blocks the writer),
+ * and TRUNCATE when the WAL file has grown past `truncateBytes` (shrinks it again; it gives up
+ * at once instead of waiting when a writer or reader is busy, and is retried on the next tick).
+ *
+ * The worker is created from a code string (`eval: true`) that loads better-sqlite3 through
+ * `createRequire`, so it works the same under tsx and in the esbuild bundle.
+ */
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+
+export interface CheckpointerOptions {
+  /** Time between two PASSIVE checkpoints. */
+  intervalMs?: number;
+  /** WAL file size above which a TRUNCATE checkpoint is attempted. */
+  truncateBytes?: number;
+  /** Called when the worker fails (the caller falls back to automatic checkpoints). */
+  onError?: (error: Error) => void;
+}
+
+export interface CheckpointStats {
+  /** Checkpoints run so far (PASSIVE and TRUNCATE). */
+  runs: number;
+  /** TRUNCATE checkpoints that succeeded. */
+  truncations: number;
+  /** WAL frames left in the file after the last checkpoint. */
+  lastLogFrames: number;
+}
+
+export interface Checkpointer {
+  /** Asks the worker for one checkpoint now and resolves with its counters afterwards. */
+  runNow(): Promise<CheckpointStats>;
+  /** Stops the worker and closes its connection. */
+  stop(): Promise<void>;
+}
+
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { statSync } = require('node:fs');
+const Database = require(workerData.driver);
+const db = new Database(workerData.path);
+db.pragma('synchronous = FULL');
+db.pragma('busy_timeout = 0');
+db.pragma('wal_autocheckpoint = 0');
+const stats = { runs: 0, truncations: 0, lastLogFrames: 0 };
+function walBytes() {
+  try { return statSync(workerData.path + '-wal').size; } catch { return 0; }
+}
+function checkpoint() {
+  const [r] = db.pragma('wal_checkpoint(PASSIVE)');
+  stats.runs++;
+  stats.lastLogFrames = r.log - r.checkpointed;
+  if (r.busy === 0 && r.log === r.checkpointed && walBytes() > workerData.truncateBytes) {
+    const [t] = db.pragma('wal_checkpoint(TRUNCATE)');
+    stats.runs++;
+    if (t.busy === 0) stats.truncations++;
+  }
+}
+function tick() {
+  try { checkpoint(); } catch (e) {
+    // SQLITE_BUSY/LOCKED: another connection holds a lock right now; try again next tick.
+    if (!/busy|locked/i.test(String(e && e.code))) throw e;
+  }
+}
+const timer = setInterval(tick, workerData.intervalMs);
+parentPort.on('message', (m) => {
+  if (m === 'run') { tick(); parentPort.postMessage({ stats }); }
+  else if (m === 'stop') { clearInterval(timer); db.close(); parentPort.close(); }
+});
+parentPort.postMessage({ ready: true });
+`;
+
+/** Starts the checkpoint worker for the SQLite database at `path` (already in WAL mode). */
+export function startCheckpointer(path: string, opts: CheckpointerOptions = {}): Checkpointer {
+  const driver = createRequire(import.meta.url).resolve('better-sqlite3');
+  const worker = new Worker(WORKER_SOURCE, {
+    eval: true,
+    workerData: {
+      path,
+      driver,
+      intervalMs: opts.intervalMs ?? 200,
+      truncateBytes: opts.truncateBytes ?? 64 * 1024 * 1024,
+    },
+  });
+  worker.unref();
+  let stopped = false;
+  let exited = false;
+  const waiting: ((s: CheckpointStats) => void)[] = [];
+  const exit = new Promise<void>((resolve) =>
+    worker.once('exit', () => {
+      exited = true;
+      resolve();
+    }),
+  );
+  worker.on('message', (m: { stats?: CheckpointStats }) => {
+    if (m.stats) waiting.shift()?.(m.stats);
+  });
+  worker.on('error', (e) => {
+    if (!stopped) opts.onError?.(e);
+  });
+  return {
+    runNow: () =>
+      new Promise<CheckpointStats>((resolve, reject) => {
+        if (stopped || exited) {
+          reject(new Error('checkpointer stopped'));
+          return;
+        }
+        waiting.push(resolve);
+        worker.postMessage('run');
+      }),
+    stop: async () => {
+      if (stopped) return exit;
+      stopped = true;
+      if (!exited) worker.postMessage('stop');
+      await exit;
+    },
+  };
+}
