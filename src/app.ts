@@ -23,11 +23,18 @@ export interface AppOptions {
   logger?: FastifyServerOptions['logger'];
   /** Authentication per API group; none means open (the seed's behaviour). */
   guards?: Partial<Record<ApiGroup, Guard>>;
-  /** Extra plugins (console, metrics, events, client script) registered after the core API. */
-  plugins?: ((app: FastifyInstance) => Promise<void>)[];
+  /**
+   * Extra plugins (console, metrics, events, client script) registered after the core API, on
+   * the root instance; they get the guards so that they protect their routes like the groups.
+   */
+  plugins?: ((app: FastifyInstance, ctx: PluginContext) => Promise<void>)[];
   /** Passed to the listener as Fastify's `https` option (TLS). */
   https?: FastifyServerOptions extends { https?: infer H } ? H : never;
   trustProxy?: boolean | string;
+}
+
+export interface PluginContext {
+  guards: Partial<Record<ApiGroup, Guard>>;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
@@ -98,7 +105,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(registrationApi, { ...group, guard: opts.guards?.registration });
   await app.register(retrievalApi, { ...group, guard: opts.guards?.retrieval });
   await app.register(managementApi, { ...group, guard: opts.guards?.management });
-  for (const plugin of opts.plugins ?? []) await plugin(app);
+  for (const plugin of opts.plugins ?? []) await plugin(app, { guards: opts.guards ?? {} });
 
   return app;
 }
