@@ -7,6 +7,7 @@ import { buildApp } from './app.js';
 import type { ServeConfig } from './config.js';
 import { DeviceService } from './devices/service.js';
 import { EventBus } from './events/bus.js';
+import { operatorFeatures } from './http/operator.js';
 import { openStore } from './storage/open.js';
 import type { Store } from './storage/store.js';
 
@@ -29,7 +30,14 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
     historyLimit: config.historyLimit,
     events,
   });
-  const app = await buildApp({ service, bodyLimit: config.bodyLimit, logger });
+  // Console at /, its data and live events under /ztp/mng/, /metrics (src/http/operator.ts).
+  const operator = operatorFeatures({ service, events });
+  const app = await buildApp({
+    service,
+    bodyLimit: config.bodyLimit,
+    logger,
+    plugins: [operator.plugin],
+  });
   if (config.managerUrl === undefined) {
     app.log.warn(
       'no --manager-url (ZTP_MANAGER_URL) configured: registrations are stored but no manager trigger is queued',

@@ -1,0 +1,232 @@
+/**
+ * The console's data (management group, behind the management guard): a server-side paged,
+ * searchable, sortable device table; fleet summary numbers; a device's recent triggers; and the
+ * live event stream (Server-Sent Events).
+ */
+import { Type } from '@sinclair/typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { DeviceService } from '../devices/service.js';
+import { normaliseId } from '../devices/identity.js';
+import { ZtpError } from '../errors.js';
+import type { EventStreamHub } from '../events/stream.js';
+import { installGuard, type Guard } from './auth.js';
+import { IdParams, iso, problems, TriggerView, triggerView } from './schemas.js';
+
+/** Largest device page of GET /ztp/mng/devices. */
+export const DEVICE_PAGE_MAX = 500;
+/** Most triggers returned by GET /ztp/mng/devices/{id}/triggers. */
+export const DEVICE_TRIGGERS_MAX = 50;
+
+export interface LiveOptions {
+  service: DeviceService;
+  hub: EventStreamHub;
+  guard?: Guard | undefined;
+}
+
+const Timestamp = Type.String({ format: 'date-time' });
+
+export const DeviceRow = Type.Object({
+  id: Type.String(),
+  ip: Type.String(),
+  name: Type.String(),
+  firstSeen: Timestamp,
+  lastSeen: Timestamp,
+  registrations: Type.Integer(),
+  lastSource: Type.String(),
+  trigger: Type.Union([TriggerView, Type.Null()], {
+    description: 'Latest manager trigger of this device',
+  }),
+});
+
+export const DevicePage = Type.Object({
+  total: Type.Integer({ description: 'Devices matching the search' }),
+  offset: Type.Integer(),
+  limit: Type.Integer(),
+  items: Type.Array(DeviceRow),
+});
+
+export const DevicesQuery = Type.Object({
+  search: Type.Optional(
+    Type.String({
+      maxLength: 128,
+      description: 'Case-insensitive substring of id, name or ip',
+    }),
+  ),
+  sort: Type.Optional(
+    Type.Union(
+      [
+        Type.Literal('id'),
+        Type.Literal('name'),
+        Type.Literal('ip'),
+        Type.Literal('lastSeen'),
+        Type.Literal('registrations'),
+      ],
+      { default: 'id' },
+    ),
+  ),
+  order: Type.Optional(Type.Union([Type.Literal('asc'), Type.Literal('desc')], { default: 'asc' })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: DEVICE_PAGE_MAX, default: 50 })),
+  offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 100_000_000, default: 0 })),
+});
+
+const TriggerCountsView = Type.Object({
+  pending: Type.Integer(),
+  delivered: Type.Integer(),
+  failed: Type.Integer(),
+  dead: Type.Integer(),
+});
+
+export const StatsView = Type.Object({
+  time: Type.String({ format: 'date-time', description: 'Server clock (for relative times)' }),
+  devices: Type.Integer(),
+  registeredLastHour: Type.Integer({
+    description: 'Devices whose last registration is within the last hour',
+  }),
+  triggersEnabled: Type.Boolean({ description: 'A manager URL is configured' }),
+  triggers: TriggerCountsView,
+  eventStreams: Type.Integer({ description: 'Open /ztp/mng/events streams on this server' }),
+});
+
+const HOUR = 3_600_000;
+
+export const liveApi: FastifyPluginAsyncTypebox<LiveOptions> = async (app, opts) => {
+  installGuard(app, 'management', opts.guard);
+  const { service, hub } = opts;
+  const store = service.store;
+
+  app.get(
+    '/ztp/mng/devices',
+    {
+      schema: {
+        tags: ['management'],
+        summary: 'Devices for the console: searched, sorted, offset-paged',
+        querystring: DevicesQuery,
+        response: { 200: DevicePage, ...problems(400, 401, 403, 503) },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const limit = q.limit ?? 50;
+      const offset = q.offset ?? 0;
+      const search = q.search?.trim();
+      const page = await store.queryDevices({
+        search: search === '' ? undefined : search,
+        sort: q.sort ?? 'id',
+        order: q.order ?? 'asc',
+        limit,
+        offset,
+      });
+      const triggers = await Promise.all(page.items.map((d) => store.latestTrigger(d.id)));
+      const now = Date.now();
+      return {
+        total: page.total,
+        offset,
+        limit,
+        items: page.items.map((d, i) => {
+          const t = triggers[i];
+          return {
+            id: d.id,
+            ip: d.ip,
+            name: d.name,
+            firstSeen: iso(d.firstSeen),
+            lastSeen: iso(d.lastSeen),
+            registrations: d.registrations,
+            lastSource: d.lastSource,
+            trigger: t ? triggerView(t, now) : null,
+          };
+        }),
+      };
+    },
+  );
+
+  app.get(
+    '/ztp/mng/stats',
+    {
+      schema: {
+        tags: ['management'],
+        summary: 'Fleet summary: devices, registered in the last hour, triggers by state',
+        response: { 200: StatsView, ...problems(401, 403, 503) },
+      },
+    },
+    async () => {
+      const now = service.now();
+      const [devices, registeredLastHour, triggers] = await Promise.all([
+        store.countDevices(),
+        store.countSeenSince(now - HOUR),
+        store.countTriggers(),
+      ]);
+      return {
+        time: iso(now),
+        devices,
+        registeredLastHour,
+        triggersEnabled: service.triggersEnabled,
+        triggers,
+        eventStreams: hub.clientCount,
+      };
+    },
+  );
+
+  app.get(
+    '/ztp/mng/devices/:id/triggers',
+    {
+      schema: {
+        tags: ['management'],
+        summary: "A device's most recent manager triggers (newest first) with their attempts",
+        params: IdParams,
+        querystring: Type.Object({
+          limit: Type.Optional(
+            Type.Integer({ minimum: 1, maximum: DEVICE_TRIGGERS_MAX, default: 10 }),
+          ),
+        }),
+        response: {
+          200: Type.Object({ triggers: Type.Array(TriggerView) }),
+          ...problems(400, 401, 403, 404, 503),
+        },
+      },
+    },
+    async (request) => {
+      const id = normaliseId(request.params.id);
+      await store.get(id); // 404 for an unknown device
+      const rows = await store.recentTriggers(id, request.query.limit ?? 10);
+      const now = Date.now();
+      return { triggers: rows.map((t) => triggerView(t, now)) };
+    },
+  );
+
+  app.get(
+    '/ztp/mng/events',
+    {
+      schema: {
+        tags: ['management'],
+        summary: 'Live events (Server-Sent Events): registered, edited, deleted, trigger',
+        description:
+          'text/event-stream. Each event has an `id`; reconnect with `Last-Event-ID` to resume. ' +
+          'A `resync` event means events were missed: reload the state. `: ping` comments every ' +
+          '15 s. Slow readers are disconnected; at most 64 streams per server (429 beyond).',
+        headers: Type.Object({
+          'last-event-id': Type.Optional(Type.String({ maxLength: 64 })),
+        }),
+        response: {
+          200: Type.String({ description: 'text/event-stream' }),
+          ...problems(400, 401, 403, 429),
+        },
+      },
+    },
+    async (request, reply) => {
+      if (!hub.hasRoom()) {
+        throw new ZtpError(
+          'rate_limited',
+          429,
+          `too many event streams are open (limit ${hub.limits.maxClients})`,
+          { retryAfter: 5 },
+        );
+      }
+      // The stream belongs to the hub from here on; Fastify sends no reply of its own.
+      reply.hijack();
+      hub.attach(reply.raw, request.headers['last-event-id']);
+    },
+  );
+
+  // Open streams would otherwise keep app.close() waiting forever.
+  app.addHook('preClose', async () => hub.close());
+};

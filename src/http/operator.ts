@@ -1,0 +1,51 @@
+/**
+ * Wires the operator features into an app: the console page (public), the console's data and
+ * the live event stream (management guard), and /metrics (management guard).
+ *
+ *   const operator = operatorFeatures({ service, events });
+ *   await buildApp({ service, plugins: [operator.plugin] });
+ */
+import type { FastifyInstance } from 'fastify';
+import type { PluginContext } from '../app.js';
+import type { DeviceService } from '../devices/service.js';
+import type { EventBus } from '../events/bus.js';
+import { EventStreamHub, type StreamLimits } from '../events/stream.js';
+import { Metrics } from '../metrics/metrics.js';
+import { consolePage } from './console.js';
+import { liveApi } from './live.js';
+
+export interface OperatorOptions {
+  service: DeviceService;
+  events: EventBus;
+  streamLimits?: Partial<StreamLimits>;
+  /** Collect process_* / nodejs_* metrics (default true; tests turn it off). */
+  processMetrics?: boolean;
+  /** Where the built console is (default: the package's dist/console). */
+  consoleDir?: string;
+}
+
+export interface OperatorFeatures {
+  hub: EventStreamHub;
+  metrics: Metrics;
+  plugin: (app: FastifyInstance, ctx: PluginContext) => Promise<void>;
+}
+
+export function operatorFeatures(opts: OperatorOptions): OperatorFeatures {
+  const hub = new EventStreamHub(opts.events, opts.streamLimits);
+  const metrics = new Metrics({
+    store: opts.service.store,
+    events: opts.events,
+    hub,
+    processMetrics: opts.processMetrics,
+  });
+  return {
+    hub,
+    metrics,
+    plugin: async (app, ctx) => {
+      const guard = ctx.guards.management;
+      await metrics.install(app, guard);
+      await app.register(liveApi, { service: opts.service, hub, guard });
+      await consolePage(app, { dir: opts.consoleDir });
+    },
+  };
+}

@@ -1,0 +1,220 @@
+/**
+ * Prometheus metrics (GET /metrics, text exposition format), on a registry of their own so that
+ * several apps in one process (tests) never share counters.
+ *
+ * Counters move on events of this process (HTTP responses, EventBus events); gauges that need
+ * the store (devices, triggers by state) are read on scrape. With several replicas, sum the
+ * counters over replicas; the store gauges are the same on every replica.
+ */
+import type { FastifyInstance } from 'fastify';
+import client from 'prom-client';
+import type { EventBus, RegistryEvent } from '../events/bus.js';
+import type { EventStreamHub } from '../events/stream.js';
+import type { Guard } from '../http/auth.js';
+import { installGuard } from '../http/auth.js';
+import type { Store, TriggerState } from '../storage/store.js';
+import { TRIGGER_STATES } from '../storage/store.js';
+
+export interface MetricsOptions {
+  store: Store;
+  events: EventBus;
+  hub?: EventStreamHub | undefined;
+  /** Collect process_* and nodejs_* metrics (default true). */
+  processMetrics?: boolean;
+}
+
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const LAG_BUCKETS = [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800, 3600, 21600, 86400];
+
+export class Metrics {
+  readonly registry = new client.Registry();
+  private readonly unsubscribe: () => void;
+  private readonly httpRequests;
+  private readonly httpDuration;
+  private readonly registrations;
+  private readonly triggerChanges;
+  private readonly deliveryLag;
+  private readonly storageErrors;
+
+  constructor(private readonly opts: MetricsOptions) {
+    const registers = [this.registry];
+    const { store, hub } = opts;
+
+    this.httpRequests = new client.Counter({
+      name: 'ztp_http_requests_total',
+      help: 'HTTP requests answered, by route template, method and status',
+      labelNames: ['method', 'route', 'status'] as const,
+      registers,
+    });
+    this.httpDuration = new client.Histogram({
+      name: 'ztp_http_request_duration_seconds',
+      help: 'Time from request start to response end, by route template, method and status',
+      labelNames: ['method', 'route', 'status'] as const,
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.registrations = new client.Counter({
+      name: 'ztp_registrations_total',
+      help: 'Committed device registrations; result is created (new device) or updated',
+      labelNames: ['result'] as const,
+      registers,
+    });
+    this.triggerChanges = new client.Counter({
+      name: 'ztp_triggers_total',
+      help: 'Trigger state changes seen by this process: queued, delivered, retried, failed, dead',
+      labelNames: ['outcome'] as const,
+      registers,
+    });
+    this.deliveryLag = new client.Histogram({
+      name: 'ztp_trigger_delivery_lag_seconds',
+      help: 'Time from a trigger being queued (its registration) to the manager accepting it',
+      buckets: LAG_BUCKETS,
+      registers,
+    });
+    this.storageErrors = new client.Counter({
+      name: 'ztp_storage_errors_total',
+      help: 'Requests answered 503 storage_unavailable (the database failed or did not commit)',
+      registers,
+    });
+    const scrapeErrors = new client.Counter({
+      name: 'ztp_metrics_scrape_errors_total',
+      help: 'Scrapes in which the store gauges could not be read (they keep their last value)',
+      registers,
+    });
+    new client.Gauge({
+      name: 'ztp_devices',
+      help: 'Devices in the registry',
+      registers,
+      async collect() {
+        try {
+          this.set(await store.countDevices());
+        } catch {
+          scrapeErrors.inc();
+        }
+      },
+    });
+    new client.Gauge({
+      name: 'ztp_triggers',
+      help: 'Triggers in the store by state (pending = waiting for delivery)',
+      labelNames: ['state'] as const,
+      registers,
+      async collect() {
+        try {
+          const counts = await store.countTriggers();
+          for (const state of TRIGGER_STATES) this.set({ state }, counts[state]);
+        } catch {
+          scrapeErrors.inc();
+        }
+      },
+    });
+    new client.Gauge({
+      name: 'ztp_triggers_pending',
+      help: 'Triggers waiting for delivery (same as ztp_triggers{state="pending"})',
+      registers,
+      async collect() {
+        try {
+          this.set((await store.countTriggers()).pending);
+        } catch {
+          scrapeErrors.inc();
+        }
+      },
+    });
+    if (hub) {
+      new client.Gauge({
+        name: 'ztp_event_streams',
+        help: 'Open /ztp/mng/events streams',
+        registers,
+        collect() {
+          this.set(hub.clientCount);
+        },
+      });
+      new client.Counter({
+        name: 'ztp_event_streams_dropped_total',
+        help: 'Event streams disconnected because the client did not keep up',
+        registers,
+        collect() {
+          this.reset();
+          this.inc(hub.dropped);
+        },
+      });
+    }
+    for (const outcome of ['queued', 'delivered', 'retried', 'failed', 'dead']) {
+      this.triggerChanges.inc({ outcome }, 0);
+    }
+    this.registrations.inc({ result: 'created' }, 0);
+    this.registrations.inc({ result: 'updated' }, 0);
+    if (opts.processMetrics !== false) {
+      client.collectDefaultMetrics({ register: this.registry });
+    }
+    this.unsubscribe = opts.events.subscribe((e) => this.onEvent(e));
+  }
+
+  private onEvent(e: RegistryEvent): void {
+    if (e.type === 'registered') {
+      this.registrations.inc({ result: e.created ? 'created' : 'updated' });
+    } else if (e.type === 'trigger') {
+      const t = e.trigger;
+      const outcome = triggerOutcome(t.state, t.attempts, t.lastError);
+      this.triggerChanges.inc({ outcome });
+      if (t.state === 'delivered' && t.deliveredAt !== null) {
+        this.deliveryLag.observe(Math.max(0, t.deliveredAt - t.createdAt) / 1000);
+      }
+    }
+  }
+
+  /** Adds the HTTP hooks to the root instance and GET /metrics behind `guard`. */
+  async install(app: FastifyInstance, guard: Guard | undefined): Promise<void> {
+    app.addHook('onSend', async (_request, reply, payload) => {
+      if (
+        reply.statusCode === 503 &&
+        typeof payload === 'string' &&
+        payload.includes('"code":"storage_unavailable"')
+      ) {
+        this.storageErrors.inc();
+      }
+      return payload;
+    });
+    app.addHook('onResponse', async (request, reply) => {
+      const labels = {
+        method: request.method,
+        route: request.routeOptions.url ?? 'unmatched',
+        status: String(reply.statusCode),
+      };
+      this.httpRequests.inc(labels);
+      this.httpDuration.observe(labels, reply.elapsedTime / 1000);
+    });
+    app.addHook('onClose', async () => this.close());
+    await app.register(async (scope) => {
+      installGuard(scope, 'management', guard);
+      scope.get(
+        '/metrics',
+        {
+          schema: {
+            tags: ['operations'],
+            summary: 'Prometheus metrics (text exposition format 0.0.4)',
+            produces: ['text/plain'],
+            response: { 200: { type: 'string', description: 'Prometheus text format' } },
+          },
+        },
+        async (_request, reply) => {
+          const text = await this.registry.metrics();
+          return reply.type(this.registry.contentType).send(text);
+        },
+      );
+    });
+  }
+
+  close(): void {
+    this.unsubscribe();
+  }
+}
+
+/** What a trigger event means for the counters. */
+export function triggerOutcome(
+  state: TriggerState,
+  attempts: number,
+  lastError: string | null,
+): string {
+  if (state !== 'pending') return state;
+  return attempts > 0 && lastError !== null ? 'retried' : 'queued';
+}
