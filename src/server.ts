@@ -8,27 +8,44 @@ import type { ServeConfig } from './config.js';
 import { DeviceService } from './devices/service.js';
 import { EventBus } from './events/bus.js';
 import { operatorFeatures } from './http/operator.js';
+import { loggerOptions } from './security/logging.js';
+import { setupSecurity } from './security/setup.js';
 import { openStore } from './storage/open.js';
 import type { Store } from './storage/store.js';
+import { Dispatcher, validateTriggerTiming } from './triggers/dispatcher.js';
+import { ManagerClient } from './triggers/manager-client.js';
 
 export interface RunningServer {
   app: FastifyInstance;
   store: Store;
+  /** The trigger dispatcher, when a manager URL is configured (stats() for metrics). */
+  dispatcher: Dispatcher | undefined;
   url: string;
+  /** SIGHUP: re-read the TLS certificate/key/CA files and the tokens file. */
+  reload(): void;
   close(): Promise<void>;
 }
 
 export async function startServer(config: ServeConfig): Promise<RunningServer> {
-  const logger = {
-    level: config.logLevel,
-    redact: ['req.headers.authorization', 'headers.authorization'],
+  const logger = loggerOptions(config.logLevel);
+  // TLS files and tokens are read (and checked) before anything is opened.
+  const security = setupSecurity(config);
+  const triggerTiming = {
+    timeoutMs: config.triggerTimeout,
+    leaseMs: config.triggerLease,
+    initialBackoffMs: config.triggerInitialBackoff,
+    maxBackoffMs: config.triggerMaxBackoff,
+    pollIntervalMs: config.triggerPollInterval,
   };
+  if (config.managerUrl !== undefined) validateTriggerTiming(triggerTiming);
   const store = await openStore(config.database, { background: true });
   const events = new EventBus();
+  let dispatcher: Dispatcher | undefined;
   const service = new DeviceService(store, {
     triggersEnabled: config.managerUrl !== undefined,
     historyLimit: config.historyLimit,
     events,
+    onTriggerEnqueued: () => dispatcher?.wake(),
   });
   // Console at /, its data and live events under /ztp/mng/, /metrics (src/http/operator.ts).
   const operator = operatorFeatures({ service, events });
@@ -37,31 +54,65 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
     bodyLimit: config.bodyLimit,
     logger,
     plugins: [operator.plugin],
+    guards: security.guards,
+    https: security.https,
+    limits: {
+      headersTimeout: config.headersTimeout,
+      requestTimeout: config.requestTimeout,
+      idleTimeout: config.idleTimeout,
+      keepAliveTimeout: config.keepAliveTimeout,
+    },
   });
+  for (const warning of security.warnings) app.log.warn(warning);
   if (config.managerUrl === undefined) {
     app.log.warn(
       'no --manager-url (ZTP_MANAGER_URL) configured: registrations are stored but no manager trigger is queued',
     );
   }
+  const managerClient =
+    config.managerUrl === undefined
+      ? undefined
+      : new ManagerClient({
+          managerUrl: config.managerUrl,
+          timeoutMs: config.triggerTimeout,
+          connections: config.triggerConcurrency,
+        });
+  if (managerClient) {
+    dispatcher = new Dispatcher({
+      ...triggerTiming,
+      store,
+      sender: managerClient,
+      events,
+      logger: app.log,
+      concurrency: config.triggerConcurrency,
+      maxAgeMs: config.triggerMaxAge,
+      retentionMs: config.triggerRetention,
+    });
+  }
 
   try {
     await app.listen({ host: config.host, port: config.port });
   } catch (e) {
+    await managerClient?.close();
     await store.close();
     throw e;
   }
+  dispatcher?.start();
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-  const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${port}`;
+  const url = `${security.https ? 'https' : 'http'}://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${port}`;
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
-      // Stop accepting, let in-flight requests finish (bounded), then close storage.
+      // Stop accepting, let in-flight requests finish (bounded), stop the dispatcher (in-flight
+      // trigger calls get the same grace; the rest stay pending), then close storage.
       const timer = setTimeout(() => app.server.closeAllConnections(), config.shutdownGrace);
       await app.close();
       clearTimeout(timer);
+      await dispatcher?.stop(config.shutdownGrace);
+      await managerClient?.close();
       await store.close();
     })());
 
@@ -69,7 +120,8 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
     { url, storage: store.engine, database: redactDatabase(config.database) },
     'ztp listening',
   );
-  return { app, store, url, close };
+  const reload = () => security.reload(app.server, app.log);
+  return { app, store, dispatcher, url, reload, close };
 }
 
 /** Never log a database password. */

@@ -96,6 +96,14 @@ export function triggerFromRow(r: TriggerRow): Trigger {
   return t;
 }
 
+/**
+ * An older pending trigger of the same device (per-device order). INDEXED BY: without statistics
+ * the planner would otherwise search triggers_state (every pending trigger) for each candidate,
+ * which made claims O(pending^2) during a manager outage.
+ */
+const OLDER_PENDING = `SELECT 1 FROM triggers o INDEXED BY triggers_device
+  WHERE o.device_id = t.device_id AND o.state = 'pending' AND o.id < t.id`;
+
 export const SORT_COLUMNS: Record<NonNullable<DeviceQuery['sort']>, string> = {
   id: 'id',
   lastSeen: 'last_seen',
@@ -108,6 +116,9 @@ export const SORT_COLUMNS: Record<NonNullable<DeviceQuery['sort']>, string> = {
 export function likePattern(search: string): string {
   return `%${search.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 }
+
+/** Trigger ids per pruning transaction. */
+const PRUNE_WINDOW = 5000;
 
 interface Pending {
   fn: () => unknown;
@@ -196,7 +207,8 @@ export class SqliteStore implements Store {
       coalesceTrigger: db.prepare<unknown[], TriggerRow>(
         `UPDATE triggers SET ip = @ip, key = @key, attempts = 0, created_at = @at, next_attempt_at = @at,
            last_error = NULL, lease_until = NULL, lease_token = NULL, updated_at = @at
-         WHERE id = (SELECT id FROM triggers WHERE device_id = @deviceId AND state = 'pending'
+         WHERE id = (SELECT id FROM triggers INDEXED BY triggers_device
+                     WHERE device_id = @deviceId AND state = 'pending'
                        AND (lease_until IS NULL OR lease_until < @at) ORDER BY id DESC LIMIT 1)
          RETURNING *`,
       ),
@@ -207,9 +219,9 @@ export class SqliteStore implements Store {
       claimTriggers: db.prepare<unknown[], TriggerRow>(
         `UPDATE triggers SET lease_until = @leaseUntil, lease_token = @token, attempts = attempts + 1, updated_at = @now
          WHERE id IN (
-           SELECT t.id FROM triggers t
+           SELECT t.id FROM triggers t INDEXED BY triggers_due
            WHERE t.state = 'pending' AND t.next_attempt_at <= @now AND (t.lease_until IS NULL OR t.lease_until < @now)
-             AND NOT EXISTS (SELECT 1 FROM triggers o WHERE o.device_id = t.device_id AND o.state = 'pending' AND o.id < t.id)
+             AND NOT EXISTS (${OLDER_PENDING})
            ORDER BY t.next_attempt_at, t.id LIMIT @limit)
          RETURNING *`,
       ),
@@ -233,12 +245,23 @@ export class SqliteStore implements Store {
       countTriggers: db.prepare<[], { state: TriggerState; n: number }>(
         'SELECT state, count(*) AS n FROM triggers GROUP BY state',
       ),
+      // One window of ids at a time (see pruneTriggers); the latest trigger of an existing device is kept.
       pruneTriggers: db.prepare(
-        `DELETE FROM triggers WHERE state <> 'pending' AND updated_at < ?
-           AND id <> (SELECT max(o.id) FROM triggers o WHERE o.device_id = triggers.device_id)`,
+        `DELETE FROM triggers WHERE id > @after AND id <= @upto AND state <> 'pending' AND updated_at < @before
+           AND (id <> (SELECT max(o.id) FROM triggers o WHERE o.device_id = triggers.device_id)
+                OR NOT EXISTS (SELECT 1 FROM devices d WHERE d.id = triggers.device_id))`,
       ),
-      nextDue: db.prepare<[], { t: number | null }>(
-        "SELECT min(next_attempt_at) AS t FROM triggers WHERE state = 'pending'",
+      pruneWindowEnd: db.prepare<[number], { id: number }>(
+        `SELECT id FROM triggers WHERE id > ? ORDER BY id LIMIT 1 OFFSET ${PRUNE_WINDOW - 1}`,
+      ),
+      maxTriggerId: db.prepare<[], { m: number | null }>('SELECT max(id) AS m FROM triggers'),
+      countPending: db.prepare<[], { n: number }>(
+        "SELECT count(*) AS n FROM triggers INDEXED BY triggers_due WHERE state = 'pending'",
+      ),
+      nextDue: db.prepare<[], { t: number }>(
+        `SELECT t.next_attempt_at AS t FROM triggers t INDEXED BY triggers_due
+         WHERE t.state = 'pending' AND t.lease_until IS NULL AND NOT EXISTS (${OLDER_PENDING})
+         ORDER BY t.next_attempt_at, t.id LIMIT 1`,
       ),
       savepoint: db.prepare('SAVEPOINT w'),
       release: db.prepare('RELEASE w'),
@@ -489,12 +512,31 @@ export class SqliteStore implements Store {
     });
   }
 
-  pruneTriggers(before: number): Promise<number> {
-    return this.write(() => this.stmts.pruneTriggers.run(before).changes);
+  /**
+   * Deletes in windows of PRUNE_WINDOW ids, each its own short write, so that pruning a large
+   * table never holds the writer (and the registrations queued behind it) for long.
+   */
+  async pruneTriggers(before: number): Promise<number> {
+    const max = (await this.read(() => this.stmts.maxTriggerId.get()!.m)) ?? 0;
+    let deleted = 0;
+    let after = 0;
+    while (after < max) {
+      const from = after;
+      const upto = (await this.read(() => this.stmts.pruneWindowEnd.get(from)?.id)) ?? max;
+      deleted += await this.write(
+        () => this.stmts.pruneTriggers.run({ after: from, upto, before }).changes,
+      );
+      after = upto;
+    }
+    return deleted;
+  }
+
+  countPendingTriggers(): Promise<number> {
+    return this.read(() => this.stmts.countPending.get()!.n);
   }
 
   nextTriggerDue(): Promise<number | undefined> {
-    return this.read(() => this.stmts.nextDue.get()!.t ?? undefined);
+    return this.read(() => this.stmts.nextDue.get()?.t);
   }
 
   // ---- lifecycle ---------------------------------------------------------------------------

@@ -149,8 +149,18 @@ export interface Store {
    * device's latest trigger. Returns how many were deleted.
    */
   pruneTriggers(before: number): Promise<number>;
-  /** Earliest nextAttemptAt among pending triggers (for the dispatcher's sleep), undefined if none. */
+  /**
+   * Earliest nextAttemptAt among pending triggers a claim could take (not leased, not behind an
+   * older pending trigger of the same device), for the dispatcher's sleep; undefined if none.
+   * Leased ones become claimable when their lease expires or their delivery completes; the
+   * dispatcher polls for those.
+   */
   nextTriggerDue(): Promise<number | undefined>;
+  /**
+   * Number of pending triggers, cheaper than countTriggers() on a large table (the dispatcher's
+   * gauge reads it every few seconds). Optional: countTriggers().pending is used without it.
+   */
+  countPendingTriggers?(): Promise<number>;
 
   /** Resolves when the engine answers; throws StorageUnavailableError otherwise. */
   ping(): Promise<void>;
