@@ -1,5 +1,349 @@
-/** Placeholder until its issue lands. */
-export function main(_argv: string[]): Promise<number> {
-  console.error('ztp: this command is not available yet');
-  return Promise.resolve(1);
+/**
+ * The device client: `ztp register` and the single-file dist/ztp-client.mjs. Finds the device id
+ * and the local address it reaches the server from, then PUTs /ztp/register/{id}, waiting for a
+ * server that is not up yet. Imports node builtins and small pure modules only (never the
+ * server's), so it starts fast and bundles into one file.
+ */
+import { open, readFile, realpath } from 'node:fs/promises';
+import { hostname, networkInterfaces } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { normaliseId, normaliseIp, USERDATA_MAX_BYTES, validateName } from '../devices/identity.js';
+import {
+  DetectionError,
+  detectFileId,
+  detectMac,
+  sourceAddressFor,
+  TRANSIENT_NETWORK_CODES,
+  type DetectionSources,
+  type Identity,
+} from './detect.js';
+import { attempt, type AttemptSpec, type Outcome } from './http.js';
+import { clientHelp, EXIT, parseClientOptions, UsageError, type ClientOptions } from './options.js';
+import { realRetryDeps, withRetry, type RetryDeps } from './retry.js';
+
+export const CLIENT_VERSION = '0.1.0';
+
+export interface ClientDeps {
+  env: Record<string, string | undefined>;
+  sources: DetectionSources;
+  sourceAddressFor(host: string, port: number): Promise<string>;
+  attempt(spec: AttemptSpec): Promise<Outcome>;
+  retry: RetryDeps;
+  hostname(): string;
+  readStdin(limit: number): Promise<Buffer>;
+  out(line: string): void;
+  err(line: string): void;
+  command: string;
 }
+
+async function readCpuid(leaf: number): Promise<Buffer> {
+  const fh = await open('/dev/cpu/0/cpuid', 'r');
+  try {
+    const buf = Buffer.alloc(16);
+    await fh.read(buf, 0, 16, leaf);
+    return buf;
+  } finally {
+    await fh.close();
+  }
+}
+
+async function readStdin(limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of process.stdin) {
+    const b = chunk as Buffer;
+    chunks.push(b);
+    size += b.length;
+    if (size > limit) break;
+  }
+  return Buffer.concat(chunks);
+}
+
+export function defaultDeps(command = 'ztp register'): ClientDeps {
+  const err = (line: string) => process.stderr.write(`${line}\n`);
+  return {
+    env: process.env,
+    sources: { readFile: (p) => readFile(p, 'utf8'), networkInterfaces, readCpuid },
+    sourceAddressFor,
+    attempt,
+    retry: realRetryDeps((line) => err(`${command}: ${line}`)),
+    hostname,
+    readStdin,
+    out: (line) => process.stdout.write(`${line}\n`),
+    err,
+    command,
+  };
+}
+
+/** Reads at most limit+1 bytes of a file, so an oversized file is refused without loading it. */
+async function readLimited(path: string, limit: number): Promise<Buffer> {
+  const fh = await open(path, 'r');
+  try {
+    const buf = Buffer.alloc(limit + 1);
+    let size = 0;
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, size, buf.length - size, null);
+      if (bytesRead === 0 || (size += bytesRead) === buf.length) break;
+    }
+    return buf.subarray(0, size);
+  } finally {
+    await fh.close();
+  }
+}
+
+function fileError(what: string, path: string, e: unknown): UsageError {
+  const code = (e as { code?: string }).code;
+  return new UsageError(`cannot read ${what} ${path}: ${code ?? String(e)}`);
+}
+
+async function loadUserdata(opts: ClientOptions, deps: ClientDeps): Promise<string> {
+  if (opts.userdataFile === undefined) {
+    const text = opts.userdata ?? '';
+    if (Buffer.byteLength(text) > USERDATA_MAX_BYTES) {
+      throw new UsageError(`--userdata is larger than ${USERDATA_MAX_BYTES} bytes`);
+    }
+    return text;
+  }
+  let bytes: Buffer;
+  try {
+    bytes =
+      opts.userdataFile === '-'
+        ? await deps.readStdin(USERDATA_MAX_BYTES)
+        : await readLimited(opts.userdataFile, USERDATA_MAX_BYTES);
+  } catch (e) {
+    throw fileError('--userdata-file', opts.userdataFile, e);
+  }
+  if (bytes.length > USERDATA_MAX_BYTES) {
+    throw new UsageError(
+      `--userdata-file ${opts.userdataFile} is larger than ${USERDATA_MAX_BYTES} bytes (64 KiB)`,
+    );
+  }
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new UsageError(`--userdata-file ${opts.userdataFile} is not valid UTF-8 text`);
+  }
+}
+
+async function loadToken(opts: ClientOptions): Promise<string | undefined> {
+  let token = opts.token;
+  if (opts.tokenFile !== undefined) {
+    try {
+      token = (await readFile(opts.tokenFile, 'utf8')).trim();
+    } catch (e) {
+      throw fileError('--token-file', opts.tokenFile, e);
+    }
+  }
+  if (token !== undefined && (token === '' || !/^[\x21-\x7e]+$/.test(token))) {
+    throw new UsageError('the token must be non-empty printable ASCII without spaces');
+  }
+  return token;
+}
+
+async function loadCa(opts: ClientOptions): Promise<string | undefined> {
+  if (opts.caFile === undefined) return undefined;
+  let text: string;
+  try {
+    text = await readFile(opts.caFile, 'utf8');
+  } catch (e) {
+    throw fileError('--ca-file', opts.caFile, e);
+  }
+  if (!text.includes('-----BEGIN CERTIFICATE-----')) {
+    throw new UsageError(`--ca-file ${opts.caFile} holds no PEM certificate`);
+  }
+  return text;
+}
+
+function usage(flag: string, fn: () => string): string {
+  try {
+    return fn();
+  } catch (e) {
+    throw new UsageError(`--${flag}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
+/** A facts-gathering failure that is worth waiting out (the network is not up yet). */
+function transient(e: unknown): string | undefined {
+  const code = (e as { code?: unknown }).code;
+  if (typeof code === 'string' && TRANSIENT_NETWORK_CODES.has(code)) {
+    return `network not ready: ${e instanceof Error ? e.message : code}`;
+  }
+  return undefined;
+}
+
+export async function main(argv: string[], deps: ClientDeps = defaultDeps()): Promise<number> {
+  const fail = (code: number, message: string): number => {
+    deps.err(`${deps.command}: ${message}`);
+    return code;
+  };
+  let opts: ClientOptions;
+  let token: string | undefined;
+  let ca: string | undefined;
+  let userdata: string;
+  let name: string;
+  let fixedIp: string | undefined;
+  let fixedId: Identity | undefined;
+  try {
+    opts = parseClientOptions(argv, deps.env);
+    if (opts.help) {
+      deps.out(clientHelp(deps.command));
+      return EXIT.ok;
+    }
+    token = await loadToken(opts);
+    ca = await loadCa(opts);
+    userdata = await loadUserdata(opts, deps);
+    name = usage('name', () => validateName(opts.name ?? deps.hostname()));
+    fixedIp = opts.ip === undefined ? undefined : usage('ip', () => normaliseIp(opts.ip!));
+    if (opts.id !== undefined) {
+      const given = opts.id;
+      fixedId = { id: usage('id', () => normaliseId(given)), how: 'given with --id' };
+    }
+  } catch (e) {
+    if (e instanceof UsageError) {
+      return fail(EXIT.usage, `${e.message}\nRun '${deps.command} --help' for the options.`);
+    }
+    throw e;
+  }
+
+  // Ids that do not depend on the network are found once, before waiting for anything.
+  if (fixedId === undefined && opts.idSource !== 'mac') {
+    try {
+      fixedId = await detectFileId(opts.idSource, deps.sources);
+    } catch (e) {
+      if (e instanceof DetectionError) {
+        return fail(EXIT.identity, `cannot find the ${opts.idSource} id: ${e.message}`);
+      }
+      throw e;
+    }
+  }
+
+  const server = opts.server;
+  const port = Number(server.port) || (server.protocol === 'https:' ? 443 : 80);
+  const base = server.href.replace(/\/+$/, '');
+  let identityError: DetectionError | undefined;
+  let lastRequest: { url: URL; body: string; identity: Identity } | undefined;
+
+  // Each attempt re-detects the source address (and so the MAC): at boot the network may come
+  // up, or DHCP may change the address, while we wait.
+  const oneAttempt = async (timeoutMs: number): Promise<Outcome> => {
+    let ip = fixedIp;
+    let identity = fixedId;
+    if (ip === undefined || identity === undefined) {
+      let source: string;
+      try {
+        source = await deps.sourceAddressFor(server.hostname, port);
+      } catch (e) {
+        const why = transient(e);
+        if (why !== undefined) return { kind: 'retry', reason: why };
+        identityError = new DetectionError(
+          `cannot find the local address used to reach ${server.hostname}: ${e instanceof Error ? e.message : String(e)}`,
+        );
+        return { kind: 'rejected', status: 0, detail: identityError.message };
+      }
+      ip ??= normaliseIp(source);
+      if (identity === undefined) {
+        try {
+          identity = await detectMac(source, deps.sources);
+        } catch (e) {
+          if (!(e instanceof DetectionError)) throw e;
+          identityError = e;
+          return { kind: 'rejected', status: 0, detail: e.message };
+        }
+      }
+    }
+    const url = new URL(`${base}/ztp/register/${identity.id}`);
+    const body = JSON.stringify({ ip, name, userdata });
+    lastRequest = { url, body, identity };
+    if (opts.dryRun) {
+      return { kind: 'ok', created: false, record: { id: identity.id, ip, name, userdata } };
+    }
+    return deps.attempt({
+      url,
+      body,
+      token,
+      ca,
+      timeoutMs,
+      userAgent: `ztp-client/${CLIENT_VERSION} node/${process.versions.node}`,
+    });
+  };
+
+  const retryDeps: RetryDeps = opts.quiet ? { ...deps.retry, log: () => undefined } : deps.retry;
+  const final = await withRetry(
+    oneAttempt,
+    { waitMs: opts.waitMs, timeoutMs: opts.timeoutMs },
+    retryDeps,
+  );
+
+  if (identityError !== undefined) {
+    return fail(EXIT.identity, `cannot find the device id: ${identityError.message}`);
+  }
+  switch (final.kind) {
+    case 'ok': {
+      if (opts.dryRun) {
+        const req = lastRequest!;
+        if (opts.json) {
+          deps.out(
+            JSON.stringify({
+              method: 'PUT',
+              url: req.url.href,
+              authorization: token === undefined ? null : 'Bearer ***',
+              body: JSON.parse(req.body) as unknown,
+              id: req.identity.id,
+              idFrom: req.identity.how,
+            }),
+          );
+        } else {
+          deps.out(`PUT ${req.url.href}`);
+          if (token !== undefined) deps.out('authorization: Bearer ***');
+          deps.out(req.body);
+          deps.out(`(dry run: nothing sent; id is the ${req.identity.how})`);
+        }
+        return EXIT.ok;
+      }
+      const r = final.record;
+      deps.out(
+        opts.json
+          ? JSON.stringify(r)
+          : `registered ${r.id} as ${r.ip} (${final.created ? 'created' : 'updated'})`,
+      );
+      return EXIT.ok;
+    }
+    case 'rejected':
+      return fail(
+        EXIT.rejected,
+        `the server rejected the registration (${final.status}${final.code ? ` ${final.code}` : ''}): ${final.detail}`,
+      );
+    case 'untrusted':
+      return fail(
+        EXIT.untrusted,
+        `cannot trust ${server.origin}: ${final.reason}${ca === undefined ? ' (a private CA needs --ca-file)' : ''}`,
+      );
+    case 'gave-up':
+      return fail(
+        EXIT.gaveUp,
+        `gave up after ${(final.elapsedMs / 1000).toFixed(1)}s and ${final.attempts} attempt${final.attempts === 1 ? '' : 's'}: ${server.origin} did not accept the registration (last error: ${final.reason})`,
+      );
+  }
+}
+
+/** Run when this file is the program (dist/ztp-client.mjs, or src/client/main.ts via tsx). */
+async function isEntryPoint(): Promise<boolean> {
+  const script = process.argv[1];
+  if (script === undefined) return false;
+  try {
+    return (await realpath(script)) === (await realpath(fileURLToPath(import.meta.url)));
+  } catch {
+    return false;
+  }
+}
+
+void isEntryPoint().then(async (entry) => {
+  if (!entry) return;
+  const deps = defaultDeps('ztp-client');
+  try {
+    process.exitCode = await main(process.argv.slice(2), deps);
+  } catch (e) {
+    deps.err(`ztp-client: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    process.exitCode = EXIT.internal;
+  }
+});
