@@ -50,6 +50,14 @@ CREATE INDEX triggers_device ON triggers (device_id, id);
 CREATE INDEX triggers_state ON triggers (state, id);
 CREATE INDEX devices_last_seen ON devices (last_seen);`;
 
+/**
+ * PostgreSQL: text compares and sorts byte-wise (collation "C"), like SQLite's BINARY, whatever
+ * the database's locale; ids list and page in the same order on both engines.
+ */
+function byteOrder(columns: string): string {
+  return columns.replace(/ TEXT\b/g, ' TEXT COLLATE "C"');
+}
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -60,9 +68,9 @@ CREATE TABLE history (${historyColumns}) WITHOUT ROWID;
 CREATE TABLE triggers (id INTEGER PRIMARY KEY AUTOINCREMENT, ${triggerColumns});
 ${triggerIndexes}`,
     postgres: `
-CREATE TABLE devices (${devicesColumns});
-CREATE TABLE history (${historyColumns});
-CREATE TABLE triggers (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, ${triggerColumns});
+CREATE TABLE devices (${byteOrder(devicesColumns)});
+CREATE TABLE history (${byteOrder(historyColumns)});
+CREATE TABLE triggers (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, ${byteOrder(triggerColumns)});
 ${triggerIndexes}`,
   },
 ];

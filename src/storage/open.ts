@@ -1,4 +1,5 @@
 /** Chooses the storage engine from the --database value: postgres:// URLs or a SQLite path. */
+import type { PostgresOptions } from './postgres.js';
 import type { Store } from './store.js';
 
 export function isPostgresUrl(database: string): boolean {
@@ -8,12 +9,14 @@ export function isPostgresUrl(database: string): boolean {
 export interface OpenStoreOptions {
   /** SQLite: run WAL checkpoints off the request path instead of inside commits. */
   background?: boolean;
+  /** PostgreSQL: pool size, timeouts, connection-loss reporting. */
+  postgres?: PostgresOptions;
 }
 
 export async function openStore(database: string, opts: OpenStoreOptions = {}): Promise<Store> {
   if (isPostgresUrl(database)) {
     const { openPostgresStore } = await import('./postgres.js');
-    return openPostgresStore(database);
+    return openPostgresStore(database, opts.postgres);
   }
   const { SqliteStore } = await import('./sqlite.js');
   return new SqliteStore(database, { backgroundCheckpoint: opts.background ?? false });

@@ -1,7 +1,625 @@
-/** PostgreSQL store: not built yet (its own issue). */
+/**
+ * PostgreSQL store (pg): several stateless `ztp serve` replicas on one database.
+ *
+ * Same contract and the same group commit as the SQLite store: every write that arrives within
+ * one event-loop turn runs in one transaction on one pooled connection, each write inside its
+ * own SAVEPOINT (one failing write cannot fail the others), and all of them are answered after
+ * the single COMMIT. A failed commit rejects the whole batch with StorageUnavailableError.
+ *
+ * Lock order: every write touches the rows of exactly one device (its device row, history rows
+ * and triggers), and a batch runs its writes sorted by device id. Two transactions therefore
+ * take row locks in the same global order, so batches of different replicas cannot deadlock.
+ * A registration first upserts the device row (which serialises concurrent registrations of
+ * that device across replicas), then — in a new statement, so with a fresh snapshot — records
+ * history and coalesces into the device's waiting trigger.
+ *
+ * Claims run as one autocommit statement with `FOR UPDATE SKIP LOCKED`: dispatchers of several
+ * replicas never wait on each other and never claim the same trigger, and a device's newer
+ * trigger is only claimable once its older one is finished (per-device order).
+ *
+ * Failure: connection and statement timeouts make every call fail fast with
+ * StorageUnavailableError (503) while the database is away; the pool reconnects on its own when
+ * it is back. A lost connection never crashes the process. Passwords never reach messages.
+ */
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
 import { ConfigError } from '../config.js';
-import type { Store } from './store.js';
+import { DeviceNotFoundError, StorageUnavailableError, ZtpError } from '../errors.js';
+import { LATEST_SCHEMA_VERSION, MIGRATIONS } from './migrations.js';
+import {
+  completionParams,
+  deviceFromRow,
+  leaseTokenOf,
+  likePattern,
+  SORT_COLUMNS,
+  triggerFromRow,
+  type DeviceRow,
+  type TriggerRow,
+} from './sqlite.js';
+import type {
+  Device,
+  DeviceFields,
+  DeviceQuery,
+  HistoryEntry,
+  RegisterOptions,
+  RegisterResult,
+  Registration,
+  Store,
+  Trigger,
+  TriggerCounts,
+  TriggerOutcome,
+  TriggerState,
+} from './store.js';
 
-export function openPostgresStore(_url: string): Promise<Store> {
-  return Promise.reject(new ConfigError('PostgreSQL support is not available in this build'));
+export interface PostgresOptions {
+  /** Connections in the pool (per process). */
+  poolSize?: number;
+  /** Server-side statement timeout in ms; the client gives up 1 s later (dead network). */
+  statementTimeout?: number;
+  /** Longest wait for a connection (new or from the busy pool) in ms. */
+  connectTimeout?: number;
+  /** Told about connections lost while idle (the pool replaces them); must not throw. */
+  onConnectionError?: (message: string) => void;
+}
+
+export const POSTGRES_DEFAULTS = { poolSize: 10, statementTimeout: 5000, connectTimeout: 5000 };
+
+/** Key of the advisory lock that serialises migrations of replicas starting together. */
+const MIGRATION_LOCK = 0x7a7470; // 'ztp'
+
+type Queryable = Pick<pg.PoolClient, 'query'>;
+
+interface Pending {
+  /** Device id: a batch runs its writes in this order (see lock order above). */
+  key: string;
+  fn: (c: Queryable) => Promise<unknown>;
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+}
+
+/** Replaces the password (and the whole userinfo of any URL) in a text. */
+export function redactSecrets(text: string, password?: string): string {
+  let out = text.replace(/(\/\/[^:/@\s]*:)[^@\s]*@/g, '$1***@');
+  if (password) out = out.split(password).join('***');
+  return out;
+}
+
+/** Parses and checks the URL without ever echoing it (Node's URL errors carry the input). */
+function parseUrl(url: string): { password: string; database: string } {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new ConfigError(`database URL '${redactSecrets(url)}' is not a valid URL`);
+  }
+  const database = decodeURIComponent(u.pathname.replace(/^\//, ''));
+  return { password: decodeURIComponent(u.password), database };
+}
+
+export async function openPostgresStore(
+  url: string,
+  opts: PostgresOptions = {},
+): Promise<PostgresStore> {
+  const store = new PostgresStore(url, opts);
+  try {
+    await store.migrate();
+  } catch (e) {
+    await store.close().catch(() => undefined);
+    throw e;
+  }
+  return store;
+}
+
+export class PostgresStore implements Store {
+  readonly engine = 'postgres' as const;
+  readonly pool: pg.Pool;
+  private readonly password: string;
+  private readonly statementTimeout: number;
+  private queue: Pending[] = [];
+  private flushScheduled = false;
+  private inFlight = 0;
+  private readonly maxBatches: number;
+  private idle: (() => void)[] = [];
+  private closed = false;
+
+  constructor(
+    private readonly url: string,
+    opts: PostgresOptions = {},
+  ) {
+    const { password } = parseUrl(url);
+    this.password = password;
+    const poolSize = opts.poolSize ?? POSTGRES_DEFAULTS.poolSize;
+    this.statementTimeout = opts.statementTimeout ?? POSTGRES_DEFAULTS.statementTimeout;
+    // Leave connections for reads and claims while batches commit.
+    this.maxBatches = Math.max(1, Math.floor(poolSize / 2));
+    this.pool = new pg.Pool({
+      connectionString: url,
+      max: poolSize,
+      connectionTimeoutMillis: opts.connectTimeout ?? POSTGRES_DEFAULTS.connectTimeout,
+      statement_timeout: this.statementTimeout,
+      query_timeout: this.statementTimeout + 1000,
+      // A replica that stops mid-transaction must not hold row locks for long.
+      idle_in_transaction_session_timeout: Math.max(10_000, 2 * this.statementTimeout),
+      idleTimeoutMillis: 30_000,
+      keepAlive: true,
+      application_name: 'ztp',
+    });
+    const report = opts.onConnectionError ?? (() => undefined);
+    // An idle connection that dies (database restarted) is removed by the pool, which then
+    // emits 'error'; without a listener that would crash the process.
+    this.pool.on('error', (err) => report(this.redact(err.message)));
+    // A checked-out connection has no pool listener; its errors surface through its queries.
+    this.pool.on('connect', (client) => client.on('error', () => undefined));
+  }
+
+  private redact(text: string): string {
+    return redactSecrets(text, this.password);
+  }
+
+  /** Maps an engine error to StorageUnavailableError with a redacted cause; domain errors pass. */
+  private unavailable(e: unknown, what: string): Error {
+    if (e instanceof ZtpError) return e;
+    const err = e as { message?: unknown; code?: unknown };
+    const cause = new Error(this.redact(String(err.message ?? e)));
+    if (typeof err.code === 'string') Object.assign(cause, { code: err.code });
+    return new StorageUnavailableError(what, cause);
+  }
+
+  // ---- migrations --------------------------------------------------------------------------
+
+  /** Applies pending migrations under an advisory lock (replicas may start together). */
+  async migrate(): Promise<void> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (e) {
+      throw this.unavailable(e, `cannot connect to PostgreSQL: ${this.redact(errText(e))}`);
+    }
+    let broken: unknown;
+    try {
+      // Another replica may hold the lock while it migrates: wait without a statement timeout.
+      await client.query('SET statement_timeout = 0');
+      await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+      try {
+        await client.query('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
+        const { rows } = await client.query<{ v: number | null }>(
+          'SELECT max(version) AS v FROM schema_version',
+        );
+        const current = rows[0]?.v ?? 0;
+        if (current > LATEST_SCHEMA_VERSION) {
+          throw new ConfigError(
+            `the database schema is version ${current}, newer than this build (${LATEST_SCHEMA_VERSION}); upgrade ztp`,
+          );
+        }
+        for (const m of MIGRATIONS) {
+          if (m.version <= current) continue;
+          await client.query('BEGIN');
+          try {
+            await client.query(m.postgres);
+            await client.query('INSERT INTO schema_version (version) VALUES ($1)', [m.version]);
+            await client.query('COMMIT');
+          } catch (e) {
+            await client.query('ROLLBACK');
+            throw e;
+          }
+        }
+      } finally {
+        await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]);
+      }
+      await client.query(`SET statement_timeout = ${this.statementTimeout}`);
+    } catch (e) {
+      broken = e;
+      if (e instanceof ConfigError) throw e;
+      throw this.unavailable(e, `cannot migrate the PostgreSQL schema: ${this.redact(errText(e))}`);
+    } finally {
+      client.release(broken instanceof Error ? broken : undefined);
+    }
+  }
+
+  // ---- group commit ------------------------------------------------------------------------
+
+  /** Runs `fn` inside the next group-committed transaction; resolves after COMMIT. */
+  private write<T>(key: string, fn: (c: Queryable) => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new StorageUnavailableError('storage is closed'));
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ key, fn, resolve: resolve as (v: unknown) => void, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => {
+          this.flushScheduled = false;
+          this.flush();
+        });
+      }
+    });
+  }
+
+  /** Starts a batch with everything queued, unless the batch slots are all busy. */
+  private flush(): void {
+    if (this.queue.length === 0 || this.inFlight >= this.maxBatches) return;
+    const batch = this.queue;
+    this.queue = [];
+    this.inFlight++;
+    void this.runBatch(batch).finally(() => {
+      this.inFlight--;
+      this.flush();
+      if (this.inFlight === 0 && this.queue.length === 0) {
+        for (const done of this.idle.splice(0)) done();
+      }
+    });
+  }
+
+  private async runBatch(batch: Pending[]): Promise<void> {
+    // Stable sort: writes of one device keep their arrival order.
+    const ordered = [...batch].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (e) {
+      const failure = this.unavailable(
+        e,
+        'the database is unreachable; nothing was stored, retry later',
+      );
+      for (const item of ordered) item.reject(failure);
+      return;
+    }
+    const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
+    const single = ordered.length === 1;
+    try {
+      // One round trip between writes: release the last savepoint and open the next. A batch of
+      // one needs no savepoint: its failure is the transaction's.
+      await client.query(single ? 'BEGIN' : 'BEGIN; SAVEPOINT w');
+      for (const [i, item] of ordered.entries()) {
+        try {
+          outcomes.push({ ok: true, value: await item.fn(client) });
+        } catch (error) {
+          // Connection-level failures (no SQLSTATE) fail the whole batch below.
+          if (!(error instanceof ZtpError) && !(error instanceof pg.DatabaseError)) throw error;
+          await client.query(single ? 'ROLLBACK' : 'ROLLBACK TO SAVEPOINT w');
+          outcomes.push({ ok: false, error });
+        }
+        if (!single)
+          await client.query(
+            i === ordered.length - 1 ? 'RELEASE SAVEPOINT w' : 'RELEASE SAVEPOINT w; SAVEPOINT w',
+          );
+      }
+      if (!single || outcomes[0]?.ok) await client.query('COMMIT');
+    } catch (error) {
+      // Destroy the connection: whatever state it is in, its transaction is abandoned.
+      client.release(error instanceof Error ? error : new Error(String(error)));
+      const failure = this.unavailable(
+        error,
+        'the write could not be committed; nothing was stored',
+      );
+      for (const item of ordered) item.reject(failure);
+      return;
+    }
+    client.release();
+    ordered.forEach((item, i) => {
+      const o = outcomes[i]!;
+      if (o.ok) item.resolve(o.value);
+      else item.reject(this.unavailable(o.error, 'the write failed; nothing was stored'));
+    });
+  }
+
+  /** A read (or an autocommit statement) on any pooled connection. */
+  private async query<R extends pg.QueryResultRow>(
+    text: string,
+    values: unknown[] = [],
+  ): Promise<pg.QueryResult<R>> {
+    if (this.closed) throw new StorageUnavailableError('storage is closed');
+    try {
+      return await this.pool.query<R>(text, values);
+    } catch (e) {
+      throw this.unavailable(e, 'the database is unreachable, retry later');
+    }
+  }
+
+  // ---- devices -----------------------------------------------------------------------------
+
+  register(reg: Registration, opts: RegisterOptions): Promise<RegisterResult> {
+    return this.write(reg.id, async (c) => {
+      const up = await c.query<DeviceRow & { created: boolean }>(
+        `INSERT INTO devices AS d (id, ip, name, userdata, first_seen, last_seen, updated_at, registrations, last_source)
+         VALUES ($1, $2, $3, $4, $5, $5, $5, 1, $6)
+         ON CONFLICT (id) DO UPDATE SET ip = EXCLUDED.ip, name = EXCLUDED.name, userdata = EXCLUDED.userdata,
+           last_seen = EXCLUDED.last_seen, updated_at = EXCLUDED.updated_at,
+           registrations = d.registrations + 1, last_source = EXCLUDED.last_source
+         RETURNING d.*, (d.xmax = 0) AS created`,
+        [reg.id, reg.ip, reg.name, reg.userdata, reg.at, reg.source],
+      );
+      const row = up.rows[0]!;
+      const result: RegisterResult = { created: row.created, device: deviceFromRow(row) };
+      const registrations = Number(row.registrations);
+      if (opts.historyLimit > 0) {
+        await c.query(
+          `WITH ins AS (
+             INSERT INTO history (device_id, seq, at, ip, source) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (device_id, seq) DO UPDATE SET at = EXCLUDED.at, ip = EXCLUDED.ip, source = EXCLUDED.source)
+           DELETE FROM history WHERE device_id = $1 AND seq <= $6`,
+          [reg.id, registrations, reg.at, reg.ip, reg.source, registrations - opts.historyLimit],
+        );
+      }
+      if (opts.enqueueTrigger) result.trigger = await enqueueTrigger(c, reg.id, reg.ip, reg.at);
+      return result;
+    });
+  }
+
+  get(id: string): Promise<Device> {
+    return this.query<DeviceRow>('SELECT * FROM devices WHERE id = $1', [id]).then(({ rows }) => {
+      if (!rows[0]) throw new DeviceNotFoundError(id);
+      return deviceFromRow(rows[0]);
+    });
+  }
+
+  edit(id: string, fields: DeviceFields, at: number): Promise<Device> {
+    return this.write(id, async (c) => {
+      const { rows } = await c.query<DeviceRow>(
+        'UPDATE devices SET ip = $2, name = $3, userdata = $4, updated_at = $5 WHERE id = $1 RETURNING *',
+        [id, fields.ip, fields.name, fields.userdata, at],
+      );
+      if (!rows[0]) throw new DeviceNotFoundError(id);
+      return deviceFromRow(rows[0]);
+    });
+  }
+
+  delete(id: string): Promise<Device> {
+    return this.write(id, async (c) => {
+      const { rows } = await c.query<DeviceRow>(
+        `WITH h AS (DELETE FROM history WHERE device_id = $1)
+         DELETE FROM devices WHERE id = $1 RETURNING *`,
+        [id],
+      );
+      if (!rows[0]) throw new DeviceNotFoundError(id);
+      return deviceFromRow(rows[0]);
+    });
+  }
+
+  async listIds(after: string | undefined, limit: number): Promise<string[]> {
+    const { rows } = await this.query<{ id: string }>(
+      'SELECT id FROM devices WHERE id > $1 ORDER BY id LIMIT $2',
+      [after ?? '', limit],
+    );
+    return rows.map((r) => r.id);
+  }
+
+  async queryDevices(q: DeviceQuery): Promise<{ total: number; items: Device[] }> {
+    const where = q.search
+      ? "WHERE lower(id) LIKE $1 ESCAPE '\\' OR lower(name) LIKE $1 ESCAPE '\\' OR lower(ip) LIKE $1 ESCAPE '\\'"
+      : '';
+    const params: unknown[] = q.search ? [likePattern(q.search)] : [];
+    const col = SORT_COLUMNS[q.sort ?? 'id'];
+    const dir = q.order === 'desc' ? 'DESC' : 'ASC';
+    const n = params.length;
+    const { rows } = await this.query<DeviceRow & { total: string }>(
+      `SELECT *, count(*) OVER () AS total FROM devices ${where}
+       ORDER BY ${col} ${dir}, id ${dir} LIMIT $${n + 1} OFFSET $${n + 2}`,
+      [...params, q.limit, q.offset],
+    );
+    let total = rows[0] ? Number(rows[0].total) : 0;
+    if (!rows[0] && q.offset > 0) {
+      const counted = await this.query<{ n: string }>(
+        `SELECT count(*) AS n FROM devices ${where}`,
+        params,
+      );
+      total = Number(counted.rows[0]!.n);
+    }
+    return { total, items: rows.map(deviceFromRow) };
+  }
+
+  async countDevices(): Promise<number> {
+    const { rows } = await this.query<{ n: string }>('SELECT count(*) AS n FROM devices');
+    return Number(rows[0]!.n);
+  }
+
+  async countSeenSince(since: number): Promise<number> {
+    const { rows } = await this.query<{ n: string }>(
+      'SELECT count(*) AS n FROM devices WHERE last_seen >= $1',
+      [since],
+    );
+    return Number(rows[0]!.n);
+  }
+
+  async history(id: string): Promise<HistoryEntry[]> {
+    const { rows } = await this.query<{ at: string; ip: string; source: string }>(
+      'SELECT at, ip, source FROM history WHERE device_id = $1 ORDER BY seq DESC',
+      [id],
+    );
+    return rows.map((r) => ({ at: Number(r.at), ip: r.ip, source: r.source }));
+  }
+
+  importDevice(device: Device, history: HistoryEntry[]): Promise<'created' | 'replaced'> {
+    return this.write(device.id, async (c) => {
+      const { rows } = await c.query<{ created: boolean }>(
+        `INSERT INTO devices AS d (id, ip, name, userdata, first_seen, last_seen, updated_at, registrations, last_source)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         ON CONFLICT (id) DO UPDATE SET ip = EXCLUDED.ip, name = EXCLUDED.name, userdata = EXCLUDED.userdata,
+           first_seen = EXCLUDED.first_seen, last_seen = EXCLUDED.last_seen, updated_at = EXCLUDED.updated_at,
+           registrations = EXCLUDED.registrations, last_source = EXCLUDED.last_source
+         RETURNING (d.xmax = 0) AS created`,
+        [
+          device.id,
+          device.ip,
+          device.name,
+          device.userdata,
+          device.firstSeen,
+          device.lastSeen,
+          device.updatedAt,
+          device.registrations,
+          device.lastSource,
+        ],
+      );
+      // history is newest first; seq counts down from the registration count.
+      await c.query(
+        `WITH del AS (DELETE FROM history WHERE device_id = $1)
+         INSERT INTO history (device_id, seq, at, ip, source)
+         SELECT $1, s, a, i, src FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::text[]) AS h(s, a, i, src)`,
+        [
+          device.id,
+          history.map((_, i) => device.registrations - i),
+          history.map((h) => h.at),
+          history.map((h) => h.ip),
+          history.map((h) => h.source),
+        ],
+      );
+      return rows[0]!.created ? 'created' : 'replaced';
+    });
+  }
+
+  // ---- triggers ----------------------------------------------------------------------------
+
+  requeueTrigger(id: string, at: number): Promise<Trigger> {
+    return this.write(id, async (c) => {
+      // FOR UPDATE: the same lock a registration takes, so the device's trigger rows are ours.
+      const { rows } = await c.query<{ ip: string }>(
+        'SELECT ip FROM devices WHERE id = $1 FOR UPDATE',
+        [id],
+      );
+      if (!rows[0]) throw new DeviceNotFoundError(id);
+      return enqueueTrigger(c, id, rows[0].ip, at);
+    });
+  }
+
+  async claimTriggers(now: number, limit: number, leaseMs: number): Promise<Trigger[]> {
+    const { rows } = await this.query<TriggerRow>(
+      `UPDATE triggers SET lease_until = $1, lease_token = $2, attempts = attempts + 1, updated_at = $3
+       WHERE id IN (
+         SELECT t.id FROM triggers t
+         WHERE t.state = 'pending' AND t.next_attempt_at <= $3 AND (t.lease_until IS NULL OR t.lease_until < $3)
+           AND NOT EXISTS (SELECT 1 FROM triggers o WHERE o.device_id = t.device_id AND o.state = 'pending' AND o.id < t.id)
+         ORDER BY t.next_attempt_at, t.id LIMIT $4
+         FOR UPDATE SKIP LOCKED)
+       RETURNING *`,
+      [now + leaseMs, randomUUID(), now, limit],
+    );
+    return rows
+      .map(triggerFromRow)
+      .sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || a.id - b.id);
+  }
+
+  completeTrigger(trigger: Trigger, outcome: TriggerOutcome): Promise<boolean> {
+    const token = leaseTokenOf(trigger);
+    if (token === undefined) return Promise.resolve(false);
+    const p = completionParams(trigger, token, outcome);
+    return this.write(trigger.deviceId, async (c) => {
+      const r = await c.query(
+        `UPDATE triggers SET state = $3, next_attempt_at = $4, last_error = $5, delivered_at = $6,
+           lease_until = NULL, lease_token = NULL, updated_at = $7
+         WHERE id = $1 AND lease_token = $2`,
+        [p.id, p.token, p.state, p.nextAttemptAt, p.error, p.deliveredAt, p.at],
+      );
+      return r.rowCount === 1;
+    });
+  }
+
+  async latestTrigger(deviceId: string): Promise<Trigger | undefined> {
+    const { rows } = await this.query<TriggerRow>(
+      'SELECT * FROM triggers WHERE device_id = $1 ORDER BY id DESC LIMIT 1',
+      [deviceId],
+    );
+    return rows[0] ? triggerFromRow(rows[0]) : undefined;
+  }
+
+  async recentTriggers(deviceId: string, limit: number): Promise<Trigger[]> {
+    const { rows } = await this.query<TriggerRow>(
+      'SELECT * FROM triggers WHERE device_id = $1 ORDER BY id DESC LIMIT $2',
+      [deviceId, limit],
+    );
+    return rows.map(triggerFromRow);
+  }
+
+  async listTriggers(
+    state: TriggerState | undefined,
+    afterId: number | undefined,
+    limit: number,
+  ): Promise<Trigger[]> {
+    const { rows } = state
+      ? await this.query<TriggerRow>(
+          'SELECT * FROM triggers WHERE state = $1 AND id > $2 ORDER BY id LIMIT $3',
+          [state, afterId ?? 0, limit],
+        )
+      : await this.query<TriggerRow>('SELECT * FROM triggers WHERE id > $1 ORDER BY id LIMIT $2', [
+          afterId ?? 0,
+          limit,
+        ]);
+    return rows.map(triggerFromRow);
+  }
+
+  async countTriggers(): Promise<TriggerCounts> {
+    const { rows } = await this.query<{ state: TriggerState; n: string }>(
+      'SELECT state, count(*) AS n FROM triggers GROUP BY state',
+    );
+    const counts: TriggerCounts = { pending: 0, delivered: 0, failed: 0, dead: 0 };
+    for (const r of rows) counts[r.state] = Number(r.n);
+    return counts;
+  }
+
+  async pruneTriggers(before: number): Promise<number> {
+    const r = await this.query(
+      `DELETE FROM triggers t WHERE t.state <> 'pending' AND t.updated_at < $1
+         AND t.id <> (SELECT max(o.id) FROM triggers o WHERE o.device_id = t.device_id)`,
+      [before],
+    );
+    return r.rowCount ?? 0;
+  }
+
+  async nextTriggerDue(): Promise<number | undefined> {
+    const { rows } = await this.query<{ t: string | null }>(
+      "SELECT min(next_attempt_at) AS t FROM triggers WHERE state = 'pending'",
+    );
+    const t = rows[0]?.t;
+    return t === null || t === undefined ? undefined : Number(t);
+  }
+
+  // ---- lifecycle ---------------------------------------------------------------------------
+
+  async ping(): Promise<void> {
+    await this.query('SELECT 1');
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    // Let writes already queued commit before the connections go.
+    this.flush();
+    if (this.inFlight > 0 || this.queue.length > 0) {
+      await new Promise<void>((resolve) => this.idle.push(resolve));
+    }
+    this.closed = true;
+    await this.pool.end();
+  }
+
+  /** For logs: the URL with its password replaced. */
+  toString(): string {
+    return `PostgresStore(${redactSecrets(this.url, this.password)})`;
+  }
+}
+
+/** Coalesces into the device's newest waiting trigger, or inserts a new one. */
+async function enqueueTrigger(
+  c: Queryable,
+  deviceId: string,
+  ip: string,
+  at: number,
+): Promise<Trigger> {
+  // The lease condition is repeated outside the subquery so that, if a dispatcher claimed the
+  // row meanwhile, the re-check after the row lock skips it and a new trigger is inserted.
+  const { rows } = await c.query<TriggerRow>(
+    `WITH c AS (
+       UPDATE triggers SET ip = $2, key = $3, attempts = 0, created_at = $4, next_attempt_at = $4,
+         last_error = NULL, lease_until = NULL, lease_token = NULL, updated_at = $4
+       WHERE id = (SELECT id FROM triggers WHERE device_id = $1 AND state = 'pending'
+                     AND (lease_until IS NULL OR lease_until < $4) ORDER BY id DESC LIMIT 1)
+         AND state = 'pending' AND (lease_until IS NULL OR lease_until < $4)
+       RETURNING *),
+     i AS (
+       INSERT INTO triggers (device_id, ip, key, state, attempts, created_at, next_attempt_at, updated_at)
+       SELECT $1, $2, $3, 'pending', 0, $4, $4, $4 WHERE NOT EXISTS (SELECT 1 FROM c)
+       RETURNING *)
+     SELECT * FROM c UNION ALL SELECT * FROM i`,
+    [deviceId, ip, randomUUID(), at],
+  );
+  return triggerFromRow(rows[0]!);
+}
+
+function errText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
 }

@@ -1,0 +1,99 @@
+/**
+ * PostgreSQL test fixtures. The suites run against the server named by ZTP_TEST_DATABASE_URL
+ * (e.g. postgres://postgres@127.0.0.1:5432/test); each test file creates its own database
+ * (ztp_test_<label>_<random>) and drops it at the end, so files run in parallel.
+ *
+ * Without ZTP_TEST_DATABASE_URL the PostgreSQL suites are skipped with a message saying how to
+ * run them — except under CI=true, where a missing or unreachable server fails the file.
+ */
+import { randomBytes } from 'node:crypto';
+import { describe } from 'node:test';
+import pg from 'pg';
+import { openPostgresStore, type PostgresOptions } from '../src/storage/postgres.js';
+import type { OpenedStore } from './storage/store-suite.js';
+
+export const PG_SKIP_MESSAGE =
+  'PostgreSQL suites skipped: set ZTP_TEST_DATABASE_URL=postgres://user@host:5432/db to run them';
+
+export interface PgTestDatabase {
+  /** URL of the fresh database. */
+  url: string;
+  /** A short-lived admin query on the fresh database. */
+  query(text: string, values?: unknown[]): Promise<pg.QueryResult>;
+  /** Empties every table (between tests). */
+  reset(): Promise<void>;
+  /** Opens a store on the fresh, emptied database (for storeSuite/apiSuite). */
+  openStore(opts?: PostgresOptions): Promise<OpenedStore>;
+  drop(): Promise<void>;
+}
+
+function withDatabase(url: string, database: string): string {
+  const u = new URL(url);
+  u.pathname = `/${database}`;
+  return u.href;
+}
+
+async function adminQuery(url: string, text: string, values: unknown[] = []) {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    return await client.query(text, values);
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * Creates a fresh database for one test file, or returns undefined (suite skipped) when no
+ * server is configured. Throws under CI=true when none is configured or it does not answer.
+ */
+export async function createTestDatabase(label: string): Promise<PgTestDatabase | undefined> {
+  const base = process.env.ZTP_TEST_DATABASE_URL;
+  const ci = process.env.CI === 'true';
+  if (!base) {
+    if (ci)
+      throw new Error(
+        'CI=true but ZTP_TEST_DATABASE_URL is not set: the PostgreSQL suites must run in CI',
+      );
+    console.log(`# ${PG_SKIP_MESSAGE}`);
+    return undefined;
+  }
+  const name = `ztp_test_${label.replace(/\W/g, '_')}_${randomBytes(4).toString('hex')}`;
+  try {
+    await adminQuery(base, `CREATE DATABASE ${name}`);
+  } catch (e) {
+    const why = `PostgreSQL at ZTP_TEST_DATABASE_URL is not usable: ${(e as Error).message}`;
+    if (ci) throw new Error(why);
+    console.log(`# ${why}; ${PG_SKIP_MESSAGE}`);
+    return undefined;
+  }
+  const url = withDatabase(base, name);
+  const query = (text: string, values: unknown[] = []) => adminQuery(url, text, values);
+  const reset = async () => {
+    await query(
+      `DO $$ BEGIN
+         IF to_regclass('devices') IS NOT NULL THEN
+           TRUNCATE devices, history, triggers RESTART IDENTITY;
+         END IF;
+       END $$`,
+    );
+  };
+  return {
+    url,
+    query,
+    reset,
+    openStore: async (opts?: PostgresOptions) => {
+      await reset();
+      const store = await openPostgresStore(url, opts);
+      return { store, cleanup: () => store.close() };
+    },
+    drop: () =>
+      adminQuery(base, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).then(() => undefined),
+  };
+}
+
+/** A visible skipped block when PostgreSQL is not configured. */
+export function skippedPgSuite(name: string): void {
+  describe(name, { skip: PG_SKIP_MESSAGE }, () => undefined);
+}

@@ -1,0 +1,199 @@
+/**
+ * The store contract against PostgreSQL, plus what only PostgreSQL has: several processes on one
+ * database (migrations under an advisory lock, SKIP LOCKED claims), losing the database and
+ * getting it back, timeouts, and never leaking the password.
+ */
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { ConfigError } from '../../src/config.js';
+import { StorageUnavailableError } from '../../src/errors.js';
+import { openPostgresStore, PostgresStore } from '../../src/storage/postgres.js';
+import type { Registration, Trigger } from '../../src/storage/store.js';
+import { createTestDatabase, skippedPgSuite } from '../pg-helpers.js';
+import { storeSuite } from './store-suite.js';
+
+const db = await createTestDatabase('store');
+
+const T0 = 1_700_000_000_000;
+function reg(id: string, ip: string, at = T0): Registration {
+  return { id, ip, name: '', userdata: '', source: '192.0.2.1', at };
+}
+const withTrigger = { enqueueTrigger: true, historyLimit: 5 };
+
+/** A TCP proxy to the real server that the test can take down and bring back. */
+async function proxyTo(target: URL) {
+  const sockets = new Set<net.Socket>();
+  const make = () =>
+    net.createServer((client) => {
+      const upstream = net.connect(Number(target.port || 5432), target.hostname);
+      for (const s of [client, upstream]) {
+        sockets.add(s);
+        s.on('close', () => sockets.delete(s));
+        s.on('error', () => undefined);
+      }
+      client.pipe(upstream).pipe(client);
+    });
+  let server = make();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    port,
+    down: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+    up: async () => {
+      server = make();
+      await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+    },
+  };
+}
+
+if (!db) {
+  skippedPgSuite('PostgreSQL store');
+} else {
+  after(() => db.drop());
+
+  storeSuite('postgres', () => db.openStore());
+
+  describe('PostgresStore specifics', () => {
+    let a: PostgresStore;
+    let b: PostgresStore;
+    before(async () => {
+      await db.reset();
+      a = await openPostgresStore(db.url);
+      b = await openPostgresStore(db.url);
+    });
+    after(async () => {
+      await a.close();
+      await b.close();
+    });
+
+    it('several processes migrating at once apply each migration exactly once', async () => {
+      const stores = await Promise.all(
+        Array.from({ length: 4 }, () => openPostgresStore(db.url, { poolSize: 2 })),
+      );
+      await Promise.all(stores.map((s) => s.close()));
+      const { rows } = await db.query('SELECT version FROM schema_version ORDER BY version');
+      assert.deepEqual(
+        rows.map((r: { version: number }) => r.version),
+        [1],
+      );
+    });
+
+    it('two stores claim disjoint sets of triggers (SKIP LOCKED) that together are all of them', async () => {
+      await db.reset();
+      await Promise.all(
+        Array.from({ length: 120 }, (_, i) => a.register(reg(`d-${i}`, '10.0.0.1'), withTrigger)),
+      );
+      const claimed: Trigger[][] = [[], []];
+      await Promise.all(
+        [a, b].map(async (s, n) => {
+          for (let round = 0; round < 50; round++) {
+            const got = await s.claimTriggers(T0 + 1, 7, 60_000);
+            if (got.length === 0) break;
+            claimed[n]!.push(...got);
+          }
+        }),
+      );
+      const ids = [...claimed[0]!, ...claimed[1]!].map((t) => t.id);
+      assert.equal(ids.length, 120);
+      assert.equal(new Set(ids).size, 120, 'no trigger claimed twice');
+    });
+
+    it('keeps per-device order across stores: the waiting trigger is not claimable while the older one is leased', async () => {
+      await db.reset();
+      await a.register(reg('dev-o', '10.0.0.1'), withTrigger);
+      const [first] = await a.claimTriggers(T0 + 1, 10, 60_000);
+      assert.equal(first?.ip, '10.0.0.1');
+      await b.register(reg('dev-o', '10.0.0.2', T0 + 2), withTrigger);
+      await b.register(reg('dev-o', '10.0.0.3', T0 + 3), withTrigger);
+      assert.deepEqual(await b.claimTriggers(T0 + 10, 10, 60_000), []);
+      assert.equal((await b.countTriggers()).pending, 2, 'the two later registrations coalesced');
+      assert.equal(
+        await a.completeTrigger(first, { kind: 'delivered', at: T0 + 11 }),
+        true,
+        'the lease holder completes',
+      );
+      const next = await b.claimTriggers(T0 + 12, 10, 60_000);
+      assert.deepEqual(
+        next.map((t) => t.ip),
+        ['10.0.0.3'],
+      );
+    });
+
+    it('a write that times out on a locked row fails alone; the rest of its batch commits', async () => {
+      await db.reset();
+      const s = await openPostgresStore(db.url, { statementTimeout: 300 });
+      await s.register(reg('locked', '10.0.0.1'), withTrigger);
+      const holder = new pg.Client({ connectionString: db.url });
+      await holder.connect();
+      try {
+        await holder.query('BEGIN');
+        await holder.query("SELECT * FROM devices WHERE id = 'locked' FOR UPDATE");
+        const [blocked, free] = await Promise.allSettled([
+          s.register(reg('locked', '10.0.0.2', T0 + 1), withTrigger),
+          s.register(reg('free', '10.0.0.3', T0 + 1), withTrigger),
+        ]);
+        assert.equal(blocked.status, 'rejected');
+        assert.ok(blocked.reason instanceof StorageUnavailableError, String(blocked.reason));
+        assert.equal(free.status, 'fulfilled');
+        await holder.query('ROLLBACK');
+        assert.equal((await s.get('locked')).ip, '10.0.0.1', 'the failed write left nothing');
+        assert.equal((await s.get('free')).ip, '10.0.0.3');
+      } finally {
+        await holder.end();
+        await s.close();
+      }
+    });
+
+    it('fails fast with StorageUnavailableError while the database is away, and recovers by itself', async () => {
+      await db.reset();
+      const proxy = await proxyTo(new URL(db.url));
+      const u = new URL(db.url);
+      u.host = `127.0.0.1:${proxy.port}`;
+      const errors: string[] = [];
+      const s = await openPostgresStore(u.href, {
+        connectTimeout: 1000,
+        onConnectionError: (m) => errors.push(m),
+      });
+      try {
+        await s.register(reg('before', '10.0.0.1'), withTrigger);
+        await proxy.down();
+        await assert.rejects(s.ping(), StorageUnavailableError);
+        await assert.rejects(
+          s.register(reg('during', '10.0.0.2'), withTrigger),
+          StorageUnavailableError,
+        );
+        await assert.rejects(s.get('before'), StorageUnavailableError);
+        await proxy.up();
+        await s.ping();
+        await s.register(reg('after', '10.0.0.3'), withTrigger);
+        assert.deepEqual(await s.listIds(undefined, 10), ['after', 'before']);
+      } finally {
+        await s.close();
+        await proxy.down();
+      }
+    });
+
+    it('never shows the password in errors', async () => {
+      const secret = 'S3cr3t-pa55';
+      const err = await openPostgresStore(`postgres://ztp:${secret}@127.0.0.1:1/ztp`, {
+        connectTimeout: 1000,
+      }).then(
+        () => assert.fail('connected to a closed port'),
+        (e: unknown) => e,
+      );
+      assert.ok(err instanceof StorageUnavailableError);
+      const text = `${err.message} ${String((err.cause as Error | undefined)?.message)}`;
+      assert.doesNotMatch(text, new RegExp(secret));
+      const bad = await openPostgresStore(`postgres://ztp:${secret}@[::1/x`).catch(
+        (e: unknown) => e,
+      );
+      assert.ok(bad instanceof ConfigError);
+      assert.doesNotMatch(bad.message, new RegExp(secret));
+    });
+  });
+}
