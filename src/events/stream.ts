@@ -123,11 +123,7 @@ export class EventStreamHub {
   /** Streams dropped because they did not keep up. */
   dropped = 0;
 
-  constructor(
-    bus: EventBus,
-    limits: Partial<StreamLimits> = {},
-    now: () => number = Date.now,
-  ) {
+  constructor(bus: EventBus, limits: Partial<StreamLimits> = {}, now: () => number = Date.now) {
     this.limits = { ...DEFAULT_STREAM_LIMITS, ...limits };
     this.ring = new Array<Frame | undefined>(this.limits.ringSize);
     this.nextId = now() * 1000;
@@ -203,10 +199,7 @@ export class EventStreamHub {
     const after = /^\d{1,16}$/.test(raw.trim()) ? Number(raw.trim()) : NaN;
     if (!(after >= oldest - 1 && after <= this.lastId)) {
       const reason = Number.isNaN(after) ? 'unknown event id' : 'events were missed';
-      this.write(
-        res,
-        `id: ${this.lastId}\nevent: resync\ndata: ${JSON.stringify({ reason })}\n\n`,
-      );
+      this.write(res, `id: ${this.lastId}\nevent: resync\ndata: ${JSON.stringify({ reason })}\n\n`);
       return;
     }
     for (let i = 0; i < this.ringLength; i++) {

@@ -34,7 +34,9 @@ const TYPES: Record<string, string> = {
 };
 
 /** dist/console of the package this file belongs to (works from src/ via tsx and from dist/). */
-export function findConsoleDir(start = dirname(fileURLToPath(import.meta.url))): string | undefined {
+export function findConsoleDir(
+  start = dirname(fileURLToPath(import.meta.url)),
+): string | undefined {
   let dir = start;
   for (let i = 0; i < 6; i++) {
     const candidate = join(dir, 'dist', 'console');

@@ -1,0 +1,649 @@
+/**
+ * The operator console (plain DOM, bundled by scripts/build-console.mjs). All data comes from
+ * the management API; paging, search and sorting happen on the server. Live updates come from
+ * GET /ztp/mng/events, read with fetch() and a stream reader rather than EventSource because
+ * EventSource cannot send the Authorization header. Data is only ever put into the page as
+ * text (textContent), never as HTML.
+ */
+
+type TriggerState = 'pending' | 'delivered' | 'failed' | 'dead';
+
+interface TriggerView {
+  id: number;
+  deviceId: string;
+  ip: string;
+  state: TriggerState;
+  attempts: number;
+  createdAt: string;
+  lastError: string | null;
+  deliveredAt: string | null;
+  inFlight?: boolean;
+}
+
+interface DeviceRow {
+  id: string;
+  ip: string;
+  name: string;
+  firstSeen: string;
+  lastSeen: string;
+  registrations: number;
+  lastSource: string;
+  trigger: TriggerView | null;
+}
+
+interface DevicePage {
+  total: number;
+  offset: number;
+  limit: number;
+  items: DeviceRow[];
+}
+
+interface Detail extends Omit<DeviceRow, 'trigger'> {
+  userdata: string;
+  updatedAt: string;
+  trigger: TriggerView | null;
+  history: { at: string; ip: string; source: string }[];
+}
+
+interface Stats {
+  time: string;
+  devices: number;
+  registeredLastHour: number;
+  triggersEnabled: boolean;
+  triggers: Record<TriggerState, number>;
+}
+
+const TOKEN_KEY = 'ztp-admin-token';
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string): T => {
+  const el = document.getElementById(id);
+  if (!el) throw new Error(`missing #${id}`);
+  return el as T;
+};
+
+const state = {
+  search: '',
+  sort: 'id',
+  order: 'asc' as 'asc' | 'desc',
+  limit: 25,
+  offset: 0,
+  total: 0,
+  items: [] as DeviceRow[],
+  /** Server clock minus ours, so that "2 min ago" is right even when the clocks differ. */
+  skew: 0,
+  triggersEnabled: true,
+  detail: undefined as Detail | undefined,
+};
+
+class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+// ---- API access and the token prompt ---------------------------------------------------------
+
+let tokenPrompt: Promise<void> | undefined;
+
+function askToken(again: boolean): Promise<void> {
+  tokenPrompt ??= new Promise<void>((resolve) => {
+    const dialog = $<HTMLDialogElement>('token-dialog');
+    const form = $<HTMLFormElement>('token-form');
+    const input = $<HTMLInputElement>('token');
+    $('token-hint').textContent = again
+      ? 'That token was not accepted. Enter the admin token.'
+      : "The management API asks for a token. It is kept in this tab's session storage only.";
+    input.value = '';
+    const onSubmit = (e: SubmitEvent) => {
+      e.preventDefault();
+      if (!input.value.trim()) return;
+      sessionStorage.setItem(TOKEN_KEY, input.value.trim());
+      form.removeEventListener('submit', onSubmit);
+      dialog.close();
+      tokenPrompt = undefined;
+      resolve();
+    };
+    form.addEventListener('submit', onSubmit);
+    // A token is required to continue: Escape does not dismiss the prompt.
+    dialog.addEventListener('cancel', (e) => e.preventDefault(), { once: true });
+    dialog.showModal();
+    input.focus();
+  });
+  return tokenPrompt;
+}
+
+function authHeaders(): Record<string, string> {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  return token ? { authorization: `Bearer ${token}` } : {};
+}
+
+async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    const headers: Record<string, string> = { accept: 'application/json', ...authHeaders() };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const res = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? null : JSON.stringify(body),
+    });
+    if (res.status === 401 && attempt < 5) {
+      const hadToken = sessionStorage.getItem(TOKEN_KEY) !== null;
+      sessionStorage.removeItem(TOKEN_KEY);
+      await askToken(hadToken);
+      continue;
+    }
+    if (res.status === 204) return undefined as T;
+    const text = await res.text();
+    if (!res.ok) {
+      let code = 'error';
+      let detail = `${res.status} ${res.statusText}`;
+      try {
+        const problem = JSON.parse(text) as { code?: string; detail?: string };
+        code = problem.code ?? code;
+        detail = problem.detail ?? detail;
+      } catch {
+        // not a problem document
+      }
+      throw new ApiError(res.status, code, detail);
+    }
+    return JSON.parse(text) as T;
+  }
+}
+
+// ---- formatting ------------------------------------------------------------------------------
+
+function relative(iso: string | null): string {
+  if (!iso) return '—';
+  const seconds = Math.round((Date.now() + state.skew - Date.parse(iso)) / 1000);
+  if (seconds < 5) return 'just now';
+  if (seconds < 60) return `${seconds} s ago`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ago`;
+  if (seconds < 86400) return `${Math.floor(seconds / 3600)} h ago`;
+  return `${Math.floor(seconds / 86400)} d ago`;
+}
+
+function timeEl(iso: string | null): HTMLElement {
+  if (!iso) return text('span', '—');
+  const el = document.createElement('time');
+  el.dateTime = iso;
+  el.title = new Date(iso).toLocaleString();
+  el.textContent = relative(iso);
+  return el;
+}
+
+function text<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  content: string,
+  className?: string,
+): HTMLElementTagNameMap[K] {
+  const el = document.createElement(tag);
+  el.textContent = content;
+  if (className) el.className = className;
+  return el;
+}
+
+const STATE_LABEL: Record<TriggerState | 'none', string> = {
+  pending: 'pending',
+  delivered: 'delivered',
+  failed: 'failed',
+  dead: 'dead',
+  none: 'none',
+};
+
+function badge(trigger: TriggerView | null): HTMLElement {
+  const s = trigger ? trigger.state : 'none';
+  const el = text('span', STATE_LABEL[s], `badge badge-${s}`);
+  el.dataset.state = s;
+  if (trigger) {
+    el.title =
+      `trigger #${trigger.id}, ${trigger.attempts} attempt(s)` +
+      (trigger.lastError ? `; last error: ${trigger.lastError}` : '');
+  }
+  return el;
+}
+
+function setStatus(id: string, message: string, isError = false): void {
+  const el = $(id);
+  el.textContent = message;
+  el.classList.toggle('error', isError);
+}
+
+// ---- summary ---------------------------------------------------------------------------------
+
+async function loadStats(): Promise<void> {
+  const stats = await api<Stats>('GET', '/ztp/mng/stats');
+  state.skew = Date.parse(stats.time) - Date.now();
+  state.triggersEnabled = stats.triggersEnabled;
+  $('stat-devices').textContent = stats.devices.toLocaleString();
+  $('stat-recent').textContent = stats.registeredLastHour.toLocaleString();
+  $('stat-pending').textContent = stats.triggers.pending.toLocaleString();
+  $('stat-failed').textContent = stats.triggers.failed.toLocaleString();
+  $('stat-dead').textContent = stats.triggers.dead.toLocaleString();
+}
+
+// ---- device table ----------------------------------------------------------------------------
+
+let loadSeq = 0;
+
+async function loadDevices(): Promise<void> {
+  const seq = ++loadSeq;
+  const q = new URLSearchParams({
+    sort: state.sort,
+    order: state.order,
+    limit: String(state.limit),
+    offset: String(state.offset),
+  });
+  if (state.search) q.set('search', state.search);
+  const page = await api<DevicePage>('GET', `/ztp/mng/devices?${q.toString()}`);
+  if (seq !== loadSeq) return; // a newer query answered first
+  if (page.items.length === 0 && page.total > 0 && state.offset > 0) {
+    // The page emptied (deletions): go to the last one that has rows.
+    state.offset = Math.max(0, Math.floor((page.total - 1) / state.limit) * state.limit);
+    return loadDevices();
+  }
+  state.total = page.total;
+  state.items = page.items;
+  renderDevices();
+}
+
+function renderDevices(): void {
+  const tbody = $('devices').querySelector('tbody')!;
+  const rows = state.items.map((d) => {
+    const tr = document.createElement('tr');
+    tr.dataset.id = d.id;
+    const idCell = document.createElement('td');
+    idCell.dataset.label = 'Device id';
+    const open = text('button', d.id, 'link');
+    open.type = 'button';
+    open.setAttribute('aria-label', `Details of ${d.id}`);
+    open.addEventListener('click', () => void openDetail(d.id));
+    idCell.append(open);
+    const cells: [string, Node, string?][] = [
+      ['Name', document.createTextNode(d.name || '—')],
+      ['IP', text('span', d.ip, 'mono')],
+      ['Last seen', timeEl(d.lastSeen)],
+      ['Registrations', document.createTextNode(String(d.registrations)), 'num'],
+      ['Trigger', badge(d.trigger)],
+    ];
+    tr.append(idCell);
+    for (const [label, node, cls] of cells) {
+      const td = document.createElement('td');
+      td.dataset.label = label;
+      if (cls) td.className = cls;
+      td.append(node);
+      tr.append(td);
+    }
+    return tr;
+  });
+  if (rows.length === 0) {
+    const tr = document.createElement('tr');
+    const td = text(
+      'td',
+      state.search ? `No device matches “${state.search}”.` : 'No devices yet.',
+    );
+    td.colSpan = 6;
+    td.className = 'empty';
+    tr.append(td);
+    rows.push(tr);
+  }
+  tbody.replaceChildren(...rows);
+
+  const first = state.total === 0 ? 0 : state.offset + 1;
+  const last = Math.min(state.offset + state.limit, state.total);
+  $('page-info').textContent =
+    `${first.toLocaleString()}–${last.toLocaleString()} of ${state.total.toLocaleString()}`;
+  $<HTMLButtonElement>('prev').disabled = state.offset === 0;
+  $<HTMLButtonElement>('next').disabled = state.offset + state.limit >= state.total;
+
+  for (const th of document.querySelectorAll<HTMLElement>('#devices th')) {
+    const key = th.querySelector('button')?.dataset.sort;
+    if (key === state.sort)
+      th.setAttribute('aria-sort', state.order === 'asc' ? 'ascending' : 'descending');
+    else th.removeAttribute('aria-sort');
+  }
+}
+
+function refreshTimes(): void {
+  for (const el of document.querySelectorAll<HTMLTimeElement>('time[datetime]')) {
+    el.textContent = relative(el.dateTime);
+  }
+}
+
+// Live changes reload the visible page and the summary, at most once a second.
+let refreshTimer: number | undefined;
+let lastRefresh = 0;
+function scheduleRefresh(): void {
+  if (refreshTimer !== undefined) return;
+  const wait = Math.max(0, 1000 - (Date.now() - lastRefresh));
+  refreshTimer = window.setTimeout(() => {
+    refreshTimer = undefined;
+    lastRefresh = Date.now();
+    void Promise.all([loadDevices(), loadStats()]).catch(showError('status'));
+  }, wait);
+}
+
+function showError(where: string) {
+  return (e: unknown) => setStatus(where, e instanceof Error ? e.message : String(e), true);
+}
+
+// ---- detail view -----------------------------------------------------------------------------
+
+let returnFocus: HTMLElement | null = null;
+
+async function openDetail(id: string): Promise<void> {
+  returnFocus = document.activeElement instanceof HTMLElement ? document.activeElement : null;
+  setStatus('detail-status', '');
+  await loadDetail(id);
+  const dialog = $<HTMLDialogElement>('detail');
+  if (!dialog.open) dialog.showModal();
+  $('detail-title').focus();
+}
+
+async function loadDetail(id: string): Promise<void> {
+  const path = `/ztp/mng/${encodeURIComponent(id)}`;
+  const [detail, triggers] = await Promise.all([
+    api<Detail>('GET', path),
+    api<{ triggers: TriggerView[] }>('GET', `/ztp/mng/devices/${encodeURIComponent(id)}/triggers`),
+  ]);
+  state.detail = detail;
+  renderDetail(detail, triggers.triggers);
+}
+
+function renderDetail(d: Detail, triggers: TriggerView[]): void {
+  $('detail-title').textContent = d.id;
+  const facts: [string, Node][] = [
+    ['IP', text('span', d.ip, 'mono')],
+    ['Name', document.createTextNode(d.name || '—')],
+    ['First seen', timeEl(d.firstSeen)],
+    ['Last seen', timeEl(d.lastSeen)],
+    ['Registrations', document.createTextNode(String(d.registrations))],
+    ['Last source address', text('span', d.lastSource || '—', 'mono')],
+    ['Trigger', badge(d.trigger)],
+  ];
+  $('detail-facts').replaceChildren(
+    ...facts.map(([k, v]) => {
+      const div = document.createElement('div');
+      const dd = document.createElement('dd');
+      dd.append(v);
+      div.append(text('dt', k), dd);
+      return div;
+    }),
+  );
+  // Keep what the operator is typing when a live update re-renders the same device.
+  const form = $<HTMLFormElement>('edit-form');
+  if (form.dataset.id !== d.id || !form.contains(document.activeElement)) {
+    $<HTMLInputElement>('edit-ip').value = d.ip;
+    $<HTMLInputElement>('edit-name').value = d.name;
+    $<HTMLTextAreaElement>('edit-userdata').value = d.userdata;
+    form.dataset.id = d.id;
+  }
+  const retrigger = $<HTMLButtonElement>('retrigger');
+  retrigger.disabled = !state.triggersEnabled;
+  retrigger.title = state.triggersEnabled ? '' : 'No manager URL is configured on the server';
+
+  const history = $('history').querySelector('tbody')!;
+  history.replaceChildren(
+    ...(d.history.length === 0
+      ? [emptyRow(3, 'No registrations recorded.')]
+      : d.history.map((h) =>
+          row(
+            [timeEl(h.at), text('span', h.ip, 'mono'), text('span', h.source || '—', 'mono')],
+            ['Time', 'IP', 'Source address'],
+          ),
+        )),
+  );
+  const tbody = $('triggers').querySelector('tbody')!;
+  tbody.replaceChildren(
+    ...(triggers.length === 0
+      ? [emptyRow(6, 'No triggers.')]
+      : triggers.map((t) =>
+          row(
+            [
+              document.createTextNode(String(t.id)),
+              badge(t),
+              document.createTextNode(String(t.attempts)),
+              timeEl(t.createdAt),
+              timeEl(t.deliveredAt),
+              document.createTextNode(t.lastError ?? '—'),
+            ],
+            ['#', 'State', 'Attempts', 'Queued', 'Delivered', 'Last error'],
+          ),
+        )),
+  );
+}
+
+function row(cells: Node[], labels: string[]): HTMLTableRowElement {
+  const tr = document.createElement('tr');
+  cells.forEach((c, i) => {
+    const td = document.createElement('td');
+    td.dataset.label = labels[i] ?? '';
+    td.append(c);
+    tr.append(td);
+  });
+  return tr;
+}
+
+function emptyRow(span: number, message: string): HTMLTableRowElement {
+  const tr = document.createElement('tr');
+  const td = text('td', message, 'empty');
+  td.colSpan = span;
+  tr.append(td);
+  return tr;
+}
+
+function closeDetail(): void {
+  const dialog = $<HTMLDialogElement>('detail');
+  if (dialog.open) dialog.close();
+}
+
+async function saveDetail(e: SubmitEvent): Promise<void> {
+  e.preventDefault();
+  const d = state.detail;
+  if (!d) return;
+  setStatus('detail-status', 'Saving…');
+  try {
+    await api('PUT', `/ztp/mng/${encodeURIComponent(d.id)}`, {
+      ip: $<HTMLInputElement>('edit-ip').value.trim(),
+      name: $<HTMLInputElement>('edit-name').value,
+      userdata: $<HTMLTextAreaElement>('edit-userdata').value,
+    });
+    ($('save') as HTMLButtonElement).focus();
+    await loadDetail(d.id);
+    setStatus('detail-status', 'Saved.');
+    scheduleRefresh();
+  } catch (err) {
+    showError('detail-status')(err);
+  }
+}
+
+async function deleteDetail(): Promise<void> {
+  const d = state.detail;
+  if (!d) return;
+  if (!window.confirm(`Delete device ${d.id}? Its history and triggers are removed too.`)) return;
+  try {
+    await api('DELETE', `/ztp/mng/${encodeURIComponent(d.id)}`);
+    closeDetail();
+    setStatus('status', `Deleted ${d.id}.`);
+    scheduleRefresh();
+  } catch (err) {
+    showError('detail-status')(err);
+  }
+}
+
+async function retrigger(): Promise<void> {
+  const d = state.detail;
+  if (!d) return;
+  try {
+    const t = await api<TriggerView>('POST', `/ztp/mng/${encodeURIComponent(d.id)}/trigger`);
+    setStatus('detail-status', `Trigger #${t.id} queued.`);
+    updateRowTrigger(t);
+    await loadDetail(d.id);
+  } catch (err) {
+    showError('detail-status')(err);
+  }
+}
+
+// ---- live events -----------------------------------------------------------------------------
+
+function updateRowTrigger(t: TriggerView): void {
+  const item = state.items.find((d) => d.id === t.deviceId);
+  if (!item || (item.trigger && item.trigger.id > t.id)) return;
+  item.trigger = t;
+  const cell = document.querySelector(
+    `#devices tr[data-id="${CSS.escape(t.deviceId)}"] td[data-label="Trigger"]`,
+  );
+  cell?.replaceChildren(badge(t));
+}
+
+function setLive(s: 'live' | 'connecting' | 'offline', message: string): void {
+  const el = $('live');
+  el.dataset.state = s;
+  el.textContent = message;
+}
+
+let lastEventId: string | undefined;
+
+function onEvent(type: string, data: string): void {
+  if (type === 'trigger') {
+    const { trigger } = JSON.parse(data) as { trigger: TriggerView };
+    updateRowTrigger(trigger);
+    if (state.detail?.id === trigger.deviceId)
+      void loadDetail(trigger.deviceId).catch(() => undefined);
+    scheduleRefresh();
+    return;
+  }
+  if (type === 'registered' || type === 'edited' || type === 'deleted') {
+    const { device } = JSON.parse(data) as { device: { id: string } };
+    if (state.detail?.id === device.id) {
+      if (type === 'deleted') {
+        setStatus('detail-status', 'This device was deleted.', true);
+      } else {
+        void loadDetail(device.id).catch(() => undefined);
+      }
+    }
+    scheduleRefresh();
+    return;
+  }
+  if (type === 'resync') scheduleRefresh();
+}
+
+/** Reads the SSE stream with fetch (EventSource cannot send Authorization) and reconnects. */
+async function streamEvents(): Promise<void> {
+  for (let failures = 0; ;) {
+    try {
+      setLive('connecting', 'Connecting…');
+      const headers: Record<string, string> = { accept: 'text/event-stream', ...authHeaders() };
+      if (lastEventId !== undefined) headers['last-event-id'] = lastEventId;
+      const res = await fetch('/ztp/mng/events', { headers, cache: 'no-store' });
+      if (res.status === 401) {
+        sessionStorage.removeItem(TOKEN_KEY);
+        await askToken(false);
+        continue;
+      }
+      if (!res.ok || !res.body) throw new Error(`events: ${res.status}`);
+      setLive('live', 'Live');
+      failures = 0;
+      const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += value;
+        let end: number;
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          let type = 'message';
+          const data: string[] = [];
+          for (const line of block.split('\n')) {
+            if (line.startsWith(':')) continue;
+            const colon = line.indexOf(':');
+            const field = colon < 0 ? line : line.slice(0, colon);
+            const val = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
+            if (field === 'id') lastEventId = val;
+            else if (field === 'event') type = val;
+            else if (field === 'data') data.push(val);
+          }
+          if (data.length > 0) onEvent(type, data.join('\n'));
+        }
+      }
+    } catch {
+      failures++;
+    }
+    setLive('offline', 'Reconnecting…');
+    // Something may have changed while we were away.
+    scheduleRefresh();
+    await new Promise((r) => setTimeout(r, Math.min(30_000, 1000 * 2 ** Math.min(failures, 5))));
+  }
+}
+
+// ---- wiring ----------------------------------------------------------------------------------
+
+function init(): void {
+  let searchTimer: number | undefined;
+  $<HTMLInputElement>('search').addEventListener('input', (e) => {
+    window.clearTimeout(searchTimer);
+    searchTimer = window.setTimeout(() => {
+      state.search = (e.target as HTMLInputElement).value.trim();
+      state.offset = 0;
+      void loadDevices().catch(showError('status'));
+    }, 200);
+  });
+  $<HTMLFormElement>('search-form').addEventListener('submit', (e) => e.preventDefault());
+  $<HTMLSelectElement>('page-size').addEventListener('change', (e) => {
+    state.limit = Number((e.target as HTMLSelectElement).value);
+    state.offset = 0;
+    void loadDevices().catch(showError('status'));
+  });
+  for (const button of document.querySelectorAll<HTMLButtonElement>('#devices th button')) {
+    button.addEventListener('click', () => {
+      const key = button.dataset.sort!;
+      if (state.sort === key) state.order = state.order === 'asc' ? 'desc' : 'asc';
+      else {
+        state.sort = key;
+        state.order = key === 'lastSeen' || key === 'registrations' ? 'desc' : 'asc';
+      }
+      state.offset = 0;
+      void loadDevices().catch(showError('status'));
+    });
+  }
+  $('prev').addEventListener('click', () => {
+    state.offset = Math.max(0, state.offset - state.limit);
+    void loadDevices().catch(showError('status'));
+  });
+  $('next').addEventListener('click', () => {
+    state.offset += state.limit;
+    void loadDevices().catch(showError('status'));
+  });
+
+  const dialog = $<HTMLDialogElement>('detail');
+  $('detail-close').addEventListener('click', closeDetail);
+  dialog.addEventListener('close', () => {
+    state.detail = undefined;
+    returnFocus?.focus();
+  });
+  // A click on the backdrop (outside the dialog box) closes it.
+  dialog.addEventListener('click', (e) => {
+    if (e.target === dialog) closeDetail();
+  });
+  $<HTMLFormElement>('edit-form').addEventListener('submit', (e) => void saveDetail(e));
+  $('delete').addEventListener('click', () => void deleteDetail());
+  $('retrigger').addEventListener('click', () => void retrigger());
+  $('detail-title').tabIndex = -1;
+
+  window.setInterval(refreshTimes, 15_000);
+  void (async () => {
+    try {
+      await Promise.all([loadStats(), loadDevices()]);
+    } catch (err) {
+      showError('status')(err);
+    }
+    void streamEvents();
+  })();
+}
+
+init();
