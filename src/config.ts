@@ -31,6 +31,9 @@ export interface ServeConfig {
   host: string;
   port: number;
   database: string;
+  databasePoolSize: number;
+  databaseStatementTimeout: number;
+  databaseConnectTimeout: number;
   managerUrl: string | undefined;
   logLevel: string;
   historyLimit: number;
@@ -74,6 +77,32 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
     kind: 'string',
     default: './ztp.db',
     help: 'SQLite file path, or a postgres:// URL.',
+  },
+  {
+    key: 'databasePoolSize',
+    flag: 'database-pool-size',
+    env: 'ZTP_DATABASE_POOL_SIZE',
+    kind: 'integer',
+    default: '10',
+    min: 2,
+    max: 200,
+    help: 'PostgreSQL: connections per server process (half of them at most commit write batches).',
+  },
+  {
+    key: 'databaseStatementTimeout',
+    flag: 'database-statement-timeout',
+    env: 'ZTP_DATABASE_STATEMENT_TIMEOUT',
+    kind: 'duration',
+    default: '5s',
+    help: 'PostgreSQL: longest a statement may run (server-side statement_timeout); the request then fails with 503.',
+  },
+  {
+    key: 'databaseConnectTimeout',
+    flag: 'database-connect-timeout',
+    env: 'ZTP_DATABASE_CONNECT_TIMEOUT',
+    kind: 'duration',
+    default: '5s',
+    help: 'PostgreSQL: longest wait for a connection (new, or free in the pool); the request then fails with 503.',
   },
   {
     key: 'managerUrl',

@@ -38,7 +38,17 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
     pollIntervalMs: config.triggerPollInterval,
   };
   if (config.managerUrl !== undefined) validateTriggerTiming(triggerTiming);
-  const store = await openStore(config.database, { background: true });
+  // PostgreSQL: a connection lost while idle is reported here (the pool reconnects on demand).
+  let onConnectionError: (message: string) => void = () => undefined;
+  const store = await openStore(config.database, {
+    background: true,
+    postgres: {
+      poolSize: config.databasePoolSize,
+      statementTimeout: config.databaseStatementTimeout,
+      connectTimeout: config.databaseConnectTimeout,
+      onConnectionError: (message) => onConnectionError(message),
+    },
+  });
   const events = new EventBus();
   let dispatcher: Dispatcher | undefined;
   const service = new DeviceService(store, {
@@ -64,6 +74,8 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
     },
   });
   for (const warning of security.warnings) app.log.warn(warning);
+  onConnectionError = (message) =>
+    app.log.warn({ reason: message }, 'database connection lost; reconnecting on demand');
   if (config.managerUrl === undefined) {
     app.log.warn(
       'no --manager-url (ZTP_MANAGER_URL) configured: registrations are stored but no manager trigger is queued',

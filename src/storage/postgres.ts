@@ -67,6 +67,13 @@ export const POSTGRES_DEFAULTS = { poolSize: 10, statementTimeout: 5000, connect
 /** Key of the advisory lock that serialises migrations of replicas starting together. */
 const MIGRATION_LOCK = 0x7a7470; // 'ztp'
 
+/** Trigger ids per pruning statement. */
+const PRUNE_WINDOW = 5000;
+
+/** An older pending trigger of the same device (per-device order); uses triggers_device. */
+const OLDER_PENDING = `SELECT 1 FROM triggers o
+  WHERE o.device_id = t.device_id AND o.state = 'pending' AND o.id < t.id`;
+
 type Queryable = Pick<pg.PoolClient, 'query'>;
 
 interface Pending {
@@ -485,7 +492,7 @@ export class PostgresStore implements Store {
        WHERE id IN (
          SELECT t.id FROM triggers t
          WHERE t.state = 'pending' AND t.next_attempt_at <= $3 AND (t.lease_until IS NULL OR t.lease_until < $3)
-           AND NOT EXISTS (SELECT 1 FROM triggers o WHERE o.device_id = t.device_id AND o.state = 'pending' AND o.id < t.id)
+           AND NOT EXISTS (${OLDER_PENDING})
          ORDER BY t.next_attempt_at, t.id LIMIT $4
          FOR UPDATE SKIP LOCKED)
        RETURNING *`,
@@ -553,21 +560,49 @@ export class PostgresStore implements Store {
     return counts;
   }
 
+  /**
+   * Deletes in windows of PRUNE_WINDOW ids, each its own short autocommit statement, so pruning
+   * a large table never runs into the statement timeout. Finished triggers only: no write of a
+   * batch touches them, so pruning never waits on (or blocks) registrations.
+   */
   async pruneTriggers(before: number): Promise<number> {
-    const r = await this.query(
-      `DELETE FROM triggers t WHERE t.state <> 'pending' AND t.updated_at < $1
-         AND t.id <> (SELECT max(o.id) FROM triggers o WHERE o.device_id = t.device_id)`,
-      [before],
-    );
-    return r.rowCount ?? 0;
+    const { rows } = await this.query<{ m: string | null }>('SELECT max(id) AS m FROM triggers');
+    const max = Number(rows[0]?.m ?? 0);
+    let deleted = 0;
+    let after = 0;
+    while (after < max) {
+      const end = await this.query<{ id: string }>(
+        `SELECT id FROM triggers WHERE id > $1 ORDER BY id LIMIT 1 OFFSET ${PRUNE_WINDOW - 1}`,
+        [after],
+      );
+      const upto = end.rows[0] ? Number(end.rows[0].id) : max;
+      const r = await this.query(
+        `DELETE FROM triggers t WHERE t.id > $1 AND t.id <= $2 AND t.state <> 'pending' AND t.updated_at < $3
+           AND (t.id <> (SELECT max(o.id) FROM triggers o WHERE o.device_id = t.device_id)
+                OR NOT EXISTS (SELECT 1 FROM devices d WHERE d.id = t.device_id))`,
+        [after, upto, before],
+      );
+      deleted += r.rowCount ?? 0;
+      after = upto;
+    }
+    return deleted;
   }
 
-  async nextTriggerDue(): Promise<number | undefined> {
-    const { rows } = await this.query<{ t: string | null }>(
-      "SELECT min(next_attempt_at) AS t FROM triggers WHERE state = 'pending'",
+  async countPendingTriggers(): Promise<number> {
+    const { rows } = await this.query<{ n: string }>(
+      "SELECT count(*) AS n FROM triggers WHERE state = 'pending'",
     );
-    const t = rows[0]?.t;
-    return t === null || t === undefined ? undefined : Number(t);
+    return Number(rows[0]!.n);
+  }
+
+  /** Earliest due time among triggers a claim could take now (not leased, not behind an older one). */
+  async nextTriggerDue(): Promise<number | undefined> {
+    const { rows } = await this.query<{ t: string }>(
+      `SELECT t.next_attempt_at AS t FROM triggers t
+       WHERE t.state = 'pending' AND t.lease_until IS NULL AND NOT EXISTS (${OLDER_PENDING})
+       ORDER BY t.next_attempt_at, t.id LIMIT 1`,
+    );
+    return rows[0] ? Number(rows[0].t) : undefined;
   }
 
   // ---- lifecycle ---------------------------------------------------------------------------
