@@ -1,0 +1,245 @@
+/**
+ * The operator console in a real browser (Debian's Chromium driven by playwright-core) against a
+ * real server: one browser launch, one server, a fresh page per test.
+ */
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import {
+  CHROMIUM,
+  CHROMIUM_ARGS,
+  seed,
+  startConsoleServer,
+  type ConsoleServer,
+} from './fixture.js';
+
+const skip = existsSync(CHROMIUM)
+  ? false
+  : `${CHROMIUM} is not installed (apt-get install chromium)`;
+
+describe('operator console (browser)', { skip }, () => {
+  let server: ConsoleServer;
+  let browser: Browser;
+  let ids: string[];
+
+  before(async () => {
+    server = await startConsoleServer();
+    ids = await seed(server, 30);
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: CHROMIUM_ARGS,
+    });
+  });
+
+  after(async () => {
+    await browser.close();
+    await server.close();
+  });
+
+  async function open(): Promise<Page> {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    page.setDefaultTimeout(5000);
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(server.url);
+    await page.getByText('Live', { exact: true }).waitFor();
+    assert.deepEqual(errors, []);
+    return page;
+  }
+
+  const rowIds = async (page: Page) => {
+    const rows = await page.locator('#devices tbody tr[data-id]').all();
+    return Promise.all(rows.map((r) => r.getAttribute('data-id')));
+  };
+
+  const row = (page: Page, id: string) => page.locator(`#devices tbody tr[data-id="${id}"]`);
+
+  it('lists the seeded devices, a page at a time, with the summary', async () => {
+    const page = await open();
+    await page.locator('#page-info', { hasText: '1–25 of 30' }).waitFor();
+    assert.deepEqual(await rowIds(page), ids.slice(0, 25));
+    const first = row(page, ids[0]!);
+    assert.equal(await first.locator('td[data-label="Name"]').textContent(), 'sw-core-00');
+    assert.equal(await first.locator('td[data-label="IP"]').textContent(), '10.0.0.10');
+    assert.equal(await first.locator('td[data-label="Registrations"]').textContent(), '1');
+    assert.match(
+      (await first.locator('td[data-label="Last seen"]').textContent()) ?? '',
+      /ago|now/,
+    );
+    assert.equal(await first.locator('.badge').textContent(), 'pending');
+    assert.equal(await page.locator('#stat-devices').textContent(), '30');
+    assert.equal(await page.locator('#stat-pending').textContent(), '30');
+
+    await page.getByRole('button', { name: 'Next' }).click();
+    await page.locator('#page-info', { hasText: '26–30 of 30' }).waitFor();
+    assert.deepEqual(await rowIds(page), ids.slice(25));
+
+    // Sorting by name descending is done by the server.
+    await page.getByRole('button', { name: 'Name' }).click();
+    await page.getByRole('button', { name: 'Name' }).click();
+    await page.locator('th[aria-sort="descending"]', { hasText: 'Name' }).waitFor();
+    await page.locator('#page-info', { hasText: '1–25 of 30' }).waitFor();
+    const names = await page.locator('#devices td[data-label="Name"]').allTextContents();
+    assert.equal(names[0], 'sw-lab-27');
+    await page.close();
+  });
+
+  it('search filters by name and by ip', async () => {
+    const page = await open();
+    await page.getByLabel('Search id, name or ip').fill('sw-edge');
+    await page.locator('#page-info', { hasText: 'of 8' }).waitFor();
+    const names = await page.locator('#devices td[data-label="Name"]').allTextContents();
+    assert.equal(names.length, 8);
+    assert.ok(names.every((n) => n.startsWith('sw-edge-')));
+
+    await page.getByLabel('Search id, name or ip').fill('10.0.0.13');
+    await page.locator('#page-info', { hasText: '1–1 of 1' }).waitFor();
+    assert.deepEqual(await rowIds(page), [ids[3]]);
+
+    await page.getByLabel('Search id, name or ip').fill('no-such-thing');
+    await page.getByText('No device matches').waitFor();
+    await page.close();
+  });
+
+  it('shows a registration made through the API without a reload', async () => {
+    const page = await open();
+    await page.getByLabel('Search id, name or ip').fill('fresh-box');
+    await page.getByText('No device matches').waitFor();
+    const res = await fetch(`${server.url}/ztp/register/fresh-box-1`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ ip: '10.9.9.9', name: 'fresh' }),
+    });
+    assert.equal(res.status, 201);
+    await row(page, 'fresh-box-1').waitFor();
+    assert.equal(
+      await row(page, 'fresh-box-1').locator('td[data-label="IP"]').textContent(),
+      '10.9.9.9',
+    );
+    await page.locator('#stat-devices', { hasText: '31' }).waitFor();
+    await server.service.delete('fresh-box-1');
+    await page.getByText('No device matches').waitFor();
+    await page.close();
+  });
+
+  it('edits a device and deletes it after confirmation', async () => {
+    const page = await open();
+    const id = ids[1]!;
+    await page.getByRole('button', { name: `Details of ${id}` }).click();
+    const dialog = page.getByRole('dialog', { name: id });
+    await dialog.waitFor();
+    // The detail view shows userdata and the registration history.
+    assert.equal(await page.getByLabel('Userdata').inputValue(), 'rack 2\nrole edge');
+    assert.equal(await dialog.locator('#history tbody tr').count(), 1);
+    assert.equal(
+      await dialog.locator('#history td[data-label="Source address"]').textContent(),
+      '192.0.2.2',
+    );
+    assert.equal(await dialog.locator('#triggers td[data-label="State"]').textContent(), 'pending');
+
+    await page.getByLabel('Name', { exact: true }).fill('renamed-edge');
+    await page.getByLabel('IP address', { exact: true }).fill('10.1.2.3');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await dialog.getByText('Saved.').waitFor();
+    const stored = await server.store.get(id);
+    assert.equal(stored.name, 'renamed-edge');
+    assert.equal(stored.ip, '10.1.2.3');
+    await row(page, id).locator('td[data-label="Name"]', { hasText: 'renamed-edge' }).waitFor();
+
+    // An invalid ip is refused with the API's message, and nothing changes.
+    await page.getByLabel('IP address', { exact: true }).fill('300.1.1.1');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await dialog.locator('#detail-status.error').waitFor();
+    assert.equal((await server.store.get(id)).ip, '10.1.2.3');
+
+    // Dismissing the confirmation keeps the device; accepting deletes it.
+    page.once('dialog', (d) => void d.dismiss());
+    await page.getByRole('button', { name: 'Delete…' }).click();
+    assert.equal((await server.store.get(id)).id, id);
+    let question = '';
+    page.once('dialog', (d) => {
+      question = d.message();
+      void d.accept();
+    });
+    await page.getByRole('button', { name: 'Delete…' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    assert.match(question, new RegExp(`Delete device ${id}`));
+    await row(page, id).waitFor({ state: 'detached' });
+    await assert.rejects(server.store.get(id), { code: 'device_not_found' });
+    await page.close();
+  });
+
+  it('re-trigger turns a dead trigger into a pending one, and live changes move the badge', async () => {
+    const page = await open();
+    const id = ids[2]!;
+    const badge = row(page, id).locator('.badge');
+    assert.equal(await badge.textContent(), 'pending');
+    await server.setTriggerState(id, 'dead');
+    await row(page, id).locator('.badge-dead', { hasText: 'dead' }).waitFor();
+    await page.locator('#stat-dead', { hasText: '1' }).waitFor();
+
+    await page.getByRole('button', { name: `Details of ${id}` }).click();
+    await page.getByRole('dialog', { name: id }).waitFor();
+    await page.getByRole('button', { name: 'Re-trigger' }).click();
+    await page.getByText(/Trigger #\d+ queued/).waitFor();
+    await row(page, id).locator('.badge-pending', { hasText: 'pending' }).waitFor();
+    const latest = await server.store.latestTrigger(id);
+    assert.equal(latest?.state, 'pending');
+
+    await server.setTriggerState(id, 'delivered');
+    await row(page, id).locator('.badge-delivered', { hasText: 'delivered' }).waitFor();
+    await page.close();
+  });
+
+  it('asks for the admin token when the API wants one, and keeps it for the session', async () => {
+    server.auth.token = 's3cret-token';
+    try {
+      const page = await browser.newPage();
+      page.setDefaultTimeout(5000);
+      await page.goto(server.url);
+      const prompt = page.getByRole('dialog', { name: 'Admin token required' });
+      await prompt.waitFor();
+      assert.equal(await page.locator('#devices tbody tr[data-id]').count(), 0);
+
+      await page.getByLabel('Admin token', { exact: true }).fill('wrong');
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await prompt.getByText('was not accepted').waitFor();
+
+      await page.getByLabel('Admin token', { exact: true }).fill('s3cret-token');
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await prompt.waitFor({ state: 'hidden' });
+      await page.locator('#page-info', { hasText: 'of 29' }).waitFor();
+      await page.getByText('Live', { exact: true }).waitFor();
+      assert.equal(
+        await page.evaluate<string | null>("sessionStorage.getItem('ztp-admin-token')"),
+        's3cret-token',
+      );
+
+      // A reload in the same tab does not ask again.
+      await page.reload();
+      await page.locator('#page-info', { hasText: 'of 29' }).waitFor();
+      assert.equal(await prompt.isVisible(), false);
+      await page.close();
+    } finally {
+      server.auth.token = undefined;
+    }
+  });
+
+  it('fits a phone screen: rows become labelled cards without horizontal scrolling', async () => {
+    const page = await browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true });
+    page.setDefaultTimeout(5000);
+    await page.goto(server.url);
+    await page.locator('#devices tbody tr[data-id]').first().waitFor();
+    const overflow = await page.evaluate<number>(
+      'document.documentElement.scrollWidth - document.documentElement.clientWidth',
+    );
+    assert.equal(overflow, 0);
+    const display = await page.evaluate<string>(
+      `getComputedStyle(document.querySelector('#devices tbody td[data-label="IP"]')).display`,
+    );
+    assert.equal(display, 'grid');
+    await page.close();
+  });
+});

@@ -1,0 +1,117 @@
+/**
+ * A real server with the operator features on a temporary SQLite store, listening on 127.0.0.1,
+ * for the browser tests and the screenshot script. Triggers are enabled but no dispatcher runs:
+ * trigger states are set through the store (setTriggerState), as a dispatcher would.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { AddressInfo } from 'node:net';
+import { buildApp } from '../../src/app.js';
+import { DeviceService } from '../../src/devices/service.js';
+import { ZtpError } from '../../src/errors.js';
+import { EventBus } from '../../src/events/bus.js';
+import type { Guard } from '../../src/http/auth.js';
+import { operatorFeatures, type OperatorFeatures } from '../../src/http/operator.js';
+import type { Store, TriggerState } from '../../src/storage/store.js';
+import { tempSqliteStore } from '../helpers.js';
+
+export const CHROMIUM = '/usr/bin/chromium';
+export const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-quic',
+  '--no-first-run',
+];
+
+export interface ConsoleServer {
+  app: FastifyInstance;
+  url: string;
+  store: Store;
+  service: DeviceService;
+  events: EventBus;
+  operator: OperatorFeatures;
+  /** When set, the management API demands `Authorization: Bearer <token>`. */
+  auth: { token: string | undefined };
+  setTriggerState(deviceId: string, state: Exclude<TriggerState, 'pending'>): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startConsoleServer(): Promise<ConsoleServer> {
+  const { store, cleanup } = tempSqliteStore();
+  const events = new EventBus();
+  const service = new DeviceService(store, { triggersEnabled: true, historyLimit: 20, events });
+  const operator = operatorFeatures({ service, events, processMetrics: false });
+  const auth: { token: string | undefined } = { token: undefined };
+  const guard: Guard = async (request) => {
+    if (auth.token === undefined) return undefined;
+    if (request.headers.authorization !== `Bearer ${auth.token}`) {
+      throw new ZtpError('unauthorized', 401, 'a valid admin token is required');
+    }
+    return { role: 'admin', subject: 'test' };
+  };
+  const app = await buildApp({
+    service,
+    logger: false,
+    guards: { management: guard },
+    plugins: [operator.plugin],
+  });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+
+  /** Completes the device's pending trigger with `state`, as the dispatcher would. */
+  async function setTriggerState(deviceId: string, state: Exclude<TriggerState, 'pending'>) {
+    const now = Date.now();
+    const claimed = await store.claimTriggers(now + 1, 100_000, 60_000);
+    for (const t of claimed) {
+      if (t.deviceId !== deviceId) {
+        // Give the others back untouched (as a retry due now, without an error).
+        await store.completeTrigger(t, { kind: 'retry', at: now, nextAttemptAt: now, error: '' });
+        continue;
+      }
+      const outcome =
+        state === 'delivered'
+          ? ({ kind: 'delivered', at: now } as const)
+          : ({ kind: state, at: now, error: 'manager answered 500' } as const);
+      await store.completeTrigger(t, outcome);
+      const updated = await store.latestTrigger(deviceId);
+      if (updated) events.emit({ type: 'trigger', trigger: updated });
+    }
+  }
+
+  return {
+    app,
+    url,
+    store,
+    service,
+    events,
+    operator,
+    auth,
+    setTriggerState,
+    close: async () => {
+      await app.close();
+      await cleanup();
+    },
+  };
+}
+
+/** Registers `n` devices sw-00.. with ips 10.0.x.y, as devices would. */
+export async function seed(server: ConsoleServer, n: number): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const id = `52:54:00:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
+    const role = ['core', 'edge', 'access', 'lab'][i % 4]!;
+    await server.service.register(
+      id,
+      {
+        ip: `10.0.${Math.floor(i / 50)}.${(i % 50) + 10}`,
+        name: `sw-${role}-${String(i).padStart(2, '0')}`,
+        userdata: `rack ${(i % 12) + 1}\nrole ${role}`,
+      },
+      `192.0.2.${(i % 200) + 1}`,
+    );
+    ids.push(id);
+  }
+  return ids;
+}
