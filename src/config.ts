@@ -319,6 +319,20 @@ export function loadServeConfig(argv: string[], env: Env = process.env): ServeCo
   return resolveOptions(SERVE_OPTIONS, argv, env) as unknown as ServeConfig;
 }
 
+/** Options of `ztp export` / `ztp import`: the database and its connection settings, as for serve. */
+export const TRANSFER_OPTIONS: readonly OptionSpec[] = SERVE_OPTIONS.filter((s) =>
+  ['database', 'databaseStatementTimeout', 'databaseConnectTimeout'].includes(s.key),
+);
+
+export type TransferConfig = Pick<
+  ServeConfig,
+  'database' | 'databaseStatementTimeout' | 'databaseConnectTimeout'
+>;
+
+export function loadTransferConfig(argv: string[], env: Env = process.env): TransferConfig {
+  return resolveOptions(TRANSFER_OPTIONS, argv, env) as unknown as TransferConfig;
+}
+
 /** Help text for a list of options, used by `--help`. */
 export function optionsHelp(specs: readonly OptionSpec[]): string {
   return specs

@@ -1,6 +1,291 @@
-/** Placeholder until its issue lands. */
-export function exportMain(_argv: string[]): Promise<number> {
-  console.error('ztp: export is not available yet');
-  return Promise.resolve(1);
+/**
+ * `ztp export` and `ztp import`: move a registry between SQLite and PostgreSQL, or back it up.
+ *
+ * Format: JSON lines, one device per line, every field of the record with its history:
+ *   {"id":"aa:bb:cc:dd:ee:ff","ip":"10.0.0.5","name":"","userdata":"",
+ *    "firstSeen":"2026-…Z","lastSeen":"2026-…Z","updatedAt":"2026-…Z","registrations":3,
+ *    "lastSource":"10.0.0.5","history":[{"at":"2026-…Z","ip":"10.0.0.5","source":"10.0.0.5"}]}
+ * Times are ISO 8601 with milliseconds (integers of milliseconds are accepted on import).
+ *
+ * Import validates each line with the API's rules (src/devices/identity.ts), replaces a device
+ * that already exists (so importing twice is harmless), reports every bad line on standard
+ * error as `line N: reason` without stopping, and exits 1 when any line was not imported.
+ */
+import { createInterface } from 'node:readline';
+import type { Readable, Writable } from 'node:stream';
+import { ConfigError, loadTransferConfig, optionsHelp, TRANSFER_OPTIONS } from '../config.js';
+import {
+  normaliseId,
+  normaliseIp,
+  sourceAddress,
+  validateName,
+  validateUserdata,
+} from '../devices/identity.js';
+import { DeviceNotFoundError, ZtpError } from '../errors.js';
+import { openStore } from '../storage/open.js';
+import type { Device, HistoryEntry, Store } from '../storage/store.js';
+
+/** Devices read per page while exporting. */
+const EXPORT_PAGE = 500;
+/** Imports in flight at once (they share group commits). */
+const IMPORT_CONCURRENCY = 64;
+/** Longest accepted input line (a device with 64 KiB userdata and a long history fits). */
+export const IMPORT_MAX_LINE = 1024 * 1024;
+/** History entries accepted per device. */
+export const IMPORT_MAX_HISTORY = 1000;
+
+export interface ExportedDevice {
+  id: string;
+  ip: string;
+  name: string;
+  userdata: string;
+  firstSeen: string;
+  lastSeen: string;
+  updatedAt: string;
+  registrations: number;
+  lastSource: string;
+  history: { at: string; ip: string; source: string }[];
 }
-export const importMain = exportMain;
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+export function exportLine(device: Device, history: HistoryEntry[]): string {
+  const out: ExportedDevice = {
+    id: device.id,
+    ip: device.ip,
+    name: device.name,
+    userdata: device.userdata,
+    firstSeen: iso(device.firstSeen),
+    lastSeen: iso(device.lastSeen),
+    updatedAt: iso(device.updatedAt),
+    registrations: device.registrations,
+    lastSource: device.lastSource,
+    history: history.map((h) => ({ at: iso(h.at), ip: h.ip, source: h.source })),
+  };
+  return JSON.stringify(out);
+}
+
+class LineError extends Error {}
+
+function field<T>(obj: Record<string, unknown>, name: string, kind: string, fallback?: T): T {
+  const v = obj[name];
+  if (v === undefined && fallback !== undefined) return fallback;
+  if (typeof v !== kind) throw new LineError(`${name} must be a ${kind}`);
+  return v as T;
+}
+
+function timestamp(v: unknown, name: string): number {
+  const ms = typeof v === 'number' ? v : typeof v === 'string' ? Date.parse(v) : NaN;
+  if (!Number.isSafeInteger(ms) || ms < 0 || (typeof v === 'string' && !/^\d{4}-/.test(v)))
+    throw new LineError(`${name} must be an ISO 8601 time or integer milliseconds`);
+  return ms;
+}
+
+/** Parses and validates one exported line with the API's rules; throws with the reason. */
+export function parseImportLine(line: string): { device: Device; history: HistoryEntry[] } {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(line);
+  } catch {
+    throw new LineError('not valid JSON');
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw new LineError('not a JSON object');
+  const o = raw as Record<string, unknown>;
+  const id = normaliseId(field<string>(o, 'id', 'string'));
+  const ip = normaliseIp(field<string>(o, 'ip', 'string'));
+  const name = validateName(field(o, 'name', 'string', ''));
+  const userdata = validateUserdata(field(o, 'userdata', 'string', ''));
+  const firstSeen = timestamp(o.firstSeen, 'firstSeen');
+  const lastSeen = timestamp(o.lastSeen, 'lastSeen');
+  const updatedAt = timestamp(o.updatedAt ?? o.lastSeen, 'updatedAt');
+  const registrations = field<number>(o, 'registrations', 'number', 0);
+  if (!Number.isSafeInteger(registrations) || registrations < 0)
+    throw new LineError('registrations must be a non-negative integer');
+  const lastSource = field<string>(o, 'lastSource', 'string', '');
+  if (lastSource !== '' && sourceAddress(lastSource) !== lastSource)
+    throw new LineError('lastSource must be empty or an address as exported (canonical IP)');
+  const rawHistory = o.history ?? [];
+  if (!Array.isArray(rawHistory)) throw new LineError('history must be an array');
+  if (rawHistory.length > IMPORT_MAX_HISTORY)
+    throw new LineError(`history has more than ${IMPORT_MAX_HISTORY} entries`);
+  if (rawHistory.length > registrations)
+    throw new LineError('history has more entries than registrations');
+  const history = rawHistory.map((h: unknown, i): HistoryEntry => {
+    if (typeof h !== 'object' || h === null || Array.isArray(h))
+      throw new LineError(`history[${i}] must be an object`);
+    const e = h as Record<string, unknown>;
+    const source = field<string>(e, 'source', 'string', '');
+    return {
+      at: timestamp(e.at, `history[${i}].at`),
+      ip: normaliseIp(field<string>(e, 'ip', 'string')),
+      source: source === '' ? '' : sourceAddress(source),
+    };
+  });
+  return {
+    device: {
+      id,
+      ip,
+      name,
+      userdata,
+      firstSeen,
+      lastSeen,
+      updatedAt,
+      registrations,
+      lastSource,
+    },
+    history,
+  };
+}
+
+/** Writes every device as a JSON line; returns how many. */
+export async function exportDevices(store: Store, out: Writable): Promise<number> {
+  let after: string | undefined;
+  let count = 0;
+  for (;;) {
+    const ids = await store.listIds(after, EXPORT_PAGE);
+    if (ids.length === 0) return count;
+    for (const id of ids) {
+      let device: Device;
+      try {
+        device = await store.get(id);
+      } catch (e) {
+        if (e instanceof DeviceNotFoundError) continue; // deleted meanwhile
+        throw e;
+      }
+      const line = `${exportLine(device, await store.history(id))}\n`;
+      if (!out.write(line)) await new Promise((r) => out.once('drain', r));
+      count++;
+    }
+    after = ids.at(-1);
+  }
+}
+
+export interface ImportReport {
+  created: number;
+  replaced: number;
+  /** Lines not imported, with their 1-based number and the reason. */
+  bad: { line: number; reason: string }[];
+}
+
+/** Reads JSON lines and imports each valid one; bad lines are reported, never fatal. */
+export async function importDevices(
+  store: Store,
+  input: Readable,
+  onBad: (line: number, reason: string) => void = () => undefined,
+): Promise<ImportReport> {
+  const report: ImportReport = { created: 0, replaced: 0, bad: [] };
+  const bad = (line: number, reason: string) => {
+    report.bad.push({ line, reason });
+    onBad(line, reason);
+  };
+  const inFlight = new Set<Promise<void>>();
+  const byId = new Map<string, Promise<void>>();
+  let n = 0;
+  const lines = createInterface({ input, crlfDelay: Infinity });
+  for await (const text of lines) {
+    const line = ++n;
+    if (text.trim() === '') continue;
+    if (text.length > IMPORT_MAX_LINE) {
+      bad(line, `longer than ${IMPORT_MAX_LINE} characters`);
+      continue;
+    }
+    let parsed;
+    try {
+      parsed = parseImportLine(text);
+    } catch (e) {
+      bad(line, e instanceof LineError || e instanceof ZtpError ? e.message : String(e));
+      continue;
+    }
+    // Lines of one id are applied in file order: the last one wins.
+    const id = parsed.device.id;
+    const previous = byId.get(id);
+    if (previous) await previous;
+    const p = store.importDevice(parsed.device, parsed.history).then(
+      (r) => {
+        report[r]++;
+      },
+      (e: unknown) => bad(line, e instanceof Error ? e.message : String(e)),
+    );
+    const tracked = p.finally(() => {
+      inFlight.delete(tracked);
+      if (byId.get(id) === tracked) byId.delete(id);
+    });
+    inFlight.add(tracked);
+    byId.set(id, tracked);
+    if (inFlight.size >= IMPORT_CONCURRENCY) await Promise.race(inFlight);
+  }
+  await Promise.all(inFlight);
+  report.bad.sort((a, b) => a.line - b.line);
+  return report;
+}
+
+const EXPORT_HELP = `Usage: ztp export [--database <path|url>] > devices.jsonl
+
+Writes every device (record, timestamps, registration history) as one JSON object per line.
+
+Options:
+${optionsHelp(TRANSFER_OPTIONS)}`;
+
+const IMPORT_HELP = `Usage: ztp import [--database <path|url>] < devices.jsonl
+
+Reads the lines of 'ztp export' and stores each device exactly (replacing one with the same
+id). Each line is validated like the API; bad lines are reported as 'line N: reason' on
+standard error and skipped. Exit status 1 when any line was not imported.
+
+Options:
+${optionsHelp(TRANSFER_OPTIONS)}`;
+
+async function withStore(
+  command: string,
+  help: string,
+  argv: string[],
+  run: (store: Store) => Promise<number>,
+): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(help);
+    return 0;
+  }
+  let config;
+  try {
+    config = loadTransferConfig(argv);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(`ztp ${command}: ${e.message}\nRun 'ztp ${command} --help' for the options.`);
+      return 2;
+    }
+    throw e;
+  }
+  const store = await openStore(config.database, {
+    postgres: {
+      poolSize: 4,
+      statementTimeout: config.databaseStatementTimeout,
+      connectTimeout: config.databaseConnectTimeout,
+    },
+  });
+  try {
+    return await run(store);
+  } finally {
+    await store.close();
+  }
+}
+
+export function exportMain(argv: string[]): Promise<number> {
+  return withStore('export', EXPORT_HELP, argv, async (store) => {
+    const count = await exportDevices(store, process.stdout);
+    console.error(`ztp export: ${count} devices`);
+    return 0;
+  });
+}
+
+export function importMain(argv: string[]): Promise<number> {
+  return withStore('import', IMPORT_HELP, argv, async (store) => {
+    const report = await importDevices(store, process.stdin, (line, reason) =>
+      console.error(`line ${line}: ${reason}`),
+    );
+    console.error(
+      `ztp import: ${report.created} created, ${report.replaced} replaced, ${report.bad.length} bad lines`,
+    );
+    return report.bad.length === 0 ? 0 : 1;
+  });
+}

@@ -1,0 +1,206 @@
+/**
+ * `ztp export` / `ztp import` through the real CLI: bad lines reported without losing the good
+ * ones, idempotent re-import, and a round trip SQLite → PostgreSQL → SQLite that changes nothing.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { parseImportLine } from '../../src/cli/transfer.js';
+import { openStore } from '../../src/storage/open.js';
+import { SqliteStore } from '../../src/storage/sqlite.js';
+import type { Store } from '../../src/storage/store.js';
+import { tempDir } from '../helpers.js';
+import { createTestDatabase, PG_SKIP_MESSAGE } from '../pg-helpers.js';
+
+const root = new URL('../../', import.meta.url).pathname;
+const pgdb = await createTestDatabase('transfer');
+after(() => pgdb?.drop());
+
+function ztp(args: string[], stdin = ''): Promise<{ code: number; out: string; err: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, ['bin/ztp.mjs', ...args], { cwd: root });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    p.on('error', reject);
+    p.on('close', (code) => resolve({ code: code ?? -1, out, err }));
+    p.stdin.end(stdin);
+  });
+}
+
+/** Everything a device is, as read back from a store. */
+async function snapshot(store: Store) {
+  const ids = await store.listIds(undefined, 10_000);
+  return Promise.all(
+    ids.map(async (id) => ({ device: await store.get(id), history: await store.history(id) })),
+  );
+}
+
+const T0 = Date.UTC(2026, 0, 2, 3, 4, 5, 678);
+
+/** A registry with the awkward cases: MACs, unicode, large userdata, IPv6, edits, no history. */
+async function populate(store: Store) {
+  const opts = { enqueueTrigger: true, historyLimit: 5 };
+  const reg = (
+    id: string,
+    ip: string,
+    at: number,
+    extra: { name?: string; userdata?: string } = {},
+  ) =>
+    store.register(
+      { id, ip, name: extra.name ?? '', userdata: extra.userdata ?? '', source: ip, at },
+      opts,
+    );
+  for (let i = 0; i < 8; i++) await reg('aa:bb:cc:dd:ee:01', `10.0.0.${i}`, T0 + i * 1000);
+  await reg('cpu-0000000012345678', '2001:db8::1', T0 + 1, { name: 'Zürich ✓ rack "4"' });
+  await reg('Serial.ABC_9', '192.0.2.7', T0 + 2, { userdata: 'x'.repeat(60_000) + '\n\t{}' });
+  await reg('edited', '192.0.2.8', T0 + 3);
+  await store.edit('edited', { ip: '192.0.2.9', name: 'n', userdata: 'u' }, T0 + 4);
+  await store.register(
+    { id: 'no-history', ip: '192.0.2.10', name: '', userdata: '', source: '', at: T0 + 5 },
+    { enqueueTrigger: false, historyLimit: 0 },
+  );
+  for (let i = 0; i < 40; i++) await reg(`bulk-${String(i).padStart(3, '0')}`, '10.9.0.1', T0 + i);
+}
+
+describe('ztp import', () => {
+  it('imports the good lines, reports each bad one with its number and reason, and exits 1', async () => {
+    const { dir, cleanup } = tempDir();
+    const db = join(dir, 'ztp.db');
+    const good = (id: string, ip = '10.0.0.1') =>
+      JSON.stringify({
+        id,
+        ip,
+        firstSeen: '2026-01-01T00:00:00.000Z',
+        lastSeen: '2026-01-02T00:00:00.000Z',
+        registrations: 1,
+      });
+    const input = [
+      good('AA-BB-CC-DD-EE-FF'),
+      '{"id": "x", "ip": ',
+      good('dev-2', '999.1.1.1'),
+      good('list'),
+      '',
+      JSON.stringify({ id: 'dev-3', ip: '10.0.0.3', firstSeen: 'yesterday', lastSeen: 0 }),
+      good('dev-4', '::FFFF:10.0.0.4'),
+      '[1,2]',
+    ].join('\n');
+    const r = await ztp(['import', '--database', db], input);
+    assert.equal(r.code, 1, r.err);
+    assert.match(r.err, /^line 2: not valid JSON$/m);
+    assert.match(r.err, /^line 3: ip must be an IPv4 or IPv6 address$/m);
+    assert.match(r.err, /^line 4: .*reserved/m);
+    assert.match(r.err, /^line 6: firstSeen must be/m);
+    assert.match(r.err, /^line 8: not a JSON object$/m);
+    assert.doesNotMatch(r.err, /^line (1|5|7):/m);
+    const store = new SqliteStore(db);
+    try {
+      assert.deepEqual(await store.listIds(undefined, 10), ['aa:bb:cc:dd:ee:ff', 'dev-4']);
+      const d = await store.get('dev-4');
+      assert.equal(d.ip, '10.0.0.4', 'the same ip normalisation as the API');
+      assert.equal(d.lastSeen, Date.UTC(2026, 0, 2));
+    } finally {
+      await store.close();
+      cleanup();
+    }
+  });
+
+  it('is idempotent: importing the same export twice leaves the same registry', async () => {
+    const { dir, cleanup } = tempDir();
+    const a = join(dir, 'a.db');
+    const b = join(dir, 'b.db');
+    const src = new SqliteStore(a);
+    await populate(src);
+    const expected = await snapshot(src);
+    await src.close();
+    const exported = await ztp(['export', '--database', a]);
+    assert.equal(exported.code, 0, exported.err);
+    for (let i = 0; i < 2; i++) {
+      const r = await ztp(['import', '--database', b], exported.out);
+      assert.equal(r.code, 0, r.err);
+    }
+    const dst = new SqliteStore(b);
+    try {
+      assert.deepEqual(await snapshot(dst), expected);
+    } finally {
+      await dst.close();
+      cleanup();
+    }
+  });
+});
+
+describe('parseImportLine', () => {
+  it('rejects history longer than the registration count and non-integer counts', () => {
+    const base = { id: 'd', ip: '10.0.0.1', firstSeen: 0, lastSeen: 0 };
+    assert.throws(
+      () =>
+        parseImportLine(
+          JSON.stringify({
+            ...base,
+            registrations: 1,
+            history: [
+              { at: 0, ip: '10.0.0.1' },
+              { at: 0, ip: '10.0.0.1' },
+            ],
+          }),
+        ),
+      /more entries than registrations/,
+    );
+    assert.throws(
+      () => parseImportLine(JSON.stringify({ ...base, registrations: 1.5 })),
+      /integer/,
+    );
+    assert.throws(
+      () => parseImportLine(JSON.stringify({ ...base, name: 5 })),
+      /name must be a string/,
+    );
+  });
+});
+
+describe(
+  'export → import round trip SQLite → PostgreSQL → SQLite',
+  { skip: pgdb ? false : PG_SKIP_MESSAGE },
+  () => {
+    it('gives identical data: ids, records, timestamps, history', async () => {
+      const { dir, cleanup } = tempDir();
+      const a = join(dir, 'a.db');
+      const c = join(dir, 'c.db');
+      const src = new SqliteStore(a);
+      await populate(src);
+      const expected = await snapshot(src);
+      await src.close();
+      try {
+        const first = await ztp(['export', '--database', a]);
+        assert.equal(first.code, 0, first.err);
+        assert.equal(first.out.trim().split('\n').length, expected.length);
+        const intoPg = await ztp(['import', '--database', pgdb!.url], first.out);
+        assert.equal(intoPg.code, 0, intoPg.err);
+        const pg = await openStore(pgdb!.url);
+        try {
+          assert.deepEqual(
+            await snapshot(pg),
+            expected,
+            'PostgreSQL holds exactly the SQLite data',
+          );
+        } finally {
+          await pg.close();
+        }
+        const second = await ztp(['export', '--database', pgdb!.url]);
+        assert.equal(second.code, 0, second.err);
+        assert.equal(second.out, first.out, 'PostgreSQL exports the same lines');
+        const back = await ztp(['import', '--database', c], second.out);
+        assert.equal(back.code, 0, back.err);
+        const dst = new SqliteStore(c);
+        try {
+          assert.deepEqual(await snapshot(dst), expected);
+        } finally {
+          await dst.close();
+        }
+      } finally {
+        cleanup();
+      }
+    });
+  },
+);
