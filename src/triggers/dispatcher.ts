@@ -242,14 +242,16 @@ export class Dispatcher {
     let outcome: TriggerOutcome;
     try {
       const result = await sender.send({ ip: t.ip, key: t.key }, this.abort.signal);
-      outcome = this.abort.signal.aborted
-        ? {
-            kind: 'retry',
-            at: this.now(),
-            nextAttemptAt: this.now(),
-            error: 'interrupted by shutdown',
-          }
-        : decide(t, result, this.now(), this.policy, this.random);
+      // A call cut short by stop() is released (due now) for the next start, unless it got an answer.
+      outcome =
+        this.abort.signal.aborted && result.kind !== 'response'
+          ? {
+              kind: 'retry',
+              at: this.now(),
+              nextAttemptAt: this.now(),
+              error: 'interrupted by shutdown',
+            }
+          : decide(t, result, this.now(), this.policy, this.random);
     } catch (e) {
       // A bug in the client; keep the trigger and retry it rather than lose it.
       outcome = decide(

@@ -1,0 +1,377 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Dispatcher } from '../../src/triggers/dispatcher.js';
+import { ConfigError } from '../../src/config.js';
+import { EventBus } from '../../src/events/bus.js';
+import { eventually, json, sleep, tempSqliteStore } from '../helpers.js';
+import { harness, quiet, waitFor } from './setup.js';
+
+const A = 'aa:bb:cc:00:00:01';
+const B = 'aa:bb:cc:00:00:02';
+
+describe('trigger delivery to a real manager', () => {
+  it('delivers once on 200, with the ip, an Idempotency-Key, and shows it as delivered', async () => {
+    const h = await harness();
+    try {
+      assert.equal(await h.register(A, '10.0.0.1'), 201);
+      await eventually(() => h.manager.calls.length === 1, 5000, 'the manager call');
+      const [call] = h.manager.calls;
+      assert.equal(call!.path, '/api/exec');
+      assert.equal(call!.ip, '10.0.0.1');
+      assert.match(call!.key ?? '', /^[0-9a-f-]{36}$/);
+      const tr = await waitFor(async () => {
+        const v = await h.trigger(A);
+        return v?.state === 'delivered' ? v : undefined;
+      });
+      assert.equal(tr.attempts, 1);
+      assert.equal(tr.lastError, null);
+      assert.ok(tr.deliveredAt !== null && Date.parse(tr.deliveredAt) > 0);
+      assert.equal(tr.nextAttemptAt, null);
+      await sleep(150); // several poll intervals: nothing is sent again
+      assert.equal(h.manager.calls.length, 1);
+      assert.equal(h.dispatcher.stats().delivered, 1);
+      assert.equal(h.events.at(-1)?.state, 'delivered');
+      assert.equal(h.events.at(-1)?.deviceId, A);
+      await eventually(() => h.dispatcher.stats().pending === 0, 2000, 'the pending gauge');
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('retries on 500 with the same Idempotency-Key until the manager recovers', async () => {
+    const h = await harness();
+    try {
+      h.manager.mode = { kind: 'status', status: 500, body: 'db down' };
+      await h.register(A, '10.0.0.2');
+      await eventually(() => h.manager.calls.length >= 2, 5000, 'two failed attempts');
+      const failing = await h.trigger(A);
+      assert.ok(failing);
+      assert.equal(failing.state, 'pending');
+      assert.equal(failing.lastError, 'HTTP 500: db down');
+      assert.ok(failing.attempts >= 2);
+      assert.ok(failing.nextAttemptAt !== null);
+      h.manager.mode = { kind: 'status', status: 200 };
+      await eventually(async () => (await h.trigger(A))?.state === 'delivered', 5000, 'delivery');
+      const keys = new Set(h.manager.keys());
+      assert.equal(keys.size, 1, 'one key across all retries of one trigger');
+      const tr = await h.trigger(A);
+      assert.ok(tr);
+      assert.equal(tr.attempts, h.manager.calls.length);
+      assert.equal(tr.lastError, null);
+      const s = h.dispatcher.stats();
+      assert.equal(s.delivered, 1);
+      assert.equal(s.retried, h.manager.calls.length - 1);
+      const warn = h.logs.find((l) => l.level === 'warn');
+      assert.ok(warn);
+      assert.deepEqual(
+        [warn.obj.deviceId, warn.obj.attempt, warn.obj.error],
+        [A, 1, 'HTTP 500: db down'],
+      );
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('retries while the connection is refused and delivers once the manager is back', async () => {
+    const h = await harness({ managerUp: false });
+    try {
+      await h.register(A, '10.0.0.3');
+      const down = await waitFor(async () => {
+        const v = await h.trigger(A);
+        return v && v.attempts >= 2 ? v : undefined;
+      });
+      assert.equal(down.state, 'pending');
+      assert.match(down.lastError ?? '', /ECONNREFUSED/);
+      await h.manager.start();
+      await eventually(async () => (await h.trigger(A))?.state === 'delivered', 5000, 'delivery');
+      assert.equal(h.manager.calls.length, 1);
+      assert.equal(h.manager.calls[0]!.ip, '10.0.0.3');
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('does not retry a 400 and marks the trigger failed with the answer', async () => {
+    const h = await harness();
+    try {
+      h.manager.mode = { kind: 'status', status: 400, body: 'unknown ip\n' };
+      await h.register(A, '10.0.0.4');
+      const tr = await waitFor(async () => {
+        const v = await h.trigger(A);
+        return v?.state === 'failed' ? v : undefined;
+      });
+      assert.equal(tr.lastError, 'HTTP 400: unknown ip');
+      assert.equal(tr.nextAttemptAt, null);
+      await sleep(200);
+      assert.equal(h.manager.calls.length, 1);
+      assert.equal(h.dispatcher.stats().failed, 1);
+      const err = h.logs.find((l) => l.level === 'error');
+      assert.deepEqual(
+        [err?.obj.deviceId, err?.obj.attempt, err?.obj.error],
+        [A, 1, 'HTTP 400: unknown ip'],
+      );
+      assert.equal(h.events.at(-1)?.state, 'failed');
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('waits for Retry-After on a 429', async () => {
+    const h = await harness({ maxBackoffMs: 5000 });
+    try {
+      h.manager.mode = { kind: 'status', status: 429, headers: { 'retry-after': '1' } };
+      await h.register(A, '10.0.0.5');
+      await eventually(() => h.manager.calls.length === 1);
+      h.manager.mode = { kind: 'status', status: 200 };
+      await eventually(() => h.manager.calls.length === 2, 5000, 'the retry');
+      const gap = h.manager.calls[1]!.at - h.manager.calls[0]!.at;
+      assert.ok(gap >= 950, `retried after ${gap} ms, asked for 1 s`);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('a blackholed manager does not slow registrations and each call times out per the setting', async () => {
+    const h = await harness({ timeoutMs: 400 });
+    try {
+      h.manager.mode = { kind: 'blackhole' };
+      const times: number[] = [];
+      for (let i = 0; i < 20; i++) {
+        const started = performance.now();
+        assert.equal(await h.register(`dev-${i}`, `10.0.1.${i}`), 201);
+        times.push(performance.now() - started);
+        await sleep(5);
+      }
+      // The manager holds every call for 400 ms; a registration that waited for it could not
+      // stay under 100 ms.
+      assert.ok(Math.max(...times) < 100, `registration times: ${times.map(Math.round).join(',')}`);
+      await eventually(() => h.manager.calls.length >= 20, 5000, 'every device called');
+      const tr = await waitFor(async () => {
+        const v = await h.trigger('dev-0');
+        return v?.lastError ? v : undefined;
+      });
+      assert.equal(tr.state, 'pending');
+      assert.equal(tr.lastError, 'timeout after 400 ms');
+      const firstCall = h.manager.calls.find((c) => c.ip === '10.0.1.0')!;
+      const timedOutAt = h.events.find((e) => e.deviceId === 'dev-0' && e.lastError)!.updatedAt;
+      const held = timedOutAt - firstCall.at;
+      assert.ok(held >= 380 && held < 3000, `gave up after ${held} ms`);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('coalesces the pending trigger of a device: the manager gets the latest ip once', async () => {
+    const h = await harness({ idle: true });
+    try {
+      await h.register(A, '10.0.0.1');
+      await h.register(A, '10.0.0.2');
+      await h.register(A, '10.0.0.3');
+      await h.register(B, '10.0.9.9');
+      const pending = json<{ triggers: { deviceId: string; ip: string }[] }>(
+        await h.t.app.inject({ method: 'GET', url: '/ztp/mng/triggers?state=pending' }),
+      ).triggers;
+      assert.deepEqual(
+        pending.map((p) => [p.deviceId, p.ip]),
+        [
+          [A, '10.0.0.3'],
+          [B, '10.0.9.9'],
+        ],
+      );
+      h.dispatcher.start();
+      await eventually(() => h.manager.calls.length === 2);
+      await sleep(100);
+      assert.deepEqual(h.manager.calls.map((c) => c.ip).sort(), ['10.0.0.3', '10.0.9.9']);
+      assert.notEqual(h.manager.calls[0]!.key, h.manager.calls[1]!.key);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('a registration during an in-flight call queues behind it: per-device order holds', async () => {
+    const h = await harness({ timeoutMs: 300 });
+    try {
+      h.manager.mode = { kind: 'blackhole' };
+      h.manager.onCall = () => (h.manager.mode = { kind: 'status', status: 200 });
+      await h.register(A, '10.0.0.1');
+      await eventually(() => h.manager.calls.length === 1);
+      await h.register(A, '10.0.0.2'); // the first call is still held by the manager
+      await eventually(async () => (await h.trigger(A))?.ip === '10.0.0.2');
+      await eventually(async () => (await h.trigger(A))?.state === 'delivered', 5000, 'delivery');
+      const ips = h.manager.calls.map((c) => c.ip);
+      assert.deepEqual(ips, ['10.0.0.1', '10.0.0.1', '10.0.0.2']);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('URL-encodes IPv6 addresses and keeps the manager URL path', async () => {
+    const h = await harness({ managerUrl: (m) => `${m.url}/svc` });
+    try {
+      await h.register(A, '2001:DB8::1');
+      await eventually(() => h.manager.calls.length === 1);
+      assert.equal(h.manager.calls[0]!.url, '/svc/api/exec?ip=2001%3Adb8%3A%3A1');
+      assert.equal(h.manager.calls[0]!.ip, '2001:db8::1');
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('an admin edit does not trigger; a re-queue sends the current ip with a new key', async () => {
+    const h = await harness();
+    try {
+      await h.register(A, '10.0.0.1');
+      await eventually(async () => (await h.trigger(A))?.state === 'delivered');
+      const edit = await h.t.app.inject({
+        method: 'PUT',
+        url: `/ztp/mng/${A}`,
+        payload: { ip: '10.0.0.77', name: 'edited' },
+      });
+      assert.equal(edit.statusCode, 200);
+      await sleep(150);
+      assert.equal(h.manager.calls.length, 1);
+      assert.equal((await h.trigger(A))?.state, 'delivered');
+
+      const requeue = await h.t.app.inject({ method: 'POST', url: `/ztp/mng/${A}/trigger` });
+      assert.equal(requeue.statusCode, 202);
+      assert.equal(json(requeue).state, 'pending');
+      assert.equal(json(requeue).ip, '10.0.0.77');
+      await eventually(() => h.manager.calls.length === 2);
+      assert.equal(h.manager.calls[1]!.ip, '10.0.0.77');
+      assert.notEqual(h.manager.calls[1]!.key, h.manager.calls[0]!.key);
+      await eventually(async () => (await h.trigger(A))?.state === 'delivered');
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('re-queues a failed trigger and delivers it', async () => {
+    const h = await harness();
+    try {
+      h.manager.mode = { kind: 'status', status: 404 };
+      await h.register(A, '10.0.0.1');
+      await eventually(async () => (await h.trigger(A))?.state === 'failed');
+      h.manager.mode = { kind: 'status', status: 200 };
+      const res = await h.t.app.inject({ method: 'POST', url: `/ztp/mng/${A}/trigger` });
+      assert.equal(res.statusCode, 202);
+      await eventually(async () => (await h.trigger(A))?.state === 'delivered');
+      const all = json<{ triggers: { state: string }[] }>(
+        await h.t.app.inject({ method: 'GET', url: '/ztp/mng/triggers' }),
+      ).triggers;
+      assert.deepEqual(
+        all.map((x) => x.state),
+        ['failed', 'delivered'],
+      );
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('marks a trigger dead once it is older than the maximum age', async () => {
+    const h = await harness({ maxAgeMs: 150 });
+    try {
+      h.manager.mode = { kind: 'status', status: 503 };
+      await h.register(A, '10.0.0.1');
+      const tr = await waitFor(async () => {
+        const v = await h.trigger(A);
+        return v?.state === 'dead' ? v : undefined;
+      });
+      assert.match(tr.lastError ?? '', /^HTTP 503 \(undelivered after 150 ms\)$/);
+      const calls = h.manager.calls.length;
+      await sleep(150);
+      assert.equal(h.manager.calls.length, calls, 'no call after death');
+      assert.equal(h.dispatcher.stats().dead, 1);
+      assert.equal(h.events.at(-1)?.state, 'dead');
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('stop(grace) waits for an in-flight call, then leaves it pending for the next start', async () => {
+    const h = await harness({ timeoutMs: 5000, idle: false });
+    try {
+      h.manager.mode = { kind: 'blackhole' };
+      await h.register(A, '10.0.0.1');
+      await eventually(() => h.manager.calls.length === 1);
+      const started = performance.now();
+      await h.dispatcher.stop(100);
+      const took = performance.now() - started;
+      assert.ok(took >= 90 && took < 4000, `stop took ${took} ms`);
+      const tr = await h.trigger(A);
+      assert.ok(tr);
+      assert.equal(tr.state, 'pending');
+      assert.equal(tr.inFlight, false, 'the lease is released');
+      assert.equal(tr.lastError, 'interrupted by shutdown');
+
+      // The next dispatcher delivers it at once rather than after the lease.
+      h.manager.mode = { kind: 'status', status: 200 };
+      const next = new Dispatcher({
+        store: h.t.store,
+        sender: h.client,
+        events: new EventBus(),
+        logger: quiet,
+        concurrency: 2,
+        timeoutMs: 5000,
+        leaseMs: 60_000,
+        initialBackoffMs: 20,
+        maxBackoffMs: 100,
+        maxAgeMs: 60_000,
+        pollIntervalMs: 25,
+        retentionMs: 60_000,
+      });
+      next.start();
+      await eventually(async () => (await h.trigger(A))?.state === 'delivered', 2000, 'delivery');
+      await next.stop(0);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('prunes finished triggers past the retention but keeps the latest of each device', async () => {
+    const h = await harness({ retentionMs: 1, pruneIntervalMs: 20, idle: true });
+    try {
+      await h.register(A, '10.0.0.1');
+      await h.register(B, '10.0.0.2');
+      h.dispatcher.start();
+      await eventually(() => h.dispatcher.stats().delivered === 2);
+      await h.t.app.inject({ method: 'POST', url: `/ztp/mng/${A}/trigger` });
+      await eventually(() => h.dispatcher.stats().delivered === 3);
+      await h.t.app.inject({ method: 'DELETE', url: `/ztp/mng/${B}` });
+      await eventually(() => h.dispatcher.stats().pruned === 2, 3000, 'pruning');
+      const left = await h.t.store.listTriggers(undefined, undefined, 10);
+      assert.deepEqual(
+        left.map((x) => [x.deviceId, x.state]),
+        [[A, 'delivered']],
+      );
+      assert.equal((await h.trigger(A))?.state, 'delivered');
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('refuses a lease that does not comfortably exceed the timeout', async () => {
+    const { store, cleanup } = tempSqliteStore();
+    try {
+      assert.throws(
+        () =>
+          new Dispatcher({
+            store,
+            sender: { send: () => Promise.resolve({ kind: 'error', error: 'x' }) },
+            events: new EventBus(),
+            logger: quiet,
+            concurrency: 1,
+            timeoutMs: 10_000,
+            leaseMs: 15_000,
+            initialBackoffMs: 1000,
+            maxBackoffMs: 300_000,
+            maxAgeMs: 86_400_000,
+            pollIntervalMs: 1000,
+            retentionMs: 1000,
+          }),
+        (e: unknown) => e instanceof ConfigError && e.message.includes('trigger-lease'),
+      );
+    } finally {
+      await cleanup();
+    }
+  });
+});

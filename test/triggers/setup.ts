@@ -1,0 +1,138 @@
+/**
+ * The real app, store, manager client and dispatcher wired as in src/server.ts, against a real
+ * local HTTP manager, with short timings so that retries happen within milliseconds.
+ */
+import type { Trigger } from '../../src/storage/store.js';
+import { Dispatcher, type DispatcherOptions } from '../../src/triggers/dispatcher.js';
+import { ManagerClient } from '../../src/triggers/manager-client.js';
+import { eventually, json, testApp, type TestApp } from '../helpers.js';
+import { FakeManager } from './fake-manager.js';
+
+/** Polls until `check` gives a value (not undefined/null/false); throws after `ms`. */
+export async function waitFor<T>(
+  check: () => Promise<T | undefined | null | false> | T | undefined | null | false,
+  ms = 5000,
+  what = 'condition',
+): Promise<T> {
+  return (await eventually(check, ms, what)) as T;
+}
+
+export const quiet = { debug: noop, info: noop, warn: noop, error: noop };
+function noop(): void {
+  // discard
+}
+
+export interface LogLine {
+  level: 'debug' | 'info' | 'warn' | 'error';
+  obj: Record<string, unknown>;
+  msg: string;
+}
+
+export interface TriggerView {
+  id: number;
+  deviceId: string;
+  ip: string;
+  state: string;
+  attempts: number;
+  createdAt: string;
+  nextAttemptAt: string | null;
+  lastError: string | null;
+  deliveredAt: string | null;
+  inFlight: boolean;
+}
+
+export interface Harness {
+  manager: FakeManager;
+  t: TestApp;
+  dispatcher: Dispatcher;
+  client: ManagerClient;
+  logs: LogLine[];
+  /** Trigger objects of every 'trigger' event, in order. */
+  events: Trigger[];
+  /** PUT /ztp/register/{id}; returns the status. */
+  register(id: string, ip: string): Promise<number>;
+  /** GET /ztp/mng/{id} → trigger member. */
+  trigger(id: string): Promise<TriggerView | null>;
+  close(): Promise<void>;
+}
+
+export type HarnessOptions = Partial<
+  Omit<DispatcherOptions, 'store' | 'sender' | 'events' | 'logger'>
+> & {
+  /** Do not start the dispatcher (the test starts it). */
+  idle?: boolean;
+  /** Manager base URL (default: the fake manager's). */
+  managerUrl?: (manager: FakeManager) => string;
+  /** Start the fake manager (default true); when false it refuses connections until started. */
+  managerUp?: boolean;
+};
+
+export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
+  const manager = new FakeManager();
+  await manager.start();
+  if (opts.managerUp === false) await manager.stop();
+  const ref: { dispatcher?: Dispatcher } = {};
+  const t = await testApp({
+    service: { triggersEnabled: true, onTriggerEnqueued: () => ref.dispatcher?.wake() },
+  });
+  const timeoutMs = opts.timeoutMs ?? 2000;
+  const client = new ManagerClient({
+    managerUrl: opts.managerUrl?.(manager) ?? manager.url,
+    timeoutMs,
+    connections: opts.concurrency ?? 8,
+  });
+  const logs: LogLine[] = [];
+  const log =
+    (level: LogLine['level']) =>
+    (obj: object, msg: string): void => {
+      logs.push({ level, obj: obj as Record<string, unknown>, msg });
+    };
+  const events: Trigger[] = [];
+  t.events.subscribe((e) => {
+    if (e.type === 'trigger') events.push(e.trigger);
+  });
+  const d = new Dispatcher({
+    store: t.store,
+    sender: client,
+    events: t.events,
+    logger: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') },
+    concurrency: 8,
+    timeoutMs,
+    leaseMs: 2 * timeoutMs,
+    initialBackoffMs: 20,
+    maxBackoffMs: 100,
+    maxAgeMs: 60_000,
+    pollIntervalMs: 25,
+    retentionMs: 86_400_000,
+    gaugeIntervalMs: 10,
+    ...opts,
+  });
+  ref.dispatcher = d;
+  if (!opts.idle) d.start();
+  return {
+    manager,
+    t,
+    dispatcher: d,
+    client,
+    logs,
+    events,
+    async register(id, ip) {
+      const res = await t.app.inject({
+        method: 'PUT',
+        url: `/ztp/register/${id}`,
+        payload: { ip },
+      });
+      return res.statusCode;
+    },
+    async trigger(id) {
+      const res = await t.app.inject({ method: 'GET', url: `/ztp/mng/${id}` });
+      return json<{ trigger: TriggerView | null }>(res).trigger;
+    },
+    async close() {
+      await d.stop(0);
+      await client.close();
+      await manager.stop();
+      await t.close();
+    },
+  };
+}
