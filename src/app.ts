@@ -10,6 +10,7 @@ import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions
 import { randomUUID } from 'node:crypto';
 import type { DeviceService } from './devices/service.js';
 import type { ApiGroup, Guard } from './http/auth.js';
+import { clientScriptApi } from './http/client-script.js';
 import { managementApi } from './http/management.js';
 import { opsApi } from './http/ops.js';
 import { installProblemHandlers } from './http/problem.js';
@@ -105,6 +106,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(registrationApi, { ...group, guard: opts.guards?.registration });
   await app.register(retrievalApi, { ...group, guard: opts.guards?.retrieval });
   await app.register(managementApi, { ...group, guard: opts.guards?.management });
+  await app.register(clientScriptApi);
   for (const plugin of opts.plugins ?? []) await plugin(app, { guards: opts.guards ?? {} });
 
   return app;
