@@ -9,6 +9,7 @@ import { buildApp } from '../../src/app.js';
 import { DeviceService } from '../../src/devices/service.js';
 import { ZtpError } from '../../src/errors.js';
 import { EventBus } from '../../src/events/bus.js';
+import type { StreamLimits } from '../../src/events/stream.js';
 import type { Guard } from '../../src/http/auth.js';
 import { operatorFeatures, type OperatorFeatures } from '../../src/http/operator.js';
 import type { Store, TriggerState } from '../../src/storage/store.js';
@@ -38,11 +39,22 @@ export interface ConsoleServer {
   close(): Promise<void>;
 }
 
-export async function startConsoleServer(): Promise<ConsoleServer> {
+export async function startConsoleServer(
+  opts: { streamLimits?: Partial<StreamLimits>; historyLimit?: number } = {},
+): Promise<ConsoleServer> {
   const { store, cleanup } = tempSqliteStore();
   const events = new EventBus();
-  const service = new DeviceService(store, { triggersEnabled: true, historyLimit: 20, events });
-  const operator = operatorFeatures({ service, events, processMetrics: false });
+  const service = new DeviceService(store, {
+    triggersEnabled: true,
+    historyLimit: opts.historyLimit ?? 20,
+    events,
+  });
+  const operator = operatorFeatures({
+    service,
+    events,
+    processMetrics: false,
+    streamLimits: opts.streamLimits,
+  });
   const auth: { token: string | undefined } = { token: undefined };
   const guard: Guard = async (request) => {
     if (auth.token === undefined) return undefined;
