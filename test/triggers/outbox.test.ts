@@ -1,0 +1,114 @@
+/** The SQLite outbox queries the dispatcher relies on (the shared store suite covers the rest). */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { SqliteStore } from '../../src/storage/sqlite.js';
+import { tempSqliteStore } from '../helpers.js';
+
+const opts = { enqueueTrigger: true, historyLimit: 0 };
+const reg = (store: SqliteStore, id: string, ip: string, at: number) =>
+  store.register({ id, ip, name: '', userdata: '', source: '', at }, opts);
+
+async function withStore(fn: (store: SqliteStore) => Promise<void>): Promise<void> {
+  const { store, cleanup } = tempSqliteStore();
+  try {
+    await fn(store);
+  } finally {
+    await cleanup();
+  }
+}
+
+describe('SQLite trigger outbox', () => {
+  it('a registration while the pending trigger is leased queues a second one behind it', () =>
+    withStore(async (store) => {
+      await reg(store, 'd', '10.0.0.1', 1000);
+      const [claimed] = await store.claimTriggers(1000, 10, 5000);
+      assert.ok(claimed);
+      const second = (await reg(store, 'd', '10.0.0.2', 1100)).trigger!;
+      assert.notEqual(second.id, claimed.id);
+      // the second is not claimable while the first is pending, nor counted as due
+      assert.deepEqual(await store.claimTriggers(1200, 10, 5000), []);
+      assert.equal(await store.nextTriggerDue(), undefined);
+      assert.equal(await store.countPendingTriggers(), 2);
+      assert.ok(await store.completeTrigger(claimed, { kind: 'delivered', at: 1300 }));
+      assert.equal(await store.nextTriggerDue(), 1100);
+      const [next] = await store.claimTriggers(1300, 10, 5000);
+      assert.equal(next?.ip, '10.0.0.2');
+    }));
+
+  it('nextTriggerDue is the earliest claimable time, skipping in-flight triggers', () =>
+    withStore(async (store) => {
+      await reg(store, 'a', '10.0.0.1', 1000);
+      await reg(store, 'b', '10.0.0.2', 2000);
+      assert.equal(await store.nextTriggerDue(), 1000);
+      const [a] = await store.claimTriggers(1500, 1, 5000);
+      assert.equal(a?.deviceId, 'a');
+      assert.equal(await store.nextTriggerDue(), 2000);
+      await store.completeTrigger(a, {
+        kind: 'retry',
+        at: 1600,
+        nextAttemptAt: 1700,
+        error: 'HTTP 500',
+      });
+      assert.equal(await store.nextTriggerDue(), 1700);
+    }));
+
+  it('a registration after an expired lease takes the trigger over; the old lease is void', () =>
+    withStore(async (store) => {
+      await reg(store, 'd', '10.0.0.1', 1000);
+      const [stale] = await store.claimTriggers(1000, 1, 100);
+      const fresh = (await reg(store, 'd', '10.0.0.9', 2000)).trigger!;
+      assert.equal(fresh.id, stale!.id);
+      assert.equal(fresh.ip, '10.0.0.9');
+      assert.equal(fresh.attempts, 0);
+      assert.notEqual(fresh.key, stale!.key, 'a new registration is a new request');
+      assert.equal(await store.completeTrigger(stale!, { kind: 'delivered', at: 2100 }), false);
+      assert.equal((await store.latestTrigger('d'))?.state, 'pending');
+    }));
+
+  it('claims, coalescing and the due time use the outbox indexes (no scan of all pending)', () =>
+    withStore(async (store) => {
+      const plan = (sql: string) =>
+        (
+          store.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all({
+            now: 1,
+            limit: 1,
+            leaseUntil: 1,
+            token: 'x',
+            deviceId: 'd',
+            at: 1,
+            ip: '',
+            key: '',
+          }) as { detail: string }[]
+        )
+          .map((r) => r.detail)
+          .join('\n');
+      const stmts = (store as unknown as { stmts: Record<string, { source: string }> }).stmts;
+      for (const name of ['claimTriggers', 'coalesceTrigger', 'nextDue']) {
+        const p = plan(stmts[name]!.source);
+        assert.doesNotMatch(p, /triggers_state/, `${name}:\n${p}`);
+        assert.doesNotMatch(p, /^SCAN (t|triggers)$/m, `${name}: full table scan\n${p}`);
+      }
+    }));
+
+  it('pruning keeps the latest trigger of existing devices only', () =>
+    withStore(async (store) => {
+      for (const [id, at] of [
+        ['a', 1000],
+        ['b', 1000],
+      ] as const) {
+        await reg(store, id, '10.0.0.1', at);
+        const [t] = await store.claimTriggers(at, 1, 1000);
+        await store.completeTrigger(t!, { kind: 'delivered', at });
+      }
+      await store.requeueTrigger('a', 2000);
+      const [t] = await store.claimTriggers(2000, 1, 1000);
+      await store.completeTrigger(t!, { kind: 'failed', at: 2000, error: 'HTTP 400' });
+      await store.delete('b');
+      assert.equal(await store.pruneTriggers(5000), 2);
+      const left = await store.listTriggers(undefined, undefined, 10);
+      assert.deepEqual(
+        left.map((x) => [x.deviceId, x.state]),
+        [['a', 'failed']],
+      );
+    }));
+});
