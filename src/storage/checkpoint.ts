@@ -5,9 +5,14 @@
  * connection that committed: with better-sqlite3 that is the event loop, which then stalls for
  * the time it takes to copy the WAL into the database and fsync it (p99 spikes of 10+ ms). The
  * server therefore opens its connection with `wal_autocheckpoint=0` and runs checkpoints here, in
- * a worker thread on its own connection: PASSIVE every `intervalMs` (never blocks the writer),
- * and TRUNCATE when the WAL file has grown past `truncateBytes` (shrinks it again; it gives up
- * at once instead of waiting when a writer or reader is busy, and is retried on the next tick).
+ * a worker thread on its own connection: PASSIVE every `intervalMs` (copies committed pages into
+ * the database and fsyncs it without ever taking the writer's lock).
+ *
+ * Under continuous writes the WAL never gets a quiet moment to restart from its beginning, so
+ * the file keeps growing. When it is larger than `truncateBytes` and the worker has copied all
+ * of it, the worker asks the owner of the writing connection (`onTruncateWanted`) to run a
+ * TRUNCATE checkpoint there, between two transactions: nothing is left to copy by then, so it
+ * costs one fsync, and the only writer never waits for a lock held by another connection.
  *
  * The worker is created from a code string (`eval: true`) that loads better-sqlite3 through
  * `createRequire`, so it works the same under tsx and in the esbuild bundle.
@@ -22,14 +27,16 @@ export interface CheckpointerOptions {
   truncateBytes?: number;
   /** Called when the worker fails (the caller falls back to automatic checkpoints). */
   onError?: (error: Error) => void;
+  /** Called when the WAL is larger than `truncateBytes` and fully copied into the database. */
+  onTruncateWanted?: () => void;
 }
 
 export interface CheckpointStats {
-  /** Checkpoints run so far (PASSIVE and TRUNCATE). */
+  /** PASSIVE checkpoints run so far. */
   runs: number;
-  /** TRUNCATE checkpoints that succeeded. */
-  truncations: number;
-  /** WAL frames left in the file after the last checkpoint. */
+  /** Times the owner was asked to truncate the WAL. */
+  truncateRequests: number;
+  /** WAL frames not yet copied into the database after the last checkpoint. */
   lastLogFrames: number;
 }
 
@@ -48,7 +55,7 @@ const db = new Database(workerData.path);
 db.pragma('synchronous = FULL');
 db.pragma('busy_timeout = 0');
 db.pragma('wal_autocheckpoint = 0');
-const stats = { runs: 0, truncations: 0, lastLogFrames: 0 };
+const stats = { runs: 0, truncateRequests: 0, lastLogFrames: 0 };
 function walBytes() {
   try { return statSync(workerData.path + '-wal').size; } catch { return 0; }
 }
@@ -56,10 +63,9 @@ function checkpoint() {
   const [r] = db.pragma('wal_checkpoint(PASSIVE)');
   stats.runs++;
   stats.lastLogFrames = r.log - r.checkpointed;
-  if (r.busy === 0 && r.log === r.checkpointed && walBytes() > workerData.truncateBytes) {
-    const [t] = db.pragma('wal_checkpoint(TRUNCATE)');
-    stats.runs++;
-    if (t.busy === 0) stats.truncations++;
+  if (r.busy === 0 && r.log - r.checkpointed < 256 && walBytes() > workerData.truncateBytes) {
+    stats.truncateRequests++;
+    parentPort.postMessage({ truncate: true });
   }
 }
 function tick() {
@@ -98,8 +104,9 @@ export function startCheckpointer(path: string, opts: CheckpointerOptions = {}):
       resolve();
     }),
   );
-  worker.on('message', (m: { stats?: CheckpointStats }) => {
+  worker.on('message', (m: { stats?: CheckpointStats; truncate?: boolean }) => {
     if (m.stats) waiting.shift()?.(m.stats);
+    if (m.truncate) opts.onTruncateWanted?.();
   });
   worker.on('error', (e) => {
     if (!stopped) opts.onError?.(e);

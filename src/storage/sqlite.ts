@@ -124,6 +124,8 @@ interface Pending {
   fn: () => unknown;
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
+  /** False for trigger bookkeeping, which needs no fsync of its own (see write()). */
+  durable: boolean;
 }
 
 export interface SqliteStoreOptions {
@@ -145,6 +147,9 @@ export class SqliteStore implements Store {
   private readonly stmts;
   /** The background checkpoint worker, when `backgroundCheckpoint` is on. */
   readonly checkpointer: Checkpointer | undefined;
+  private truncateScheduled = false;
+  /** TRUNCATE checkpoints run on this connection at the worker's request. */
+  walTruncations = 0;
 
   constructor(
     readonly path: string,
@@ -165,6 +170,13 @@ export class SqliteStore implements Store {
           // Without the worker the WAL would grow forever: fall back to SQLite's own checkpoints.
           onError: () => {
             if (!this.closed) this.db.pragma('wal_autocheckpoint = 1000');
+          },
+          onTruncateWanted: () => {
+            if (!this.truncateScheduled) {
+              this.truncateScheduled = true;
+              // After the current batch's answers are written (they are resolved before this runs).
+              setImmediate(() => this.truncateWal());
+            }
           },
         });
       }
@@ -267,6 +279,8 @@ export class SqliteStore implements Store {
       release: db.prepare('RELEASE w'),
       rollbackTo: db.prepare('ROLLBACK TO w'),
       begin: db.prepare('BEGIN IMMEDIATE'),
+      syncNormal: db.prepare('PRAGMA synchronous = NORMAL'),
+      syncFull: db.prepare('PRAGMA synchronous = FULL'),
       commit: db.prepare('COMMIT'),
       rollback: db.prepare('ROLLBACK'),
     };
@@ -274,11 +288,20 @@ export class SqliteStore implements Store {
 
   // ---- group commit ------------------------------------------------------------------------
 
-  /** Runs `fn` inside the next group-committed transaction; resolves after COMMIT. */
-  private write<T>(fn: () => T): Promise<T> {
+  /**
+   * Runs `fn` inside the next group-committed transaction; resolves after COMMIT.
+   *
+   * `durable: false` is for the dispatcher's bookkeeping (claims, delivery outcomes): a batch
+   * made only of such writes commits with synchronous=NORMAL, i.e. without an fsync of its own
+   * on the event loop. WAL frames are appended in order, so the next fsync'ed commit (any
+   * registration) makes them durable too; a crash before that can only undo a lease or an
+   * outcome, and the trigger is then delivered again (at-least-once, same Idempotency-Key).
+   * A batch holding any durable write is fsync'ed as a whole.
+   */
+  private write<T>(fn: () => T, durable = true): Promise<T> {
     if (this.closed) return Promise.reject(new StorageUnavailableError('storage is closed'));
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
+      this.queue.push({ fn, resolve: resolve as (v: unknown) => void, reject, durable });
       if (!this.flushScheduled) {
         this.flushScheduled = true;
         setImmediate(() => this.flush());
@@ -293,7 +316,9 @@ export class SqliteStore implements Store {
     if (batch.length === 0) return;
     const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
     const s = this.stmts;
+    const relaxed = !batch.some((item) => item.durable);
     try {
+      if (relaxed) s.syncNormal.run();
       s.begin.run();
       for (const item of batch) {
         s.savepoint.run();
@@ -321,12 +346,40 @@ export class SqliteStore implements Store {
       );
       for (const item of batch) item.reject(failure);
       return;
+    } finally {
+      if (relaxed) this.restoreFullSync();
     }
     batch.forEach((item, i) => {
       const o = outcomes[i]!;
       if (o.ok) item.resolve(o.value);
       else item.reject(asStoreError(o.error));
     });
+  }
+
+  /**
+   * Shrinks the WAL back to zero bytes between two transactions (see storage/checkpoint.ts).
+   * Never waits: if the worker's checkpoint holds a lock right now, the worker asks again later.
+   */
+  private truncateWal(): void {
+    this.truncateScheduled = false;
+    if (this.closed || this.db.inTransaction) return;
+    try {
+      this.db.pragma('busy_timeout = 0');
+      const [r] = this.db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[];
+      if (r?.busy === 0) this.walTruncations++;
+    } catch {
+      // SQLITE_BUSY: try again at the next request.
+    } finally {
+      this.db.pragma('busy_timeout = 5000');
+    }
+  }
+
+  private restoreFullSync(): void {
+    try {
+      this.stmts.syncFull.run();
+    } catch {
+      // Only fails on a broken connection, which answers every later write with a 503.
+    }
   }
 
   /** Synchronous read with engine errors mapped to StorageUnavailableError. */
@@ -464,11 +517,13 @@ export class SqliteStore implements Store {
   }
 
   claimTriggers(now: number, limit: number, leaseMs: number): Promise<Trigger[]> {
-    return this.write(() =>
-      this.stmts.claimTriggers
-        .all({ now, limit, leaseUntil: now + leaseMs, token: randomUUID() })
-        .map(triggerFromRow)
-        .sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || a.id - b.id),
+    return this.write(
+      () =>
+        this.stmts.claimTriggers
+          .all({ now, limit, leaseUntil: now + leaseMs, token: randomUUID() })
+          .map(triggerFromRow)
+          .sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || a.id - b.id),
+      false,
     );
   }
 
@@ -477,6 +532,7 @@ export class SqliteStore implements Store {
     if (token === undefined) return Promise.resolve(false);
     return this.write(
       () => this.stmts.completeTrigger.run(completionParams(trigger, token, outcome)).changes === 1,
+      false,
     );
   }
 
