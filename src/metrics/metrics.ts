@@ -35,10 +35,15 @@ export class Metrics {
   private readonly triggerChanges;
   private readonly deliveryLag;
   private readonly storageErrors;
+  private readonly scrapeErrors;
+  private readonly storeUp;
+  private readonly devices;
+  private readonly triggersByState;
+  private readonly pending;
 
   constructor(private readonly opts: MetricsOptions) {
     const registers = [this.registry];
-    const { store, hub } = opts;
+    const { hub } = opts;
 
     this.httpRequests = new client.Counter({
       name: 'ztp_http_requests_total',
@@ -76,48 +81,31 @@ export class Metrics {
       help: 'Requests answered 503 storage_unavailable (the database failed or did not commit)',
       registers,
     });
-    const scrapeErrors = new client.Counter({
+    this.scrapeErrors = new client.Counter({
       name: 'ztp_metrics_scrape_errors_total',
-      help: 'Scrapes in which the store gauges could not be read (they keep their last value)',
+      help: 'Scrapes in which the store could not be read (its gauges keep their last value)',
       registers,
     });
-    new client.Gauge({
+    this.storeUp = new client.Gauge({
+      name: 'ztp_store_up',
+      help: 'Whether the store answered the last scrape (1) or not (0)',
+      registers,
+    });
+    this.devices = new client.Gauge({
       name: 'ztp_devices',
       help: 'Devices in the registry',
       registers,
-      async collect() {
-        try {
-          this.set(await store.countDevices());
-        } catch {
-          scrapeErrors.inc();
-        }
-      },
     });
-    new client.Gauge({
+    this.triggersByState = new client.Gauge({
       name: 'ztp_triggers',
       help: 'Triggers in the store by state (pending = waiting for delivery)',
       labelNames: ['state'] as const,
       registers,
-      async collect() {
-        try {
-          const counts = await store.countTriggers();
-          for (const state of TRIGGER_STATES) this.set({ state }, counts[state]);
-        } catch {
-          scrapeErrors.inc();
-        }
-      },
     });
-    new client.Gauge({
+    this.pending = new client.Gauge({
       name: 'ztp_triggers_pending',
       help: 'Triggers waiting for delivery (same as ztp_triggers{state="pending"})',
       registers,
-      async collect() {
-        try {
-          this.set((await store.countTriggers()).pending);
-        } catch {
-          scrapeErrors.inc();
-        }
-      },
     });
     if (hub) {
       new client.Gauge({
@@ -162,6 +150,29 @@ export class Metrics {
     }
   }
 
+  /** Reads the store gauges (once per scrape). */
+  private async readStore(): Promise<void> {
+    try {
+      const [devices, triggers] = await Promise.all([
+        this.opts.store.countDevices(),
+        this.opts.store.countTriggers(),
+      ]);
+      this.devices.set(devices);
+      for (const state of TRIGGER_STATES) this.triggersByState.set({ state }, triggers[state]);
+      this.pending.set(triggers.pending);
+      this.storeUp.set(1);
+    } catch {
+      this.storeUp.set(0);
+      this.scrapeErrors.inc();
+    }
+  }
+
+  /** The exposition text, store gauges read now. */
+  async text(): Promise<string> {
+    await this.readStore();
+    return this.registry.metrics();
+  }
+
   /** Adds the HTTP hooks to the root instance and GET /metrics behind `guard`. */
   async install(app: FastifyInstance, guard: Guard | undefined): Promise<void> {
     app.addHook('onSend', async (_request, reply, payload) => {
@@ -197,8 +208,7 @@ export class Metrics {
           },
         },
         async (_request, reply) => {
-          const text = await this.registry.metrics();
-          return reply.type(this.registry.contentType).send(text);
+          return reply.type(this.registry.contentType).send(await this.text());
         },
       );
     });
