@@ -189,13 +189,13 @@ export class SqliteStore implements Store {
     const db = this.db;
     this.stmts = {
       getDevice: db.prepare<[string], DeviceRow>('SELECT * FROM devices WHERE id = ?'),
-      insertDevice: db.prepare(
+      insertDevice: db.prepare<unknown[], DeviceRow>(
         `INSERT INTO devices (id, ip, name, userdata, first_seen, last_seen, updated_at, registrations, last_source)
-         VALUES (@id, @ip, @name, @userdata, @at, @at, @at, 1, @source)`,
+         VALUES (@id, @ip, @name, @userdata, @at, @at, @at, 1, @source) RETURNING *`,
       ),
-      updateDeviceOnRegister: db.prepare(
+      updateDeviceOnRegister: db.prepare<unknown[], DeviceRow>(
         `UPDATE devices SET ip = @ip, name = @name, userdata = @userdata, last_seen = @at, updated_at = @at,
-           registrations = registrations + 1, last_source = @source WHERE id = @id`,
+           registrations = registrations + 1, last_source = @source WHERE id = @id RETURNING *`,
       ),
       editDevice: db.prepare(
         'UPDATE devices SET ip = @ip, name = @name, userdata = @userdata, updated_at = @at WHERE id = @id',
@@ -405,12 +405,15 @@ export class SqliteStore implements Store {
         at: reg.at,
         source: reg.source,
       };
-      const created = s.updateDeviceOnRegister.run(params).changes === 0;
-      if (created) s.insertDevice.run(params);
-      const row = s.getDevice.get(reg.id)!;
+      // One statement in the common case (a known device re-registers): the upsert returns the row.
+      const updated = s.updateDeviceOnRegister.get(params);
+      const created = updated === undefined;
+      const row = updated ?? s.insertDevice.get(params)!;
       if (opts.historyLimit > 0) {
-        s.insertHistory.run(reg.id, row.registrations, reg.at, reg.ip, reg.source);
-        s.trimHistory.run(reg.id, Number(row.registrations) - opts.historyLimit);
+        const count = Number(row.registrations);
+        s.insertHistory.run(reg.id, count, reg.at, reg.ip, reg.source);
+        // History seq runs 1..registrations: nothing to trim until it exceeds the limit.
+        if (count > opts.historyLimit) s.trimHistory.run(reg.id, count - opts.historyLimit);
       }
       const result: RegisterResult = { created, device: deviceFromRow(row) };
       if (opts.enqueueTrigger) result.trigger = this.enqueueTrigger(reg.id, reg.ip, reg.at);
