@@ -1,0 +1,142 @@
+/** Real processes for the client end-to-end tests: a `ztp serve` on loopback and client runs. */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { tempDir } from '../helpers.js';
+
+export const ROOT = new URL('../../', import.meta.url).pathname;
+export const BIN = join(ROOT, 'bin/ztp.mjs');
+export const BUNDLE = join(ROOT, 'dist/ztp-client.mjs');
+
+export interface Served {
+  url: string;
+  port: number;
+  proc: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** Starts `node bin/ztp.mjs serve --port PORT` on `host` with a fresh database; resolves when listening. */
+export async function serve(opts: { host?: string; port?: number } = {}): Promise<Served> {
+  const { dir, cleanup } = tempDir('ztp-client-e2e-');
+  const proc = spawn(
+    process.execPath,
+    [
+      BIN,
+      'serve',
+      '--host',
+      opts.host ?? '127.0.0.1',
+      '--port',
+      String(opts.port ?? 0),
+      '--database',
+      join(dir, 'ztp.db'),
+      '--log-level',
+      'info',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 15_000);
+    proc.stdout.setEncoding('utf8');
+    proc.stderr.setEncoding('utf8');
+    proc.stderr.on('data', (c: string) => (output += c));
+    proc.stdout.on('data', (c: string) => {
+      output += c;
+      for (const line of output.split('\n')) {
+        if (!line.includes('ztp listening')) continue;
+        const u = (JSON.parse(line) as { url?: string }).url;
+        if (u) {
+          clearTimeout(timer);
+          resolve(u);
+        }
+      }
+    });
+    proc.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited ${code}:\n${output}`));
+    });
+  });
+  proc.removeAllListeners('exit');
+  return {
+    url,
+    port: Number(new URL(url).port),
+    proc,
+    stop: async () => {
+      if (proc.exitCode === null) {
+        const exited = new Promise((r) => proc.once('exit', r));
+        proc.kill('SIGTERM');
+        await exited;
+      }
+      cleanup();
+    },
+  };
+}
+
+export interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+/** Runs a command to completion (bounded by `killAfterMs`). */
+export function run(
+  cmd: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; input?: string; killAfterMs?: number } = {},
+): Promise<Run> {
+  const started = Date.now();
+  const child = spawn(cmd, args, {
+    env: opts.env ?? clientEnv(),
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+  child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+  child.stdin.end(opts.input ?? '');
+  const timer = setTimeout(() => child.kill('SIGKILL'), opts.killAfterMs ?? 60_000);
+  return new Promise((resolve) => {
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr, ms: Date.now() - started });
+    });
+  });
+}
+
+/** The environment without any ZTP_* variable of the developer's shell. */
+export function clientEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('ZTP_')) env[k] = v;
+  return { ...env, ...extra };
+}
+
+/** A TCP port that was free a moment ago. */
+export async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+/**
+ * This machine's identity as seen by the `ip` tool (independently of the client's code): the
+ * MAC of the first default-route interface, or undefined when there is none.
+ */
+export function machineMac(): string | undefined {
+  try {
+    const out = execFileSync('ip', ['-o', 'route', 'show', 'default'], { encoding: 'utf8' });
+    const dev = /\bdev (\S+)/.exec(out)?.[1];
+    if (dev === undefined) return undefined;
+    return readFileSync(`/sys/class/net/${dev}/address`, 'utf8').trim().toLowerCase();
+  } catch {
+    return undefined;
+  }
+}
+
+export async function getJson(url: string): Promise<{ status: number; body: unknown }> {
+  const res = await fetch(url);
+  return { status: res.status, body: await res.json() };
+}
