@@ -255,7 +255,8 @@ describe('dmi-uuid source', () => {
       [{ code: 'EACCES' }, /needs root/],
       [undefined, /not present/],
     ] as const) {
-      const files = content === undefined ? {} : { [FILE]: content };
+      const files: Record<string, string | { code: string }> =
+        content === undefined ? {} : { [FILE]: content };
       const e = await detectionError(detectDmiUuid(fake(files)));
       assert.match(e.message, why);
       assert.match(e.message, /product_uuid/);
