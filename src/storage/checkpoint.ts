@@ -105,7 +105,10 @@ export function startCheckpointer(path: string, opts: CheckpointerOptions = {}):
     }),
   );
   worker.on('message', (m: { stats?: CheckpointStats; truncate?: boolean }) => {
-    if (m.stats) waiting.shift()?.(m.stats);
+    if (m.stats) {
+      waiting.shift()?.(m.stats);
+      if (waiting.length === 0) worker.unref();
+    }
     if (m.truncate) opts.onTruncateWanted?.();
   });
   worker.on('error', (e) => {
@@ -119,12 +122,17 @@ export function startCheckpointer(path: string, opts: CheckpointerOptions = {}):
           return;
         }
         waiting.push(resolve);
+        // Unreferenced while idle (it never keeps the process alive), referenced while awaited.
+        worker.ref();
         worker.postMessage('run');
       }),
     stop: async () => {
       if (stopped) return exit;
       stopped = true;
-      if (!exited) worker.postMessage('stop');
+      if (!exited) {
+        worker.ref();
+        worker.postMessage('stop');
+      }
       await exit;
     },
   };

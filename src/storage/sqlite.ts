@@ -279,8 +279,6 @@ export class SqliteStore implements Store {
       release: db.prepare('RELEASE w'),
       rollbackTo: db.prepare('ROLLBACK TO w'),
       begin: db.prepare('BEGIN IMMEDIATE'),
-      syncNormal: db.prepare('PRAGMA synchronous = NORMAL'),
-      syncFull: db.prepare('PRAGMA synchronous = FULL'),
       commit: db.prepare('COMMIT'),
       rollback: db.prepare('ROLLBACK'),
     };
@@ -318,7 +316,8 @@ export class SqliteStore implements Store {
     const s = this.stmts;
     const relaxed = !batch.some((item) => item.durable);
     try {
-      if (relaxed) s.syncNormal.run();
+      // exec, not a prepared statement: a prepared PRAGMA's first run can be a no-op.
+      if (relaxed) this.db.exec('PRAGMA synchronous = NORMAL');
       s.begin.run();
       for (const item of batch) {
         s.savepoint.run();
@@ -376,7 +375,7 @@ export class SqliteStore implements Store {
 
   private restoreFullSync(): void {
     try {
-      this.stmts.syncFull.run();
+      this.db.exec('PRAGMA synchronous = FULL');
     } catch {
       // Only fails on a broken connection, which answers every later write with a 503.
     }

@@ -1,0 +1,94 @@
+/** WAL checkpoints off the request path (src/storage/checkpoint.ts). */
+import Database from 'better-sqlite3';
+import assert from 'node:assert/strict';
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { openStore } from '../../src/storage/open.js';
+import { SqliteStore } from '../../src/storage/sqlite.js';
+import { eventually, tempDir } from '../helpers.js';
+
+const reg = (id: string) => ({
+  id,
+  ip: '10.0.0.1',
+  name: 'x'.repeat(200),
+  userdata: 'y'.repeat(2000),
+  source: '',
+  at: Date.now(),
+});
+const walSize = (path: string) => (existsSync(`${path}-wal`) ? statSync(`${path}-wal`).size : 0);
+
+describe('background checkpoints', () => {
+  it('never checkpoint inside a commit, yet keep the WAL bounded and the data intact', async () => {
+    const { dir, cleanup } = tempDir();
+    const path = join(dir, 'cp.db');
+    const store = new SqliteStore(path, {
+      backgroundCheckpoint: { intervalMs: 10, truncateBytes: 256 * 1024 },
+    });
+    try {
+      // The writing connection never checkpoints by itself.
+      assert.equal(store.db.pragma('wal_autocheckpoint', { simple: true }), 0);
+      for (let b = 0; b < 40; b++) {
+        await Promise.all(
+          Array.from({ length: 10 }, (_, i) =>
+            store.register(reg(`d-${b}-${i}`), { enqueueTrigger: true, historyLimit: 20 }),
+          ),
+        );
+      }
+      // The worker copies the WAL into the database and has it truncated between batches.
+      await eventually(
+        async () => {
+          await store.register(reg('tick'), { enqueueTrigger: false, historyLimit: 0 });
+          return store.walTruncations > 0 && walSize(path) < 256 * 1024;
+        },
+        10_000,
+        'a WAL truncation',
+      );
+      const stats = await store.checkpointer!.runNow();
+      assert.ok(stats.runs > 0);
+      const other = new Database(path, { readonly: true });
+      const n = other.prepare<[], { n: number }>('SELECT count(*) AS n FROM devices').get()!.n;
+      other.close();
+      assert.equal(n, 401);
+    } finally {
+      await store.close();
+      cleanup();
+    }
+  });
+
+  it('are what openStore turns on for the server, and stop with the store', async () => {
+    const { dir, cleanup } = tempDir();
+    const path = join(dir, 'open.db');
+    const opened = await openStore(path, { background: true });
+    assert.ok(opened instanceof SqliteStore);
+    const store = opened;
+    try {
+      assert.ok(store.checkpointer);
+      assert.equal(store.db.pragma('wal_autocheckpoint', { simple: true }), 0);
+      await store.register(reg('a'), { enqueueTrigger: false, historyLimit: 20 });
+    } finally {
+      await store.close();
+    }
+    await assert.rejects(store.checkpointer.runNow(), /stopped/);
+    // The last connection closed: SQLite checkpointed and removed the WAL, nothing is lost.
+    const again = new SqliteStore(path);
+    try {
+      assert.equal((await again.get('a')).ip, '10.0.0.1');
+    } finally {
+      await again.close();
+      cleanup();
+    }
+  });
+
+  it('stay off for a plain store (automatic checkpoints, as SQLite ships)', async () => {
+    const { dir, cleanup } = tempDir();
+    const store = new SqliteStore(join(dir, 'plain.db'));
+    try {
+      assert.equal(store.checkpointer, undefined);
+      assert.equal(store.db.pragma('wal_autocheckpoint', { simple: true }), 1000);
+    } finally {
+      await store.close();
+      cleanup();
+    }
+  });
+});
