@@ -1,0 +1,440 @@
+/**
+ * `npm run bench`: measures every performance target of the project on this machine, in one
+ * run, against a bare node:http baseline started in the same run (bench/baseline.mjs).
+ *
+ *   tsx bench/run.ts [--devices 100000] [--seconds 8] [--phases all|lookup,register,triggers,scale]
+ *                    [--backlog 100000] [--out bench/results/<date>.json]
+ *
+ * Everything listens on 127.0.0.1; every load run is wrk with one thread (the machine's cores
+ * are shared by wrk and the server) and is bounded by --seconds. The real server is
+ * `node bin/ztp.mjs serve` with its defaults (logging at info, one line per request, to a file)
+ * and a local manager (bench/manager.mjs) that receives the triggers.
+ */
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  freePort,
+  getJson,
+  haveWrk,
+  ROOT,
+  rssOf,
+  runWrk,
+  sampleRss,
+  seedDatabase,
+  seedTriggerBacklog,
+  sleep,
+  startProc,
+  timeDownload,
+  type LoadResult,
+  type LoadSpec,
+  type Proc,
+} from './lib.js';
+
+const { values: args } = parseArgs({
+  options: {
+    devices: { type: 'string', default: '100000' },
+    seconds: { type: 'string', default: '8' },
+    phases: { type: 'string', default: 'all' },
+    backlog: { type: 'string', default: '100000' },
+    out: { type: 'string' },
+    label: { type: 'string', default: '' },
+  },
+});
+const DEVICES = Number(args.devices);
+const SECONDS = Number(args.seconds);
+const BACKLOG = Number(args.backlog);
+const PHASES = new Set(
+  args.phases === 'all' ? ['lookup', 'register', 'triggers', 'scale'] : args.phases.split(','),
+);
+const MB = 1024 * 1024;
+
+if (!haveWrk()) {
+  console.error('bench: wrk is not installed (apt-get install -y wrk)');
+  process.exit(2);
+}
+try {
+  statSync(join(ROOT, 'dist/cli.mjs'));
+} catch {
+  console.error('bench: dist/ is missing; run `npm run build` first (npm run bench does)');
+  process.exit(2);
+}
+
+const tmp = mkdtempSync(join(tmpdir(), 'ztp-bench-'));
+const log = (msg: string) => {
+  console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}`);
+};
+const round = (x: number, digits = 2) => Math.round(x * 10 ** digits) / 10 ** digits;
+
+const results: Record<string, unknown> = {};
+const loads: Record<string, LoadResult> = {};
+let serverPeakRss = 0;
+const procs: Proc[] = [];
+
+async function start(args: string[], port: number, name: string, ready?: string) {
+  const p = await startProc(args, port, join(tmp, `${name}.log`), ready);
+  procs.push(p);
+  return p;
+}
+async function stop(p: Proc) {
+  await p.stop();
+  procs.splice(procs.indexOf(p), 1);
+}
+
+async function startManager(): Promise<Proc> {
+  const port = await freePort();
+  return start(['bench/manager.mjs', String(port)], port, 'manager', '/stats');
+}
+
+async function startServer(db: string, managerUrl: string | undefined, name: string) {
+  const port = await freePort();
+  const flags = ['--host', '127.0.0.1', '--port', String(port), '--database', db];
+  if (managerUrl) flags.push('--manager-url', managerUrl);
+  return start(['bin/ztp.mjs', 'serve', ...flags], port, name);
+}
+
+async function startBaseline(db: string, mode: 'lookup' | 'each' | 'group') {
+  const port = await freePort();
+  // The baseline has no /healthz: any answer (404) means it listens.
+  return start(['bench/baseline.mjs', db, String(port), mode], port, `baseline-${mode}`, '/');
+}
+
+let seed = 1;
+async function load(
+  name: string,
+  url: string,
+  kind: LoadSpec['kind'],
+  connections: number,
+  idSpace: number,
+  seconds = SECONDS,
+  pid?: number,
+): Promise<LoadResult> {
+  log(`${name}: wrk -c${connections} ${seconds}s`);
+  const sampler = pid === undefined ? undefined : sampleRss(pid);
+  const r = await runWrk({ url, kind, connections, seconds, idSpace, seed: seed++ }, tmp);
+  if (sampler) serverPeakRss = Math.max(serverPeakRss, sampler.stop());
+  loads[name] = r;
+  log(`  ${r.rps} req/s, p50 ${r.p50ms} ms, p99 ${r.p99ms} ms, errors ${r.errors}`);
+  return r;
+}
+
+async function main() {
+  const started = Date.now();
+  const machine = {
+    nproc: availableParallelism(),
+    cpu: cpus()[0]?.model ?? 'unknown',
+    memoryMB: Math.round(totalmem() / MB),
+    node: process.version,
+    loadTool: 'wrk 4.1 (-t1), one thread, keep-alive',
+    loadavgStart: loadavg().map((x) => round(x)),
+  };
+  log(`machine: ${JSON.stringify(machine)}`);
+
+  // ---- databases -------------------------------------------------------------------------
+  const mainDb = join(tmp, 'main.db');
+  log(`seeding ${DEVICES} devices`);
+  const t0 = performance.now();
+  seedDatabase(mainDb, DEVICES);
+  const dbBytes = statSync(mainDb).size;
+  results.database = {
+    devices: DEVICES,
+    seedSeconds: round((performance.now() - t0) / 1000),
+    bytes: dbBytes,
+    bytesPerDevice: Math.round(dbBytes / DEVICES),
+    note: 'devices + one history entry each, WAL checkpointed',
+  };
+  const baseDb = join(tmp, 'base.db');
+  copyFileSync(mainDb, baseDb);
+  const drainDb = join(tmp, 'drain.db');
+  if (PHASES.has('triggers')) copyFileSync(mainDb, drainDb);
+
+  const manager = await startManager();
+  const managerCalls = async () => (await getJson<{ calls: number }>(`${manager.url}/stats`)).calls;
+
+  // ---- lookups ---------------------------------------------------------------------------
+  if (PHASES.has('lookup') || PHASES.has('register')) {
+    if (PHASES.has('lookup')) {
+      const b = await startBaseline(baseDb, 'lookup');
+      await load('baseline lookup c50', b.url, 'check', 50, DEVICES);
+      await stop(b);
+    }
+    if (PHASES.has('register')) {
+      let b = await startBaseline(baseDb, 'each');
+      await load('baseline upsert one-commit-per-request c50', b.url, 'register', 50, 2 * DEVICES);
+      await stop(b);
+      b = await startBaseline(baseDb, 'group');
+      await load('baseline upsert group-commit c50', b.url, 'register', 50, 2 * DEVICES);
+      await stop(b);
+    }
+
+    const server = await startServer(mainDb, manager.url, 'server');
+    await sleep(2000);
+    results.idleRssMB = round(rssOf(server.pid) / MB, 1);
+    log(`idle RSS ${String(results.idleRssMB)} MB`);
+    if (PHASES.has('lookup')) {
+      await load('ztp check c50', server.url, 'check', 50, DEVICES, SECONDS, server.pid);
+      await load(
+        'ztp check c1',
+        server.url,
+        'check',
+        1,
+        DEVICES,
+        Math.ceil(SECONDS / 2),
+        server.pid,
+      );
+    }
+    if (PHASES.has('register')) {
+      const before = await managerCalls();
+      const t = performance.now();
+      const r = await load(
+        'ztp register c50',
+        server.url,
+        'register',
+        50,
+        2 * DEVICES,
+        SECONDS,
+        server.pid,
+      );
+      const delivered = (await managerCalls()) - before;
+      results.triggersDuringRegister = {
+        registrations: r.requests,
+        deliveredDuringLoad: delivered,
+        deliveriesPerSecond: Math.round(delivered / ((performance.now() - t) / 1000)),
+      };
+      await load(
+        'ztp register c1',
+        server.url,
+        'register',
+        1,
+        2 * DEVICES,
+        Math.ceil(SECONDS / 2),
+        server.pid,
+      );
+    }
+    results.loadRssMB = round(serverPeakRss / MB, 1);
+    await stop(server);
+  }
+
+  // ---- trigger backlog -------------------------------------------------------------------
+  if (PHASES.has('triggers')) {
+    log(`seeding a backlog of ${BACKLOG} due triggers`);
+    seedTriggerBacklog(drainDb, BACKLOG);
+    const before = await managerCalls();
+    const server = await startServer(drainDb, manager.url, 'server-drain');
+    const t = performance.now();
+    const oldestPending = async () =>
+      (
+        await getJson<{ triggers: { id: number }[] }>(
+          `${server.url}/ztp/mng/triggers?state=pending&limit=1`,
+        )
+      ).triggers[0]?.id;
+    // Registrations keep coming while the backlog drains: they must not starve.
+    const during = load(
+      'ztp register c50 during drain',
+      server.url,
+      'register',
+      50,
+      2 * DEVICES,
+      SECONDS,
+      server.pid,
+    );
+    let drained: number | undefined;
+    const deadline = t + 90_000;
+    while (performance.now() < deadline) {
+      const id = await oldestPending();
+      if (id === undefined || id > BACKLOG) {
+        drained = (performance.now() - t) / 1000;
+        break;
+      }
+      if (performance.now() - t > 10_000 && (await managerCalls()) === before) break;
+      await sleep(100);
+    }
+    await during;
+    const calls = (await managerCalls()) - before;
+    results.backlog = {
+      triggers: BACKLOG,
+      drainSeconds: drained === undefined ? null : round(drained),
+      deliveriesPerSecond: drained === undefined ? null : Math.round(BACKLOG / drained),
+      managerCalls: calls,
+      note:
+        drained === undefined
+          ? calls === 0
+            ? 'no trigger was delivered: the dispatcher is not running in this build'
+            : 'not drained within 90 s'
+          : 'backlog of due pending triggers (as an outage leaves them), drained with registrations at c50 running',
+    };
+    await stop(server);
+  }
+
+  // ---- scale -----------------------------------------------------------------------------
+  if (PHASES.has('scale')) {
+    const smallDb = join(tmp, 'small.db');
+    seedDatabase(smallDb, 1000);
+    let s = await startServer(smallDb, manager.url, 'server-1k');
+    const small = await load('ztp check c50 @1k devices', s.url, 'check', 50, 1000, SECONDS, s.pid);
+    await stop(s);
+    s = await startServer(mainDb, manager.url, 'server-scale');
+    const big = await load(
+      `ztp check c50 @${DEVICES} devices`,
+      s.url,
+      'check',
+      50,
+      DEVICES,
+      SECONDS,
+      s.pid,
+    );
+    results.scale = { lookupRatioBigToSmall: round(big.rps / small.rps) };
+    log(`streaming GET /ztp/mng/list of ${DEVICES} ids`);
+    const rssBefore = rssOf(s.pid);
+    const sampler = sampleRss(s.pid, 20);
+    const dl = await timeDownload(`${s.url}/ztp/mng/list`);
+    const peak = sampler.stop();
+    results.list = {
+      ids: DEVICES,
+      seconds: round(dl.seconds),
+      bytes: dl.bytes,
+      rssBeforeMB: round(rssBefore / MB, 1),
+      rssPeakMB: round(peak / MB, 1),
+    };
+    log(`  ${round(dl.seconds)} s, ${dl.bytes} bytes, peak RSS ${round(peak / MB, 1)} MB`);
+    await stop(s);
+  }
+
+  await stop(manager);
+  const finished = { loadavgEnd: loadavg().map((x) => round(x)) };
+  return { machine: { ...machine, ...finished }, seconds: round((Date.now() - started) / 1000) };
+}
+
+interface Target {
+  target: string;
+  value: string;
+  goal: string;
+  pass: boolean | null;
+}
+
+function targets(): Target[] {
+  const t: Target[] = [];
+  const ratio = (a?: LoadResult, b?: LoadResult) => (a && b ? round(a.rps / b.rps) : undefined);
+  const add = (
+    target: string,
+    value: number | undefined,
+    goal: string,
+    pass: (v: number) => boolean,
+    unit = '',
+  ) => {
+    t.push({
+      target,
+      value: value === undefined ? 'not measured' : `${value}${unit}`,
+      goal,
+      pass: value === undefined ? null : pass(value),
+    });
+  };
+  const check = loads['ztp check c50'];
+  const reg = loads['ztp register c50'];
+  add(
+    'check c50 / baseline lookup',
+    ratio(check, loads['baseline lookup c50']),
+    '≥ 0.8×',
+    (v) => v >= 0.8,
+    '×',
+  );
+  add('check c50 p99', check?.p99ms, '≤ 5 ms', (v) => v <= 5, ' ms');
+  add(
+    'register c50 / baseline group commit',
+    ratio(reg, loads['baseline upsert group-commit c50']),
+    '≥ 0.6× (aim 0.8×)',
+    (v) => v >= 0.6,
+    '×',
+  );
+  add('register c50 p99', reg?.p99ms, '≤ 15 ms', (v) => v <= 15, ' ms');
+  add('register c1 p50', loads['ztp register c1']?.p50ms, '≤ 1 ms', (v) => v <= 1, ' ms');
+  const scale = results.scale as { lookupRatioBigToSmall: number } | undefined;
+  add(`lookup @${DEVICES} / @1k`, scale?.lookupRatioBigToSmall, '≥ 0.8×', (v) => v >= 0.8, '×');
+  const list = results.list as { seconds: number; rssPeakMB: number } | undefined;
+  add(`list of ${DEVICES} ids streamed`, list?.seconds, '≤ 3 s (1M)', (v) => v <= 3, ' s');
+  add('RSS while streaming the list', list?.rssPeakMB, '< 250 MB', (v) => v < 250, ' MB');
+  const dbr = results.database as { bytesPerDevice: number };
+  add('database bytes per device', dbr.bytesPerDevice, 'reported', () => true, ' B');
+  add('idle RSS', results.idleRssMB as number | undefined, '≤ 100 MB', (v) => v <= 100, ' MB');
+  add(
+    'RSS under load',
+    results.loadRssMB as number | undefined,
+    '≤ 250 MB',
+    (v) => v <= 250,
+    ' MB',
+  );
+  const backlog = results.backlog as
+    { drainSeconds: number | null; deliveriesPerSecond: number | null } | undefined;
+  add(
+    'trigger deliveries/s (backlog drain)',
+    backlog?.deliveriesPerSecond ?? undefined,
+    '≥ 5000/s',
+    (v) => v >= 5000,
+    '/s',
+  );
+  add(
+    `${BACKLOG} backlog drain time`,
+    backlog?.drainSeconds ?? undefined,
+    '≤ 60 s',
+    (v) => v <= 60,
+    ' s',
+  );
+  const during = loads['ztp register c50 during drain'];
+  add(
+    'register c50 during drain / without',
+    ratio(during, reg),
+    'not starved',
+    (v) => v > 0.3,
+    '×',
+  );
+  return t;
+}
+
+function printTable(rows: string[][]): void {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  for (const [n, r] of rows.entries()) {
+    console.log(r.map((c, i) => c.padEnd(widths[i]!)).join('  '));
+    if (n === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  }
+}
+
+let exitCode = 0;
+try {
+  const meta = await main();
+  const t = targets();
+  console.log('');
+  printTable([
+    ['run', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'errors'],
+    ...Object.entries(loads).map(([name, r]) => [
+      name,
+      String(r.rps),
+      String(r.p50ms),
+      String(r.p90ms),
+      String(r.p99ms),
+      String(r.maxms),
+      String(r.errors),
+    ]),
+  ]);
+  console.log('');
+  printTable([
+    ['target', 'value', 'goal', 'met'],
+    ...t.map((x) => [x.target, x.value, x.goal, x.pass === null ? '—' : x.pass ? 'yes' : 'NO']),
+  ]);
+  const date = new Date().toISOString().slice(0, 16).replace(':', '');
+  const out =
+    args.out ?? join(ROOT, 'bench/results', `${date}${args.label ? `-${args.label}` : ''}.json`);
+  mkdirSync(join(out, '..'), { recursive: true });
+  writeFileSync(
+    out,
+    `${JSON.stringify({ date: new Date().toISOString(), ...meta, devices: DEVICES, secondsPerRun: SECONDS, loads, results, targets: t }, null, 2)}\n`,
+  );
+  console.log(`\nresults written to ${out}`);
+} catch (e) {
+  console.error(e);
+  exitCode = 1;
+} finally {
+  for (const p of [...procs]) await p.stop();
+  rmSync(tmp, { recursive: true, force: true });
+}
+process.exit(exitCode);
