@@ -203,6 +203,10 @@ describe('operator console (browser)', { skip }, () => {
       await prompt.waitFor();
       assert.equal(await page.locator('#devices tbody tr[data-id]').count(), 0);
 
+      await page.getByLabel('Admin token', { exact: true }).fill('manager-token');
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await prompt.getByText('may not use the management API').waitFor();
+
       await page.getByLabel('Admin token', { exact: true }).fill('wrong');
       await page.getByRole('button', { name: 'Sign in' }).click();
       await prompt.getByText('was not accepted').waitFor();

@@ -33,7 +33,10 @@ export interface ConsoleServer {
   service: DeviceService;
   events: EventBus;
   operator: OperatorFeatures;
-  /** When set, the management API demands `Authorization: Bearer <token>`. */
+  /**
+   * When set, the management API demands `Authorization: Bearer <token>`; the token
+   * `manager-token` is then valid but of a role that may not manage (403).
+   */
   auth: { token: string | undefined };
   setTriggerState(deviceId: string, state: Exclude<TriggerState, 'pending'>): Promise<void>;
   close(): Promise<void>;
@@ -58,6 +61,9 @@ export async function startConsoleServer(
   const auth: { token: string | undefined } = { token: undefined };
   const guard: Guard = async (request) => {
     if (auth.token === undefined) return undefined;
+    if (request.headers.authorization === 'Bearer manager-token') {
+      throw new ZtpError('forbidden', 403, "role 'manager' may not use the management API");
+    }
     if (request.headers.authorization !== `Bearer ${auth.token}`) {
       throw new ZtpError('unauthorized', 401, 'a valid admin token is required');
     }

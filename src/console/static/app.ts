@@ -89,14 +89,23 @@ class ApiError extends Error {
 
 let tokenPrompt: Promise<void> | undefined;
 
-function askToken(again: boolean): Promise<void> {
+const HINT_FIRST =
+  "The management API asks for a token. It is kept in this tab's session storage only.";
+const HINT_REJECTED = 'That token was not accepted. Enter the admin token.';
+const HINT_FORBIDDEN = 'That token may not use the management API: enter an admin token.';
+
+/** Why the prompt is shown, from a 401/403 answer and whether a token was sent. */
+function tokenHint(status: number, hadToken: boolean): string {
+  if (status === 403) return HINT_FORBIDDEN;
+  return hadToken ? HINT_REJECTED : HINT_FIRST;
+}
+
+function askToken(hint: string): Promise<void> {
   tokenPrompt ??= new Promise<void>((resolve) => {
     const dialog = $<HTMLDialogElement>('token-dialog');
     const form = $<HTMLFormElement>('token-form');
     const input = $<HTMLInputElement>('token');
-    $('token-hint').textContent = again
-      ? 'That token was not accepted. Enter the admin token.'
-      : "The management API asks for a token. It is kept in this tab's session storage only.";
+    $('token-hint').textContent = hint;
     input.value = '';
     const onSubmit = (e: SubmitEvent) => {
       e.preventDefault();
@@ -123,6 +132,7 @@ function authHeaders(): Record<string, string> {
 
 async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
   for (let attempt = 0; ; attempt++) {
+    const sent = sessionStorage.getItem(TOKEN_KEY);
     const headers: Record<string, string> = { accept: 'application/json', ...authHeaders() };
     if (body !== undefined) headers['content-type'] = 'application/json';
     const res = await fetch(path, {
@@ -130,10 +140,15 @@ async function api<T>(method: string, path: string, body?: unknown): Promise<T> 
       headers,
       body: body === undefined ? null : JSON.stringify(body),
     });
-    if (res.status === 401 && attempt < 5) {
-      const hadToken = sessionStorage.getItem(TOKEN_KEY) !== null;
-      sessionStorage.removeItem(TOKEN_KEY);
-      await askToken(hadToken);
+    const hadToken = sent !== null;
+    // 401: no or a wrong token. 403 with a token: a token of a role that may not manage.
+    if ((res.status === 401 || (res.status === 403 && hadToken)) && attempt < 5) {
+      await res.body?.cancel();
+      // Another request may have prompted and got a new token meanwhile: just retry with it.
+      if (sessionStorage.getItem(TOKEN_KEY) === sent) {
+        sessionStorage.removeItem(TOKEN_KEY);
+        await askToken(tokenHint(res.status, hadToken));
+      }
       continue;
     }
     if (res.status === 204) return undefined as T;
@@ -536,12 +551,17 @@ async function streamEvents(): Promise<void> {
   for (let failures = 0; ;) {
     try {
       setLive('connecting', 'Connecting…');
+      const sent = sessionStorage.getItem(TOKEN_KEY);
       const headers: Record<string, string> = { accept: 'text/event-stream', ...authHeaders() };
       if (lastEventId !== undefined) headers['last-event-id'] = lastEventId;
       const res = await fetch('/ztp/mng/events', { headers, cache: 'no-store' });
-      if (res.status === 401) {
-        sessionStorage.removeItem(TOKEN_KEY);
-        await askToken(false);
+      const hadToken = sent !== null;
+      if (res.status === 401 || (res.status === 403 && hadToken)) {
+        await res.body?.cancel();
+        if (sessionStorage.getItem(TOKEN_KEY) === sent) {
+          sessionStorage.removeItem(TOKEN_KEY);
+          await askToken(tokenHint(res.status, hadToken));
+        }
         continue;
       }
       if (!res.ok || !res.body) throw new Error(`events: ${res.status}`);
@@ -623,8 +643,15 @@ function init(): void {
   const dialog = $<HTMLDialogElement>('detail');
   $('detail-close').addEventListener('click', closeDetail);
   dialog.addEventListener('close', () => {
+    const id = state.detail?.id;
     state.detail = undefined;
-    returnFocus?.focus();
+    // The row may have been re-rendered by a live update meanwhile: find it again by id.
+    if (returnFocus?.isConnected) returnFocus.focus();
+    else if (id) {
+      document
+        .querySelector<HTMLElement>(`#devices tr[data-id="${CSS.escape(id)}"] button.link`)
+        ?.focus();
+    }
   });
   // A click on the backdrop (outside the dialog box) closes it.
   dialog.addEventListener('click', (e) => {
