@@ -224,6 +224,14 @@ export const liveApi: FastifyPluginAsyncTypebox<LiveOptions> = async (app, opts)
       // The stream belongs to the hub from here on; Fastify sends no reply of its own.
       reply.hijack();
       hub.attach(reply.raw, request.headers['last-event-id']);
+      // Hijacked replies skip the per-request log line: log the stream's life instead.
+      request.log.info({ remote: request.ip, streams: hub.clientCount }, 'event stream opened');
+      reply.raw.on('close', () =>
+        request.log.info(
+          { remote: request.ip, ms: Math.round(reply.elapsedTime) },
+          'event stream closed',
+        ),
+      );
     },
   );
 
