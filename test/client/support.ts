@@ -89,13 +89,17 @@ export function run(
   const started = Date.now();
   const child = spawn(cmd, args, {
     env: opts.env ?? clientEnv(),
-    stdio: ['pipe', 'pipe', 'pipe'],
+    stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
   });
   let stdout = '';
   let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-  child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-  child.stdin.end(opts.input ?? '');
+  child.stdout!.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+  child.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+  if (opts.input !== undefined) {
+    // A client that exits before reading its input must not fail the test with EPIPE.
+    child.stdin!.on('error', () => undefined);
+    child.stdin!.end(opts.input);
+  }
   const timer = setTimeout(() => child.kill('SIGKILL'), opts.killAfterMs ?? 60_000);
   return new Promise((resolve) => {
     child.on('close', (code) => {

@@ -1,0 +1,393 @@
+/**
+ * The POSIX sh client served at GET /ztp/client.sh: run with dash (with curl, and with GNU wget
+ * only) and with busybox sh + busybox tools, against a real `ztp serve` on loopback. It must
+ * register the same device the same way as the Node client.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { SHELL_CLIENT } from '../../src/client/shell-script.js';
+import { servedFrom } from '../../src/http/client-script.js';
+import { tempDir, testApp } from '../helpers.js';
+import { BUNDLE, clientEnv, freePort, ROOT, run, serve, type Served } from './support.js';
+
+const which = (cmd: string): string | undefined => {
+  try {
+    return (
+      execFileSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' }).trim() || undefined
+    );
+  } catch {
+    return undefined;
+  }
+};
+
+const DASH = which('dash') ?? '/bin/sh';
+const tmp = tempDir('ztp-sh-client-');
+after(() => tmp.cleanup());
+
+/** A directory holding only the named tools (so `curl` can be absent, or busybox the provider). */
+function toolbox(name: string, tools: Record<string, string | undefined>): string {
+  const dir = join(tmp.dir, name);
+  mkdirSync(dir);
+  for (const [tool, target] of Object.entries(tools)) {
+    if (target !== undefined) symlinkSync(target, join(dir, tool));
+  }
+  return dir;
+}
+
+const GNU_TOOLS = [
+  'awk',
+  'sed',
+  'tr',
+  'od',
+  'grep',
+  'head',
+  'cat',
+  'wc',
+  'date',
+  'sleep',
+  'mktemp',
+  'rm',
+  'mkdir',
+  'uname',
+  'ip',
+  'getent',
+  'sort',
+  'cut',
+  'dd',
+  'tail',
+];
+
+describe('GET /ztp/client.sh', () => {
+  it('serves the script generated from src/client/ztp-client.sh (npm run gen:client-sh)', () => {
+    assert.equal(SHELL_CLIENT, readFileSync(join(ROOT, 'src/client/ztp-client.sh'), 'utf8'));
+  });
+
+  it('is a shell script with the URL it was fetched from filled in, not behind auth', async () => {
+    const t = await testApp({
+      app: {
+        guards: {
+          registration: async () => {
+            throw new Error('no credentials');
+          },
+        },
+      },
+    });
+    try {
+      const res = await t.app.inject({
+        url: '/ztp/client.sh',
+        headers: { host: 'ztp.example:8080' },
+      });
+      assert.equal(res.statusCode, 200);
+      assert.match(String(res.headers['content-type']), /^text\/x-shellscript/);
+      assert.match(res.body, /^#!\/bin\/sh\n/);
+      assert.match(res.body, /\nZTP_SERVED_FROM='http:\/\/ztp\.example:8080'\n/);
+      const evil = await t.app.inject({
+        url: '/ztp/client.sh',
+        headers: { host: "x'; rm -rf / #" },
+      });
+      assert.match(evil.body, /\nZTP_SERVED_FROM=''\n/, 'an unsafe Host header is not pasted');
+      const spec = await t.app.inject({ url: '/openapi.json' });
+      assert.match(spec.body, /\/ztp\/client\.sh/);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('accepts IPv6 hosts and refuses quotes, spaces and dollar signs', () => {
+    const req = (host: string) => ({ host, protocol: 'https' }) as Parameters<typeof servedFrom>[0];
+    assert.equal(servedFrom(req('[::1]:8443')), 'https://[::1]:8443');
+    assert.equal(servedFrom(req('ztp.example')), 'https://ztp.example');
+    for (const bad of ['a b', "a'b", 'a$(id)', 'a`id`', '']) assert.equal(servedFrom(req(bad)), '');
+  });
+});
+
+describe('the sh client against a real server', () => {
+  let server: Served;
+  let script: string;
+  before(async () => {
+    server = await serve();
+    script = join(tmp.dir, 'client.sh');
+    // Fetched the way a device does it.
+    execFileSync('curl', ['-fsS', '-o', script, `${server.url}/ztp/client.sh`]);
+  });
+  after(async () => {
+    await server.stop();
+  });
+
+  const dash = (args: string[], env: Record<string, string> = {}, pathDir?: string) =>
+    run(DASH, [script, ...args], {
+      env: clientEnv(pathDir === undefined ? env : { ...env, PATH: pathDir }),
+    });
+
+  it('curl | sh registers this device exactly as the Node client does', async () => {
+    const piped = await run('sh', [
+      '-c',
+      `curl -fsS ${server.url}/ztp/client.sh | sh -s -- --json`,
+    ]);
+    assert.equal(piped.code, 0, piped.stderr);
+    const viaNode = await run(process.execPath, [BUNDLE, '--server', server.url, '--json']);
+    assert.equal(viaNode.code, 0, viaNode.stderr);
+    assert.equal(piped.stdout, viaNode.stdout);
+    const record = JSON.parse(piped.stdout) as { id: string; ip: string };
+    assert.equal(record.ip, '127.0.0.1');
+    const human = await dash([]);
+    assert.equal(human.stdout, `registered ${record.id} as 127.0.0.1 (updated)\n`);
+    // Both dry runs describe the same request.
+    const dryNode = await run(process.execPath, [
+      BUNDLE,
+      '--server',
+      server.url,
+      '--dry-run',
+      '--json',
+    ]);
+    const drySh = await dash(['--dry-run', '--json']);
+    assert.equal(drySh.code, 0, drySh.stderr);
+    assert.deepEqual(JSON.parse(drySh.stdout), JSON.parse(dryNode.stdout));
+  });
+
+  it('sends userdata byte for byte (newlines, tabs, quotes, backslashes, UTF-8) like Node', async () => {
+    const file = join(tmp.dir, 'userdata.txt');
+    writeFileSync(file, 'rack "4"\tslot\\2\r\nÜmlaut ✓\n\n');
+    const sh = await dash(['--id', 'ud-sh', '--userdata-file', file, '--json', '--name', 'n "q"']);
+    assert.equal(sh.code, 0, sh.stderr);
+    const node = await run(process.execPath, [
+      BUNDLE,
+      ...[
+        '--server',
+        server.url,
+        '--id',
+        'ud-node',
+        '--userdata-file',
+        file,
+        '--json',
+        '--name',
+        'n "q"',
+      ],
+    ]);
+    const a = JSON.parse(sh.stdout) as Record<string, string>;
+    const b = JSON.parse(node.stdout) as Record<string, string>;
+    assert.equal(a.userdata, readFileSync(file, 'utf8'));
+    assert.deepEqual({ ...a, id: '' }, { ...b, id: '' });
+  });
+
+  it('--id-source machine-id and env variables work like the Node client', async () => {
+    const sh = await dash([], {
+      ZTP_ID_SOURCE: 'machine-id',
+      ZTP_NAME: 'env-name',
+      ZTP_USERDATA: 'u',
+    });
+    const node = await run(process.execPath, [BUNDLE, '--server', server.url], {
+      env: clientEnv({ ZTP_ID_SOURCE: 'machine-id', ZTP_NAME: 'env-name', ZTP_USERDATA: 'u' }),
+    });
+    assert.equal(sh.code, node.code, sh.stderr);
+    if (node.code === 3) return; // no machine-id here: both failed the same way
+    assert.equal(sh.stdout.replace('(created)', '(updated)'), node.stdout);
+  });
+
+  it('unavailable id sources exit 3 naming what was tried, like the Node client', async () => {
+    for (const source of ['dmi-uuid', 'cpu']) {
+      const sh = await dash(['--id-source', source]);
+      const node = await run(process.execPath, [
+        BUNDLE,
+        '--server',
+        server.url,
+        '--id-source',
+        source,
+      ]);
+      assert.equal(sh.code, node.code, `${source}: ${sh.stderr}`);
+      if (node.code !== 3) continue;
+      // Same message after the program name.
+      assert.equal(
+        sh.stderr.replace(/^ztp-client\.sh: /, ''),
+        node.stderr.replace(/^ztp-client: /, ''),
+      );
+    }
+  });
+
+  it('usage errors exit 2 before anything is sent', async () => {
+    for (const args of [
+      ['--id', 'a b'],
+      ['--id-source', 'serial'],
+      ['--ip', '1.2.3'],
+      ['--wait', 'soon'],
+      ['--bogus', 'x'],
+      ['--id', 'x', '--id-source', 'cpu'],
+    ]) {
+      const r = await dash(args);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, /--help/);
+    }
+    const help = await dash(['--help']);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /Exit codes:[\s\S]*5 {2}gave up waiting/);
+  });
+
+  it('the real server answering 400 exits 4 at once with the detail', async () => {
+    const r = await dash(['--id', 'bad-ip', '--ip', ':::', '--wait', '60']);
+    assert.equal(r.code, 4, r.stderr);
+    assert.match(
+      r.stderr,
+      /rejected the registration \(400 invalid_ip\): ip must be an IPv4 or IPv6 address/,
+    );
+    assert.doesNotMatch(r.stderr, /retrying/);
+  });
+
+  it('a server started after the client: it waits and succeeds', async () => {
+    const port = await freePort();
+    const client = run(DASH, [
+      script,
+      '--server',
+      `http://127.0.0.1:${port}`,
+      '--id',
+      'sh-late',
+      '--wait',
+      '30',
+    ]);
+    await new Promise((r) => setTimeout(r, 1500));
+    const late = await serve({ port });
+    try {
+      const r = await client;
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /attempt 1 failed: .*retrying in/);
+      assert.equal(r.stdout, 'registered sh-late as 127.0.0.1 (created)\n');
+    } finally {
+      await late.stop();
+    }
+  });
+
+  it('a server that never comes up: --wait 2 exits 5 with a clear message', async () => {
+    const port = await freePort();
+    const r = await run(DASH, [script, '--server', `http://127.0.0.1:${port}`, '--wait', '2'], {
+      killAfterMs: 30_000,
+    });
+    assert.equal(r.code, 5, r.stderr);
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `gave up after 2\\.\\ds and \\d+ attempts: http://127\\.0\\.0\\.1:${port} did not accept`,
+      ),
+    );
+    assert.ok(r.ms >= 1900 && r.ms < 20_000, `${r.ms} ms`);
+  });
+
+  it('with GNU wget instead of curl it registers the same way', async (t) => {
+    const wget = which('wget');
+    if (
+      wget === undefined ||
+      !execFileSync(wget, ['--help'], { encoding: 'utf8' }).includes('--method')
+    ) {
+      t.skip('GNU wget is not installed');
+      return;
+    }
+    const tools = Object.fromEntries(GNU_TOOLS.map((n) => [n, which(n)]));
+    const dir = toolbox('wget-only', { ...tools, wget });
+    const r = await dash(['--id', 'via-wget', '--json', '--userdata', 'a\nb'], {}, dir);
+    assert.equal(r.code, 0, r.stderr);
+    const node = await run(process.execPath, [
+      ...[BUNDLE, '--server', server.url, '--id', 'via-wget', '--json', '--userdata', 'a\nb'],
+    ]);
+    assert.equal(r.stdout, node.stdout);
+    assert.equal((JSON.parse(r.stdout) as { userdata: string }).userdata, 'a\nb');
+    const bad = await dash(['--id', 'bad-ip', '--ip', ':::'], {}, dir);
+    assert.equal(bad.code, 4, bad.stderr);
+    assert.match(bad.stderr, /400 invalid_ip/);
+  });
+
+  it('with busybox sh and busybox tools (+ curl) it registers the same way', async (t) => {
+    const busybox = which('busybox');
+    if (busybox === undefined) {
+      t.skip('busybox is not installed (apt-get install busybox): busybox variant not tested');
+      return;
+    }
+    const applets = execFileSync(busybox, ['--list'], { encoding: 'utf8' }).split('\n');
+    const tools: Record<string, string | undefined> = { curl: which('curl') };
+    for (const n of [...GNU_TOOLS, 'sh', 'nslookup']) if (applets.includes(n)) tools[n] = busybox;
+    const dir = toolbox('busybox', tools);
+    const env = clientEnv({ PATH: dir });
+    const viaBusybox = await run(busybox, ['sh', script, '--json'], { env });
+    assert.equal(viaBusybox.code, 0, viaBusybox.stderr);
+    const viaNode = await run(process.execPath, [BUNDLE, '--server', server.url, '--json']);
+    assert.equal(viaBusybox.stdout, viaNode.stdout);
+    const dry = await run(busybox, ['sh', script, '--dry-run', '--json'], { env });
+    const dryNode = await run(process.execPath, [
+      BUNDLE,
+      '--server',
+      server.url,
+      '--dry-run',
+      '--json',
+    ]);
+    assert.deepEqual(JSON.parse(dry.stdout), JSON.parse(dryNode.stdout));
+    const down = await run(
+      busybox,
+      ['sh', script, '--server', `http://127.0.0.1:${await freePort()}`, '--wait', '1'],
+      { env },
+    );
+    assert.equal(down.code, 5, down.stderr);
+  });
+
+  it('without curl or GNU wget it says so (exit 2)', async () => {
+    const tools = Object.fromEntries(GNU_TOOLS.map((n) => [n, which(n)]));
+    const dir = toolbox('no-http', tools);
+    const r = await dash(['--id', 'x'], {}, dir);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /needs curl or GNU wget/);
+  });
+});
+
+describe('the sh client sends the bearer token', () => {
+  let stub: Server;
+  let url: string;
+  const seen: IncomingHttpHeaders[] = [];
+  before(async () => {
+    stub = createServer((req, res) => {
+      seen.push(req.headers);
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(201, { 'content-type': 'application/json' });
+        res.end('{"id":"tok-dev","ip":"127.0.0.1","name":"n","userdata":""}');
+      });
+    });
+    await new Promise<void>((r) => stub.listen(0, '127.0.0.1', r));
+    url = `http://127.0.0.1:${(stub.address() as { port: number }).port}`;
+  });
+  after(() => stub.close());
+
+  it('from --token-file and ZTP_TOKEN, with curl and with wget', async () => {
+    const script = join(tmp.dir, 'token-client.sh');
+    writeFileSync(script, SHELL_CLIENT);
+    const tokenFile = join(tmp.dir, 'tok');
+    writeFileSync(tokenFile, 'ztp_secret"\\x\n');
+    seen.length = 0;
+    const a = await run(DASH, [
+      script,
+      '--server',
+      url,
+      '--id',
+      'tok-dev',
+      '--token-file',
+      tokenFile,
+    ]);
+    assert.equal(a.code, 0, a.stderr);
+    const b = await run(DASH, [script, '--server', url, '--id', 'tok-dev'], {
+      env: clientEnv({ ZTP_TOKEN: 'from-env' }),
+    });
+    assert.equal(b.code, 0, b.stderr);
+    assert.equal(seen[0]!.authorization, 'Bearer ztp_secret"\\x');
+    assert.equal(seen[1]!.authorization, 'Bearer from-env');
+    assert.equal(seen[0]!['content-type'], 'application/json');
+    const wget = which('wget');
+    if (wget !== undefined && existsSync(wget)) {
+      const tools = Object.fromEntries(GNU_TOOLS.map((n) => [n, which(n)]));
+      const dir = toolbox('wget-token', { ...tools, wget });
+      const c = await run(DASH, [script, '--server', url, '--id', 'tok-dev'], {
+        env: clientEnv({ ZTP_TOKEN: 'wget-token', PATH: dir }),
+      });
+      assert.equal(c.code, 0, c.stderr);
+      assert.equal(seen[2]!.authorization, 'Bearer wget-token');
+    }
+  });
+});
