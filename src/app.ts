@@ -8,6 +8,8 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { randomUUID } from 'node:crypto';
+import type { ServerOptions as HttpServerOptions } from 'node:http';
+import type { ServerOptions as HttpsServerOptions } from 'node:https';
 import type { DeviceService } from './devices/service.js';
 import type { ApiGroup, Guard } from './http/auth.js';
 import { clientScriptApi } from './http/client-script.js';
@@ -16,6 +18,7 @@ import { opsApi } from './http/ops.js';
 import { installProblemHandlers } from './http/problem.js';
 import { registrationApi } from './http/registration.js';
 import { retrievalApi } from './http/retrieval.js';
+import { docsUiSecurity } from './security/headers.js';
 
 export interface AppOptions {
   service: DeviceService;
@@ -29,10 +32,34 @@ export interface AppOptions {
    * the root instance; they get the guards so that they protect their routes like the groups.
    */
   plugins?: ((app: FastifyInstance, ctx: PluginContext) => Promise<void>)[];
-  /** Passed to the listener as Fastify's `https` option (TLS). */
-  https?: FastifyServerOptions extends { https?: infer H } ? H : never;
+  /** TLS: passed to the Fastify factory, which creates an https server with it. */
+  https?: HttpsServerOptions | undefined;
+  /** Slow-client protection and header size; defaults in SERVER_LIMITS. */
+  limits?: Partial<ServerLimits>;
   trustProxy?: boolean | string;
 }
+
+/** Connection limits of the listener (milliseconds, bytes); each is in the README limits table. */
+export interface ServerLimits {
+  /** Complete request headers must arrive within this (node `headersTimeout`). */
+  headersTimeout: number;
+  /** Complete request (headers + body) must arrive within this (`requestTimeout`). */
+  requestTimeout: number;
+  /** A socket idle this long in both directions is closed (Fastify `connectionTimeout`). */
+  idleTimeout: number;
+  /** Idle keep-alive connections are closed after this (`keepAliveTimeout`). */
+  keepAliveTimeout: number;
+  /** Largest request head (request line + headers), node `maxHeaderSize`; beyond it 431. */
+  maxHeaderSize: number;
+}
+
+export const SERVER_LIMITS: ServerLimits = {
+  headersTimeout: 10_000,
+  requestTimeout: 30_000,
+  idleTimeout: 120_000,
+  keepAliveTimeout: 72_000,
+  maxHeaderSize: 16 * 1024,
+};
 
 export interface PluginContext {
   guards: Partial<Record<ApiGroup, Guard>>;
@@ -42,7 +69,22 @@ const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const bodyLimit = opts.bodyLimit ?? 80 * 1024;
+  const limits = { ...SERVER_LIMITS, ...opts.limits };
+  const nodeServer = {
+    headersTimeout: limits.headersTimeout,
+    requestTimeout: limits.requestTimeout,
+    maxHeaderSize: limits.maxHeaderSize,
+  };
+  // Fastify creates an https server when given `https` (node's https options include the http
+  // server options), an http one from `http` otherwise. The instance is typed as http either way.
+  const listener = (
+    opts.https ? { https: { ...opts.https, ...nodeServer } } : { http: nodeServer }
+  ) as { http?: HttpServerOptions };
   const app = Fastify({
+    ...listener,
+    connectionTimeout: limits.idleTimeout,
+    keepAliveTimeout: limits.keepAliveTimeout,
+    requestTimeout: limits.requestTimeout,
     logger: opts.logger ?? false,
     bodyLimit,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 512 },
@@ -98,7 +140,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       ],
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
+  await app.register(swaggerUi, { routePrefix: '/docs', ...docsUiSecurity });
   app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
 
   const group = { service: opts.service };

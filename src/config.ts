@@ -10,7 +10,7 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-type Kind = 'string' | 'integer' | 'duration' | 'boolean' | 'level' | 'url' | 'enum';
+type Kind = 'string' | 'integer' | 'duration' | 'boolean' | 'level' | 'url' | 'enum' | 'rate';
 
 export interface OptionSpec {
   /** camelCase key in ServeConfig */
@@ -47,6 +47,24 @@ export interface ServeConfig {
   triggerPollInterval: number;
   triggerRetention: number;
   shutdownGrace: number;
+  tlsCert: string | undefined;
+  tlsKey: string | undefined;
+  tlsClientCa: string | undefined;
+  requireClientCert: 'none' | 'register' | 'all';
+  bindCertToId: boolean;
+  tokensFile: string | undefined;
+  tokens: string | undefined;
+  registerRateLimit: RateLimit | undefined;
+  headersTimeout: number;
+  requestTimeout: number;
+  idleTimeout: number;
+  keepAliveTimeout: number;
+}
+
+/** `N/window`: at most N requests per window per source address (token bucket). */
+export interface RateLimit {
+  limit: number;
+  windowMs: number;
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -215,6 +233,104 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
     default: '5s',
     help: 'On SIGTERM/SIGINT: how long to wait for in-flight requests and trigger calls.',
   },
+  // Security (see README "Securing a deployment").
+  {
+    key: 'tlsCert',
+    flag: 'tls-cert',
+    env: 'ZTP_TLS_CERT',
+    kind: 'string',
+    default: undefined,
+    help: 'PEM certificate (chain) file: serve HTTPS. Needs --tls-key. Re-read on SIGHUP.',
+  },
+  {
+    key: 'tlsKey',
+    flag: 'tls-key',
+    env: 'ZTP_TLS_KEY',
+    kind: 'string',
+    default: undefined,
+    help: 'PEM private key file of --tls-cert. Re-read on SIGHUP.',
+  },
+  {
+    key: 'tlsClientCa',
+    flag: 'tls-client-ca',
+    env: 'ZTP_TLS_CLIENT_CA',
+    kind: 'string',
+    default: undefined,
+    help: 'PEM CA file: ask clients for a certificate issued by it (mutual TLS). Re-read on SIGHUP.',
+  },
+  {
+    key: 'requireClientCert',
+    flag: 'require-client-cert',
+    env: 'ZTP_REQUIRE_CLIENT_CERT',
+    kind: 'enum',
+    choices: ['none', 'register', 'all'],
+    default: 'none',
+    help: 'Which API groups refuse (403) a request without a client certificate from --tls-client-ca: none, register (registration), all (registration, retrieval, management).',
+  },
+  {
+    key: 'bindCertToId',
+    flag: 'bind-cert-to-id',
+    env: 'ZTP_BIND_CERT_TO_ID',
+    kind: 'boolean',
+    default: 'false',
+    help: "A registration succeeds only when the client certificate's subject CN or a SAN equals the device id (after MAC normalisation). Implies a client certificate for registration.",
+  },
+  {
+    key: 'tokensFile',
+    flag: 'tokens-file',
+    env: 'ZTP_TOKENS_FILE',
+    kind: 'string',
+    default: undefined,
+    help: 'API tokens file: one role:name:sha256hex per line (# comments); roles device, manager, admin. Re-read on SIGHUP. See `ztp token create`.',
+  },
+  {
+    key: 'tokens',
+    flag: 'tokens',
+    env: 'ZTP_TOKENS',
+    kind: 'string',
+    default: undefined,
+    help: 'More API tokens in the tokens-file format, separated by commas or newlines. No tokens at all: the API is open.',
+  },
+  {
+    key: 'registerRateLimit',
+    flag: 'register-rate-limit',
+    env: 'ZTP_REGISTER_RATE_LIMIT',
+    kind: 'rate',
+    default: undefined,
+    help: 'Registrations allowed per source address (IPv6: per /64), as N/window, e.g. 60/1m; beyond it 429 with Retry-After. Unset: no limit.',
+  },
+  {
+    key: 'headersTimeout',
+    flag: 'headers-timeout',
+    env: 'ZTP_HEADERS_TIMEOUT',
+    kind: 'duration',
+    default: '10s',
+    help: 'A client must send its complete request headers within this time (slow-client protection).',
+  },
+  {
+    key: 'requestTimeout',
+    flag: 'request-timeout',
+    env: 'ZTP_REQUEST_TIMEOUT',
+    kind: 'duration',
+    default: '30s',
+    help: 'A client must send its complete request (headers and body) within this time.',
+  },
+  {
+    key: 'idleTimeout',
+    flag: 'idle-timeout',
+    env: 'ZTP_IDLE_TIMEOUT',
+    kind: 'duration',
+    default: '120s',
+    help: 'A connection with no traffic in either direction for this long is closed.',
+  },
+  {
+    key: 'keepAliveTimeout',
+    flag: 'keep-alive-timeout',
+    env: 'ZTP_KEEP_ALIVE_TIMEOUT',
+    kind: 'duration',
+    default: '72s',
+    help: 'How long an idle keep-alive connection is kept open between requests (above common load-balancer idle timeouts).',
+  },
 ];
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -257,6 +373,8 @@ function convert(spec: OptionSpec, raw: string, source: string): unknown {
       return raw;
     case 'url':
       return validateManagerUrl(raw, where);
+    case 'rate':
+      return parseRate(raw, where);
     case 'string':
       return raw;
   }
@@ -277,6 +395,37 @@ export function validateManagerUrl(raw: string, where = 'manager-url'): string {
   if (url.username !== '' || url.password !== '')
     throw new ConfigError(`${where}: credentials in the URL are not supported`);
   return url.href.replace(/\/+$/, '');
+}
+
+/** Parses `N/window` (`60/1m`, `5/10s`; a bare `N` means per second). */
+export function parseRate(raw: string, where = 'rate'): RateLimit {
+  const m = /^\s*(\d{1,9})\s*(?:\/\s*(\S+))?\s*$/.exec(raw);
+  if (!m) throw new ConfigError(`${where}: '${raw}' is not N/window (e.g. 60/1m)`);
+  const limit = Number(m[1]);
+  let windowMs: number;
+  try {
+    windowMs = m[2] === undefined ? 1000 : parseDuration(/^\d/.test(m[2]) ? m[2] : `1${m[2]}`);
+  } catch (e) {
+    throw new ConfigError(`${where}: ${(e as Error).message}`);
+  }
+  if (limit < 1 || windowMs < 1)
+    throw new ConfigError(`${where}: '${raw}' must allow at least 1 request per window`);
+  return { limit, windowMs };
+}
+
+/** Options that only make sense together. */
+function checkCombinations(c: ServeConfig): void {
+  if ((c.tlsCert === undefined) !== (c.tlsKey === undefined))
+    throw new ConfigError('--tls-cert and --tls-key must be given together');
+  const needsCa = c.requireClientCert !== 'none' || c.bindCertToId;
+  if (c.tlsClientCa !== undefined && c.tlsCert === undefined)
+    throw new ConfigError('--tls-client-ca needs --tls-cert and --tls-key (mutual TLS is TLS)');
+  if (needsCa && c.tlsClientCa === undefined)
+    throw new ConfigError(
+      '--require-client-cert and --bind-cert-to-id need --tls-client-ca (the CA that issues device certificates)',
+    );
+  if (c.requestTimeout > 0 && c.headersTimeout > c.requestTimeout)
+    throw new ConfigError('--headers-timeout must not be longer than --request-timeout');
 }
 
 export type Env = Record<string, string | undefined>;
@@ -316,7 +465,9 @@ export function resolveOptions(
 }
 
 export function loadServeConfig(argv: string[], env: Env = process.env): ServeConfig {
-  return resolveOptions(SERVE_OPTIONS, argv, env) as unknown as ServeConfig;
+  const config = resolveOptions(SERVE_OPTIONS, argv, env) as unknown as ServeConfig;
+  checkCombinations(config);
+  return config;
 }
 
 /** Options of `ztp export` / `ztp import`: the database and its connection settings, as for serve. */

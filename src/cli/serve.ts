@@ -26,12 +26,27 @@ export async function main(argv: string[]): Promise<number> {
     throw e;
   }
   const { startServer } = await import('../server.js');
-  const server = await startServer(config);
+  let server;
+  try {
+    server = await startServer(config);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(`ztp serve: ${e.message}`);
+      return 2;
+    }
+    throw e;
+  }
+  const onHup = () => {
+    server.app.log.info({ signal: 'SIGHUP' }, 'reloading certificates and tokens');
+    server.reload();
+  };
+  process.on('SIGHUP', onHup);
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       server.app.log.info({ signal }, 'shutting down');
       process.off('SIGTERM', onTerm);
       process.off('SIGINT', onInt);
+      process.off('SIGHUP', onHup);
       void server.close().then(resolve);
     };
     const onTerm = () => stop('SIGTERM');

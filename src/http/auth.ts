@@ -5,6 +5,7 @@
  * user management can replace the guards without touching them.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { ZtpError } from '../errors.js';
 
 export type ApiGroup = 'registration' | 'retrieval' | 'management';
 
@@ -22,13 +23,30 @@ declare module 'fastify' {
   }
 }
 
+/** 401: no or invalid credentials. The response carries a `WWW-Authenticate: Bearer` challenge. */
+export class UnauthorizedError extends ZtpError {
+  readonly challenge: string;
+
+  constructor(detail: string, invalidToken = false) {
+    super('unauthorized', 401, detail);
+    this.challenge = invalidToken
+      ? 'Bearer realm="ztp", error="invalid_token"'
+      : 'Bearer realm="ztp"';
+  }
+}
+
 export function installGuard(
   app: FastifyInstance,
   group: ApiGroup,
   guard: Guard | undefined,
 ): void {
   if (!guard) return;
-  app.addHook('onRequest', async (request) => {
-    request.principal = await guard(request, group);
+  app.addHook('onRequest', async (request, reply) => {
+    try {
+      request.principal = await guard(request, group);
+    } catch (e) {
+      if (e instanceof UnauthorizedError) void reply.header('www-authenticate', e.challenge);
+      throw e;
+    }
   });
 }

@@ -1,0 +1,114 @@
+/**
+ * The guards of the three API groups, built from the security configuration. One guard per
+ * group runs as its onRequest hook (src/http/auth.ts), before the body is read:
+ *
+ * 1. registration rate limit per source address (when configured) → 429;
+ * 2. client certificate from the configured CA, when required for the group → 403;
+ * 3. `--bind-cert-to-id`: the certificate must name the device id being registered → 403;
+ * 4. API tokens (when configured): `Authorization: Bearer <token>` → 401 without or with an
+ *    unknown token, 403 when the token's role is not accepted by the group. In the registration
+ *    group a verified client certificate also authenticates a device (role `device`).
+ *
+ * With nothing configured no guard is installed: the seed's open API.
+ */
+import type { FastifyRequest } from 'fastify';
+import { normaliseId } from '../devices/identity.js';
+import { ZtpError } from '../errors.js';
+import { UnauthorizedError, type ApiGroup, type Guard, type Principal } from '../http/auth.js';
+import { certDeviceIds, certSubject, clientCert, type ClientCert } from './certs.js';
+import { sourceKey, type RateLimiter } from './rate-limit.js';
+import { TOKEN_SYNTAX, type Role, type TokenSet } from './tokens.js';
+
+/** Which token roles each group accepts. */
+export const GROUP_ROLES: Readonly<Record<ApiGroup, readonly Role[]>> = {
+  registration: ['device', 'admin'],
+  retrieval: ['manager', 'admin'],
+  management: ['admin'],
+};
+
+export const API_GROUPS: readonly ApiGroup[] = ['registration', 'retrieval', 'management'];
+
+export interface GuardPolicy {
+  /** The current tokens (re-read on SIGHUP); undefined: token authentication is off. */
+  tokens?: (() => TokenSet) | undefined;
+  /** Groups that refuse a request without a verified client certificate. */
+  requireClientCert?: readonly ApiGroup[];
+  bindCertToId?: boolean;
+  registerRateLimiter?: RateLimiter | undefined;
+}
+
+function forbidden(detail: string): ZtpError {
+  return new ZtpError('forbidden', 403, detail);
+}
+
+function verifiedCert(request: FastifyRequest): ClientCert | undefined {
+  const cert = clientCert(request);
+  return cert?.authorized ? cert : undefined;
+}
+
+function tokenPrincipal(request: FastifyRequest, group: ApiGroup, tokens: TokenSet): Principal {
+  const header = request.headers.authorization;
+  if (header === undefined || header === '')
+    throw new UnauthorizedError(
+      `an API token is required for the ${group} API: send Authorization: Bearer <token>`,
+    );
+  const m = /^Bearer +(\S+) *$/i.exec(header);
+  if (!m || !TOKEN_SYNTAX.test(m[1]!))
+    throw new UnauthorizedError('the Authorization header must be "Bearer <token>"', true);
+  const entry = tokens.find(m[1]!);
+  if (!entry) throw new UnauthorizedError('the API token is not valid', true);
+  if (!GROUP_ROLES[group].includes(entry.role))
+    throw forbidden(
+      `role '${entry.role}' may not use the ${group} API (allowed: ${GROUP_ROLES[group].join(', ')})`,
+    );
+  return { role: entry.role, subject: entry.name };
+}
+
+function guardFor(group: ApiGroup, policy: GuardPolicy): Guard | undefined {
+  const limiter = group === 'registration' ? policy.registerRateLimiter : undefined;
+  const bind = group === 'registration' && policy.bindCertToId === true;
+  const certRequired = bind || (policy.requireClientCert ?? []).includes(group);
+  const tokens = policy.tokens;
+  if (!limiter && !certRequired && !tokens) return undefined;
+
+  return async (request) => {
+    if (limiter) {
+      const taken = limiter.take(sourceKey(request.ip));
+      if (!taken.ok) {
+        const retryAfter = Math.max(1, Math.ceil(taken.retryAfterMs / 1000));
+        throw new ZtpError(
+          'rate_limited',
+          429,
+          `too many registrations from this address; retry in ${retryAfter} s`,
+          { retryAfter },
+        );
+      }
+    }
+    const cert = verifiedCert(request);
+    if (certRequired && !cert)
+      throw forbidden(
+        `the ${group} API needs a client certificate issued by the configured CA (mutual TLS)`,
+      );
+    if (bind && cert) {
+      const { id } = request.params as { id?: string };
+      const wanted = normaliseId(id ?? '');
+      if (!certDeviceIds(cert).has(wanted))
+        throw forbidden(`the client certificate does not name device '${wanted}'`);
+    }
+    if (tokens) {
+      if (group === 'registration' && cert) return { role: 'device', subject: certSubject(cert) };
+      return tokenPrincipal(request, group, tokens());
+    }
+    return cert ? { role: 'device', subject: certSubject(cert) } : undefined;
+  };
+}
+
+/** One guard per group that has something to check; groups with nothing configured stay open. */
+export function buildGuards(policy: GuardPolicy): Partial<Record<ApiGroup, Guard>> {
+  const guards: Partial<Record<ApiGroup, Guard>> = {};
+  for (const group of API_GROUPS) {
+    const guard = guardFor(group, policy);
+    if (guard) guards[group] = guard;
+  }
+  return guards;
+}
