@@ -7,7 +7,7 @@ export function isPostgresUrl(database: string): boolean {
 }
 
 export interface OpenStoreOptions {
-  /** SQLite: run WAL checkpoints off the request path instead of inside commits. */
+  /** SQLite: run WAL checkpoints and commit fsyncs off the request path (never inside a commit on the event loop). */
   background?: boolean;
   /** PostgreSQL: pool size, timeouts, connection-loss reporting. */
   postgres?: PostgresOptions;
@@ -19,5 +19,6 @@ export async function openStore(database: string, opts: OpenStoreOptions = {}): 
     return openPostgresStore(database, opts.postgres);
   }
   const { SqliteStore } = await import('./sqlite.js');
-  return new SqliteStore(database, { backgroundCheckpoint: opts.background ?? false });
+  const background = opts.background ?? false;
+  return new SqliteStore(database, { backgroundCheckpoint: background, fsyncOffLoop: background });
 }

@@ -5,9 +5,16 @@
  * Throughput: writes are group-committed: every write that arrives within one event-loop turn
  * runs in one transaction (each inside its own SAVEPOINT, so one failing write cannot fail the
  * others), and all of them are answered after the single COMMIT. Reads are synchronous.
+ *
+ * With `fsyncOffLoop` (the server) the COMMIT itself does not fsync (synchronous=NORMAL): the
+ * WAL file is fsync'ed on the libuv thread pool right after it, and the batch's promises resolve
+ * only when that fsync has completed, so a resolved write is exactly as durable as with FULL
+ * (FULL is "fsync the WAL at every commit"), but the event loop keeps serving requests while
+ * the disk flushes. Batches committed while an fsync is in flight share the next one.
  */
 import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
+import { closeSync, fsync, openSync } from 'node:fs';
 import { DeviceNotFoundError, StorageUnavailableError, ZtpError } from '../errors.js';
 import { startCheckpointer, type Checkpointer, type CheckpointerOptions } from './checkpoint.js';
 import { MIGRATIONS } from './migrations.js';
@@ -136,6 +143,11 @@ export interface SqliteStoreOptions {
    * of inside commits; implies `autoCheckpoint: false`. Stopped by close().
    */
   backgroundCheckpoint?: boolean | CheckpointerOptions;
+  /**
+   * Fsync the WAL on the libuv thread pool after each COMMIT instead of inside it (see the top
+   * of this file); writes still resolve only after their fsync. The server turns this on.
+   */
+  fsyncOffLoop?: boolean;
 }
 
 export class SqliteStore implements Store {
@@ -150,6 +162,14 @@ export class SqliteStore implements Store {
   private truncateScheduled = false;
   /** TRUNCATE checkpoints run on this connection at the worker's request. */
   walTruncations = 0;
+  /** fsyncOffLoop: an open descriptor of the WAL file (opened after the first commit). */
+  private walFd: number | undefined;
+  private readonly offLoop: boolean;
+  private fsyncInFlight = false;
+  /** fsyncOffLoop: batches committed but waiting for an fsync that started after their COMMIT. */
+  private awaitingFsync: { ok: () => void; fail: (e: unknown) => void }[] = [];
+  /** fsyncOffLoop: fsyncs of the WAL done so far. */
+  walFsyncs = 0;
 
   constructor(
     readonly path: string,
@@ -158,7 +178,8 @@ export class SqliteStore implements Store {
     try {
       this.db = new Database(path);
       this.db.pragma('journal_mode = WAL');
-      this.db.pragma('synchronous = FULL');
+      this.offLoop = opts.fsyncOffLoop === true && path !== ':memory:' && path !== '';
+      this.db.pragma(this.offLoop ? 'synchronous = NORMAL' : 'synchronous = FULL');
       this.db.pragma('busy_timeout = 5000');
       const background = opts.backgroundCheckpoint ?? false;
       if (opts.autoCheckpoint === false || background !== false)
@@ -317,7 +338,7 @@ export class SqliteStore implements Store {
     const relaxed = !batch.some((item) => item.durable);
     try {
       // exec, not a prepared statement: a prepared PRAGMA's first run can be a no-op.
-      if (relaxed) this.db.exec('PRAGMA synchronous = NORMAL');
+      if (relaxed && !this.offLoop) this.db.exec('PRAGMA synchronous = NORMAL');
       s.begin.run();
       for (const item of batch) {
         s.savepoint.run();
@@ -346,12 +367,58 @@ export class SqliteStore implements Store {
       for (const item of batch) item.reject(failure);
       return;
     } finally {
-      if (relaxed) this.restoreFullSync();
+      if (relaxed && !this.offLoop) this.restoreFullSync();
     }
-    batch.forEach((item, i) => {
-      const o = outcomes[i]!;
-      if (o.ok) item.resolve(o.value);
-      else item.reject(asStoreError(o.error));
+    const settle = () => {
+      batch.forEach((item, i) => {
+        const o = outcomes[i]!;
+        if (o.ok) item.resolve(o.value);
+        else item.reject(asStoreError(o.error));
+      });
+    };
+    if (!this.offLoop || relaxed) {
+      settle();
+      return;
+    }
+    this.awaitingFsync.push({
+      ok: settle,
+      fail: (error) => {
+        const failure = new StorageUnavailableError(
+          'the write was committed but could not be flushed to disk (fsync failed)',
+          error,
+        );
+        for (const item of batch) item.reject(failure);
+      },
+    });
+    this.startFsync();
+  }
+
+  /**
+   * fsyncOffLoop: fsyncs the WAL for every batch committed so far, unless an fsync is already in
+   * flight (it may have started before their COMMIT: they wait for the next one, started as soon
+   * as it completes). One fsync thus covers every batch committed while the previous one ran.
+   */
+  private startFsync(): void {
+    if (this.fsyncInFlight || this.awaitingFsync.length === 0) return;
+    const group = this.awaitingFsync;
+    this.awaitingFsync = [];
+    let fd: number;
+    try {
+      // SQLite keeps the WAL file (same inode) for as long as this connection is open.
+      fd = this.walFd ??= openSync(`${this.path}-wal`, 'r');
+    } catch (e) {
+      for (const g of group) g.fail(e);
+      return;
+    }
+    this.fsyncInFlight = true;
+    fsync(fd, (error) => {
+      this.fsyncInFlight = false;
+      this.walFsyncs++;
+      for (const g of group) {
+        if (error) g.fail(error);
+        else g.ok();
+      }
+      this.startFsync();
     });
   }
 
@@ -615,6 +682,11 @@ export class SqliteStore implements Store {
     // Let writes already queued commit before the connection goes.
     if (this.queue.length > 0) this.flush();
     this.closed = true;
+    // ...and be flushed to disk (fsyncOffLoop) before the descriptor goes.
+    while (this.fsyncInFlight || this.awaitingFsync.length > 0) {
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    if (this.walFd !== undefined) closeSync(this.walFd);
     await this.checkpointer?.stop();
     await Promise.resolve();
     this.db.close();

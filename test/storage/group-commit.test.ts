@@ -6,11 +6,21 @@
  */
 import Database from 'better-sqlite3';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startServe } from '../e2e/server-process.js';
-import { json, tempDir, tempSqliteStore, testApp, type TestApp } from '../helpers.js';
-import type { SqliteStore } from '../../src/storage/sqlite.js';
+import {
+  eventually,
+  json,
+  sleep,
+  tempDir,
+  tempSqliteStore,
+  testApp,
+  type TestApp,
+} from '../helpers.js';
+import { SqliteStore } from '../../src/storage/sqlite.js';
 
 const reg = (id: string, ip = '10.0.0.1') => ({
   id,
@@ -22,121 +32,201 @@ const reg = (id: string, ip = '10.0.0.1') => ({
 });
 const opts = { enqueueTrigger: true, historyLimit: 20 };
 
-describe('group commit over HTTP', () => {
-  let t: TestApp;
-  let store: SqliteStore;
-  let path: string;
-  let cleanup: () => Promise<void>;
-  /** An independent connection: it only ever sees committed data. */
-  let other: Database.Database;
+for (const fsyncOffLoop of [false, true]) {
+  describe(`group commit over HTTP (fsync ${fsyncOffLoop ? 'on the thread pool' : 'inside COMMIT'})`, () => {
+    let t: TestApp;
+    let store: SqliteStore;
+    let path: string;
+    let cleanup: () => void;
+    /** An independent connection: it only ever sees committed data. */
+    let other: Database.Database;
 
-  before(async () => {
-    ({ store, path, cleanup } = tempSqliteStore());
-    t = await testApp({ store, service: { triggersEnabled: true } });
-    other = new Database(path, { readonly: true });
-  });
-  after(async () => {
-    other.close();
-    await t.close();
-    await cleanup();
-  });
+    before(async () => {
+      const dir = tempDir();
+      cleanup = dir.cleanup;
+      path = join(dir.dir, 'ztp.db');
+      store = new SqliteStore(path, { fsyncOffLoop });
+      t = await testApp({ store, service: { triggersEnabled: true }, closeStore: true });
+      other = new Database(path, { readonly: true });
+    });
+    after(async () => {
+      other.close();
+      await t.close();
+      cleanup();
+    });
 
-  const seen = (id: string) =>
-    other.prepare<[string], { ip: string }>('SELECT ip FROM devices WHERE id = ?').get(id);
-  const put = (id: string, ip: string) =>
-    t.app.inject({ method: 'PUT', url: `/ztp/register/${id}`, payload: { ip } });
+    const seen = (id: string) =>
+      other.prepare<[string], { ip: string }>('SELECT ip FROM devices WHERE id = ?').get(id);
+    const put = (id: string, ip: string) =>
+      t.app.inject({ method: 'PUT', url: `/ztp/register/${id}`, payload: { ip } });
 
-  it('answers 2xx only once the device and its trigger are visible to another connection', async () => {
-    const ids = Array.from({ length: 40 }, (_, i) => `visible-${i}`);
-    const checks = ids.map((id, i) =>
-      put(id, `10.1.0.${i}`).then((res) => {
-        // Checked at the moment the answer arrives, before anything else runs.
-        assert.equal(res.statusCode, 201, res.body);
-        assert.equal(seen(id)?.ip, `10.1.0.${i}`, `${id} answered before its commit`);
-        const trigger = other
-          .prepare<[string], { n: number }>(
-            'SELECT count(*) AS n FROM triggers WHERE device_id = ?',
-          )
-          .get(id);
-        assert.equal(trigger?.n, 1, `${id}: its trigger is not in the same commit`);
-      }),
-    );
-    await Promise.all(checks);
-  });
+    it('answers 2xx only once the device and its trigger are visible to another connection', async () => {
+      const ids = Array.from({ length: 40 }, (_, i) => `visible-${i}`);
+      const checks = ids.map((id, i) =>
+        put(id, `10.1.0.${i}`).then((res) => {
+          // Checked at the moment the answer arrives, before anything else runs.
+          assert.equal(res.statusCode, 201, res.body);
+          assert.equal(seen(id)?.ip, `10.1.0.${i}`, `${id} answered before its commit`);
+          const trigger = other
+            .prepare<[string], { n: number }>(
+              'SELECT count(*) AS n FROM triggers WHERE device_id = ?',
+            )
+            .get(id);
+          assert.equal(trigger?.n, 1, `${id}: its trigger is not in the same commit`);
+        }),
+      );
+      await Promise.all(checks);
+    });
 
-  it('commits with synchronous=FULL in WAL mode (a commit is an fsync)', () => {
-    assert.equal(store.db.pragma('journal_mode', { simple: true }), 'wal');
-    assert.equal(store.db.pragma('synchronous', { simple: true }), 2);
-  });
+    it('runs in WAL mode with an fsync per commit (FULL, or NORMAL plus its own fsync)', () => {
+      assert.equal(store.db.pragma('journal_mode', { simple: true }), 'wal');
+      assert.equal(store.db.pragma('synchronous', { simple: true }), fsyncOffLoop ? 1 : 2);
+    });
 
-  it('answers every request of a batch whose COMMIT fails with a 503 problem and stores none', async () => {
-    // A deferred foreign-key violation is only detected by COMMIT: every statement of the batch
-    // succeeds, then the commit itself fails, as a full disk or an I/O error at commit would.
-    store.db.pragma('foreign_keys = ON');
-    store.db.exec(`
+    it('answers every request of a batch whose COMMIT fails with a 503 problem and stores none', async () => {
+      // A deferred foreign-key violation is only detected by COMMIT: every statement of the batch
+      // succeeds, then the commit itself fails, as a full disk or an I/O error at commit would.
+      store.db.pragma('foreign_keys = ON');
+      store.db.exec(`
       CREATE TABLE poison_target (id TEXT PRIMARY KEY);
       CREATE TABLE poison (ref TEXT REFERENCES poison_target (id) DEFERRABLE INITIALLY DEFERRED);
       CREATE TRIGGER poison_devices AFTER INSERT ON devices BEGIN INSERT INTO poison VALUES ('none'); END;
     `);
-    try {
-      const ids = Array.from({ length: 20 }, (_, i) => `commit-fails-${i}`);
-      const answers = await Promise.all(ids.map((id) => put(id, '10.2.0.1')));
-      for (const res of answers) {
-        assert.equal(res.statusCode, 503, res.body);
-        assert.equal(res.headers['content-type'], 'application/problem+json; charset=utf-8');
-        assert.equal(json(res).code, 'storage_unavailable');
+      try {
+        const ids = Array.from({ length: 20 }, (_, i) => `commit-fails-${i}`);
+        const answers = await Promise.all(ids.map((id) => put(id, '10.2.0.1')));
+        for (const res of answers) {
+          assert.equal(res.statusCode, 503, res.body);
+          assert.equal(res.headers['content-type'], 'application/problem+json; charset=utf-8');
+          assert.equal(json(res).code, 'storage_unavailable');
+        }
+        for (const id of ids) assert.equal(seen(id), undefined, `${id} was stored`);
+      } finally {
+        store.db.exec('DROP TRIGGER poison_devices; DROP TABLE poison; DROP TABLE poison_target;');
       }
-      for (const id of ids) assert.equal(seen(id), undefined, `${id} was stored`);
-    } finally {
-      store.db.exec('DROP TRIGGER poison_devices; DROP TABLE poison; DROP TABLE poison_target;');
-    }
-    // The connection is usable again right after.
-    const res = await put('commit-fails-0', '10.2.0.2');
-    assert.equal(res.statusCode, 201, res.body);
-    assert.equal(seen('commit-fails-0')?.ip, '10.2.0.2');
-  });
+      // The connection is usable again right after.
+      const res = await put('commit-fails-0', '10.2.0.2');
+      assert.equal(res.statusCode, 201, res.body);
+      assert.equal(seen('commit-fails-0')?.ip, '10.2.0.2');
+    });
 
-  it('answers 503 when the database is locked by another writer, and stores nothing', async () => {
-    const locker = new Database(path);
-    store.db.pragma('busy_timeout = 50');
-    locker.exec('BEGIN IMMEDIATE');
-    try {
-      const answers = await Promise.all(
-        Array.from({ length: 5 }, (_, i) => put(`locked-${i}`, '10.3.0.1')),
-      );
-      for (const res of answers) {
-        assert.equal(res.statusCode, 503, res.body);
-        assert.equal(json(res).code, 'storage_unavailable');
-      }
-    } finally {
-      locker.exec('ROLLBACK');
-      locker.close();
-      store.db.pragma('busy_timeout = 5000');
-    }
-    for (let i = 0; i < 5; i++) assert.equal(seen(`locked-${i}`), undefined);
-    assert.equal((await put('locked-0', '10.3.0.2')).statusCode, 201);
-  });
-
-  it('answers a write that fails on its own with a 503 and the others of its batch 2xx', async () => {
-    store.db.exec(`CREATE TRIGGER reject_bad BEFORE INSERT ON devices WHEN NEW.id = 'bad-one'
-                   BEGIN SELECT RAISE(ABORT, 'simulated failure of one write'); END;`);
-    try {
-      const ids = ['good-a', 'good-b', 'bad-one', 'good-c', 'good-d'];
-      const answers = await Promise.all(ids.map((id) => put(id, '10.4.0.1')));
-      ids.forEach((id, i) => {
-        const res = answers[i]!;
-        if (id === 'bad-one') {
+    it('answers 503 when the database is locked by another writer, and stores nothing', async () => {
+      const locker = new Database(path);
+      store.db.pragma('busy_timeout = 50');
+      locker.exec('BEGIN IMMEDIATE');
+      try {
+        const answers = await Promise.all(
+          Array.from({ length: 5 }, (_, i) => put(`locked-${i}`, '10.3.0.1')),
+        );
+        for (const res of answers) {
           assert.equal(res.statusCode, 503, res.body);
           assert.equal(json(res).code, 'storage_unavailable');
-          assert.equal(seen(id), undefined);
-        } else {
-          assert.equal(res.statusCode, 201, res.body);
-          assert.equal(seen(id)?.ip, '10.4.0.1');
         }
-      });
+      } finally {
+        locker.exec('ROLLBACK');
+        locker.close();
+        store.db.pragma('busy_timeout = 5000');
+      }
+      for (let i = 0; i < 5; i++) assert.equal(seen(`locked-${i}`), undefined);
+      assert.equal((await put('locked-0', '10.3.0.2')).statusCode, 201);
+    });
+
+    it('answers a write that fails on its own with a 503 and the others of its batch 2xx', async () => {
+      store.db.exec(`CREATE TRIGGER reject_bad BEFORE INSERT ON devices WHEN NEW.id = 'bad-one'
+                   BEGIN SELECT RAISE(ABORT, 'simulated failure of one write'); END;`);
+      try {
+        const ids = ['good-a', 'good-b', 'bad-one', 'good-c', 'good-d'];
+        const answers = await Promise.all(ids.map((id) => put(id, '10.4.0.1')));
+        ids.forEach((id, i) => {
+          const res = answers[i]!;
+          if (id === 'bad-one') {
+            assert.equal(res.statusCode, 503, res.body);
+            assert.equal(json(res).code, 'storage_unavailable');
+            assert.equal(seen(id), undefined);
+          } else {
+            assert.equal(res.statusCode, 201, res.body);
+            assert.equal(seen(id)?.ip, '10.4.0.1');
+          }
+        });
+      } finally {
+        store.db.exec('DROP TRIGGER reject_bad');
+      }
+    });
+  });
+}
+
+describe('fsync on the thread pool', () => {
+  let t: TestApp;
+  let store: SqliteStore;
+  let cleanup: () => void;
+  /** fs.fsync as sqlite.ts sees it, replaced for the duration of one test. */
+  const realFsync = fs.fsync;
+  const hookFsync = (hook: (fd: number, cb: (e: NodeJS.ErrnoException | null) => void) => void) => {
+    (fs as { fsync: unknown }).fsync = hook;
+    syncBuiltinESMExports();
+  };
+  const restoreFsync = () => {
+    (fs as { fsync: unknown }).fsync = realFsync;
+    syncBuiltinESMExports();
+  };
+
+  before(async () => {
+    const dir = tempDir();
+    cleanup = dir.cleanup;
+    store = new SqliteStore(join(dir.dir, 'ztp.db'), { fsyncOffLoop: true });
+    t = await testApp({ store, service: { triggersEnabled: true }, closeStore: true });
+  });
+  after(async () => {
+    restoreFsync();
+    await t.close();
+    cleanup();
+  });
+  const put = (id: string) =>
+    t.app.inject({ method: 'PUT', url: `/ztp/register/${id}`, payload: { ip: '10.5.0.1' } });
+
+  it('answers no registration before the fsync that follows its COMMIT has completed', async () => {
+    const held: (() => void)[] = [];
+    hookFsync((fd, cb) => {
+      held.push(() => realFsync(fd, cb));
+    });
+    try {
+      let answered = 0;
+      const answers = ['held-1', 'held-2', 'held-3'].map((id) =>
+        put(id).then((res) => {
+          answered++;
+          return res;
+        }),
+      );
+      await eventually(() => held.length > 0, 5000, 'an fsync');
+      // Committed (a lookup sees it) but not flushed: nobody has an answer yet.
+      assert.equal((await store.get('held-1')).ip, '10.5.0.1');
+      await sleep(50);
+      assert.equal(answered, 0);
+      restoreFsync();
+      // Every batch committed meanwhile waits for an fsync of its own, started after its COMMIT.
+      while (held.length > 0) held.shift()!();
+      for (const res of await Promise.all(answers)) assert.equal(res.statusCode, 201, res.body);
     } finally {
-      store.db.exec('DROP TRIGGER reject_bad');
+      restoreFsync();
     }
+  });
+
+  it('answers 503 to every request of a batch whose fsync fails, and recovers', async () => {
+    hookFsync((_fd, cb) => {
+      setImmediate(() => {
+        cb(Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' }));
+      });
+    });
+    try {
+      const answers = await Promise.all(['eio-1', 'eio-2', 'eio-3'].map((id) => put(id)));
+      for (const res of answers) {
+        assert.equal(res.statusCode, 503, res.body);
+        assert.equal(json(res).code, 'storage_unavailable');
+      }
+    } finally {
+      restoreFsync();
+    }
+    assert.equal((await put('eio-4')).statusCode, 201);
   });
 });
 
