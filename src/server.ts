@@ -128,7 +128,9 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
       await store.close();
     })());
 
-  app.log.info(
+  // The start-up line is what operators and supervisors wait for: written at any level but silent.
+  const startupLog = config.logLevel === 'silent' ? app.log : app.log.child({}, { level: 'info' });
+  startupLog.info(
     { url, storage: store.engine, database: redactDatabase(config.database) },
     'ztp listening',
   );

@@ -1,0 +1,69 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { ConfigError, loadServeConfig, parseDuration, validateManagerUrl } from '../src/config.js';
+import { renderReadme } from '../src/docs.js';
+
+describe('server configuration', () => {
+  it('has working defaults', () => {
+    const c = loadServeConfig([], {});
+    assert.equal(c.host, '0.0.0.0');
+    assert.equal(c.port, 8080);
+    assert.equal(c.database, './ztp.db');
+    assert.equal(c.managerUrl, undefined);
+    assert.equal(c.triggerTimeout, 10_000);
+    assert.equal(c.triggerMaxAge, 24 * 3_600_000);
+  });
+
+  it('takes flags over environment over defaults', () => {
+    const env = { ZTP_PORT: '9000', ZTP_HOST: '127.0.0.1' };
+    const c = loadServeConfig(['--port', '9100'], env);
+    assert.equal(c.port, 9100);
+    assert.equal(c.host, '127.0.0.1');
+    assert.equal(
+      loadServeConfig([], { ZTP_PORT: '' }).port,
+      8080,
+      'an empty variable counts as unset',
+    );
+  });
+
+  it('rejects bad values naming the option', () => {
+    assert.throws(() => loadServeConfig(['--port', '70000'], {}), /--port.*70000/);
+    assert.throws(() => loadServeConfig([], { ZTP_LOG_LEVEL: 'loud' }), /ZTP_LOG_LEVEL/);
+    assert.throws(() => loadServeConfig(['--trigger-timeout', '10 seconds'], {}), ConfigError);
+    assert.throws(() => loadServeConfig(['--nope'], {}), ConfigError);
+    assert.throws(() => loadServeConfig(['positional'], {}), ConfigError);
+  });
+
+  it('parses durations', () => {
+    assert.equal(parseDuration('250ms'), 250);
+    assert.equal(parseDuration('1.5s'), 1500);
+    assert.equal(parseDuration('5m'), 300_000);
+    assert.equal(parseDuration('7d'), 604_800_000);
+    assert.equal(parseDuration('42'), 42);
+    assert.throws(() => parseDuration('-1s'), ConfigError);
+  });
+
+  it('accepts only plain http(s) manager URLs and trims trailing slashes', () => {
+    assert.equal(validateManagerUrl('http://mgr:9000/'), 'http://mgr:9000');
+    assert.equal(validateManagerUrl('https://mgr.example/base/'), 'https://mgr.example/base');
+    for (const bad of [
+      'ftp://mgr',
+      'http://mgr/?a=1',
+      'http://mgr/#x',
+      'http://u:p@mgr',
+      'not a url',
+    ]) {
+      assert.throws(() => validateManagerUrl(bad), ConfigError, bad);
+    }
+  });
+
+  it('keeps the README configuration table in sync (npm run docs)', () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    assert.equal(
+      readme,
+      renderReadme(readme),
+      'README.md configuration table is stale: run `npm run docs`',
+    );
+  });
+});
