@@ -394,6 +394,8 @@ send() {
   s_detail=$(json_field detail "$tmp/body" | sed 's/\\"/"/g; s/\\\\/\\/g')
   [ -n "$s_detail" ] || s_detail=$(json_field title "$tmp/body")
   [ -n "$s_detail" ] || s_detail=$(head -c 300 "$tmp/body" | tr '\n' ' ')
+  # GNU wget does not keep the body of a 401: the status line's reason is all there is.
+  [ -n "$s_detail" ] || s_detail=$(awk 'NR == 1 { $1 = ""; $2 = ""; sub(/^ +/, ""); gsub(/\r/, ""); print; exit }' "$tmp/headers")
   [ -n "$s_detail" ] || s_detail="HTTP $a_status"
   case $a_status in
     408 | 429 | 5??)

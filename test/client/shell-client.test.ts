@@ -5,61 +5,31 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SHELL_CLIENT } from '../../src/client/shell-script.js';
 import { servedFrom } from '../../src/http/client-script.js';
 import { tempDir, testApp } from '../helpers.js';
-import { BUNDLE, clientEnv, freePort, ROOT, run, serve, type Served } from './support.js';
-
-const which = (cmd: string): string | undefined => {
-  try {
-    return (
-      execFileSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' }).trim() || undefined
-    );
-  } catch {
-    return undefined;
-  }
-};
+import {
+  BUNDLE,
+  clientEnv,
+  freePort,
+  GNU_TOOLS,
+  makeToolbox,
+  ROOT,
+  run,
+  serve,
+  which,
+  type Served,
+} from './support.js';
 
 const DASH = which('dash') ?? '/bin/sh';
 const tmp = tempDir('ztp-sh-client-');
 after(() => tmp.cleanup());
-
-/** A directory holding only the named tools (so `curl` can be absent, or busybox the provider). */
-function toolbox(name: string, tools: Record<string, string | undefined>): string {
-  const dir = join(tmp.dir, name);
-  mkdirSync(dir);
-  for (const [tool, target] of Object.entries(tools)) {
-    if (target !== undefined) symlinkSync(target, join(dir, tool));
-  }
-  return dir;
-}
-
-const GNU_TOOLS = [
-  'awk',
-  'sed',
-  'tr',
-  'od',
-  'grep',
-  'head',
-  'cat',
-  'wc',
-  'date',
-  'sleep',
-  'mktemp',
-  'rm',
-  'mkdir',
-  'uname',
-  'ip',
-  'getent',
-  'sort',
-  'cut',
-  'dd',
-  'tail',
-];
+const toolbox = (name: string, tools: Record<string, string | undefined>) =>
+  makeToolbox(join(tmp.dir, name), tools);
 
 describe('GET /ztp/client.sh', () => {
   it('serves the script generated from src/client/ztp-client.sh (npm run gen:client-sh)', () => {

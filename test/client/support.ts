@@ -1,6 +1,6 @@
 /** Real processes for the client end-to-end tests: a `ztp serve` on loopback and client runs. */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { tempDir } from '../helpers.js';
@@ -143,4 +143,38 @@ export function machineMac(): string | undefined {
 export async function getJson(url: string): Promise<{ status: number; body: unknown }> {
   const res = await fetch(url);
   return { status: res.status, body: await res.json() };
+}
+
+/** Absolute path of a command on PATH, or undefined. */
+export function which(cmd: string): string | undefined {
+  try {
+    return (
+      execFileSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' }).trim() || undefined
+    );
+  } catch {
+    return undefined;
+  }
+}
+
+/** Tools the sh client uses besides curl/wget. */
+export const GNU_TOOLS = [
+  ...['awk', 'sed', 'tr', 'od', 'grep', 'head', 'cat', 'wc', 'date', 'sleep', 'mktemp', 'rm'],
+  ...['mkdir', 'uname', 'ip', 'getent', 'sort', 'cut', 'dd', 'tail'],
+];
+
+/** A directory holding only the named tools (so curl can be absent, or busybox the provider). */
+export function makeToolbox(dir: string, tools: Record<string, string | undefined>): string {
+  mkdirSync(dir);
+  for (const [tool, target] of Object.entries(tools)) {
+    if (target !== undefined) symlinkSync(target, `${dir}/${tool}`);
+  }
+  return dir;
+}
+
+/** A PATH directory with GNU wget and no curl, or undefined when GNU wget is not installed. */
+export function wgetOnlyToolbox(dir: string): string | undefined {
+  const wget = which('wget');
+  if (wget === undefined) return undefined;
+  if (!execFileSync(wget, ['--help'], { encoding: 'utf8' }).includes('--method')) return undefined;
+  return makeToolbox(dir, { ...Object.fromEntries(GNU_TOOLS.map((n) => [n, which(n)])), wget });
 }
