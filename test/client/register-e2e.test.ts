@@ -155,6 +155,26 @@ describe('ztp register against a real server on 127.0.0.1', () => {
   });
 });
 
+describe('the register path of the main CLI', () => {
+  it('loads no package (no fastify, no database driver): node builtins and client chunks only', async () => {
+    const trace = new URL('./fixtures/trace-loads.mjs', import.meta.url).pathname;
+    const r = await run(process.execPath, [
+      ...['--import', trace, BIN, 'register', '--dry-run', '--server', 'http://127.0.0.1:9'],
+      ...['--id', 'x1', '--ip', '10.0.0.1'],
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const loaded = [...r.stderr.matchAll(/^load: (\S+)$/gm)].map((m) => m[1]!);
+    assert.ok(
+      loaded.some((u) => u.includes('/dist/chunks/')),
+      'the client chunk was traced',
+    );
+    const packages = loaded.filter(
+      (u) => !u.startsWith('node:') && !u.includes('/dist/') && !u.endsWith('/bin/ztp.mjs'),
+    );
+    assert.deepEqual(packages, []);
+  });
+});
+
 describe('ztp register over IPv6', () => {
   it('an IPv6 server gets the IPv6 source address', async (t) => {
     let server: Served;
