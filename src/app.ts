@@ -74,6 +74,9 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     headersTimeout: limits.headersTimeout,
     requestTimeout: limits.requestTimeout,
     maxHeaderSize: limits.maxHeaderSize,
+    // How often node checks the two timeouts above (its default, 30 s, would let a slow client
+    // hold a connection up to 30 s past them).
+    connectionsCheckingInterval: 1000,
   };
   // Fastify creates an https server when given `https` (node's https options include the http
   // server options), an http one from `http` otherwise. The instance is typed as http either way.

@@ -1,0 +1,186 @@
+/**
+ * Abuse limits: the registration rate limit (429 + Retry-After, recovery, bounded memory), and
+ * the slow-client timeouts and header size limit of a real listener.
+ */
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { connect, type Socket } from 'node:net';
+import { describe, it } from 'node:test';
+import { parseRate } from '../../src/config.js';
+import { RateLimiter, sourceKey } from '../../src/security/rate-limit.js';
+import { setupSecurity, type SecurityConfig } from '../../src/security/setup.js';
+import { eventually, json, testApp } from '../helpers.js';
+
+const OFF: SecurityConfig = {
+  tlsCert: undefined,
+  tlsKey: undefined,
+  tlsClientCa: undefined,
+  requireClientCert: 'none',
+  bindCertToId: false,
+  tokensFile: undefined,
+  tokens: undefined,
+  registerRateLimit: undefined,
+};
+
+describe('rate limiter', () => {
+  it('allows N per window per key, then says when to retry, and refills', () => {
+    let now = 0;
+    const limiter = new RateLimiter(3, 1000, { now: () => now });
+    for (let i = 0; i < 3; i++) assert.deepEqual(limiter.take('a'), { ok: true });
+    const refused = limiter.take('a');
+    assert.equal(refused.ok, false);
+    assert.ok('retryAfterMs' in refused && refused.retryAfterMs > 0);
+    assert.ok(refused.retryAfterMs <= 334, 'one token comes back after a third of the window');
+    assert.deepEqual(limiter.take('b'), { ok: true }, 'another key has its own bucket');
+    now += 340;
+    assert.deepEqual(limiter.take('a'), { ok: true });
+    assert.equal(limiter.take('a').ok, false);
+    now += 10_000;
+    for (let i = 0; i < 3; i++) assert.deepEqual(limiter.take('a'), { ok: true }, 'full again');
+    assert.equal(limiter.take('a').ok, false, 'never more than N at once');
+  });
+
+  it('tracks a bounded number of keys', () => {
+    const limiter = new RateLimiter(1, 60_000, { maxKeys: 100 });
+    for (let i = 0; i < 5000; i++) limiter.take(`10.0.${i >> 8}.${i & 255}`);
+    assert.equal(limiter.size, 100);
+    // the most recent keys are still limited
+    assert.equal(limiter.take('10.0.19.135').ok, false);
+  });
+
+  it('keys IPv4 by address and IPv6 by /64', () => {
+    assert.equal(sourceKey('192.0.2.7'), '192.0.2.7');
+    assert.equal(sourceKey('::ffff:192.0.2.7'), '192.0.2.7');
+    assert.equal(sourceKey('2001:db8:1:2::1'), '2001:db8:1:2::/64');
+    assert.equal(sourceKey('2001:0db8:0001:0002:ffff:1:2:3'), '2001:db8:1:2::/64');
+    assert.notEqual(sourceKey('2001:db8:1:3::1'), sourceKey('2001:db8:1:2::1'));
+    assert.equal(sourceKey('::1'), '0:0:0:0::/64');
+    assert.equal(sourceKey(undefined), 'unknown');
+  });
+
+  it('parses N/window', () => {
+    assert.deepEqual(parseRate('60/1m'), { limit: 60, windowMs: 60_000 });
+    assert.deepEqual(parseRate('5/s'), { limit: 5, windowMs: 1000 });
+    assert.deepEqual(parseRate('10'), { limit: 10, windowMs: 1000 });
+    assert.throws(() => parseRate('0/1m'), /at least 1/);
+    assert.throws(() => parseRate('many'), /N\/window/);
+  });
+});
+
+describe('--register-rate-limit', () => {
+  it('answers 429 with Retry-After beyond the limit, stores nothing, and recovers', async () => {
+    const security = setupSecurity({
+      ...OFF,
+      registerRateLimit: { limit: 2, windowMs: 1000 },
+    });
+    const t = await testApp({ app: { guards: security.guards } });
+    try {
+      const register = (id: string, remoteAddress = '192.0.2.1') =>
+        t.app.inject({
+          method: 'PUT',
+          url: `/ztp/register/${id}`,
+          payload: { ip: '10.0.0.1' },
+          remoteAddress,
+        });
+      assert.equal((await register('dev-1')).statusCode, 201);
+      assert.equal((await register('dev-1')).statusCode, 200);
+      const limited = await register('dev-2');
+      assert.equal(limited.statusCode, 429);
+      assert.equal(limited.headers['retry-after'], '1');
+      assert.equal(json(limited).code, 'rate_limited');
+      assert.match(limited.headers['content-type'] as string, /^application\/problem\+json/);
+      assert.equal((await t.app.inject({ url: '/ztp/check/dev-2' })).statusCode, 404);
+      // other sources and other API groups are not affected
+      assert.equal((await register('dev-3', '192.0.2.2')).statusCode, 201);
+      assert.equal((await t.app.inject({ url: '/ztp/check/dev-1' })).statusCode, 200);
+      // and the limited source recovers once its bucket refills
+      await eventually(
+        async () => (await register('dev-2')).statusCode === 201,
+        3000,
+        'the rate limit to recover',
+      );
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('is off by default', async () => {
+    const security = setupSecurity(OFF);
+    assert.equal(security.guards.registration, undefined);
+    const t = await testApp({ app: { guards: security.guards } });
+    try {
+      for (let i = 0; i < 50; i++) {
+        const res = await t.app.inject({ method: 'PUT', url: `/ztp/register/d-${i}`, payload: {} });
+        assert.equal(res.statusCode, 201);
+      }
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+/** Reads what the server sends until it closes the connection (bounded by `timeoutMs`). */
+async function untilClosed(socket: Socket, timeoutMs: number): Promise<string> {
+  let received = '';
+  socket.on('data', (d: Buffer) => (received += d.toString('latin1')));
+  const timer = setTimeout(
+    () => socket.destroy(new Error('the server kept the connection')),
+    timeoutMs,
+  );
+  try {
+    await once(socket, 'close');
+  } finally {
+    clearTimeout(timer);
+  }
+  if (socket.errored) throw socket.errored;
+  return received;
+}
+
+describe('slow clients and large headers (real listener)', () => {
+  it('closes a connection whose headers or body arrive too slowly, and keeps serving others', async () => {
+    const t = await testApp({ app: { limits: { headersTimeout: 500, requestTimeout: 1000 } } });
+    try {
+      await t.app.listen({ host: '127.0.0.1', port: 0 });
+      const address = t.app.server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+
+      // slowloris: headers that never finish
+      const slowHeaders = connect(port, '127.0.0.1');
+      await once(slowHeaders, 'connect');
+      slowHeaders.write('PUT /ztp/register/slow HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n');
+      const headersReply = await untilClosed(slowHeaders, 8000);
+      assert.ok(headersReply === '' || headersReply.startsWith('HTTP/1.1 408'), headersReply);
+
+      // a body that never finishes
+      const slowBody = connect(port, '127.0.0.1');
+      await once(slowBody, 'connect');
+      slowBody.write(
+        'PUT /ztp/register/slow HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"ip":',
+      );
+      const bodyReply = await untilClosed(slowBody, 8000);
+      assert.ok(!bodyReply.startsWith('HTTP/1.1 2'), bodyReply);
+      assert.equal((await t.app.inject({ url: '/ztp/check/slow' })).statusCode, 404);
+
+      const ok = await fetch(`http://127.0.0.1:${port}/healthz`);
+      assert.equal(ok.status, 200);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('answers 431 to request headers over the limit', async () => {
+    const t = await testApp();
+    try {
+      await t.app.listen({ host: '127.0.0.1', port: 0 });
+      const address = t.app.server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      const socket = connect(port, '127.0.0.1');
+      await once(socket, 'connect');
+      socket.write(`GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20 * 1024)}\r\n\r\n`);
+      const reply = await untilClosed(socket, 8000);
+      assert.match(reply, /^HTTP\/1\.1 431/);
+    } finally {
+      await t.close();
+    }
+  });
+});
