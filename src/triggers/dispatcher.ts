@@ -15,7 +15,7 @@
 import { ConfigError } from '../config.js';
 import type { EventBus } from '../events/bus.js';
 import type { Store, Trigger, TriggerOutcome } from '../storage/store.js';
-import { decide, type AttemptResult, type RetryPolicy } from './retry-policy.js';
+import { decide, describe, type AttemptResult, type RetryPolicy } from './retry-policy.js';
 import type { TriggerCall } from './manager-client.js';
 
 export interface DispatcherLogger {
@@ -66,6 +66,8 @@ export interface DispatcherStats {
   inFlight: number;
   /** Finished triggers deleted by retention so far. */
   pruned: number;
+  /** The manager looks down (circuit open): one probe call at a time until one gets through. */
+  managerDown: boolean;
 }
 
 /** The lease must outlive a whole delivery (timeout) plus the completion write, with margin. */
@@ -94,6 +96,10 @@ export function validateTriggerTiming(t: {
 }
 
 const DEFAULT_PRUNE_INTERVAL = 10 * 60_000;
+/** Consecutive manager-wide failures (no connection, timeout, 502/503/504) that open the circuit. */
+export const BREAKER_THRESHOLD = 5;
+/** Longest pause between two probe calls while the manager is down (and at most max-backoff). */
+export const PROBE_MAX_MS = 10_000;
 const DEFAULT_GAUGE_INTERVAL = 5_000;
 
 export class Dispatcher {
@@ -111,6 +117,11 @@ export class Dispatcher {
   private wakeRequested = false;
   private wakeUp: (() => void) | undefined;
   private nextPruneAt = 0;
+  private pruning: Promise<void> | undefined;
+  private consecutiveDown = 0;
+  private managerDown = false;
+  private probeDelay = 0;
+  private nextProbeAt = 0;
   private nextGaugeAt = 0;
 
   constructor(private readonly opts: DispatcherOptions) {
@@ -140,7 +151,12 @@ export class Dispatcher {
   }
 
   stats(): DispatcherStats {
-    return { ...this.counters, pending: this.pending, inFlight: this.inFlight.size };
+    return {
+      ...this.counters,
+      pending: this.pending,
+      inFlight: this.inFlight.size,
+      managerDown: this.managerDown,
+    };
   }
 
   /**
@@ -152,6 +168,7 @@ export class Dispatcher {
     this.stopping = true;
     this.wake();
     await this.loop;
+    await this.pruning;
     if (this.inFlight.size > 0) {
       let timer: NodeJS.Timeout | undefined;
       const graceOver = new Promise<void>((r) => (timer = setTimeout(r, graceMs)));
@@ -167,20 +184,24 @@ export class Dispatcher {
     const { store, logger, concurrency, leaseMs, pollIntervalMs } = this.opts;
     while (!this.stopping) {
       this.wakeRequested = false;
-      const free = concurrency - this.inFlight.size;
+      const limit = this.claimLimit(concurrency - this.inFlight.size);
       let claimNow = this.now();
       let claimed = 0;
       let delay = pollIntervalMs;
       try {
-        if (free > 0) {
+        if (limit > 0) {
           claimNow = this.now();
-          const batch = await store.claimTriggers(claimNow, free, leaseMs);
+          const batch = await store.claimTriggers(claimNow, limit, leaseMs);
           claimed = batch.length;
           for (const t of batch) this.track(this.deliver(t));
         }
         await this.housekeeping();
-        if (claimed > 0 && claimed === free) continue; // there may be more due right now
-        if (free > 0) {
+        if (claimed > 0 && claimed === limit && !this.managerDown) continue; // more may be due
+        if (this.managerDown && this.inFlight.size > 0) {
+          // a probe (or a call from before the circuit opened) is out; its end wakes us
+        } else if (this.managerDown && limit === 0) {
+          delay = Math.min(pollIntervalMs, Math.max(1, this.nextProbeAt - this.now()));
+        } else if (limit > 0) {
           const next = await store.nextTriggerDue();
           // Due at or before the claim yet not claimed: in flight or queued behind an in-flight
           // trigger of the same device; a finished delivery (or the poll interval) wakes us.
@@ -194,6 +215,53 @@ export class Dispatcher {
         );
       }
       if (delay > 0) await this.sleep(delay);
+    }
+  }
+
+  /**
+   * How many triggers to claim with `free` slots. While the manager is down (circuit open) only
+   * one probe call at a time, once its probe time has come; the other triggers stay due and
+   * unattempted, so they go out as soon as a probe gets through.
+   */
+  private claimLimit(free: number): number {
+    if (!this.managerDown) return free;
+    return this.inFlight.size === 0 && this.now() >= this.nextProbeAt ? 1 : 0;
+  }
+
+  /** Circuit breaker on manager-wide failures (no connection, timeout, 502/503/504). */
+  private observe(result: AttemptResult): void {
+    const down =
+      result.kind !== 'response' ||
+      result.status === 502 ||
+      result.status === 503 ||
+      result.status === 504;
+    const { logger, initialBackoffMs, maxBackoffMs } = this.opts;
+    if (!down) {
+      this.consecutiveDown = 0;
+      if (this.managerDown) {
+        this.managerDown = false;
+        logger.info({}, 'service manager reachable again: trigger deliveries resumed');
+        this.wake();
+      }
+      return;
+    }
+    this.consecutiveDown++;
+    const cap = Math.min(maxBackoffMs, PROBE_MAX_MS);
+    if (this.managerDown) {
+      this.probeDelay = Math.min(cap, this.probeDelay * 2);
+      this.nextProbeAt = this.now() + this.probeDelay;
+    } else if (this.consecutiveDown >= BREAKER_THRESHOLD) {
+      this.managerDown = true;
+      this.probeDelay = Math.min(cap, initialBackoffMs);
+      this.nextProbeAt = this.now() + this.probeDelay;
+      logger.warn(
+        {
+          error: describe(result),
+          consecutiveFailures: this.consecutiveDown,
+          maxProbeIntervalMs: cap,
+        },
+        'service manager unreachable: trigger deliveries paused, probing with one call at a time',
+      );
     }
   }
 
@@ -228,11 +296,22 @@ export class Dispatcher {
         ? await store.countPendingTriggers()
         : (await store.countTriggers()).pending;
     }
-    if (now >= this.nextPruneAt) {
+    if (now >= this.nextPruneAt && !this.pruning) {
       this.nextPruneAt = now + (this.opts.pruneIntervalMs ?? DEFAULT_PRUNE_INTERVAL);
-      const pruned = await this.opts.store.pruneTriggers(now - this.opts.retentionMs);
+      // In the background: deliveries go on while a large table is pruned window by window.
+      this.pruning = this.prune(now - this.opts.retentionMs).finally(() => {
+        this.pruning = undefined;
+      });
+    }
+  }
+
+  private async prune(before: number): Promise<void> {
+    try {
+      const pruned = await this.opts.store.pruneTriggers(before);
       this.counters.pruned += pruned;
       if (pruned > 0) this.opts.logger.info({ pruned }, 'pruned finished triggers');
+    } catch (e) {
+      this.opts.logger.error({ err: e }, 'pruning finished triggers failed; will try again');
     }
   }
 
@@ -242,6 +321,7 @@ export class Dispatcher {
     let outcome: TriggerOutcome;
     try {
       const result = await sender.send({ ip: t.ip, key: t.key }, this.abort.signal);
+      if (!this.abort.signal.aborted) this.observe(result);
       // A call cut short by stop() is released (due now) for the next start, unless it got an answer.
       outcome =
         this.abort.signal.aborted && result.kind !== 'response'
@@ -281,7 +361,11 @@ export class Dispatcher {
     }
     const updated = applyOutcome(t, outcome);
     this.count(updated, outcome);
-    this.opts.events.emit({ type: 'trigger', trigger: updated });
+    try {
+      this.opts.events.emit({ type: 'trigger', trigger: updated });
+    } catch (e) {
+      logger.error({ err: e, triggerId: t.id }, 'a trigger event listener failed');
+    }
   }
 
   private count(t: Trigger, outcome: TriggerOutcome): void {
