@@ -14,6 +14,9 @@
  * TRUNCATE checkpoint there, between two transactions: nothing is left to copy by then, so it
  * costs one fsync, and the only writer never waits for a lock held by another connection.
  *
+ * The worker (a thread with its own V8 heap, ~15 MB) only runs while there is something to do:
+ * the store starts it at a commit and stops it once the WAL has been quiet for `idleMs`.
+ *
  * The worker is created from a code string (`eval: true`) that loads better-sqlite3 through
  * `createRequire`, so it works the same under tsx and in the esbuild bundle.
  */
@@ -29,6 +32,10 @@ export interface CheckpointerOptions {
   onError?: (error: Error) => void;
   /** Called when the WAL is larger than `truncateBytes` and fully copied into the database. */
   onTruncateWanted?: () => void;
+  /** Nothing new in the WAL for this long (and all of it copied): `onIdle` is called once. */
+  idleMs?: number;
+  /** See `idleMs`; the owner usually stops the worker then. */
+  onIdle?: () => void;
 }
 
 export interface CheckpointStats {
@@ -59,10 +66,20 @@ const stats = { runs: 0, truncateRequests: 0, lastLogFrames: 0 };
 function walBytes() {
   try { return statSync(workerData.path + '-wal').size; } catch { return 0; }
 }
+let lastLog = -1;
+let quietSince = Date.now();
+let idleSent = false;
 function checkpoint() {
   const [r] = db.pragma('wal_checkpoint(PASSIVE)');
   stats.runs++;
   stats.lastLogFrames = r.log - r.checkpointed;
+  if (r.log !== lastLog || r.log !== r.checkpointed) {
+    lastLog = r.log;
+    quietSince = Date.now();
+  } else if (!idleSent && Date.now() - quietSince >= workerData.idleMs) {
+    idleSent = true;
+    parentPort.postMessage({ idle: true });
+  }
   if (r.busy === 0 && r.log - r.checkpointed < 256 && walBytes() > workerData.truncateBytes) {
     stats.truncateRequests++;
     parentPort.postMessage({ truncate: true });
@@ -92,6 +109,7 @@ export function startCheckpointer(path: string, opts: CheckpointerOptions = {}):
       driver,
       intervalMs: opts.intervalMs ?? 200,
       truncateBytes: opts.truncateBytes ?? 64 * 1024 * 1024,
+      idleMs: opts.idleMs ?? 10_000,
     },
   });
   worker.unref();
@@ -104,7 +122,8 @@ export function startCheckpointer(path: string, opts: CheckpointerOptions = {}):
       resolve();
     }),
   );
-  worker.on('message', (m: { stats?: CheckpointStats; truncate?: boolean }) => {
+  worker.on('message', (m: { stats?: CheckpointStats; truncate?: boolean; idle?: boolean }) => {
+    if (m.idle) opts.onIdle?.();
     if (m.stats) {
       waiting.shift()?.(m.stats);
       if (waiting.length === 0) worker.unref();

@@ -157,8 +157,9 @@ export class SqliteStore implements Store {
   private flushScheduled = false;
   private closed = false;
   private readonly stmts;
-  /** The background checkpoint worker, when `backgroundCheckpoint` is on. */
-  readonly checkpointer: Checkpointer | undefined;
+  /** backgroundCheckpoint: how to start the worker (started by the first commit, stopped when idle). */
+  private readonly checkpointerOptions: CheckpointerOptions | undefined;
+  private worker: Checkpointer | undefined;
   private truncateScheduled = false;
   /** TRUNCATE checkpoints run on this connection at the worker's request. */
   walTruncations = 0;
@@ -186,20 +187,23 @@ export class SqliteStore implements Store {
         this.db.pragma('wal_autocheckpoint = 0');
       migrate(this.db);
       if (background !== false) {
-        this.checkpointer = startCheckpointer(path, {
+        this.checkpointerOptions = {
           ...(background === true ? {} : background),
           // Without the worker the WAL would grow forever: fall back to SQLite's own checkpoints.
           onError: () => {
+            this.checkpointerOptions = undefined;
             if (!this.closed) this.db.pragma('wal_autocheckpoint = 1000');
           },
-          onTruncateWanted: () => {
-            if (!this.truncateScheduled) {
-              this.truncateScheduled = true;
-              // After the current batch's answers are written (they are resolved before this runs).
-              setImmediate(() => this.truncateWal());
-            }
+          onTruncateWanted: () => this.scheduleTruncate(),
+          // Nothing written for a while and all of it copied: an idle server keeps no worker
+          // (a thread with its own V8 heap); the next commit starts it again.
+          onIdle: () => {
+            const idle = this.worker;
+            this.worker = undefined;
+            this.scheduleTruncate();
+            void idle?.stop();
           },
-        });
+        };
       }
     } catch (e) {
       throw new StorageUnavailableError(
@@ -352,6 +356,7 @@ export class SqliteStore implements Store {
         }
       }
       s.commit.run();
+      this.ensureCheckpointer();
     } catch (error) {
       if (this.db.inTransaction) {
         try {
@@ -420,6 +425,23 @@ export class SqliteStore implements Store {
       }
       this.startFsync();
     });
+  }
+
+  /** The background checkpoint worker while it runs (after a commit, until idle). */
+  get checkpointer(): Checkpointer | undefined {
+    return this.worker;
+  }
+
+  private ensureCheckpointer(): void {
+    if (this.worker || !this.checkpointerOptions || this.closed) return;
+    this.worker = startCheckpointer(this.path, this.checkpointerOptions);
+  }
+
+  private scheduleTruncate(): void {
+    if (this.truncateScheduled) return;
+    this.truncateScheduled = true;
+    // After the current batch's answers are written (they are resolved before this runs).
+    setImmediate(() => this.truncateWal());
   }
 
   /**
@@ -687,7 +709,7 @@ export class SqliteStore implements Store {
       await new Promise((r) => setTimeout(r, 1));
     }
     if (this.walFd !== undefined) closeSync(this.walFd);
-    await this.checkpointer?.stop();
+    await this.worker?.stop();
     await Promise.resolve();
     this.db.close();
   }

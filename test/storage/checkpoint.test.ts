@@ -63,9 +63,9 @@ describe('background checkpoints', () => {
     assert.ok(opened instanceof SqliteStore);
     const store = opened;
     try {
-      assert.ok(store.checkpointer);
       assert.equal(store.db.pragma('wal_autocheckpoint', { simple: true }), 0);
       await store.register(reg('a'), { enqueueTrigger: false, historyLimit: 20 });
+      assert.ok(store.checkpointer, 'no checkpoint worker after a commit');
     } finally {
       await store.close();
     }
@@ -76,6 +76,28 @@ describe('background checkpoints', () => {
       assert.equal((await again.get('a')).ip, '10.0.0.1');
     } finally {
       await again.close();
+      cleanup();
+    }
+  });
+
+  it('run only while there is something to checkpoint: an idle store has no worker', async () => {
+    const { dir, cleanup } = tempDir();
+    const path = join(dir, 'idle.db');
+    const store = new SqliteStore(path, {
+      backgroundCheckpoint: { intervalMs: 10, idleMs: 50, truncateBytes: 1 },
+    });
+    try {
+      assert.equal(store.checkpointer, undefined);
+      await store.register(reg('a'), { enqueueTrigger: false, historyLimit: 20 });
+      assert.ok(store.checkpointer);
+      await eventually(() => store.checkpointer === undefined, 5000, 'the idle worker to stop');
+      // Everything was copied and the WAL truncated before it went.
+      await eventually(() => walSize(path) === 0, 5000, 'an empty WAL');
+      await store.register(reg('b'), { enqueueTrigger: false, historyLimit: 20 });
+      assert.ok(store.checkpointer, 'the next commit did not start it again');
+      assert.equal((await store.get('a')).ip, '10.0.0.1');
+    } finally {
+      await store.close();
       cleanup();
     }
   });
