@@ -65,7 +65,8 @@ describe('ztp serve with --manager-url (real process)', () => {
           const body = (await res.json()) as { trigger: { state: string; attempts: number } };
           return body.trigger.state === 'delivered' ? body.trigger : undefined;
         });
-        assert.equal(detail.attempts, 2);
+        // one or more attempts before the crash (the last one cut by kill -9), one after
+        assert.ok(detail.attempts >= 2, `${detail.attempts} attempts`);
       } finally {
         assert.equal(await second.stop(), 0);
       }

@@ -132,7 +132,7 @@ describe('trigger delivery to a real manager', () => {
   });
 
   it('a blackholed manager does not slow registrations and each call times out per the setting', async () => {
-    const h = await harness({ timeoutMs: 400 });
+    const h = await harness({ timeoutMs: 1000 });
     try {
       h.manager.mode = { kind: 'blackhole' };
       const times: number[] = [];
@@ -142,20 +142,21 @@ describe('trigger delivery to a real manager', () => {
         times.push(performance.now() - started);
         await sleep(5);
       }
-      // The manager holds every call for 400 ms; a registration that waited for it could not
-      // stay under 100 ms.
-      assert.ok(Math.max(...times) < 100, `registration times: ${times.map(Math.round).join(',')}`);
+      // The manager holds every call until the 1 s timeout; a registration that waited for it
+      // would take that long. Typical times are a few ms (an fsync); the bound is generous for
+      // a loaded test machine.
+      assert.ok(Math.max(...times) < 500, `registration times: ${times.map(Math.round).join(',')}`);
       await eventually(() => h.manager.calls.length >= 8, 5000, 'calls in flight');
       const tr = await waitFor(async () => {
         const v = await h.trigger('dev-0');
         return v?.lastError ? v : undefined;
       });
       assert.equal(tr.state, 'pending');
-      assert.equal(tr.lastError, 'timeout after 400 ms');
+      assert.equal(tr.lastError, 'timeout after 1000 ms');
       const firstCall = h.manager.calls.find((c) => c.ip === '10.0.1.0')!;
       const timedOutAt = h.events.find((e) => e.deviceId === 'dev-0' && e.lastError)!.updatedAt;
       const held = timedOutAt - firstCall.at;
-      assert.ok(held >= 380 && held < 3000, `gave up after ${held} ms`);
+      assert.ok(held >= 980 && held < 4000, `gave up after ${held} ms`);
     } finally {
       await h.close();
     }
