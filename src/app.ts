@@ -15,7 +15,7 @@ import type { ApiGroup, Guard } from './http/auth.js';
 import { clientScriptApi } from './http/client-script.js';
 import { managementApi } from './http/management.js';
 import { opsApi } from './http/ops.js';
-import { installProblemHandlers } from './http/problem.js';
+import { frameworkError, installProblemHandlers } from './http/problem.js';
 import { registrationApi } from './http/registration.js';
 import { retrievalApi } from './http/retrieval.js';
 import { docsUiSecurity } from './security/headers.js';
@@ -88,6 +88,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     connectionTimeout: limits.idleTimeout,
     keepAliveTimeout: limits.keepAliveTimeout,
     requestTimeout: limits.requestTimeout,
+    frameworkErrors: frameworkError,
     logger: opts.logger ?? false,
     bodyLimit,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 512 },

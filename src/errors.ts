@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'invalid_body'
   | 'invalid_json'
   | 'invalid_query'
+  | 'invalid_url'
   | 'unsupported_media_type'
   | 'body_too_large'
   | 'device_not_found'

@@ -92,6 +92,25 @@ const FASTIFY_CODES: Record<string, { status: number; code: ErrorCode; detail?: 
   },
 };
 
+/**
+ * Errors Fastify raises before routing, given as its `frameworkErrors` option: a URL that is not
+ * valid percent-encoded UTF-8 (`/ztp/check/%C0%AF`) is a problem document like every other 400.
+ */
+export function frameworkError(
+  error: FastifyError,
+  _request: FastifyRequest,
+  reply: FastifyReply,
+): void {
+  void sendProblem(
+    reply,
+    400,
+    'invalid_url',
+    error.code === 'FST_ERR_BAD_URL'
+      ? 'the URL is not valid percent-encoded UTF-8'
+      : 'the request cannot be routed',
+  );
+}
+
 export function installProblemHandlers(app: FastifyInstance, bodyLimit: number): void {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     if (error instanceof ZtpError) {
