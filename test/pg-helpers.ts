@@ -45,10 +45,63 @@ async function adminQuery(url: string, text: string, values: unknown[] = []) {
 }
 
 /**
+ * Advisory lock (in the base database) that keeps the PostgreSQL restart test from restarting
+ * the server under other test files: each file holds it shared while it runs; the restart test
+ * takes it exclusively (waiting for them) and keeps it through the restart.
+ */
+const RESTART_LOCK = 0x7a747052;
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Retries `fn` while the server is briefly away (e.g. restarted by the restart test). */
+async function retrying<T>(fn: () => Promise<T>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (Date.now() > deadline) throw e;
+      await sleep(250);
+    }
+  }
+}
+
+/** A session holding the restart lock (shared or exclusive) until released. */
+async function holdRestartLock(url: string, mode: 'shared' | 'exclusive') {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.query(
+      mode === 'shared' ? 'SELECT pg_advisory_lock_shared($1)' : 'SELECT pg_advisory_lock($1)',
+      [RESTART_LOCK],
+    );
+  } catch (e) {
+    await client.end().catch(() => undefined);
+    throw e;
+  }
+  return { release: () => client.end().catch(() => undefined) };
+}
+
+/**
+ * Waits until no other test file uses the server, then holds it for a restart (the lock dies
+ * with the server); files starting meanwhile wait until it is back.
+ */
+export async function lockForRestart(): Promise<void> {
+  const base = process.env.ZTP_TEST_DATABASE_URL;
+  if (!base) throw new Error('ZTP_TEST_DATABASE_URL is not set');
+  await holdRestartLock(base, 'exclusive');
+}
+
+/**
  * Creates a fresh database for one test file, or returns undefined (suite skipped) when no
  * server is configured. Throws under CI=true when none is configured or it does not answer.
+ * `restarts: true` is for the one file that restarts the server (it must not hold the lock).
  */
-export async function createTestDatabase(label: string): Promise<PgTestDatabase | undefined> {
+export async function createTestDatabase(
+  label: string,
+  opts: { restarts?: boolean } = {},
+): Promise<PgTestDatabase | undefined> {
   const base = process.env.ZTP_TEST_DATABASE_URL;
   const ci = process.env.CI === 'true';
   if (!base) {
@@ -56,16 +109,23 @@ export async function createTestDatabase(label: string): Promise<PgTestDatabase 
       throw new Error(
         'CI=true but ZTP_TEST_DATABASE_URL is not set: the PostgreSQL suites must run in CI',
       );
-    console.log(`# ${PG_SKIP_MESSAGE}`);
+    console.log(PG_SKIP_MESSAGE);
     return undefined;
   }
   const name = `ztp_test_${label.replace(/\W/g, '_')}_${randomBytes(4).toString('hex')}`;
+  let lock: { release: () => Promise<void> } | undefined;
   try {
-    await adminQuery(base, `CREATE DATABASE ${name}`);
+    // Unreachable at first try: fail (or skip) at once; dropped by a restart while waiting: retry.
+    await adminQuery(base, 'SELECT 1');
+    await retrying(async () => {
+      if (!opts.restarts) lock = await holdRestartLock(base, 'shared');
+      await adminQuery(base, `CREATE DATABASE ${name}`);
+    });
   } catch (e) {
+    await lock?.release();
     const why = `PostgreSQL at ZTP_TEST_DATABASE_URL is not usable: ${(e as Error).message}`;
     if (ci) throw new Error(why);
-    console.log(`# ${why}; ${PG_SKIP_MESSAGE}`);
+    console.log(`${why}; ${PG_SKIP_MESSAGE}`);
     return undefined;
   }
   const url = withDatabase(base, name);
@@ -83,13 +143,15 @@ export async function createTestDatabase(label: string): Promise<PgTestDatabase 
     url,
     query,
     reset,
-    openStore: async (opts?: PostgresOptions) => {
+    openStore: async (storeOpts?: PostgresOptions) => {
       await reset();
-      const store = await openPostgresStore(url, opts);
+      const store = await openPostgresStore(url, storeOpts);
       return { store, cleanup: () => store.close() };
     },
-    drop: () =>
-      adminQuery(base, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).then(() => undefined),
+    drop: async () => {
+      await retrying(() => adminQuery(base, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+      await lock?.release();
+    },
   };
 }
 
