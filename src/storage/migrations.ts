@@ -73,6 +73,13 @@ CREATE TABLE history (${byteOrder(historyColumns)});
 CREATE TABLE triggers (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, ${byteOrder(triggerColumns)});
 ${triggerIndexes}`,
   },
+  {
+    version: 2,
+    description:
+      'pending triggers by device: per-device order checks and coalescing stay O(1) for a device with many finished triggers',
+    sqlite: `CREATE INDEX triggers_device_pending ON triggers (device_id, id) WHERE state = 'pending';`,
+    postgres: `CREATE INDEX triggers_device_pending ON triggers (device_id, id) WHERE state = 'pending';`,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.at(-1)?.version ?? 0;

@@ -86,6 +86,8 @@ describe('SQLite trigger outbox', () => {
       for (const name of ['claimTriggers', 'coalesceTrigger', 'nextDue']) {
         const p = plan(stmts[name]!.source);
         assert.doesNotMatch(p, /triggers_state/, `${name}:\n${p}`);
+        // the per-device checks read only the device's pending triggers, not its whole past
+        assert.match(p, /triggers_device_pending/, `${name}:\n${p}`);
         assert.doesNotMatch(p, /^SCAN (t|triggers)$/m, `${name}: full table scan\n${p}`);
       }
     }));
