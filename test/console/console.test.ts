@@ -231,6 +231,33 @@ describe('operator console (browser)', { skip }, () => {
     }
   });
 
+  it('works with the keyboard: open a device with Enter, close with Escape, focus returns', async () => {
+    const page = await open();
+    const id = ids[4]!;
+    const button = page.getByRole('button', { name: `Details of ${id}` });
+    await button.focus();
+    await page.keyboard.press('Enter');
+    const dialog = page.getByRole('dialog', { name: id });
+    await dialog.waitFor();
+    // Focus moved into the dialog (its title), so screen readers announce it.
+    assert.equal(
+      await page.evaluate<string | undefined>('document.activeElement?.id'),
+      'detail-title',
+    );
+    await page.keyboard.press('Tab');
+    assert.equal(
+      await page.evaluate<string | undefined>('document.activeElement?.id'),
+      'detail-close',
+    );
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'hidden' });
+    assert.equal(
+      await page.evaluate<string | null>("document.activeElement?.getAttribute('aria-label')"),
+      `Details of ${id}`,
+    );
+    await page.close();
+  });
+
   it('fits a phone screen: rows become labelled cards without horizontal scrolling', async () => {
     const page = await browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true });
     page.setDefaultTimeout(5000);
