@@ -2,6 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Dispatcher } from '../../src/triggers/dispatcher.js';
 import { ConfigError } from '../../src/config.js';
+import { StorageUnavailableError } from '../../src/errors.js';
+import { ManagerClient } from '../../src/triggers/manager-client.js';
+import { FakeManager } from './fake-manager.js';
 import { EventBus } from '../../src/events/bus.js';
 import { eventually, json, sleep, tempSqliteStore } from '../helpers.js';
 import { harness, quiet, waitFor } from './setup.js';
@@ -378,6 +381,56 @@ describe('trigger delivery to a real manager', () => {
       assert.equal((await h.trigger(A))?.state, 'delivered');
     } finally {
       await h.close();
+    }
+  });
+
+  it('survives storage errors: logs them and delivers once the database answers again', async () => {
+    const { store, cleanup } = tempSqliteStore();
+    let failures = 3;
+    const flaky = new Proxy(store, {
+      get(target, prop, receiver) {
+        const value: unknown = Reflect.get(target, prop, receiver);
+        if (prop === 'claimTriggers' && failures > 0) {
+          return () => {
+            failures--;
+            return Promise.reject(new StorageUnavailableError('database unreachable'));
+          };
+        }
+        return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
+      },
+    });
+    const manager = await new FakeManager().start();
+    const client = new ManagerClient({ managerUrl: manager.url, timeoutMs: 1000, connections: 1 });
+    const errors: string[] = [];
+    const d = new Dispatcher({
+      store: flaky,
+      sender: client,
+      events: new EventBus(),
+      logger: { ...quiet, error: (_o, msg) => errors.push(msg) },
+      concurrency: 2,
+      timeoutMs: 1000,
+      leaseMs: 2000,
+      initialBackoffMs: 20,
+      maxBackoffMs: 100,
+      maxAgeMs: 60_000,
+      pollIntervalMs: 20,
+      retentionMs: 60_000,
+    });
+    try {
+      await store.register(
+        { id: A, ip: '10.0.0.1', name: '', userdata: '', source: '', at: Date.now() },
+        { enqueueTrigger: true, historyLimit: 0 },
+      );
+      d.start();
+      await waitFor(() => manager.calls.length === 1, 5000, 'delivery after the errors');
+      assert.equal(failures, 0);
+      assert.ok(errors.filter((m) => m.includes('storage error')).length >= 3);
+      await waitFor(async () => (await store.latestTrigger(A))?.state === 'delivered');
+    } finally {
+      await d.stop(0);
+      await client.close();
+      await manager.stop();
+      await cleanup();
     }
   });
 
