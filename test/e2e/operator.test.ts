@@ -4,7 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { tempDir } from '../helpers.js';
+import { eventually, tempDir } from '../helpers.js';
+import { FakeManager } from '../triggers/fake-manager.js';
 import { startServe, type ServeProcess } from './server-process.js';
 
 describe('ztp serve: console, metrics, events', () => {
@@ -56,6 +57,61 @@ describe('ztp serve: console, metrics, events', () => {
     for (;;) {
       const { done } = await reader.read();
       if (done) break;
+    }
+  });
+});
+
+describe('ztp serve with a manager: trigger metrics and events follow real deliveries', () => {
+  it('counts a retried then delivered trigger and its lag, and streams each state', async () => {
+    const tmp = tempDir();
+    const manager = await new FakeManager().start();
+    // The first call fails (503), the retry succeeds.
+    manager.mode = { kind: 'status', status: 503 };
+    manager.onCall = () => (manager.mode = { kind: 'status', status: 200 });
+    const server = await startServe([
+      '--database',
+      `${tmp.dir}/ztp.db`,
+      '--log-level',
+      'error',
+      '--manager-url',
+      manager.url,
+      '--trigger-initial-backoff',
+      '50ms',
+      '--trigger-poll-interval',
+      '50ms',
+    ]);
+    try {
+      const stream = await fetch(`${server.url}/ztp/mng/events`);
+      const reader = stream.body!.pipeThrough(new TextDecoderStream()).getReader();
+      await fetch(`${server.url}/ztp/register/e2e-2`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: '{"ip":"10.0.0.7"}',
+      });
+      let text = '';
+      while (!text.includes('"state":"delivered"')) {
+        const { value, done } = await reader.read();
+        assert.ok(!done, 'stream ended early');
+        text += value;
+      }
+      const states = [...text.matchAll(/"state":"(\w+)"/g)].map((m) => m[1]);
+      assert.deepEqual(states, ['pending', 'pending', 'delivered']);
+      await reader.cancel();
+
+      const metric = (body: string, line: RegExp) => Number(line.exec(body)?.[1]);
+      const body = await eventually(async () => {
+        const b = await (await fetch(`${server.url}/metrics`)).text();
+        return b.includes('ztp_triggers_total{outcome="delivered"} 1') ? b : undefined;
+      });
+      assert.equal(metric(body, /^ztp_triggers_total\{outcome="retried"\} (\d+)$/m), 1);
+      assert.equal(metric(body, /^ztp_triggers_total\{outcome="queued"\} (\d+)$/m), 1);
+      assert.equal(metric(body, /^ztp_trigger_delivery_lag_seconds_count (\d+)$/m), 1);
+      assert.equal(metric(body, /^ztp_registrations_total\{result="created"\} (\d+)$/m), 1);
+      assert.equal(manager.calls.length, 2);
+    } finally {
+      await server.stop();
+      await manager.stop();
+      tmp.cleanup();
     }
   });
 });
