@@ -121,6 +121,8 @@ export interface LoadResult {
   maxms: number;
   /** Non-2xx/3xx answers plus socket errors and timeouts. */
   errors: number;
+  /** Peak RSS of the server during the run (ztp runs only). */
+  rssPeakMB?: number;
 }
 
 export interface LoadSpec {

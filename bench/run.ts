@@ -2,8 +2,10 @@
  * `npm run bench`: measures every performance target of the project on this machine, in one
  * run, against a bare node:http baseline started in the same run (bench/baseline.mjs).
  *
- *   tsx bench/run.ts [--devices 100000] [--seconds 8] [--phases all|lookup,register,triggers,scale]
+ *   tsx bench/run.ts [--devices 100000] [--scale-devices 1000000] [--seconds 8]
+ *                    [--phases all|lookup,register,triggers,scale]
  *                    [--backlog 100000] [--out bench/results/<date>.json]
+ *                    [--postgres postgres://user@127.0.0.1:5432/postgres]   (or BENCH_POSTGRES_URL)
  *
  * Everything listens on 127.0.0.1; every load run is wrk with one thread (the machine's cores
  * are shared by wrk and the server) and is bounded by --seconds. The real server is
@@ -35,14 +37,17 @@ import {
 const { values: args } = parseArgs({
   options: {
     devices: { type: 'string', default: '100000' },
+    'scale-devices': { type: 'string', default: '1000000' },
     seconds: { type: 'string', default: '8' },
     phases: { type: 'string', default: 'all' },
     backlog: { type: 'string', default: '100000' },
     out: { type: 'string' },
     label: { type: 'string', default: '' },
+    postgres: { type: 'string', default: process.env.BENCH_POSTGRES_URL ?? '' },
   },
 });
 const DEVICES = Number(args.devices);
+const SCALE = Number(args['scale-devices']);
 const SECONDS = Number(args.seconds);
 const BACKLOG = Number(args.backlog);
 const PHASES = new Set(
@@ -113,7 +118,11 @@ async function load(
   log(`${name}: wrk -c${connections} ${seconds}s`);
   const sampler = pid === undefined ? undefined : sampleRss(pid);
   const r = await runWrk({ url, kind, connections, seconds, idSpace, seed: seed++ }, tmp);
-  if (sampler) serverPeakRss = Math.max(serverPeakRss, sampler.stop());
+  if (sampler) {
+    const peak = sampler.stop();
+    serverPeakRss = Math.max(serverPeakRss, peak);
+    r.rssPeakMB = round(peak / MB, 1);
+  }
   loads[name] = r;
   log(`  ${r.rps} req/s, p50 ${r.p50ms} ms, p99 ${r.p99ms} ms, errors ${r.errors}`);
   return r;
@@ -274,31 +283,97 @@ async function main() {
     let s = await startServer(smallDb, manager.url, 'server-1k');
     const small = await load('ztp check c50 @1k devices', s.url, 'check', 50, 1000, SECONDS, s.pid);
     await stop(s);
-    s = await startServer(mainDb, manager.url, 'server-scale');
-    const big = await load(
-      `ztp check c50 @${DEVICES} devices`,
-      s.url,
-      'check',
-      50,
-      DEVICES,
-      SECONDS,
-      s.pid,
-    );
-    results.scale = { lookupRatioBigToSmall: round(big.rps / small.rps) };
-    log(`streaming GET /ztp/mng/list of ${DEVICES} ids`);
+    let scaleDb = mainDb;
+    if (SCALE !== DEVICES) {
+      scaleDb = join(tmp, 'scale.db');
+      log(`seeding ${SCALE} devices`);
+      seedDatabase(scaleDb, SCALE);
+    }
+    const scaleBytes = statSync(scaleDb).size;
+    s = await startServer(scaleDb, manager.url, 'server-scale');
+    await sleep(1000);
+    log(`streaming GET /ztp/mng/list of ${SCALE} ids`);
     const rssBefore = rssOf(s.pid);
     const sampler = sampleRss(s.pid, 20);
     const dl = await timeDownload(`${s.url}/ztp/mng/list`);
     const peak = sampler.stop();
     results.list = {
-      ids: DEVICES,
+      ids: SCALE,
       seconds: round(dl.seconds),
       bytes: dl.bytes,
       rssBeforeMB: round(rssBefore / MB, 1),
       rssPeakMB: round(peak / MB, 1),
     };
     log(`  ${round(dl.seconds)} s, ${dl.bytes} bytes, peak RSS ${round(peak / MB, 1)} MB`);
+    const big = await load(
+      `ztp check c50 @${SCALE} devices`,
+      s.url,
+      'check',
+      50,
+      SCALE,
+      SECONDS,
+      s.pid,
+    );
+    results.scale = {
+      devices: SCALE,
+      lookupRatioBigToSmall: round(big.rps / small.rps),
+      databaseBytes: scaleBytes,
+      bytesPerDevice: Math.round(scaleBytes / SCALE),
+    };
     await stop(s);
+  }
+
+  // ---- PostgreSQL ------------------------------------------------------------------------
+  if (args.postgres) {
+    const pg = (await import('pg')).default;
+    const admin = new pg.Client({ connectionString: args.postgres });
+    await admin.connect();
+    const name = `ztp_bench_${process.pid}`;
+    await admin.query(`CREATE DATABASE ${name}`);
+    const url = new URL(args.postgres);
+    url.pathname = `/${name}`;
+    try {
+      const server = await startServer(url.href, manager.url, 'server-postgres');
+      log(`seeding ${DEVICES} devices into PostgreSQL`);
+      const c = new pg.Client({ connectionString: url.href });
+      await c.connect();
+      const mac = (x: string) =>
+        `'02:00:' || lpad(to_hex((${x} >> 24) & 255), 2, '0') || ':' || lpad(to_hex((${x} >> 16) & 255), 2, '0') || ':' || lpad(to_hex((${x} >> 8) & 255), 2, '0') || ':' || lpad(to_hex(${x} & 255), 2, '0')`;
+      const at = Date.now();
+      await c.query(
+        `INSERT INTO devices (id, ip, name, userdata, first_seen, last_seen, updated_at, registrations, last_source)
+         SELECT ${mac('i')}, '10.0.0.1', 'device-' || i, 'rack 4, row 2', ${at}, ${at}, ${at}, 1, '10.0.0.1'
+         FROM generate_series(0, ${DEVICES - 1}) AS i`,
+      );
+      await c.query(
+        `INSERT INTO history (device_id, seq, at, ip, source) SELECT id, 1, ${at}, ip, ip FROM devices`,
+      );
+      await c.query('VACUUM ANALYZE');
+      await c.end();
+      await load('postgres: ztp check c50', server.url, 'check', 50, DEVICES, SECONDS, server.pid);
+      await load(
+        'postgres: ztp register c50',
+        server.url,
+        'register',
+        50,
+        2 * DEVICES,
+        SECONDS,
+        server.pid,
+      );
+      await load(
+        'postgres: ztp register c1',
+        server.url,
+        'register',
+        1,
+        2 * DEVICES,
+        Math.ceil(SECONDS / 2),
+        server.pid,
+      );
+      await stop(server);
+    } finally {
+      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await admin.end();
+    }
   }
 
   await stop(manager);
@@ -349,13 +424,15 @@ function targets(): Target[] {
   );
   add('register c50 p99', reg?.p99ms, '≤ 15 ms', (v) => v <= 15, ' ms');
   add('register c1 p50', loads['ztp register c1']?.p50ms, '≤ 1 ms', (v) => v <= 1, ' ms');
-  const scale = results.scale as { lookupRatioBigToSmall: number } | undefined;
-  add(`lookup @${DEVICES} / @1k`, scale?.lookupRatioBigToSmall, '≥ 0.8×', (v) => v >= 0.8, '×');
+  const scale = results.scale as
+    { lookupRatioBigToSmall: number; bytesPerDevice: number } | undefined;
+  add(`lookup @${SCALE} / @1k`, scale?.lookupRatioBigToSmall, '≥ 0.8×', (v) => v >= 0.8, '×');
   const list = results.list as { seconds: number; rssPeakMB: number } | undefined;
-  add(`list of ${DEVICES} ids streamed`, list?.seconds, '≤ 3 s (1M)', (v) => v <= 3, ' s');
+  add(`list of ${SCALE} ids streamed`, list?.seconds, '≤ 3 s (1M)', (v) => v <= 3, ' s');
   add('RSS while streaming the list', list?.rssPeakMB, '< 250 MB', (v) => v < 250, ' MB');
   const dbr = results.database as { bytesPerDevice: number };
-  add('database bytes per device', dbr.bytesPerDevice, 'reported', () => true, ' B');
+  add(`database bytes per device @${DEVICES}`, dbr.bytesPerDevice, 'reported', () => true, ' B');
+  add(`database bytes per device @${SCALE}`, scale?.bytesPerDevice, 'reported', () => true, ' B');
   add('idle RSS', results.idleRssMB as number | undefined, '≤ 100 MB', (v) => v <= 100, ' MB');
   add(
     'RSS under load',
@@ -380,6 +457,32 @@ function targets(): Target[] {
     (v) => v <= 60,
     ' s',
   );
+  const pgCheck = loads['postgres: ztp check c50'];
+  const pgReg = loads['postgres: ztp register c50'];
+  if (pgCheck && pgReg) {
+    add(
+      'postgres: check c50 / baseline lookup',
+      ratio(pgCheck, loads['baseline lookup c50']),
+      'reported',
+      () => true,
+      '×',
+    );
+    add(
+      'postgres: register c50 / baseline group commit',
+      ratio(pgReg, loads['baseline upsert group-commit c50']),
+      'reported',
+      () => true,
+      '×',
+    );
+    add('postgres: register c50 p99', pgReg.p99ms, 'reported', () => true, ' ms');
+    add(
+      'postgres: register c1 p50',
+      loads['postgres: ztp register c1']?.p50ms,
+      'reported',
+      () => true,
+      ' ms',
+    );
+  }
   const during = loads['ztp register c50 during drain'];
   add(
     'register c50 during drain / without',
@@ -405,7 +508,7 @@ try {
   const t = targets();
   console.log('');
   printTable([
-    ['run', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'errors'],
+    ['run', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'errors', 'server RSS MB'],
     ...Object.entries(loads).map(([name, r]) => [
       name,
       String(r.rps),
@@ -414,6 +517,7 @@ try {
       String(r.p99ms),
       String(r.maxms),
       String(r.errors),
+      r.rssPeakMB === undefined ? '' : String(r.rssPeakMB),
     ]),
   ]);
   console.log('');
