@@ -85,12 +85,13 @@ async function holdRestartLock(url: string, mode: 'shared' | 'exclusive') {
 
 /**
  * Waits until no other test file uses the server, then holds it for a restart (the lock dies
- * with the server); files starting meanwhile wait until it is back.
+ * with the server; release() it if the restart does not happen); files starting meanwhile wait
+ * until it is back.
  */
-export async function lockForRestart(): Promise<void> {
+export async function lockForRestart(): Promise<{ release: () => Promise<void> }> {
   const base = process.env.ZTP_TEST_DATABASE_URL;
   if (!base) throw new Error('ZTP_TEST_DATABASE_URL is not set');
-  await holdRestartLock(base, 'exclusive');
+  return holdRestartLock(base, 'exclusive');
 }
 
 /**

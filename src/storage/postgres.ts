@@ -122,6 +122,7 @@ export class PostgresStore implements Store {
   readonly pool: pg.Pool;
   private readonly password: string;
   private readonly statementTimeout: number;
+  private readonly connectTimeout: number;
   private queue: Pending[] = [];
   private flushScheduled = false;
   private inFlight = 0;
@@ -137,12 +138,13 @@ export class PostgresStore implements Store {
     this.password = password;
     const poolSize = opts.poolSize ?? POSTGRES_DEFAULTS.poolSize;
     this.statementTimeout = opts.statementTimeout ?? POSTGRES_DEFAULTS.statementTimeout;
+    this.connectTimeout = opts.connectTimeout ?? POSTGRES_DEFAULTS.connectTimeout;
     // Leave connections for reads and claims while batches commit.
     this.maxBatches = Math.max(1, Math.floor(poolSize / 2));
     this.pool = new pg.Pool({
       connectionString: url,
       max: poolSize,
-      connectionTimeoutMillis: opts.connectTimeout ?? POSTGRES_DEFAULTS.connectTimeout,
+      connectionTimeoutMillis: this.connectTimeout,
       statement_timeout: this.statementTimeout,
       query_timeout: this.statementTimeout + 1000,
       // A replica that stops mid-transaction must not hold row locks for long.
@@ -176,16 +178,21 @@ export class PostgresStore implements Store {
 
   /** Applies pending migrations under an advisory lock (replicas may start together). */
   async migrate(): Promise<void> {
-    let client: pg.PoolClient;
+    // Its own connection, without the pool's timeouts: waiting for another replica's migration
+    // (at the advisory lock) is expected.
+    const client = new pg.Client({
+      connectionString: this.url,
+      connectionTimeoutMillis: this.connectTimeout,
+      application_name: 'ztp-migrate',
+    });
+    client.on('error', () => undefined);
     try {
-      client = await this.pool.connect();
+      await client.connect();
     } catch (e) {
+      await client.end().catch(() => undefined);
       throw this.unavailable(e, `cannot connect to PostgreSQL: ${this.redact(errText(e))}`);
     }
-    let broken: unknown;
     try {
-      // Another replica may hold the lock while it migrates: wait without a statement timeout.
-      await client.query('SET statement_timeout = 0');
       await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
       try {
         await client.query('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
@@ -213,13 +220,11 @@ export class PostgresStore implements Store {
       } finally {
         await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]);
       }
-      await client.query(`SET statement_timeout = ${this.statementTimeout}`);
     } catch (e) {
-      broken = e;
       if (e instanceof ConfigError) throw e;
       throw this.unavailable(e, `cannot migrate the PostgreSQL schema: ${this.redact(errText(e))}`);
     } finally {
-      client.release(broken instanceof Error ? broken : undefined);
+      await client.end().catch(() => undefined);
     }
   }
 

@@ -186,7 +186,7 @@ async function assertAllDelivered(manager: Manager, outcomes: Outcome[], devices
       );
       return (rows.rows[0] as { n: number }).n === 0;
     },
-    20_000,
+    45_000,
     'every trigger delivered',
   );
 }
@@ -212,9 +212,9 @@ const serveArgs = (managerUrl: string) => [
   '100ms',
   // Generous for a loaded 2-core machine (a timed-out call is retried: a legitimate duplicate).
   '--trigger-timeout',
-  '3s',
+  '5s',
   '--trigger-lease',
-  '6s',
+  '10s',
   '--trigger-initial-backoff',
   '100ms',
   '--trigger-max-backoff',
@@ -245,15 +245,33 @@ describe('several replicas on one PostgreSQL', { skip: db ? false : PG_SKIP_MESS
   });
   async function fresh() {
     await Promise.all(replicas.map((r) => r.stop()));
+    replicas = [];
     await db!.reset();
     manager.calls = [];
     manager.delayMs = 0;
-    // Started together: their migrations meet at the advisory lock.
-    // Each has its own manager URL (/r0, /r1), so the manager knows who sent a call.
-    replicas = await Promise.all(
-      ['r0', 'r1'].map((name) => startServe(serveArgs(`${manager.url}/${name}`))),
+    // Started together: their migrations meet at the advisory lock. Each has its own manager
+    // URL (/r0, /r1), so the manager knows who sent a call. Slow start-ups (a loaded machine)
+    // get 30 s; one that fails does not leave the other running.
+    const started = await Promise.allSettled(
+      ['r0', 'r1'].map((name) => startServe(serveArgs(`${manager.url}/${name}`), {}, 30_000)),
     );
+    for (const s of started) if (s.status === 'fulfilled') replicas.push(s.value);
+    const failed = started.find((s) => s.status === 'rejected');
+    if (failed) throw (failed).reason;
     return replicas;
+  }
+
+  /**
+   * Keys the manager got more than once that no replica death explains must come from a call
+   * that timed out and was retried (at-least-once), which the replica logged.
+   */
+  function timedOutIps(): Set<string> {
+    const ips = new Set<string>();
+    for (const r of replicas)
+      for (const line of r.lines)
+        if (line.includes('trigger attempt failed') && line.includes('timeout'))
+          ips.add((JSON.parse(line) as { ip: string }).ip);
+    return ips;
   }
 
   it('concurrent registrations of the same ids through both end consistent, every trigger delivered once', async (t) => {
@@ -288,7 +306,12 @@ describe('several replicas on one PostgreSQL', { skip: db ? false : PG_SKIP_MESS
     }
     await assertAllDelivered(manager, rest, DEVICES);
     assertPerDeviceOrder(manager, 2);
-    assert.equal(manager.duplicates().size, 0, 'no replica died: no trigger delivered twice');
+    // No replica died: a key reaches the manager twice only after a logged timeout (expected 0).
+    const timedOut = timedOutIps();
+    for (const [key] of manager.duplicates()) {
+      const ip = manager.calls.find((c) => c.key === key)!.ip;
+      assert.ok(timedOut.has(ip), `key ${key} (${ip}) delivered twice without a timeout`);
+    }
     for (const name of ['r0', 'r1'])
       assert.ok(
         manager.calls.some((c) => c.replica === name),
@@ -327,19 +350,31 @@ describe('several replicas on one PostgreSQL', { skip: db ? false : PG_SKIP_MESS
     assertPerDeviceOrder(manager);
     const dups = manager.duplicates();
     t.diagnostic(`triggers delivered twice because their replica died mid-delivery: ${dups.size}`);
+    // Each: first sent by the dead replica, then once by the survivor — or retried after a
+    // logged timeout (a loaded machine), which is at-least-once by design.
+    const timedOut = timedOutIps();
     for (const [key, senders] of dups) {
+      const ip = manager.calls.find((c) => c.key === key)!.ip;
+      if (timedOut.has(ip)) continue;
       assert.deepEqual(
         senders,
         ['r0', 'r1'],
-        `key ${key}: sent by the dead replica, then once by the other`,
+        `key ${key}: sent by the dead replica, then by the other`,
       );
     }
   });
 
   it('PostgreSQL stopped mid-load: 503s while it is away, full recovery after, nothing acknowledged lost', async (t) => {
     // Other test files must not be using the server while it is down: wait for them to finish.
-    await lockForRestart();
-    const [a, b] = await fresh();
+    const lock = await lockForRestart();
+    let a: ServeProcess;
+    let b: ServeProcess;
+    try {
+      [a, b] = (await fresh()) as [ServeProcess, ServeProcess];
+    } catch (e) {
+      await lock.release();
+      throw e;
+    }
     const DEVICES = 20;
     let stopAfter = Infinity;
     const load = chains(
@@ -378,6 +413,7 @@ describe('several replicas on one PostgreSQL', { skip: db ? false : PG_SKIP_MESS
       await run('pg_ctlcluster', ['--skip-systemctl-redirect', cluster, 'main', 'start']).catch(
         () => undefined,
       );
+      await lock.release(); // gone with the server, unless it never stopped
     }
     for (const r of [a!, b!])
       await eventually(

@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { ConfigError } from '../../src/config.js';
 import { StorageUnavailableError } from '../../src/errors.js';
+import { MIGRATIONS } from '../../src/storage/migrations.js';
 import { openPostgresStore, PostgresStore } from '../../src/storage/postgres.js';
 import type { Registration, Trigger } from '../../src/storage/store.js';
 import { createTestDatabase, skippedPgSuite } from '../pg-helpers.js';
@@ -79,7 +80,7 @@ if (!db) {
       const { rows } = await db.query('SELECT version FROM schema_version ORDER BY version');
       assert.deepEqual(
         rows.map((r: { version: number }) => r.version),
-        [1],
+        MIGRATIONS.map((m) => m.version),
       );
     });
 
