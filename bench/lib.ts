@@ -97,6 +97,18 @@ export function rssOf(pid: number): number {
   }
 }
 
+/** CPU time (user + system, all threads) of a process so far, in microseconds. */
+export function cpuTimeUs(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    // utime and stime are fields 14 and 15 of /proc/PID/stat (11 and 12 after "comm) state").
+    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS;
+  } catch {
+    return 0;
+  }
+}
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
+
 /** Samples a process's RSS every `everyMs` until stopped; returns the peak. */
 export function sampleRss(pid: number, everyMs = 50): { stop(): number } {
   let peak = rssOf(pid);
@@ -123,6 +135,11 @@ export interface LoadResult {
   errors: number;
   /** Peak RSS of the server during the run (ztp runs only). */
   rssPeakMB?: number;
+  /**
+   * CPU time (user + system, all threads) the server process spent per request during the run:
+   * unlike req/s it hardly depends on how much of the machine other processes take.
+   */
+  cpuUsPerRequest?: number;
 }
 
 export interface LoadSpec {

@@ -17,6 +17,7 @@ import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
+  cpuTimeUs,
   freePort,
   getJson,
   haveWrk,
@@ -114,10 +115,15 @@ async function load(
   idSpace: number,
   seconds = SECONDS,
   pid?: number,
+  isZtp = true,
 ): Promise<LoadResult> {
   log(`${name}: wrk -c${connections} ${seconds}s`);
-  const sampler = pid === undefined ? undefined : sampleRss(pid);
+  const sampler = pid === undefined || !isZtp ? undefined : sampleRss(pid);
+  const cpu0 = pid === undefined ? 0 : cpuTimeUs(pid);
   const r = await runWrk({ url, kind, connections, seconds, idSpace, seed: seed++ }, tmp);
+  if (pid !== undefined && r.requests > 0) {
+    r.cpuUsPerRequest = Math.round((cpuTimeUs(pid) - cpu0) / r.requests);
+  }
   if (sampler) {
     const peak = sampler.stop();
     serverPeakRss = Math.max(serverPeakRss, peak);
@@ -165,15 +171,33 @@ async function main() {
   if (PHASES.has('lookup') || PHASES.has('register')) {
     if (PHASES.has('lookup')) {
       const b = await startBaseline(baseDb, 'lookup');
-      await load('baseline lookup c50', b.url, 'check', 50, DEVICES);
+      await load('baseline lookup c50', b.url, 'check', 50, DEVICES, SECONDS, b.pid, false);
       await stop(b);
     }
     if (PHASES.has('register')) {
       let b = await startBaseline(baseDb, 'each');
-      await load('baseline upsert one-commit-per-request c50', b.url, 'register', 50, 2 * DEVICES);
+      await load(
+        'baseline upsert one-commit-per-request c50',
+        b.url,
+        'register',
+        50,
+        2 * DEVICES,
+        SECONDS,
+        b.pid,
+        false,
+      );
       await stop(b);
       b = await startBaseline(baseDb, 'group');
-      await load('baseline upsert group-commit c50', b.url, 'register', 50, 2 * DEVICES);
+      await load(
+        'baseline upsert group-commit c50',
+        b.url,
+        'register',
+        50,
+        2 * DEVICES,
+        SECONDS,
+        b.pid,
+        false,
+      );
       await stop(b);
     }
 
@@ -457,6 +481,24 @@ function targets(): Target[] {
     (v) => v <= 60,
     ' s',
   );
+  const cost = (base?: LoadResult, ztp?: LoadResult) =>
+    base?.cpuUsPerRequest && ztp?.cpuUsPerRequest
+      ? round(base.cpuUsPerRequest / ztp.cpuUsPerRequest)
+      : undefined;
+  add(
+    'check: baseline CPU/req ÷ ztp CPU/req',
+    cost(loads['baseline lookup c50'], check),
+    'reported',
+    () => true,
+    '×',
+  );
+  add(
+    'register: baseline group CPU/req ÷ ztp CPU/req',
+    cost(loads['baseline upsert group-commit c50'], reg),
+    'reported',
+    () => true,
+    '×',
+  );
   const pgCheck = loads['postgres: ztp check c50'];
   const pgReg = loads['postgres: ztp register c50'];
   if (pgCheck && pgReg) {
@@ -508,7 +550,17 @@ try {
   const t = targets();
   console.log('');
   printTable([
-    ['run', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'errors', 'server RSS MB'],
+    [
+      'run',
+      'req/s',
+      'p50 ms',
+      'p90 ms',
+      'p99 ms',
+      'max ms',
+      'errors',
+      'server RSS MB',
+      'server CPU µs/req',
+    ],
     ...Object.entries(loads).map(([name, r]) => [
       name,
       String(r.rps),
@@ -518,6 +570,7 @@ try {
       String(r.maxms),
       String(r.errors),
       r.rssPeakMB === undefined ? '' : String(r.rssPeakMB),
+      r.cpuUsPerRequest === undefined ? '' : String(r.cpuUsPerRequest),
     ]),
   ]);
   console.log('');
