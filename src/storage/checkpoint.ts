@@ -108,7 +108,7 @@ export function startCheckpointer(path: string, opts: CheckpointerOptions = {}):
       path,
       driver,
       intervalMs: opts.intervalMs ?? 200,
-      truncateBytes: opts.truncateBytes ?? 64 * 1024 * 1024,
+      truncateBytes: opts.truncateBytes ?? 256 * 1024 * 1024,
       idleMs: opts.idleMs ?? 10_000,
     },
   });
