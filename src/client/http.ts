@@ -25,6 +25,9 @@ export interface AttemptSpec {
   token?: string | undefined;
   /** PEM text of extra CA certificates (https only). */
   ca?: string | undefined;
+  /** PEM client certificate and key for mutual TLS (https only). */
+  cert?: string | undefined;
+  key?: string | undefined;
   timeoutMs: number;
   userAgent: string;
 }
@@ -48,6 +51,10 @@ const UNTRUSTED = new Set([
   'HOSTNAME_MISMATCH',
 ]);
 
+/** TLS alerts by which a server refuses our (missing or unknown) client certificate. */
+const REFUSED_CLIENT_CERT =
+  /^ERR_SSL_(TLSV13_ALERT_CERTIFICATE_REQUIRED|SSLV3_ALERT_BAD_CERTIFICATE|TLSV1_ALERT_UNKNOWN_CA|SSLV3_ALERT_CERTIFICATE_UNKNOWN|TLSV1_ALERT_ACCESS_DENIED)$/;
+
 /** "Retry-After: 5" or an HTTP date → milliseconds from `now`; undefined when absent or invalid. */
 export function parseRetryAfter(value: string | undefined, now: number): number | undefined {
   if (value === undefined) return undefined;
@@ -59,7 +66,9 @@ export function parseRetryAfter(value: string | undefined, now: number): number 
 
 function describeError(e: unknown): string {
   const err = e as { code?: unknown; message?: unknown };
-  const message = typeof err.message === 'string' ? err.message : String(e);
+  const message = (typeof err.message === 'string' ? err.message : String(e))
+    .split('\n')[0]!
+    .trim();
   return typeof err.code === 'string' && !message.includes(err.code)
     ? `${err.code}: ${message}`
     : message;
@@ -145,8 +154,16 @@ export async function attempt(spec: AttemptSpec): Promise<Outcome> {
     'user-agent': spec.userAgent,
   };
   if (spec.token !== undefined) headers.authorization = `Bearer ${spec.token}`;
-  const options: RequestOptions & { ca?: string } = { method: 'PUT', headers, agent: false };
+  const options: RequestOptions & { ca?: string; cert?: string; key?: string } = {
+    method: 'PUT',
+    headers,
+    agent: false,
+  };
   if (https && spec.ca !== undefined) options.ca = spec.ca;
+  if (https && spec.cert !== undefined && spec.key !== undefined) {
+    options.cert = spec.cert;
+    options.key = spec.key;
+  }
 
   return new Promise<Outcome>((resolve) => {
     let done = false;
@@ -172,7 +189,13 @@ export async function attempt(spec: AttemptSpec): Promise<Outcome> {
       req.destroy(new Error(`no answer within ${spec.timeoutMs / 1000}s`));
     }, spec.timeoutMs);
     req.on('error', (e: Error & { code?: string }) => {
-      if (e.code !== undefined && UNTRUSTED.has(e.code)) {
+      if (e.code !== undefined && REFUSED_CLIENT_CERT.test(e.code)) {
+        finish({
+          kind: 'rejected',
+          status: 0,
+          detail: `the server refused the TLS handshake (${e.code}); mutual TLS needs --cert-file and --key-file from a CA it trusts`,
+        });
+      } else if (e.code !== undefined && UNTRUSTED.has(e.code)) {
         finish({ kind: 'untrusted', reason: describeError(e) });
       } else if (e.code === 'CERT_NOT_YET_VALID') {
         // Devices without a real-time clock boot in 1970 until NTP syncs: wait for it.

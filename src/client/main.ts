@@ -140,17 +140,21 @@ async function loadToken(opts: ClientOptions): Promise<string | undefined> {
   return token;
 }
 
-async function loadCa(opts: ClientOptions): Promise<string | undefined> {
-  if (opts.caFile === undefined) return undefined;
+/** A PEM file's text; `marker` is what it must contain (e.g. "CERTIFICATE"). */
+async function loadPem(
+  flag: string,
+  path: string | undefined,
+  marker: RegExp,
+  what: string,
+): Promise<string | undefined> {
+  if (path === undefined) return undefined;
   let text: string;
   try {
-    text = await readFile(opts.caFile, 'utf8');
+    text = await readFile(path, 'utf8');
   } catch (e) {
-    throw fileError('--ca-file', opts.caFile, e);
+    throw fileError(`--${flag}`, path, e);
   }
-  if (!text.includes('-----BEGIN CERTIFICATE-----')) {
-    throw new UsageError(`--ca-file ${opts.caFile} holds no PEM certificate`);
-  }
+  if (!marker.test(text)) throw new UsageError(`--${flag} ${path} holds no PEM ${what}`);
   return text;
 }
 
@@ -179,6 +183,8 @@ export async function main(argv: string[], deps: ClientDeps = defaultDeps()): Pr
   let opts: ClientOptions;
   let token: string | undefined;
   let ca: string | undefined;
+  let cert: string | undefined;
+  let key: string | undefined;
   let userdata: string;
   let name: string;
   let fixedIp: string | undefined;
@@ -190,7 +196,14 @@ export async function main(argv: string[], deps: ClientDeps = defaultDeps()): Pr
       return EXIT.ok;
     }
     token = await loadToken(opts);
-    ca = await loadCa(opts);
+    ca = await loadPem('ca-file', opts.caFile, /-----BEGIN CERTIFICATE-----/, 'certificate');
+    cert = await loadPem('cert-file', opts.certFile, /-----BEGIN CERTIFICATE-----/, 'certificate');
+    key = await loadPem(
+      'key-file',
+      opts.keyFile,
+      /-----BEGIN (EC |RSA )?PRIVATE KEY-----/,
+      'private key',
+    );
     userdata = await loadUserdata(opts, deps);
     name = usage('name', () => validateName(opts.name ?? deps.hostname()));
     fixedIp = opts.ip === undefined ? undefined : usage('ip', () => normaliseIp(opts.ip!));
@@ -262,6 +275,8 @@ export async function main(argv: string[], deps: ClientDeps = defaultDeps()): Pr
       body,
       token,
       ca,
+      cert,
+      key,
       timeoutMs,
       userAgent: `ztp-client/${CLIENT_VERSION} node/${process.versions.node}`,
     });
@@ -311,7 +326,9 @@ export async function main(argv: string[], deps: ClientDeps = defaultDeps()): Pr
     case 'rejected':
       return fail(
         EXIT.rejected,
-        `the server rejected the registration (${final.status}${final.code ? ` ${final.code}` : ''}): ${final.detail}`,
+        final.status === 0
+          ? `the server rejected the registration: ${final.detail}`
+          : `the server rejected the registration (${final.status}${final.code ? ` ${final.code}` : ''}): ${final.detail}`,
       );
     case 'untrusted':
       return fail(

@@ -80,6 +80,18 @@ export const CLIENT_OPTIONS: readonly Spec[] = [
     help: 'PEM CA certificate(s) to trust for an https server (private CA).',
   },
   {
+    flag: 'cert-file',
+    env: 'ZTP_CERT_FILE',
+    arg: 'PATH',
+    help: 'PEM client certificate for mutual TLS (with --key-file).',
+  },
+  {
+    flag: 'key-file',
+    env: 'ZTP_KEY_FILE',
+    arg: 'PATH',
+    help: 'PEM private key of --cert-file (unencrypted).',
+  },
+  {
     flag: 'wait',
     env: 'ZTP_WAIT',
     arg: 'SECONDS',
@@ -148,6 +160,8 @@ export interface ClientOptions {
   token: string | undefined;
   tokenFile: string | undefined;
   caFile: string | undefined;
+  certFile: string | undefined;
+  keyFile: string | undefined;
   waitMs: number;
   timeoutMs: number;
   json: boolean;
@@ -225,6 +239,14 @@ export function parseClientOptions(
   if (token !== undefined && tokenFile !== undefined) {
     throw new UsageError('give either --token or --token-file, not both');
   }
+  const certFile = get('cert-file');
+  const keyFile = get('key-file');
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    throw new UsageError('give --cert-file and --key-file together');
+  }
+  if (server.protocol === 'http:' && (certFile !== undefined || get('ca-file') !== undefined)) {
+    throw new UsageError('--ca-file, --cert-file and --key-file need an https:// --server');
+  }
   const timeoutMs = parseSeconds('timeout', get('timeout')!);
   if (timeoutMs < 1) throw new UsageError('--timeout must be more than 0');
   return {
@@ -239,6 +261,8 @@ export function parseClientOptions(
     token,
     tokenFile,
     caFile: get('ca-file'),
+    certFile,
+    keyFile,
     waitMs: parseSeconds('wait', get('wait')!),
     timeoutMs,
     json: flag('json'),

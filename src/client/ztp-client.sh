@@ -37,6 +37,8 @@ Options:
   --token TOKEN  (env ZTP_TOKEN)   Bearer token (Authorization: Bearer TOKEN).
   --token-file PATH  (env ZTP_TOKEN_FILE)  Read the bearer token from a file.
   --ca-file PATH  (env ZTP_CA_FILE)  PEM CA certificate(s) for an https server.
+  --cert-file PATH  (env ZTP_CERT_FILE)  PEM client certificate for mutual TLS.
+  --key-file PATH  (env ZTP_KEY_FILE)  PEM private key of --cert-file (unencrypted).
   --wait SECONDS  (env ZTP_WAIT, default 300)  Keep retrying an unreachable or busy server
       (connection errors, timeouts, 408, 429, 5xx) this long; 0 = one attempt.
   --timeout SECONDS  (env ZTP_TIMEOUT, default 10)  Timeout of one attempt.
@@ -325,6 +327,18 @@ route_to() {
 # ---------------------------------------------------------------------------------------------
 # HTTP
 
+# True (and a rejection) when $a_reason says the server refused our missing/unknown client cert.
+client_cert_refused() {
+  case $a_reason in
+    *'alert certificate required'* | *'alert bad certificate'* | *'alert unknown ca'* | *'alert access denied'*)
+      a_kind=rejected a_status=0
+      a_reason="the server refused the TLS handshake ($(printf '%s' "$a_reason" | sed 's/.*\(alert [a-z ]*\).*/\1/')); mutual TLS needs --cert-file and --key-file from a CA it trusts"
+      return 0
+      ;;
+  esac
+  return 1
+}
+
 # PUT $url with $tmp/req. Sets a_kind (ok|retry|rejected|untrusted), a_status, a_reason,
 # a_retry_after (seconds or empty), and leaves the answer in $tmp/body.
 send() {
@@ -338,12 +352,15 @@ send() {
       --max-time "$(secs "$1")" --connect-timeout "$(secs "$1")"
     [ -n "$token" ] && set -- "$@" -K "$tmp/auth"
     [ -n "$ca_file" ] && set -- "$@" --cacert "$ca_file"
+    [ -n "$cert_file" ] && set -- "$@" --cert "$cert_file" --key "$key_file"
     a_status=$(curl "$@" "$url" </dev/null 2>"$tmp/err")
     s_rc=$?
     if [ "$s_rc" != 0 ]; then
       a_reason=$(head -n 1 "$tmp/err" | sed 's/^curl: ([0-9]*) //')
       [ -n "$a_reason" ] || a_reason="curl exit $s_rc"
+      client_cert_refused && return
       case $s_rc in
+        58) a_kind=usage ;;
         51 | 60 | 83 | 90 | 91)
           case $a_reason in
             *'not yet valid'*) a_kind=retry a_reason="$a_reason (is the clock set? waiting for time sync)" ;;
@@ -355,18 +372,20 @@ send() {
       return
     fi
   else
-    set -- -q -S -O "$tmp/body" --method=PUT --body-file="$tmp/req" --tries=1 --max-redirect=0 \
+    set -- -nv -S -O "$tmp/body" --method=PUT --body-file="$tmp/req" --tries=1 --max-redirect=0 \
       --content-on-error --timeout="$(secs "$1")" --header='Content-Type: application/json' \
       --header='Accept: application/json, application/problem+json' \
       --user-agent="ztp-client-sh/$ZTP_CLIENT_VERSION"
     [ -n "$token" ] && set -- "$@" --config="$tmp/auth"
     [ -n "$ca_file" ] && set -- "$@" --ca-certificate="$ca_file"
+    [ -n "$cert_file" ] && set -- "$@" --certificate="$cert_file" --private-key="$key_file"
     wget "$@" "$url" </dev/null 2>"$tmp/headers"
     s_rc=$?
     a_status=$(awk '/^  HTTP\// { s = $2 } END { print s }' "$tmp/headers")
     if [ -z "$a_status" ]; then
-      a_reason=$(grep -v '^  ' "$tmp/headers" | head -n 1)
-      [ -n "$a_reason" ] || a_reason="wget exit $s_rc"
+      a_reason=$(grep -v -e '^  ' -e '^WARNING' "$tmp/headers" | head -n 1)
+      [ -n "$a_reason" ] || a_reason="wget exit $s_rc (network failure)"
+      client_cert_refused && return
       case $s_rc in
         5)
           case $a_reason in
@@ -416,7 +435,7 @@ send() {
 # ---------------------------------------------------------------------------------------------
 
 main() {
-  json= dry= quiet= o_server= o_id= o_idsrc= o_ip= o_name= o_ud= o_udf= o_token= o_tokenf= o_ca= o_wait= o_timeout=
+  json= dry= quiet= o_server= o_id= o_idsrc= o_ip= o_name= o_ud= o_udf= o_token= o_tokenf= o_ca= o_cert= o_key= o_wait= o_timeout=
   o_ud_set= o_name_set= o_ip_set=
   while [ $# -gt 0 ]; do
     case $1 in
@@ -444,6 +463,8 @@ main() {
       --token) o_token=$val ;;
       --token-file) o_tokenf=$val ;;
       --ca-file) o_ca=$val ;;
+      --cert-file) o_cert=$val ;;
+      --key-file) o_key=$val ;;
       --wait) o_wait=$val ;;
       --timeout) o_timeout=$val ;;
       *) usage_error "unknown option '$opt'" ;;
@@ -478,6 +499,15 @@ main() {
   [ -n "$o_tokenf" ] || o_tokenf=${ZTP_TOKEN_FILE:-}
   [ -n "$o_token" ] && [ -n "$o_tokenf" ] && usage_error 'give either --token or --token-file, not both'
   ca_file=${o_ca:-${ZTP_CA_FILE:-}}
+  cert_file=${o_cert:-${ZTP_CERT_FILE:-}}
+  key_file=${o_key:-${ZTP_KEY_FILE:-}}
+  if [ -n "$cert_file" ] && [ -z "$key_file" ] || [ -z "$cert_file" ] && [ -n "$key_file" ]; then
+    usage_error 'give --cert-file and --key-file together'
+  fi
+  case $server in
+    https://*) ;;
+    *) [ -z "$ca_file$cert_file" ] || usage_error '--ca-file, --cert-file and --key-file need an https:// --server' ;;
+  esac
   wait_ms=$(to_ms wait "${o_wait:-${ZTP_WAIT:-300}}") || exit 2
   timeout_ms=$(to_ms timeout "${o_timeout:-${ZTP_TIMEOUT:-10}}") || exit 2
   [ "$timeout_ms" -gt 0 ] || usage_error '--timeout must be more than 0'
@@ -516,6 +546,12 @@ main() {
   if [ -n "$ca_file" ]; then
     [ -r "$ca_file" ] || usage_error "cannot read --ca-file $ca_file: $(file_reason "$ca_file")"
     grep -q -- '-----BEGIN CERTIFICATE-----' "$ca_file" || usage_error "--ca-file $ca_file holds no PEM certificate"
+  fi
+  if [ -n "$cert_file" ]; then
+    [ -r "$cert_file" ] || usage_error "cannot read --cert-file $cert_file: $(file_reason "$cert_file")"
+    grep -q -- '-----BEGIN CERTIFICATE-----' "$cert_file" || usage_error "--cert-file $cert_file holds no PEM certificate"
+    [ -r "$key_file" ] || usage_error "cannot read --key-file $key_file: $(file_reason "$key_file")"
+    grep -Eq -- '-----BEGIN (EC |RSA )?PRIVATE KEY-----' "$key_file" || usage_error "--key-file $key_file holds no PEM private key"
   fi
   if [ -n "$o_udf" ]; then
     if [ "$o_udf" = - ]; then
@@ -627,7 +663,11 @@ main() {
         fi
         exit 0
         ;;
-      rejected) die 4 "the server rejected the registration ($a_status${s_rcode:+ $s_rcode}): $a_reason" ;;
+      rejected)
+        [ "$a_status" = 0 ] && die 4 "the server rejected the registration: $a_reason"
+        die 4 "the server rejected the registration ($a_status${s_rcode:+ $s_rcode}): $a_reason"
+        ;;
+      usage) usage_error "curl cannot use the client certificate or key: $a_reason" ;;
       untrusted)
         [ -n "$ca_file" ] || a_reason="$a_reason (a private CA needs --ca-file)"
         die 6 "cannot trust ${base%%/ztp*}: $a_reason"

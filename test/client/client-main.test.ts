@@ -198,9 +198,15 @@ describe('ztp register: usage errors exit 2 before anything is sent', () => {
     ['bad wait', [...S, '--wait', 'soon'], /--wait must be a number/],
     ['zero timeout', [...S, '--timeout', '0'], /--timeout must be more than 0/],
     ['missing userdata file', [...S, '--userdata-file', '/nonexistent/ud'], /ENOENT/],
-    ['missing CA file', [...S, '--ca-file', '/nonexistent/ca.pem'], /--ca-file/],
+    [
+      'missing CA file',
+      ['--server', 'https://ztp.example', '--ca-file', '/nonexistent/ca.pem'],
+      /cannot read --ca-file .*ENOENT/,
+    ],
     ['token with space', [...S, '--token', 'a b'], /printable ASCII/],
     ['ZTP_WAIT invalid', S, /--wait/, { ZTP_WAIT: '-1' }],
+    ['cert without key', [...S, '--cert-file', '/x.pem'], /--cert-file and --key-file together/],
+    ['TLS files for http', [...S, '--ca-file', '/x.pem'], /need an https:\/\/ --server/],
   ];
   for (const [what, argv, message, env] of cases) {
     it(what, async () => {
@@ -226,8 +232,13 @@ describe('ztp register: usage errors exit 2 before anything is sent', () => {
     const notPem = join(dir, 'notpem');
     writeFileSync(notPem, 'hello');
     const c = harness([OK]);
-    assert.equal(await main([...S, '--ca-file', notPem], c.deps), EXIT.usage);
-    assert.match(c.err[0]!, /no PEM certificate/);
+    const https = ['--server', 'https://ztp.example'];
+    assert.equal(await main([...https, '--ca-file', notPem], c.deps), EXIT.usage);
+    assert.match(c.err[0]!, /--ca-file .* holds no PEM certificate/);
+    const k = harness([OK]);
+    const args = [...https, '--cert-file', notPem, '--key-file', notPem];
+    assert.equal(await main(args, k.deps), EXIT.usage);
+    assert.match(k.err[0]!, /--cert-file .* holds no PEM certificate/);
   });
 
   it('--help prints the options and every exit code, exit 0', async () => {

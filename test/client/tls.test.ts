@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
+import type { TLSSocket } from 'node:tls';
 import { createServer, type Server } from 'node:https';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -33,6 +34,10 @@ function hasOpenssl(): boolean {
 describe('https with a private CA', { skip: !hasOpenssl() && 'openssl is not installed' }, () => {
   let server: Server;
   let url: string;
+  let mtls: Server;
+  let strict: Server;
+  let mtlsUrl: string;
+  let strictUrl: string;
   const seen: { url: string; headers: IncomingHttpHeaders }[] = [];
 
   before(async () => {
@@ -56,6 +61,48 @@ describe('https with a private CA', { skip: !hasOpenssl() && 'openssl is not ins
       ...['x509', '-req', '-in', 'srv.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key'],
       ...['-CAcreateserial', '-out', 'srv.pem', '-days', '2', '-extfile', 'san.ext'],
     ]);
+    openssl(['req', ...ec, '-keyout', 'dev.key', '-out', 'dev.csr', '-subj', '/CN=mtls-dev']);
+    openssl([
+      ...['x509', '-req', '-in', 'dev.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key'],
+      ...['-CAcreateserial', '-out', 'dev.pem', '-days', '2'],
+    ]);
+    const tls = { key: readFileSync(f('srv.key')), cert: readFileSync(f('srv.pem')) };
+    // Asks for a client certificate; answers 403 without one (like --require-client-cert).
+    mtls = createServer(
+      { ...tls, ca: readFileSync(f('ca.pem')), requestCert: true, rejectUnauthorized: false },
+      (req, res) => {
+        const socket = req.socket as unknown as TLSSocket;
+        const cn = socket.authorized ? String(socket.getPeerCertificate().subject.CN) : undefined;
+        req.resume();
+        req.on('end', () => {
+          if (cn === undefined) {
+            res.writeHead(403, { 'content-type': 'application/problem+json' });
+            res.end(
+              JSON.stringify({
+                status: 403,
+                code: 'forbidden',
+                detail: 'a client certificate is required',
+              }),
+            );
+            return;
+          }
+          res.writeHead(201, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ id: cn, ip: '127.0.0.1', name: '', userdata: '' }));
+        });
+      },
+    );
+    // Refuses the handshake itself without a client certificate.
+    strict = createServer(
+      { ...tls, ca: readFileSync(f('ca.pem')), requestCert: true, rejectUnauthorized: true },
+      (_req, res) => {
+        res.writeHead(201, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ id: 'strict-ok', ip: '127.0.0.1', name: '', userdata: '' }));
+      },
+    );
+    await new Promise<void>((r) => mtls.listen(0, '127.0.0.1', r));
+    await new Promise<void>((r) => strict.listen(0, '127.0.0.1', r));
+    mtlsUrl = `https://127.0.0.1:${(mtls.address() as { port: number }).port}`;
+    strictUrl = `https://127.0.0.1:${(strict.address() as { port: number }).port}`;
     server = createServer(
       { key: readFileSync(f('srv.key')), cert: readFileSync(f('srv.pem')) },
       (req, res) => {
@@ -84,6 +131,8 @@ describe('https with a private CA', { skip: !hasOpenssl() && 'openssl is not ins
     writeFileSync(f('client.sh'), SHELL_CLIENT);
   });
   after(() => {
+    mtls.close();
+    strict.close();
     server.close();
     tmp.cleanup();
   });
@@ -157,6 +206,60 @@ describe('https with a private CA', { skip: !hasOpenssl() && 'openssl is not ins
         assert.match(r.stderr, /cannot trust https:\/\/127\.0\.0\.1:\d+: .*--ca-file/);
         assert.doesNotMatch(r.stderr, /retrying/);
         assert.equal(seen.length, 0, 'nothing was sent over the untrusted connection');
+      });
+
+      it('mutual TLS: --cert-file/--key-file present the device certificate', async () => {
+        const tlsArgs = [
+          '--ca-file',
+          f('ca.pem'),
+          '--cert-file',
+          f('dev.pem'),
+          '--key-file',
+          f('dev.key'),
+        ];
+        const r = await client(['--server', mtlsUrl, '--id', 'mtls-dev', ...tlsArgs]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.stdout, 'registered mtls-dev as 127.0.0.1 (created)\n');
+        const without = await client([
+          '--server',
+          mtlsUrl,
+          '--id',
+          'mtls-dev',
+          '--ca-file',
+          f('ca.pem'),
+        ]);
+        assert.equal(without.code, 4, without.stderr);
+        assert.match(without.stderr, /\(403 forbidden\): a client certificate is required/);
+        const viaEnv = await client(['--server', strictUrl, '--id', 'mtls-dev', '--wait', '3'], {
+          ZTP_CA_FILE: f('ca.pem'),
+          ZTP_CERT_FILE: f('dev.pem'),
+          ZTP_KEY_FILE: f('dev.key'),
+        });
+        assert.equal(viaEnv.code, 0, viaEnv.stderr);
+        assert.equal(viaEnv.stdout, 'registered strict-ok as 127.0.0.1 (created)\n');
+      });
+
+      it('a server that refuses the handshake without a client certificate: exit 4 at once', async (t) => {
+        if (name.includes('wget')) {
+          t.skip(
+            'GNU wget reports a refused client certificate as a plain network failure (exit 4): the sh client on wget retries it like one',
+          );
+          return;
+        }
+        const r = await client([
+          '--server',
+          strictUrl,
+          '--id',
+          'mtls-dev',
+          '--ca-file',
+          f('ca.pem'),
+          '--wait',
+          '30',
+        ]);
+        assert.notEqual(r.code, 0);
+        assert.doesNotMatch(r.stderr, /retrying/, r.stderr);
+        assert.equal(r.code, 4, r.stderr);
+        assert.match(r.stderr, /refused the TLS handshake.*--cert-file/);
       });
 
       it('a wrong token is a rejection with the detail (exit 4)', async () => {
