@@ -3,7 +3,7 @@
  * for reference), on this machine. Prints numbers; asserts nothing.
  *
  *   npx tsx bench/pg-replicas.ts [--postgres postgres://postgres@127.0.0.1:5432/test]
- *                                [--seconds 8] [--connections 32]
+ *                                [--seconds 8] [--connections 32] [--triggers on|off]
  *
  * Each run: fresh database, `node bin/ztp.mjs serve` process(es) with a local manager (so every
  * registration also queues a trigger that the dispatchers deliver), and PUTs to
@@ -27,6 +27,7 @@ const { values: args } = parseArgs({
     },
     seconds: { type: 'string', default: '8' },
     connections: { type: 'string', default: '32' },
+    triggers: { type: 'string', default: 'on' },
   },
 });
 const SECONDS = Number(args.seconds);
@@ -89,7 +90,13 @@ async function run(label: string, database: string, replicas: number, managerUrl
   const procs: ServeProcess[] = [];
   try {
     for (let i = 0; i < replicas; i++)
-      procs.push(await startServe(['--database', database, '--manager-url', managerUrl]));
+      procs.push(
+        await startServe([
+          '--database',
+          database,
+          ...(args.triggers === 'off' ? [] : ['--manager-url', managerUrl]),
+        ]),
+      );
     const results = await Promise.all(
       procs.map((p, i) => load(p.url, Math.ceil(CONNECTIONS / replicas), `r${i}`)),
     );
@@ -109,7 +116,7 @@ await new Promise<void>((r) => manager.listen(0, '127.0.0.1', r));
 const managerUrl = `http://127.0.0.1:${(manager.address() as AddressInfo).port}`;
 
 console.log(
-  `${SECONDS} s per run, ${CONNECTIONS} connections in total, triggers on (local manager)`,
+  `${SECONDS} s per run, ${CONNECTIONS} connections in total, triggers ${args.triggers === 'off' ? 'off' : 'on (local manager)'}`,
 );
 const dir = mkdtempSync(join(tmpdir(), 'ztp-bench-'));
 try {

@@ -24,7 +24,12 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { ConfigError } from '../config.js';
-import { DeviceNotFoundError, StorageUnavailableError, ZtpError } from '../errors.js';
+import {
+  DeviceNotFoundError,
+  InvalidInputError,
+  StorageUnavailableError,
+  ZtpError,
+} from '../errors.js';
 import { LATEST_SCHEMA_VERSION, MIGRATIONS } from './migrations.js';
 import {
   completionParams,
@@ -328,30 +333,41 @@ export class PostgresStore implements Store {
 
   // ---- devices -----------------------------------------------------------------------------
 
-  register(reg: Registration, opts: RegisterOptions): Promise<RegisterResult> {
-    return this.write(reg.id, async (c) => {
-      const up = await c.query<DeviceRow & { created: boolean }>(
-        `INSERT INTO devices AS d (id, ip, name, userdata, first_seen, last_seen, updated_at, registrations, last_source)
-         VALUES ($1, $2, $3, $4, $5, $5, $5, 1, $6)
-         ON CONFLICT (id) DO UPDATE SET ip = EXCLUDED.ip, name = EXCLUDED.name, userdata = EXCLUDED.userdata,
-           last_seen = EXCLUDED.last_seen, updated_at = EXCLUDED.updated_at,
-           registrations = d.registrations + 1, last_source = EXCLUDED.last_source
-         RETURNING d.*, (d.xmax = 0) AS created`,
-        [reg.id, reg.ip, reg.name, reg.userdata, reg.at, reg.source],
+  /**
+   * One round trip: the statements go as one simple-protocol query (values inlined as escaped
+   * literals), each still a statement of its own, so the ones after the device upsert — which
+   * takes the device's row lock — see what other transactions committed meanwhile.
+   */
+  async register(reg: Registration, opts: RegisterOptions): Promise<RegisterResult> {
+    refuseNul(reg.id, reg.ip, reg.name, reg.userdata, reg.source);
+    const id = lit(reg.id);
+    const at = int(reg.at);
+    const sql = [
+      `INSERT INTO devices AS d (id, ip, name, userdata, first_seen, last_seen, updated_at, registrations, last_source)
+       VALUES (${id}, ${lit(reg.ip)}, ${lit(reg.name)}, ${lit(reg.userdata)}, ${at}, ${at}, ${at}, 1, ${lit(reg.source)})
+       ON CONFLICT (id) DO UPDATE SET ip = EXCLUDED.ip, name = EXCLUDED.name, userdata = EXCLUDED.userdata,
+         last_seen = EXCLUDED.last_seen, updated_at = EXCLUDED.updated_at,
+         registrations = d.registrations + 1, last_source = EXCLUDED.last_source
+       RETURNING d.*, (d.xmax = 0) AS created`,
+    ];
+    if (opts.historyLimit > 0) {
+      sql.push(
+        `INSERT INTO history (device_id, seq, at, ip, source)
+         SELECT id, registrations, ${at}, ${lit(reg.ip)}, ${lit(reg.source)} FROM devices WHERE id = ${id}
+         ON CONFLICT (device_id, seq) DO UPDATE SET at = EXCLUDED.at, ip = EXCLUDED.ip, source = EXCLUDED.source`,
+        `DELETE FROM history WHERE device_id = ${id}
+           AND seq <= (SELECT registrations FROM devices WHERE id = ${id}) - ${int(opts.historyLimit)}`,
       );
-      const row = up.rows[0]!;
+    }
+    if (opts.enqueueTrigger) sql.push(enqueueTriggerSql(id, lit(reg.ip), lit(randomUUID()), at));
+    const text = sql.join(';\n');
+    return await this.write(reg.id, async (c) => {
+      const r = (await c.query(text)) as unknown as pg.QueryResult | pg.QueryResult[];
+      const results = Array.isArray(r) ? r : [r];
+      const row = results[0]!.rows[0] as DeviceRow & { created: boolean };
       const result: RegisterResult = { created: row.created, device: deviceFromRow(row) };
-      const registrations = Number(row.registrations);
-      if (opts.historyLimit > 0) {
-        await c.query(
-          `WITH ins AS (
-             INSERT INTO history (device_id, seq, at, ip, source) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (device_id, seq) DO UPDATE SET at = EXCLUDED.at, ip = EXCLUDED.ip, source = EXCLUDED.source)
-           DELETE FROM history WHERE device_id = $1 AND seq <= $6`,
-          [reg.id, registrations, reg.at, reg.ip, reg.source, registrations - opts.historyLimit],
-        );
-      }
-      if (opts.enqueueTrigger) result.trigger = await enqueueTrigger(c, reg.id, reg.ip, reg.at);
+      if (opts.enqueueTrigger)
+        result.trigger = triggerFromRow(results.at(-1)!.rows[0] as TriggerRow);
       return result;
     });
   }
@@ -363,8 +379,9 @@ export class PostgresStore implements Store {
     });
   }
 
-  edit(id: string, fields: DeviceFields, at: number): Promise<Device> {
-    return this.write(id, async (c) => {
+  async edit(id: string, fields: DeviceFields, at: number): Promise<Device> {
+    refuseNul(fields.ip, fields.name, fields.userdata);
+    return await this.write(id, async (c) => {
       const { rows } = await c.query<DeviceRow>(
         'UPDATE devices SET ip = $2, name = $3, userdata = $4, updated_at = $5 WHERE id = $1 RETURNING *',
         [id, fields.ip, fields.name, fields.userdata, at],
@@ -439,8 +456,9 @@ export class PostgresStore implements Store {
     return rows.map((r) => ({ at: Number(r.at), ip: r.ip, source: r.source }));
   }
 
-  importDevice(device: Device, history: HistoryEntry[]): Promise<'created' | 'replaced'> {
-    return this.write(device.id, async (c) => {
+  async importDevice(device: Device, history: HistoryEntry[]): Promise<'created' | 'replaced'> {
+    refuseNul(device.id, device.ip, device.name, device.userdata, device.lastSource);
+    return await this.write(device.id, async (c) => {
       const { rows } = await c.query<{ created: boolean }>(
         `INSERT INTO devices AS d (id, ip, name, userdata, first_seen, last_seen, updated_at, registrations, last_source)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
@@ -633,31 +651,54 @@ export class PostgresStore implements Store {
   }
 }
 
-/** Coalesces into the device's newest waiting trigger, or inserts a new one. */
+/**
+ * Coalesces into the device's newest waiting trigger, or inserts a new one (arguments are SQL
+ * literals). The lease condition is repeated outside the subquery so that, if a dispatcher
+ * claimed the row meanwhile, the re-check after the row lock skips it and a new trigger is
+ * inserted.
+ */
+function enqueueTriggerSql(deviceId: string, ip: string, key: string, at: string): string {
+  return `WITH c AS (
+       UPDATE triggers SET ip = ${ip}, key = ${key}, attempts = 0, created_at = ${at}, next_attempt_at = ${at},
+         last_error = NULL, lease_until = NULL, lease_token = NULL, updated_at = ${at}
+       WHERE id = (SELECT id FROM triggers WHERE device_id = ${deviceId} AND state = 'pending'
+                     AND (lease_until IS NULL OR lease_until < ${at}) ORDER BY id DESC LIMIT 1)
+         AND state = 'pending' AND (lease_until IS NULL OR lease_until < ${at})
+       RETURNING *),
+     i AS (
+       INSERT INTO triggers (device_id, ip, key, state, attempts, created_at, next_attempt_at, updated_at)
+       SELECT ${deviceId}, ${ip}, ${key}, 'pending', 0, ${at}, ${at}, ${at} WHERE NOT EXISTS (SELECT 1 FROM c)
+       RETURNING *)
+     SELECT * FROM c UNION ALL SELECT * FROM i`;
+}
+
 async function enqueueTrigger(
   c: Queryable,
   deviceId: string,
   ip: string,
   at: number,
 ): Promise<Trigger> {
-  // The lease condition is repeated outside the subquery so that, if a dispatcher claimed the
-  // row meanwhile, the re-check after the row lock skips it and a new trigger is inserted.
   const { rows } = await c.query<TriggerRow>(
-    `WITH c AS (
-       UPDATE triggers SET ip = $2, key = $3, attempts = 0, created_at = $4, next_attempt_at = $4,
-         last_error = NULL, lease_until = NULL, lease_token = NULL, updated_at = $4
-       WHERE id = (SELECT id FROM triggers WHERE device_id = $1 AND state = 'pending'
-                     AND (lease_until IS NULL OR lease_until < $4) ORDER BY id DESC LIMIT 1)
-         AND state = 'pending' AND (lease_until IS NULL OR lease_until < $4)
-       RETURNING *),
-     i AS (
-       INSERT INTO triggers (device_id, ip, key, state, attempts, created_at, next_attempt_at, updated_at)
-       SELECT $1, $2, $3, 'pending', 0, $4, $4, $4 WHERE NOT EXISTS (SELECT 1 FROM c)
-       RETURNING *)
-     SELECT * FROM c UNION ALL SELECT * FROM i`,
-    [deviceId, ip, randomUUID(), at],
+    enqueueTriggerSql(lit(deviceId), lit(ip), lit(randomUUID()), int(at)),
   );
   return triggerFromRow(rows[0]!);
+}
+
+/** A string as an SQL literal (standard_conforming_strings or not). */
+function lit(value: string): string {
+  return pg.escapeLiteral(value);
+}
+
+/** An integer as SQL text; anything else is a bug, never inlined. */
+function int(value: number): string {
+  if (!Number.isSafeInteger(value)) throw new TypeError(`not an integer: ${value}`);
+  return String(value);
+}
+
+/** PostgreSQL text cannot hold NUL: refuse it as bad input (400), not as a storage failure. */
+function refuseNul(...values: string[]): void {
+  if (values.some((v) => v.includes('\u0000')))
+    throw new InvalidInputError('invalid_body', 'text must not contain NUL (\\u0000) characters');
 }
 
 function errText(e: unknown): string {

@@ -8,7 +8,11 @@ import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { ConfigError } from '../../src/config.js';
-import { StorageUnavailableError } from '../../src/errors.js';
+import {
+  DeviceNotFoundError,
+  InvalidInputError,
+  StorageUnavailableError,
+} from '../../src/errors.js';
 import { MIGRATIONS } from '../../src/storage/migrations.js';
 import { openPostgresStore, PostgresStore } from '../../src/storage/postgres.js';
 import type { Registration, Trigger } from '../../src/storage/store.js';
@@ -177,6 +181,14 @@ if (!db) {
         await s.close();
         await proxy.down();
       }
+    });
+
+    it('refuses NUL characters (which PostgreSQL text cannot hold) as bad input, not as a 503', async () => {
+      await assert.rejects(
+        a.register({ ...reg('nul', '10.0.0.1'), userdata: 'a\u0000b' }, withTrigger),
+        (e: unknown) => e instanceof InvalidInputError && e.code === 'invalid_body',
+      );
+      await assert.rejects(a.get('nul'), DeviceNotFoundError);
     });
 
     it('never shows the password in errors', async () => {
