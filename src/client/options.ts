@@ -123,7 +123,10 @@ export const EXIT_CODE_HELP: readonly [number, string][] = [
     'usage error: bad option, unreadable file, id/ip/name/userdata invalid or too large',
   ],
   [EXIT.identity, 'identity detection failed: the id source or the local address is unavailable'],
-  [EXIT.rejected, 'the server rejected the registration (4xx other than 408/429, or a redirect)'],
+  [
+    EXIT.rejected,
+    'the server rejected the registration (4xx other than 408/429, a redirect, or a refused client certificate)',
+  ],
   [EXIT.gaveUp, 'gave up waiting: the server stayed unreachable or busy for --wait seconds'],
   [EXIT.untrusted, 'the server TLS certificate is not trusted (see --ca-file)'],
 ];

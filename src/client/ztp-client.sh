@@ -53,7 +53,8 @@ Exit codes:
   2  usage error: bad option, unreadable file, id/name/userdata invalid or too large,
      no curl/GNU wget
   3  identity detection failed: the id source or the local address is unavailable
-  4  the server rejected the registration (4xx other than 408/429, or a redirect)
+  4  the server rejected the registration (4xx other than 408/429, a redirect, or a refused
+     client certificate)
   5  gave up waiting: the server stayed unreachable or busy for --wait seconds
   6  the server TLS certificate is not trusted (see --ca-file)
 EOF
