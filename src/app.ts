@@ -66,6 +66,9 @@ export interface PluginContext {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
+/** A read that takes at least this long is logged at info like a write. */
+export const SLOW_REQUEST_MS = 1000;
+const DEBUG_LEVELS: ReadonlySet<string> = new Set(['debug', 'trace']);
 
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const bodyLimit = opts.bodyLimit ?? 80 * 1024;
@@ -117,17 +120,25 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     done(null, payload);
   });
   // One log line per request, written when the response is done (cheaper than Fastify's two).
+  // At info: every write, every error (status >= 400) and every slow request. Successful reads
+  // (the service manager's lookups, the console's polling) are the bulk of the traffic and carry
+  // no state change: their line is at debug (README "Performance" has the measured cost).
   app.addHook('onResponse', (request, reply, done) => {
-    request.log.info(
-      {
+    const status = reply.statusCode;
+    const elapsed = reply.elapsedTime;
+    const read = request.method === 'GET' || request.method === 'HEAD';
+    const quiet = read && status < 400 && elapsed < SLOW_REQUEST_MS;
+    if (!quiet || DEBUG_LEVELS.has(request.log.level)) {
+      const line = {
         method: request.method,
         url: request.url.length > 256 ? `${request.url.slice(0, 256)}…` : request.url,
-        status: reply.statusCode,
-        ms: Math.round(reply.elapsedTime * 100) / 100,
+        status,
+        ms: Math.round(elapsed * 100) / 100,
         remote: request.ip,
-      },
-      'request',
-    );
+      };
+      if (quiet) request.log.debug(line, 'request');
+      else request.log.info(line, 'request');
+    }
     done();
   });
 

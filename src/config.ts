@@ -137,7 +137,7 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
     kind: 'enum',
     choices: LOG_LEVELS,
     default: 'info',
-    help: 'Log level (one JSON line per request at info).',
+    help: 'Log level. At info: one JSON line per write, error (status >= 400) or slow (>= 1 s) request; successful reads are logged at debug.',
   },
   {
     key: 'historyLimit',
