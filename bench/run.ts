@@ -247,6 +247,21 @@ async function main() {
     }
     results.loadRssMB = round(serverPeakRss / MB, 1);
     await stop(server);
+    if (PHASES.has('register')) {
+      // The same registrations with no manager configured: what the trigger outbox and its
+      // deliveries cost on top (diagnostic; the targets are measured with the manager above).
+      const bare = await startServer(mainDb, undefined, 'server-no-manager');
+      await load(
+        'ztp register c50, no manager (diagnostic)',
+        bare.url,
+        'register',
+        50,
+        2 * DEVICES,
+        SECONDS,
+        bare.pid,
+      );
+      await stop(bare);
+    }
   }
 
   // ---- trigger backlog -------------------------------------------------------------------
