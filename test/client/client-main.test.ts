@@ -3,7 +3,7 @@
  * waiting policy on a fake clock, and how answers are classified.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -15,7 +15,14 @@ import {
   type Outcome,
 } from '../../src/client/http.js';
 import { main, type ClientDeps } from '../../src/client/main.js';
-import { clientHelp, EXIT, parseSeconds } from '../../src/client/options.js';
+import {
+  CLIENT_OPTIONS,
+  clientHelp,
+  EXIT,
+  EXIT_CODE_HELP,
+  parseSeconds,
+} from '../../src/client/options.js';
+import { SHELL_CLIENT } from '../../src/client/shell-script.js';
 import { backoffMs, MAX_BACKOFF_MS, withRetry } from '../../src/client/retry.js';
 
 const MAC = '3c:52:82:11:22:33';
@@ -463,5 +470,26 @@ describe('answer classification', () => {
     assert.equal(parseSeconds('wait', '5m'), 300_000);
     assert.equal(parseSeconds('wait', '1h'), 3_600_000);
     assert.throws(() => parseSeconds('wait', '-1'), /--wait/);
+  });
+});
+
+describe('documentation', () => {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const section = readme.slice(readme.indexOf('## Deploying the client'));
+
+  it('the README and the sh client know every option, variable and exit code', () => {
+    assert.ok(section.length > 0, 'README has a "Deploying the client" section');
+    for (const o of CLIENT_OPTIONS) {
+      assert.ok(section.includes(`\`--${o.flag}`), `README documents --${o.flag}`);
+      assert.ok(SHELL_CLIENT.includes(`--${o.flag}`), `sh client knows --${o.flag}`);
+      if (o.env !== undefined) {
+        assert.ok(section.includes(`\`${o.env}\``), `README documents ${o.env}`);
+        assert.ok(SHELL_CLIENT.includes(o.env), `sh client reads ${o.env}`);
+      }
+    }
+    for (const [code] of EXIT_CODE_HELP) {
+      assert.match(section, new RegExp(`\\n\\| ${code} +\\|`), `README explains exit ${code}`);
+      assert.match(SHELL_CLIENT, new RegExp(`\\n  ${code}  `), `sh --help explains exit ${code}`);
+    }
   });
 });
