@@ -4,11 +4,13 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { DetectionSources } from '../../src/client/detect.js';
 import {
+  attempt,
   classify,
   parseRetryAfter,
   type AttemptSpec,
@@ -491,5 +493,65 @@ describe('documentation', () => {
       assert.match(section, new RegExp(`\\n\\| ${code} +\\|`), `README explains exit ${code}`);
       assert.match(SHELL_CLIENT, new RegExp(`\\n  ${code}  `), `sh --help explains exit ${code}`);
     }
+  });
+});
+
+describe('one attempt over a real socket', () => {
+  const spec = (url: string, extra: Partial<AttemptSpec> = {}): AttemptSpec => ({
+    url: new URL(url),
+    body: '{"ip":"10.0.0.5","name":"n","userdata":""}',
+    timeoutMs: 2000,
+    userAgent: 'ztp-client/test',
+    ...extra,
+  });
+
+  it('sends the JSON body with the bearer token and reads the record', async () => {
+    let seen: { req: IncomingMessage; body: string } | undefined;
+    const srv = createServer((req, res) => {
+      let body = '';
+      req.setEncoding('utf8').on('data', (c: string) => (body += c));
+      req.on('end', () => {
+        seen = { req, body };
+        if (req.url === '/busy/ztp/register/x') {
+          res.writeHead(503, { 'content-type': 'application/problem+json', 'retry-after': '3' });
+          res.end('{"code":"storage_unavailable","detail":"try later"}');
+          return;
+        }
+        if (req.url === '/slow/ztp/register/x') return; // never answers
+        res.writeHead(201, { 'content-type': 'application/json' });
+        res.end('{"id":"x","ip":"10.0.0.5","name":"n","userdata":""}');
+      });
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const base = `http://127.0.0.1:${(srv.address() as { port: number }).port}`;
+    try {
+      const ok = await attempt(spec(`${base}/ztp/register/x`, { token: 't0k' }));
+      assert.deepEqual(ok, {
+        kind: 'ok',
+        created: true,
+        record: { id: 'x', ip: '10.0.0.5', name: 'n', userdata: '' },
+      });
+      assert.equal(seen!.req.method, 'PUT');
+      assert.equal(seen!.req.headers.authorization, 'Bearer t0k');
+      assert.equal(seen!.req.headers['content-type'], 'application/json');
+      assert.equal(seen!.req.headers['user-agent'], 'ztp-client/test');
+      assert.equal(seen!.body, '{"ip":"10.0.0.5","name":"n","userdata":""}');
+
+      const busy = await attempt(spec(`${base}/busy/ztp/register/x`));
+      assert.deepEqual(busy, {
+        kind: 'retry',
+        reason: 'server answered 503 storage_unavailable: try later',
+        retryAfterMs: 3000,
+      });
+
+      const slow = await attempt(spec(`${base}/slow/ztp/register/x`, { timeoutMs: 200 }));
+      assert.deepEqual(slow, { kind: 'retry', reason: 'no answer within 0.2s' });
+    } finally {
+      srv.closeAllConnections();
+      srv.close();
+    }
+    const refused = await attempt(spec(base));
+    assert.equal(refused.kind, 'retry');
+    assert.match((refused as { reason: string }).reason, /ECONNREFUSED/);
   });
 });
