@@ -159,7 +159,7 @@ export class SqliteStore implements Store {
   private closed = false;
   private readonly stmts;
   /** backgroundCheckpoint: how to start the worker (started by the first commit, stopped when idle). */
-  private readonly checkpointerOptions: CheckpointerOptions | undefined;
+  private checkpointerOptions: CheckpointerOptions | undefined;
   private worker: Checkpointer | undefined;
   private truncateScheduled = false;
   /** TRUNCATE checkpoints run on this connection at the worker's request. */
