@@ -188,6 +188,12 @@ describe('ztp register over IPv6', () => {
       const r = await register(['--server', server.url, '--id', 'v6-device', '--json']);
       assert.equal(r.code, 0, r.stderr);
       assert.equal((JSON.parse(r.stdout) as Detail).ip, '::1');
+      const sh = await run('sh', [
+        ...[new URL('../../src/client/ztp-client.sh', import.meta.url).pathname],
+        ...['--server', server.url, '--id', 'v6-device', '--json'],
+      ]);
+      assert.equal(sh.code, 0, sh.stderr);
+      assert.equal(sh.stdout, r.stdout, 'the sh client finds the same IPv6 source address');
     } finally {
       await server.stop();
     }
