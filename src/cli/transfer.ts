@@ -142,7 +142,14 @@ export function parseImportLine(line: string): { device: Device; history: Histor
 export async function exportDevices(store: Store, out: Writable): Promise<number> {
   let after: string | undefined;
   let count = 0;
+  // A closed output (`ztp export | head`) ends the export with that error, not a crash.
+  const output: { failed?: Error } = {};
+  out.on('error', (e) => (output.failed = e));
+  const check = () => {
+    if (output.failed) throw output.failed;
+  };
   for (;;) {
+    check();
     const ids = await store.listIds(after, EXPORT_PAGE);
     if (ids.length === 0) return count;
     for (const id of ids) {
@@ -154,7 +161,12 @@ export async function exportDevices(store: Store, out: Writable): Promise<number
         throw e;
       }
       const line = `${exportLine(device, await store.history(id))}\n`;
-      if (!out.write(line)) await new Promise((r) => out.once('drain', r));
+      if (!out.write(line))
+        await new Promise((r) => {
+          out.once('drain', r);
+          out.once('error', r);
+        });
+      check();
       count++;
     }
     after = ids.at(-1);

@@ -294,12 +294,16 @@ export class PostgresStore implements Store {
           await client.query(single ? 'ROLLBACK' : 'ROLLBACK TO SAVEPOINT w');
           outcomes.push({ ok: false, error });
         }
-        if (!single)
+        if (single) {
+          if (outcomes[0]?.ok) await client.query('COMMIT');
+        } else {
           await client.query(
-            i === ordered.length - 1 ? 'RELEASE SAVEPOINT w' : 'RELEASE SAVEPOINT w; SAVEPOINT w',
+            i === ordered.length - 1
+              ? 'RELEASE SAVEPOINT w; COMMIT'
+              : 'RELEASE SAVEPOINT w; SAVEPOINT w',
           );
+        }
       }
-      if (!single || outcomes[0]?.ok) await client.query('COMMIT');
     } catch (error) {
       // Destroy the connection: whatever state it is in, its transaction is abandoned.
       client.release(error instanceof Error ? error : new Error(String(error)));
