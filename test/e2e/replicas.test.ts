@@ -203,9 +203,17 @@ function assertPerDeviceOrder(manager: Manager, fromSeq = 0) {
   }
 }
 
+/** Trust authentication ignores it, but it is in the URL: it must never reach a log line. */
+const PASSWORD = 'pw-Secr3t-6e1f';
+function withPassword(url: string): string {
+  const u = new URL(url);
+  u.password = PASSWORD;
+  return u.href;
+}
+
 const serveArgs = (managerUrl: string) => [
   '--database',
-  db!.url,
+  withPassword(db!.url),
   '--manager-url',
   managerUrl,
   '--trigger-poll-interval',
@@ -239,9 +247,20 @@ describe('several replicas on one PostgreSQL', { skip: db ? false : PG_SKIP_MESS
   before(async () => {
     manager = await new Manager().start();
   });
+  /** Every log line of every replica started so far (checked for the password). */
+  const logs: string[][] = [];
   after(async () => {
     await Promise.all(replicas.map((r) => r.kill9()));
     await manager.stop();
+  });
+  after(() => {
+    const lines = logs.flat();
+    assert.ok(
+      lines.some((l) => l.includes('postgres://postgres:***@')),
+      'the URL is logged redacted',
+    );
+    const leaked = lines.filter((l) => l.includes(PASSWORD));
+    assert.deepEqual(leaked, [], 'the database password never appears in a log line');
   });
   async function fresh() {
     await Promise.all(replicas.map((r) => r.stop()));
@@ -256,8 +275,9 @@ describe('several replicas on one PostgreSQL', { skip: db ? false : PG_SKIP_MESS
       ['r0', 'r1'].map((name) => startServe(serveArgs(`${manager.url}/${name}`), {}, 30_000)),
     );
     for (const s of started) if (s.status === 'fulfilled') replicas.push(s.value);
+    logs.push(...replicas.map((r) => r.lines));
     const failed = started.find((s) => s.status === 'rejected');
-    if (failed) throw (failed).reason;
+    if (failed) throw failed.reason;
     return replicas;
   }
 
