@@ -179,8 +179,9 @@ export class SqliteStore implements Store {
   ) {
     try {
       this.db = new Database(path);
-      this.db.pragma('journal_mode = WAL');
-      this.offLoop = opts.fsyncOffLoop === true && path !== ':memory:' && path !== '';
+      const journal = this.db.pragma('journal_mode = WAL', { simple: true }) as string;
+      // Off-loop fsync needs a WAL file to fsync (not ':memory:', nor a file system without WAL).
+      this.offLoop = opts.fsyncOffLoop === true && journal.toLowerCase() === 'wal';
       this.db.pragma(this.offLoop ? 'synchronous = NORMAL' : 'synchronous = FULL');
       this.db.pragma('busy_timeout = 5000');
       const background = opts.backgroundCheckpoint ?? false;
