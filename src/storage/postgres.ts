@@ -200,7 +200,12 @@ export class PostgresStore implements Store {
     try {
       await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
       try {
-        await client.query('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
+        // Checked first: CREATE ... IF NOT EXISTS would need the CREATE privilege on every start.
+        const exists = await client.query<{ t: string | null }>(
+          "SELECT to_regclass('schema_version')::text AS t",
+        );
+        if (exists.rows[0]?.t == null)
+          await client.query('CREATE TABLE schema_version (version INTEGER NOT NULL)');
         const { rows } = await client.query<{ v: number | null }>(
           'SELECT max(version) AS v FROM schema_version',
         );

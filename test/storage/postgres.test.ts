@@ -88,6 +88,29 @@ if (!db) {
       );
     });
 
+    it('starts with a read/write-only database user once the schema exists', async () => {
+      const role = `ztp_rw_${Math.random().toString(36).slice(2, 10)}`;
+      const tables = 'devices, history, triggers, schema_version';
+      await db.query(`CREATE ROLE ${role} LOGIN`);
+      try {
+        await db.query(`REVOKE CREATE ON SCHEMA public FROM PUBLIC`);
+        await db.query(`GRANT USAGE ON SCHEMA public TO ${role}`);
+        await db.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ${tables} TO ${role}`);
+        const u = new URL(db.url);
+        u.username = role;
+        const s = await openPostgresStore(u.href);
+        try {
+          await s.register(reg('rw', '10.0.0.1'), withTrigger);
+          assert.equal((await s.get('rw')).ip, '10.0.0.1');
+        } finally {
+          await s.close();
+        }
+      } finally {
+        await db.query(`DROP OWNED BY ${role}`);
+        await db.query(`DROP ROLE ${role}`);
+      }
+    });
+
     it('two stores claim disjoint sets of triggers (SKIP LOCKED) that together are all of them', async () => {
       await db.reset();
       await Promise.all(
