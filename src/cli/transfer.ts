@@ -25,8 +25,9 @@ import { DeviceNotFoundError, ZtpError } from '../errors.js';
 import { openStore } from '../storage/open.js';
 import type { Device, HistoryEntry, Store } from '../storage/store.js';
 
-/** Devices read per page while exporting. */
+/** Devices read per page while exporting, and at once within a page. */
 const EXPORT_PAGE = 500;
+const EXPORT_PARALLEL = 16;
 /** Imports in flight at once (they share group commits). */
 const IMPORT_CONCURRENCY = 64;
 /** Longest accepted input line (a device with 64 KiB userdata and a long history fits). */
@@ -152,22 +153,28 @@ export async function exportDevices(store: Store, out: Writable): Promise<number
     check();
     const ids = await store.listIds(after, EXPORT_PAGE);
     if (ids.length === 0) return count;
-    for (const id of ids) {
-      let device: Device;
-      try {
-        device = await store.get(id);
-      } catch (e) {
-        if (e instanceof DeviceNotFoundError) continue; // deleted meanwhile
-        throw e;
+    // Read a few devices at once (PostgreSQL answers them on several connections), write in order.
+    for (let i = 0; i < ids.length; i += EXPORT_PARALLEL) {
+      const read = await Promise.all(
+        ids.slice(i, i + EXPORT_PARALLEL).map(async (id) => {
+          try {
+            return exportLine(await store.get(id), await store.history(id));
+          } catch (e) {
+            if (e instanceof DeviceNotFoundError) return undefined; // deleted meanwhile
+            throw e;
+          }
+        }),
+      );
+      for (const line of read) {
+        if (line === undefined) continue;
+        if (!out.write(`${line}\n`))
+          await new Promise((r) => {
+            out.once('drain', r);
+            out.once('error', r);
+          });
+        check();
+        count++;
       }
-      const line = `${exportLine(device, await store.history(id))}\n`;
-      if (!out.write(line))
-        await new Promise((r) => {
-          out.once('drain', r);
-          out.once('error', r);
-        });
-      check();
-      count++;
     }
     after = ids.at(-1);
   }
