@@ -104,8 +104,12 @@ function parseUrl(url: string): { password: string; database: string } {
   } catch {
     throw new ConfigError(`database URL '${redactSecrets(url)}' is not a valid URL`);
   }
-  const database = decodeURIComponent(u.pathname.replace(/^\//, ''));
-  return { password: decodeURIComponent(u.password), database };
+  try {
+    const database = decodeURIComponent(u.pathname.replace(/^\//, ''));
+    return { password: decodeURIComponent(u.password), database };
+  } catch {
+    throw new ConfigError(`database URL '${redactSecrets(url)}' has a malformed %-escape`);
+  }
 }
 
 export async function openPostgresStore(
