@@ -90,7 +90,7 @@ export async function eventually<T>(
   check: () => Promise<T> | T,
   timeoutMs = 5000,
   what = 'condition',
-): Promise<T> {
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
