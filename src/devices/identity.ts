@@ -117,5 +117,12 @@ export function validateUserdata(userdata: string): string {
       `userdata must be at most ${USERDATA_MAX_BYTES} bytes (UTF-8)`,
     );
   }
+  // PostgreSQL text cannot hold NUL; refusing it for every engine keeps them interchangeable.
+  if (userdata.includes('\u0000')) {
+    throw new InvalidInputError(
+      'invalid_body',
+      'userdata must not contain NUL (\\u0000) characters',
+    );
+  }
   return userdata;
 }

@@ -128,5 +128,10 @@ describe('name and userdata', () => {
       'counted in UTF-8 bytes',
     );
     assert.equal(validateUserdata('multi\nline\tok'), 'multi\nline\tok');
+    assert.throws(
+      () => validateUserdata('nul\u0000inside'),
+      InvalidInputError,
+      'NUL is refused on every engine',
+    );
   });
 });
