@@ -4,7 +4,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'docs/**', 'src/console/static/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.tmp/**', 'docs/**'] },
   eslint.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   ...tseslint.configs.stylisticTypeChecked,
@@ -24,6 +24,14 @@ export default tseslint.config(
         'error',
         { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
       ],
+    },
+  },
+  {
+    // The console runs in the browser: its own tsconfig has the DOM library.
+    files: ['src/console/static/**/*.ts'],
+    languageOptions: {
+      globals: globals.browser,
+      parserOptions: { projectService: false, project: './src/console/static/tsconfig.json' },
     },
   },
   {

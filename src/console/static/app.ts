@@ -55,6 +55,7 @@ interface Stats {
 
 const TOKEN_KEY = 'ztp-admin-token';
 
+// eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- typed element lookup
 const $ = <T extends HTMLElement = HTMLElement>(id: string): T => {
   const el = document.getElementById(id);
   if (!el) throw new Error(`missing #${id}`);
@@ -466,7 +467,7 @@ async function saveDetail(e: SubmitEvent): Promise<void> {
       name: $<HTMLInputElement>('edit-name').value,
       userdata: $<HTMLTextAreaElement>('edit-userdata').value,
     });
-    ($('save') as HTMLButtonElement).focus();
+    $<HTMLButtonElement>('save').focus();
     await loadDetail(d.id);
     setStatus('detail-status', 'Saved.');
     scheduleRefresh();
