@@ -9,10 +9,12 @@
  * the database and fsyncs it without ever taking the writer's lock).
  *
  * Under continuous writes the WAL never gets a quiet moment to restart from its beginning, so
- * the file keeps growing. When it is larger than `truncateBytes` and the worker has copied all
- * of it, the worker asks the owner of the writing connection (`onTruncateWanted`) to run a
- * TRUNCATE checkpoint there, between two transactions: nothing is left to copy by then, so it
- * costs one fsync, and the only writer never waits for a lock held by another connection.
+ * the file keeps growing. When it holds more than `truncateBytes` and the worker has copied
+ * nearly all of it, the worker asks the owner of the writing connection (`onTruncateWanted`) to
+ * run a RESTART checkpoint there, between two transactions: little is left to copy by then, and
+ * the only writer never waits for a lock held by another connection. The next commit writes the
+ * WAL from its beginning again, so the file stays at about `truncateBytes`; once the worker goes
+ * idle the owner truncates it to zero.
  *
  * The worker (a thread with its own V8 heap, ~15 MB) only runs while there is something to do:
  * the store starts it at a commit and stops it once the WAL has been quiet for `idleMs`.
@@ -56,16 +58,13 @@ export interface Checkpointer {
 
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
-const { statSync } = require('node:fs');
 const Database = require(workerData.driver);
 const db = new Database(workerData.path);
 db.pragma('synchronous = FULL');
 db.pragma('busy_timeout = 0');
 db.pragma('wal_autocheckpoint = 0');
 const stats = { runs: 0, truncateRequests: 0, lastLogFrames: 0 };
-function walBytes() {
-  try { return statSync(workerData.path + '-wal').size; } catch { return 0; }
-}
+const frameBytes = db.pragma('page_size', { simple: true }) + 24;
 let lastLog = -1;
 let quietSince = Date.now();
 let idleSent = false;
@@ -80,7 +79,8 @@ function checkpoint() {
     idleSent = true;
     parentPort.postMessage({ idle: true });
   }
-  if (r.busy === 0 && r.log - r.checkpointed < 256 && walBytes() > workerData.truncateBytes) {
+  // r.log counts the frames written since the WAL last restarted from its beginning.
+  if (r.busy === 0 && r.log - r.checkpointed < 256 && r.log * frameBytes > workerData.truncateBytes) {
     stats.truncateRequests++;
     parentPort.postMessage({ truncate: true });
   }

@@ -162,7 +162,7 @@ export class SqliteStore implements Store {
   private checkpointerOptions: CheckpointerOptions | undefined;
   private worker: Checkpointer | undefined;
   private truncateScheduled = false;
-  /** TRUNCATE checkpoints run on this connection at the worker's request. */
+  /** RESTART/TRUNCATE checkpoints run on this connection at the worker's request. */
   walTruncations = 0;
   /** fsyncOffLoop: an open descriptor of the WAL file (opened after the first commit). */
   private walFd: number | undefined;
@@ -196,13 +196,13 @@ export class SqliteStore implements Store {
             this.checkpointerOptions = undefined;
             if (!this.closed) this.db.pragma('wal_autocheckpoint = 1000');
           },
-          onTruncateWanted: () => this.scheduleTruncate(),
+          onTruncateWanted: () => this.scheduleTruncate('RESTART'),
           // Nothing written for a while and all of it copied: an idle server keeps no worker
           // (a thread with its own V8 heap); the next commit starts it again.
           onIdle: () => {
             const idle = this.worker;
             this.worker = undefined;
-            this.scheduleTruncate();
+            this.scheduleTruncate('TRUNCATE');
             void idle?.stop();
           },
         };
@@ -439,23 +439,25 @@ export class SqliteStore implements Store {
     this.worker = startCheckpointer(this.path, this.checkpointerOptions);
   }
 
-  private scheduleTruncate(): void {
+  private scheduleTruncate(mode: 'RESTART' | 'TRUNCATE'): void {
     if (this.truncateScheduled) return;
     this.truncateScheduled = true;
     // After the current batch's answers are written (they are resolved before this runs).
-    setImmediate(() => this.truncateWal());
+    setImmediate(() => this.truncateWal(mode));
   }
 
   /**
-   * Shrinks the WAL back to zero bytes between two transactions (see storage/checkpoint.ts).
+   * Between two transactions (see storage/checkpoint.ts): RESTART under load, so that the next
+   * commit writes the WAL from its beginning again (the file keeps its size: shrinking a large
+   * file costs more than the checkpoint), TRUNCATE once idle (the file goes back to 0 bytes).
    * Never waits: if the worker's checkpoint holds a lock right now, the worker asks again later.
    */
-  private truncateWal(): void {
+  private truncateWal(mode: 'RESTART' | 'TRUNCATE'): void {
     this.truncateScheduled = false;
     if (this.closed || this.db.inTransaction) return;
     try {
       this.db.pragma('busy_timeout = 0');
-      const [r] = this.db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[];
+      const [r] = this.db.pragma(`wal_checkpoint(${mode})`) as { busy: number }[];
       if (r?.busy === 0) this.walTruncations++;
     } catch {
       // SQLITE_BUSY: try again at the next request.
