@@ -16,6 +16,7 @@
  * - One bus listener for all clients, removed by close().
  */
 import type { ServerResponse } from 'node:http';
+import { iso } from '../http/schemas.js';
 import type { Device, Trigger } from '../storage/store.js';
 import type { EventBus, RegistryEvent } from './bus.js';
 
@@ -70,9 +71,8 @@ export class TooManyStreamsError extends Error {
   }
 }
 
-const iso = (ms: number) => new Date(ms).toISOString();
-
-function deviceData(d: Device): DeviceEventData {
+/** A device without its userdata (up to 64 KiB): for events and the console's table rows. */
+export function deviceSummary(d: Device): DeviceEventData {
   return {
     id: d.id,
     ip: d.ip,
@@ -101,10 +101,10 @@ function triggerData(t: Trigger): TriggerEventData {
 export function eventPayload(e: RegistryEvent): Record<string, unknown> {
   switch (e.type) {
     case 'registered':
-      return { device: deviceData(e.device), created: e.created };
+      return { device: deviceSummary(e.device), created: e.created };
     case 'edited':
     case 'deleted':
-      return { device: deviceData(e.device) };
+      return { device: deviceSummary(e.device) };
     case 'trigger':
       return { trigger: triggerData(e.trigger) };
   }

@@ -8,7 +8,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { DeviceService } from '../devices/service.js';
 import { normaliseId } from '../devices/identity.js';
 import { ZtpError } from '../errors.js';
-import type { EventStreamHub } from '../events/stream.js';
+import { deviceSummary, type EventStreamHub } from '../events/stream.js';
 import { installGuard, type Guard } from './auth.js';
 import { IdParams, iso, problems, TriggerView, triggerView } from './schemas.js';
 
@@ -124,16 +124,7 @@ export const liveApi: FastifyPluginAsyncTypebox<LiveOptions> = async (app, opts)
         limit,
         items: page.items.map((d, i) => {
           const t = triggers[i];
-          return {
-            id: d.id,
-            ip: d.ip,
-            name: d.name,
-            firstSeen: iso(d.firstSeen),
-            lastSeen: iso(d.lastSeen),
-            registrations: d.registrations,
-            lastSource: d.lastSource,
-            trigger: t ? triggerView(t, now) : null,
-          };
+          return { ...deviceSummary(d), trigger: t ? triggerView(t, now) : null };
         }),
       };
     },

@@ -23,6 +23,18 @@ export type SecurityConfig = Pick<
   | 'registerRateLimit'
 >;
 
+/** Every security feature off: the seed's open API (the defaults of `ztp serve`). */
+export const SECURITY_OFF: SecurityConfig = {
+  tlsCert: undefined,
+  tlsKey: undefined,
+  tlsClientCa: undefined,
+  requireClientCert: 'none',
+  bindCertToId: false,
+  tokensFile: undefined,
+  tokens: undefined,
+  registerRateLimit: undefined,
+};
+
 export interface Security {
   guards: Partial<Record<ApiGroup, Guard>>;
   /** HTTPS listener options; undefined: plain HTTP. */

@@ -14,7 +14,7 @@ import { normaliseId } from '../../src/devices/identity.js';
 import { DeviceService } from '../../src/devices/service.js';
 import { EventBus } from '../../src/events/bus.js';
 import { operatorFeatures } from '../../src/http/operator.js';
-import { setupSecurity } from '../../src/security/setup.js';
+import { SECURITY_OFF, setupSecurity } from '../../src/security/setup.js';
 import { hashToken } from '../../src/security/tokens.js';
 import type { Store } from '../../src/storage/store.js';
 import { tempSqliteStore } from '../helpers.js';
@@ -217,16 +217,10 @@ describe('random requests against every endpoint (token authentication on)', () 
     const events = new EventBus();
     const service = new DeviceService(store, { triggersEnabled: true, historyLimit: 5, events });
     const security = setupSecurity({
-      tlsCert: undefined,
-      tlsKey: undefined,
-      tlsClientCa: undefined,
-      requireClientCert: 'none',
-      bindCertToId: false,
-      tokensFile: undefined,
+      ...SECURITY_OFF,
       tokens: Object.entries(TOKENS)
         .map(([role, token]) => `${role}:${role}-1:${hashToken(token)}`)
         .join(','),
-      registerRateLimit: undefined,
     });
     const features = operatorFeatures({ service, events, processMetrics: false });
     app = await buildApp({ service, guards: security.guards, plugins: [features.plugin] });

@@ -9,23 +9,12 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ZtpError } from '../../src/errors.js';
 import { loggerOptions } from '../../src/security/logging.js';
-import { setupSecurity, type SecurityConfig } from '../../src/security/setup.js';
+import { SECURITY_OFF, setupSecurity } from '../../src/security/setup.js';
 import { hashToken } from '../../src/security/tokens.js';
 import { startServe } from '../e2e/server-process.js';
 import { json, tempDir, testApp } from '../helpers.js';
 
 const root = new URL('../../', import.meta.url).pathname;
-
-const OFF: SecurityConfig = {
-  tlsCert: undefined,
-  tlsKey: undefined,
-  tlsClientCa: undefined,
-  requireClientCert: 'none',
-  bindCertToId: false,
-  tokensFile: undefined,
-  tokens: undefined,
-  registerRateLimit: undefined,
-};
 
 const ADMIN = 'ztp_Adm1nS3cretTokenValue';
 const WRONG = 'ztp_WrongGuessTokenValue99';
@@ -34,7 +23,7 @@ const PASSWORD = 'Pg-Pa55word-Never-Logged';
 describe('logs', () => {
   it('redact tokens and Authorization wherever a log object carries them', async () => {
     const lines: string[] = [];
-    const security = setupSecurity({ ...OFF, tokens: `admin:alice:${hashToken(ADMIN)}` });
+    const security = setupSecurity({ ...SECURITY_OFF, tokens: `admin:alice:${hashToken(ADMIN)}` });
     const t = await testApp({
       app: {
         logger: loggerOptions('trace', { write: (line) => void lines.push(line) }),

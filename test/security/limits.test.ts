@@ -8,19 +8,8 @@ import { connect, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { parseRate } from '../../src/config.js';
 import { RateLimiter, sourceKey } from '../../src/security/rate-limit.js';
-import { setupSecurity, type SecurityConfig } from '../../src/security/setup.js';
+import { SECURITY_OFF, setupSecurity } from '../../src/security/setup.js';
 import { eventually, json, testApp } from '../helpers.js';
-
-const OFF: SecurityConfig = {
-  tlsCert: undefined,
-  tlsKey: undefined,
-  tlsClientCa: undefined,
-  requireClientCert: 'none',
-  bindCertToId: false,
-  tokensFile: undefined,
-  tokens: undefined,
-  registerRateLimit: undefined,
-};
 
 describe('rate limiter', () => {
   it('allows N per window per key, then says when to retry, and refills', () => {
@@ -70,7 +59,7 @@ describe('rate limiter', () => {
 describe('--register-rate-limit', () => {
   it('answers 429 with Retry-After beyond the limit, stores nothing, and recovers', async () => {
     const security = setupSecurity({
-      ...OFF,
+      ...SECURITY_OFF,
       registerRateLimit: { limit: 2, windowMs: 1000 },
     });
     const t = await testApp({ app: { guards: security.guards } });
@@ -105,7 +94,7 @@ describe('--register-rate-limit', () => {
   });
 
   it('is off by default', async () => {
-    const security = setupSecurity(OFF);
+    const security = setupSecurity(SECURITY_OFF);
     assert.equal(security.guards.registration, undefined);
     const t = await testApp({ app: { guards: security.guards } });
     try {

@@ -7,24 +7,11 @@ import { copyFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import type { ServeConfig } from '../../src/config.js';
-import { setupSecurity } from '../../src/security/setup.js';
+import { SECURITY_OFF, setupSecurity } from '../../src/security/setup.js';
 import { hashToken } from '../../src/security/tokens.js';
 import { startServe } from '../e2e/server-process.js';
 import { eventually, testApp, type TestApp } from '../helpers.js';
 import { httpsRequest, makePki, type Pki } from './pki.js';
-
-type SecurityOptions = Parameters<typeof setupSecurity>[0];
-
-const NONE: SecurityOptions = {
-  tlsCert: undefined,
-  tlsKey: undefined,
-  tlsClientCa: undefined,
-  requireClientCert: 'none',
-  bindCertToId: false,
-  tokensFile: undefined,
-  tokens: undefined,
-  registerRateLimit: undefined,
-};
 
 let pki: Pki;
 before(() => {
@@ -37,7 +24,7 @@ async function serve(
   options: Partial<ServeConfig>,
 ): Promise<{ t: TestApp; url: string; close: () => Promise<void> }> {
   const security = setupSecurity({
-    ...NONE,
+    ...SECURITY_OFF,
     tlsCert: pki.path('server.pem'),
     tlsKey: pki.path('server.key'),
     ...options,

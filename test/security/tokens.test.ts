@@ -12,23 +12,12 @@ import { ConfigError } from '../../src/config.js';
 import { DeviceService } from '../../src/devices/service.js';
 import { EventBus } from '../../src/events/bus.js';
 import { operatorFeatures } from '../../src/http/operator.js';
-import { setupSecurity, type SecurityConfig } from '../../src/security/setup.js';
+import { SECURITY_OFF, setupSecurity } from '../../src/security/setup.js';
 import { hashToken, parseTokens, TokenSet } from '../../src/security/tokens.js';
 import { startServe } from '../e2e/server-process.js';
 import { json, tempDir, tempSqliteStore, testApp, type TestApp } from '../helpers.js';
 
 const root = new URL('../../', import.meta.url).pathname;
-
-const OFF: SecurityConfig = {
-  tlsCert: undefined,
-  tlsKey: undefined,
-  tlsClientCa: undefined,
-  requireClientCert: 'none',
-  bindCertToId: false,
-  tokensFile: undefined,
-  tokens: undefined,
-  registerRateLimit: undefined,
-};
 
 /** The real app with the operator features (console data, live events, /metrics) plugged in. */
 async function withOperator(app: Partial<AppOptions>): Promise<TestApp> {
@@ -114,7 +103,7 @@ describe('token roles × API groups', () => {
       `device:site-1:${hashToken(TOKENS.device)}\nmanager:svc:${hashToken(TOKENS.manager)}\n`,
     );
     security = setupSecurity({
-      ...OFF,
+      ...SECURITY_OFF,
       tokensFile: file,
       tokens: `admin:alice:${hashToken(TOKENS.admin)}`,
     });
@@ -249,7 +238,7 @@ describe('ztp token', () => {
     const again = cli(['create', '--role', 'admin', '--name', 'alice']);
     assert.notEqual(again.stdout.split('\n')[0], token, 'each token is new');
 
-    const security = setupSecurity({ ...OFF, tokens: line });
+    const security = setupSecurity({ ...SECURITY_OFF, tokens: line });
     const t = await testApp({ app: { guards: security.guards } });
     try {
       const res = await t.app.inject({
