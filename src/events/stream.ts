@@ -60,9 +60,26 @@ export interface TriggerEventData {
   deliveredAt: string | null;
 }
 
-interface Frame {
-  id: number;
-  text: string;
+/**
+ * One event of the ring. Its wire text is built on first use (a client to send it to, or a
+ * resume): with no stream open, nothing is serialised.
+ */
+class Frame {
+  private serialised: string | undefined;
+
+  constructor(
+    readonly id: number,
+    private readonly type: string,
+    private data: unknown,
+  ) {}
+
+  get text(): string {
+    if (this.serialised === undefined) {
+      this.serialised = `id: ${this.id}\nevent: ${this.type}\ndata: ${JSON.stringify(this.data)}\n\n`;
+      this.data = undefined;
+    }
+    return this.serialised;
+  }
 }
 
 export class TooManyStreamsError extends Error {
@@ -144,11 +161,14 @@ export class EventStreamHub {
     return this.nextId - 1;
   }
 
-  /** Sends one event to every client and keeps it for resume. */
+  /**
+   * Sends one event to every client and keeps it for resume. `data` must not change afterwards:
+   * it is serialised when first needed.
+   */
   publish(type: string, data: unknown): void {
     if (this.closed) return;
     const id = this.nextId++;
-    const frame = { id, text: `id: ${id}\nevent: ${type}\ndata: ${JSON.stringify(data)}\n\n` };
+    const frame = new Frame(id, type, data);
     const size = this.limits.ringSize;
     if (size > 0) {
       if (this.ringLength < size) {
@@ -159,7 +179,10 @@ export class EventStreamHub {
         this.ringStart = (this.ringStart + 1) % size;
       }
     }
-    for (const client of this.clients) this.write(client, frame.text);
+    if (this.clients.size > 0) {
+      const text = frame.text;
+      for (const client of this.clients) this.write(client, text);
+    }
   }
 
   /**

@@ -48,16 +48,29 @@ export class ManagerClient {
     });
   }
 
-  /** One attempt. `signal` aborts it early (shutdown); that is reported as an error result. */
+  /**
+   * One attempt. `signal` aborts it early (shutdown); that is reported as an error result.
+   *
+   * One controller and one timer per call, cleared when the call ends: AbortSignal.timeout()
+   * (+ AbortSignal.any) would keep a timer and its signals alive for the whole timeout after
+   * the call returned, tens of thousands of them at thousands of deliveries per second.
+   */
   async send(call: TriggerCall, signal?: AbortSignal): Promise<AttemptResult> {
-    const timeout = AbortSignal.timeout(this.opts.timeoutMs);
-    const combined = signal ? AbortSignal.any([timeout, signal]) : timeout;
+    if (signal?.aborted) return { kind: 'error', error: 'aborted: the server is shutting down' };
+    const controller = new AbortController();
+    let timedOut = false as boolean; // set by the timer
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, this.opts.timeoutMs);
+    const onAbort = () => controller.abort();
+    signal?.addEventListener('abort', onAbort, { once: true });
     try {
       const res = await request(execUrl(this.opts.managerUrl, call.ip), {
         method: 'GET',
         dispatcher: this.agent,
         headers: { 'idempotency-key': call.key, 'user-agent': 'ztp-trigger' },
-        signal: combined,
+        signal: controller.signal,
       });
       const ok = res.statusCode >= 200 && res.statusCode < 300;
       const body = await drain(res.body, !ok);
@@ -69,11 +82,14 @@ export class ManagerClient {
         detail: body,
       };
     } catch (e) {
-      if (timeout.aborted || isTimeout(e)) {
+      if (timedOut || isTimeout(e)) {
         return { kind: 'timeout', error: `timeout after ${this.opts.timeoutMs} ms` };
       }
       if (signal?.aborted) return { kind: 'error', error: 'aborted: the server is shutting down' };
       return { kind: 'error', error: errorText(e) };
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
     }
   }
 
