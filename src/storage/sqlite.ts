@@ -14,7 +14,7 @@
  */
 import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
-import { closeSync, fsync, openSync } from 'node:fs';
+import { closeSync, fsync, openSync, statSync } from 'node:fs';
 import { DeviceNotFoundError, StorageUnavailableError, ZtpError } from '../errors.js';
 import { startCheckpointer, type Checkpointer, type CheckpointerOptions } from './checkpoint.js';
 import { MIGRATIONS } from './migrations.js';
@@ -158,6 +158,8 @@ export class SqliteStore implements Store {
   private flushScheduled = false;
   private closed = false;
   private readonly stmts;
+  /** total_changes() after the last committed batch that changed rows. */
+  private lastTotalChanges = 0;
   /** backgroundCheckpoint: how to start the worker (started by the first commit, stopped when idle). */
   private checkpointerOptions: CheckpointerOptions | undefined;
   private worker: Checkpointer | undefined;
@@ -188,6 +190,10 @@ export class SqliteStore implements Store {
       if (opts.autoCheckpoint === false || background !== false)
         this.db.pragma('wal_autocheckpoint = 0');
       migrate(this.db);
+      // A WAL left with frames (a crash, or the migrations just applied): the first commit starts
+      // the checkpoint worker even if it changes no row, as every commit did before.
+      if ((statSync(`${path}-wal`, { throwIfNoEntry: false })?.size ?? 0) > 0)
+        this.lastTotalChanges = -1;
       if (background !== false) {
         this.checkpointerOptions = {
           ...(background === true ? {} : background),
@@ -302,6 +308,7 @@ export class SqliteStore implements Store {
          WHERE t.state = 'pending' AND t.lease_until IS NULL AND NOT EXISTS (${OLDER_PENDING})
          ORDER BY t.next_attempt_at, t.id LIMIT 1`,
       ),
+      totalChanges: db.prepare<[], { n: number }>('SELECT total_changes() AS n'),
       savepoint: db.prepare('SAVEPOINT w'),
       release: db.prepare('RELEASE w'),
       rollbackTo: db.prepare('ROLLBACK TO w'),
@@ -358,7 +365,13 @@ export class SqliteStore implements Store {
         }
       }
       s.commit.run();
-      this.ensureCheckpointer();
+      // Only a batch that changed rows wrote to the WAL: an empty claim or prune at start-up
+      // does not start the checkpoint worker (a thread with its own V8 heap) on an idle server.
+      const changes = s.totalChanges.get()!.n;
+      if (changes !== this.lastTotalChanges) {
+        this.lastTotalChanges = changes;
+        this.ensureCheckpointer();
+      }
     } catch (error) {
       if (this.db.inTransaction) {
         try {
