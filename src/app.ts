@@ -123,6 +123,10 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   // At info: every write, every error (status >= 400) and every slow request. Successful reads
   // (the service manager's lookups, the console's polling) are the bulk of the traffic and carry
   // no state change: their line is at debug (README "Performance" has the measured cost).
+  // The request line has fixed keys and no nested object, so redaction (whose wildcard paths cost
+  // ~3 µs a line here) can never change it: it is written by a child without redaction. Its
+  // level is the server's (no route sets its own).
+  const requestLines = app.log.child({}, { redact: { paths: [], censor: '[redacted]' } });
   app.addHook('onResponse', (request, reply, done) => {
     const status = reply.statusCode;
     const elapsed = reply.elapsedTime;
@@ -137,7 +141,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
         remote: request.ip,
       };
       if (quiet) request.log.debug(line, 'request');
-      else request.log.info(line, 'request');
+      else requestLines.info({ reqId: request.id, ...line }, 'request');
     }
     done();
   });
