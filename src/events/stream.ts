@@ -75,7 +75,8 @@ class Frame {
 
   get text(): string {
     if (this.serialised === undefined) {
-      this.serialised = `id: ${this.id}\nevent: ${this.type}\ndata: ${JSON.stringify(this.data)}\n\n`;
+      const data = typeof this.data === 'function' ? (this.data as () => unknown)() : this.data;
+      this.serialised = `id: ${this.id}\nevent: ${this.type}\ndata: ${JSON.stringify(data)}\n\n`;
       this.data = undefined;
     }
     return this.serialised;
@@ -144,7 +145,13 @@ export class EventStreamHub {
     this.limits = { ...DEFAULT_STREAM_LIMITS, ...limits };
     this.ring = new Array<Frame | undefined>(this.limits.ringSize);
     this.nextId = now() * 1000;
-    this.unsubscribe = bus.subscribe((e) => this.publish(e.type, eventPayload(e)));
+    // The ring keeps the event without userdata (up to 64 KiB each); its payload (ISO timestamps,
+    // JSON) is built only when a stream needs it.
+    this.unsubscribe = bus.subscribe((e) => {
+      const lean: RegistryEvent =
+        e.type === 'trigger' ? e : { ...e, device: { ...e.device, userdata: '' } };
+      this.publish(e.type, () => eventPayload(lean));
+    });
   }
 
   get clientCount(): number {
@@ -162,8 +169,8 @@ export class EventStreamHub {
   }
 
   /**
-   * Sends one event to every client and keeps it for resume. `data` must not change afterwards:
-   * it is serialised when first needed.
+   * Sends one event to every client and keeps it for resume. `data` (or what the function
+   * returns) must not change afterwards: it is serialised when first needed.
    */
   publish(type: string, data: unknown): void {
     if (this.closed) return;
