@@ -2,7 +2,7 @@
  * `npm run bench`: measures every performance target of the project on this machine, in one
  * run, against a bare node:http baseline started in the same run (bench/baseline.mjs).
  *
- *   tsx bench/run.ts [--devices 100000] [--scale-devices 1000000] [--seconds 8]
+ *   tsx bench/run.ts [--devices 100000] [--scale-devices 1000000] [--seconds 8] [--warmup 2]
  *                    [--phases all|lookup,register,triggers,scale]
  *                    [--backlog 100000] [--out bench/results/<date>.json]
  *                    [--postgres postgres://user@127.0.0.1:5432/postgres]   (or BENCH_POSTGRES_URL)
@@ -40,6 +40,7 @@ const { values: args } = parseArgs({
     devices: { type: 'string', default: '100000' },
     'scale-devices': { type: 'string', default: '1000000' },
     seconds: { type: 'string', default: '8' },
+    warmup: { type: 'string', default: '2' },
     phases: { type: 'string', default: 'all' },
     backlog: { type: 'string', default: '100000' },
     out: { type: 'string' },
@@ -50,6 +51,7 @@ const { values: args } = parseArgs({
 const DEVICES = Number(args.devices);
 const SCALE = Number(args['scale-devices']);
 const SECONDS = Number(args.seconds);
+const WARMUP = Number(args.warmup);
 const BACKLOG = Number(args.backlog);
 const PHASES = new Set(
   args.phases === 'all' ? ['lookup', 'register', 'triggers', 'scale'] : args.phases.split(','),
@@ -107,6 +109,7 @@ async function startBaseline(db: string, mode: 'lookup' | 'each' | 'group') {
 }
 
 let seed = 1;
+const warmed = new Set<string>();
 async function load(
   name: string,
   url: string,
@@ -117,6 +120,13 @@ async function load(
   pid?: number,
   isZtp = true,
 ): Promise<LoadResult> {
+  if (WARMUP > 0 && pid !== undefined && !warmed.has(`${pid} ${kind}`)) {
+    // Every server (baseline included) gets one unrecorded warm-up run per kind of request, so
+    // that the recorded runs measure a warm server (JIT-compiled, caches and workers started),
+    // as in production, rather than its first second.
+    warmed.add(`${pid} ${kind}`);
+    await runWrk({ url, kind, connections, seconds: WARMUP, idSpace, seed: 1000 + seed }, tmp);
+  }
   log(`${name}: wrk -c${connections} ${seconds}s`);
   const sampler = pid === undefined || !isZtp ? undefined : sampleRss(pid);
   const cpu0 = pid === undefined ? 0 : cpuTimeUs(pid);
@@ -270,6 +280,8 @@ async function main() {
     seedTriggerBacklog(drainDb, BACKLOG);
     const before = await managerCalls();
     const server = await startServer(drainDb, manager.url, 'server-drain');
+    // No warm-up here: the registrations must run while the backlog drains, from its start.
+    warmed.add(`${server.pid} register`);
     const t = performance.now();
     const oldestPending = async () =>
       (
