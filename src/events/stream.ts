@@ -16,7 +16,7 @@
  * - One bus listener for all clients, removed by close().
  */
 import type { ServerResponse } from 'node:http';
-import { iso } from '../http/schemas.js';
+import { iso, triggerView } from '../http/schemas.js';
 import type { Device, Trigger } from '../storage/store.js';
 import type { EventBus, RegistryEvent } from './bus.js';
 
@@ -103,16 +103,9 @@ export function deviceSummary(d: Device): DeviceEventData {
 }
 
 function triggerData(t: Trigger): TriggerEventData {
-  return {
-    id: t.id,
-    deviceId: t.deviceId,
-    ip: t.ip,
-    state: t.state,
-    attempts: t.attempts,
-    createdAt: iso(t.createdAt),
-    lastError: t.lastError,
-    deliveredAt: t.deliveredAt === null ? null : iso(t.deliveredAt),
-  };
+  // The API's trigger view without its time-dependent members (an event is a fact, replayed later).
+  const { nextAttemptAt: _next, inFlight: _inFlight, ...data } = triggerView(t);
+  return data;
 }
 
 /** The `data:` payload of one event. */

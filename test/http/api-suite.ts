@@ -3,7 +3,7 @@
  * store engine (api.test.ts for SQLite, api-postgres.test.ts for PostgreSQL).
  */
 import assert from 'node:assert/strict';
-import { after, before, beforeEach, describe, it } from 'node:test';
+import { after, beforeEach, describe, it } from 'node:test';
 import type { Store } from '../../src/storage/store.js';
 import { json, testApp, type TestApp } from '../helpers.js';
 import type { OpenedStore } from '../storage/store-suite.js';
@@ -379,19 +379,4 @@ export function apiSuite(name: string, open: () => Promise<OpenedStore>): void {
       });
     });
   });
-}
-
-/** A single store for a describe block, for suites that do not need a fresh one per test. */
-export function sharedApp(open: () => Promise<OpenedStore>): () => TestApp {
-  let t: TestApp | undefined;
-  let opened: OpenedStore | undefined;
-  before(async () => {
-    opened = await open();
-    t = await testApp({ store: opened.store });
-  });
-  after(async () => {
-    await t?.close();
-    await opened?.cleanup();
-  });
-  return () => t!;
 }

@@ -3,7 +3,7 @@
  * (sqlite.test.ts, postgres.test.ts).
  */
 import assert from 'node:assert/strict';
-import { after, before, beforeEach, describe, it } from 'node:test';
+import { after, beforeEach, describe, it } from 'node:test';
 import { DeviceNotFoundError } from '../../src/errors.js';
 import type { Registration, Store } from '../../src/storage/store.js';
 
@@ -397,16 +397,4 @@ export function storeSuite(name: string, open: () => Promise<OpenedStore>): void
       });
     });
   });
-}
-
-/** Convenience for suites that need one store for a whole describe block. */
-export function withStore(open: () => Promise<OpenedStore>): { get: () => Store } {
-  let opened: OpenedStore | undefined;
-  before(async () => {
-    opened = await open();
-  });
-  after(async () => {
-    await opened?.cleanup();
-  });
-  return { get: () => opened!.store };
 }
