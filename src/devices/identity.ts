@@ -21,11 +21,14 @@ export const RESERVED_IDS: ReadonlySet<string> = new Set([
 
 const MAC_COLON_OR_HYPHEN =
   /^([0-9a-f]{2})([:-])([0-9a-f]{2})\2([0-9a-f]{2})\2([0-9a-f]{2})\2([0-9a-f]{2})\2([0-9a-f]{2})$/i;
+const CANONICAL_MAC = /^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$/;
 const MAC_CISCO = /^([0-9a-f]{4})\.([0-9a-f]{4})\.([0-9a-f]{4})$/i;
 const OTHER_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** Returns the canonical lower-case colon form of a MAC address, or undefined when `raw` is not one. */
 export function canonicalMac(raw: string): string | undefined {
+  // Most ids arrive canonical already (the client sends them so): no rebuilding.
+  if (CANONICAL_MAC.test(raw)) return raw;
   const m = MAC_COLON_OR_HYPHEN.exec(raw);
   if (m) return [m[1], m[3], m[4], m[5], m[6], m[7]].join(':').toLowerCase();
   const c = MAC_CISCO.exec(raw);
