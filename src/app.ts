@@ -8,11 +8,19 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { randomUUID } from 'node:crypto';
-import type { ServerOptions as HttpServerOptions } from 'node:http';
-import type { ServerOptions as HttpsServerOptions } from 'node:https';
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server as HttpServer,
+} from 'node:http';
+import {
+  createServer as createHttpsServer,
+  type ServerOptions as HttpsServerOptions,
+} from 'node:https';
 import type { DeviceService } from './devices/service.js';
 import type { ApiGroup, Guard } from './http/auth.js';
 import { clientScriptApi } from './http/client-script.js';
+import { fastCheck, type AnswerHooks, type FastCheck, type RawHandler } from './http/fast-check.js';
 import { managementApi } from './http/management.js';
 import { opsApi } from './http/ops.js';
 import { frameworkError, installProblemHandlers } from './http/problem.js';
@@ -36,7 +44,6 @@ export interface AppOptions {
   https?: HttpsServerOptions | undefined;
   /** Slow-client protection and header size; defaults in SERVER_LIMITS. */
   limits?: Partial<ServerLimits>;
-  trustProxy?: boolean | string;
 }
 
 /** Connection limits of the listener (milliseconds, bytes); each is in the README limits table. */
@@ -61,11 +68,35 @@ export const SERVER_LIMITS: ServerLimits = {
   maxHeaderSize: 16 * 1024,
 };
 
+/** Called once per answered request, from Fastify's onResponse or from the lookup fast lane. */
+export type AnswerListener = (
+  method: string,
+  route: string,
+  status: number,
+  seconds: number,
+) => void;
+
 export interface PluginContext {
   guards: Partial<Record<ApiGroup, Guard>>;
+  /** Observe every answered request (metrics), including those the fast lane answers. */
+  onAnswer: (listener: AnswerListener) => void;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Requests the lookup fast lane answered itself and handed to Fastify. */
+    fastCheckStats: FastCheck['stats'];
+  }
+}
+
+/** The request id: the client's `X-Request-Id` when it is a sane token, a new UUID otherwise. */
+export function requestIdOf(req: IncomingMessage): string {
+  const given = req.headers['x-request-id'];
+  return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+}
+
 /** A read that takes at least this long is logged at info like a write. */
 export const SLOW_REQUEST_MS = 1000;
 const DEBUG_LEVELS: ReadonlySet<string> = new Set(['debug', 'trace']);
@@ -81,13 +112,30 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     // hold a connection up to 30 s past them).
     connectionsCheckingInterval: 1000,
   };
-  // Fastify creates an https server when given `https` (node's https options include the http
-  // server options), an http one from `http` otherwise. The instance is typed as http either way.
-  const listener = (
-    opts.https ? { https: { ...opts.https, ...nodeServer } } : { http: nodeServer }
-  ) as { http?: HttpServerOptions };
+  // The server is created here rather than by Fastify so that the lookup fast lane can see each
+  // request first (src/http/fast-check.ts); until the app is built every request goes to Fastify.
+  // https when TLS is configured (node's https options include the http server options); the
+  // instance is typed as http either way, as Fastify types it.
+  let fastifyHandler: RawHandler | undefined;
+  let entry: RawHandler | undefined;
+  const serverFactory = (fastify: RawHandler): HttpServer => {
+    fastifyHandler = fastify;
+    const handler: RawHandler = (req, res) => {
+      (entry ?? fastify)(req, res);
+    };
+    const server = (
+      opts.https
+        ? createHttpsServer({ ...opts.https, ...nodeServer }, handler)
+        : createHttpServer(nodeServer, handler)
+    ) as HttpServer;
+    // What Fastify sets on a server it creates itself.
+    server.keepAliveTimeout = limits.keepAliveTimeout;
+    server.requestTimeout = limits.requestTimeout;
+    server.setTimeout(limits.idleTimeout);
+    return server;
+  };
   const app = Fastify({
-    ...listener,
+    serverFactory,
     connectionTimeout: limits.idleTimeout,
     keepAliveTimeout: limits.keepAliveTimeout,
     requestTimeout: limits.requestTimeout,
@@ -97,12 +145,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 512 },
     // Fastify's two lines per request are replaced by the single onResponse line below.
     logController: new LogController({ disableRequestLogging: true }),
-    trustProxy: opts.trustProxy ?? false,
     requestIdHeader: false,
-    genReqId: (req) => {
-      const given = req.headers['x-request-id'];
-      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
-    },
+    genReqId: requestIdOf,
   }).withTypeProvider<TypeBoxTypeProvider>();
   // TypeBox checks bodies exactly (no type coercion: {"name": 5} is a 400, not "5") and converts
   // only query strings and path parameters.
@@ -127,22 +171,29 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   // ~3 µs a line here) can never change it: it is written by a child without redaction. Its
   // level is the server's (no route sets its own).
   const requestLines = app.log.child({}, { redact: { paths: [], censor: '[redacted]' } });
-  app.addHook('onResponse', (request, reply, done) => {
-    const status = reply.statusCode;
-    const elapsed = reply.elapsedTime;
-    const read = request.method === 'GET' || request.method === 'HEAD';
+  const answerListeners: AnswerListener[] = [];
+  const answered: AnswerHooks['answered'] = (req, reqId, route, status, elapsed) => {
+    const method = req.method ?? '';
+    const url = req.url ?? '';
+    const read = method === 'GET' || method === 'HEAD';
     const quiet = read && status < 400 && elapsed < SLOW_REQUEST_MS;
-    if (!quiet || DEBUG_LEVELS.has(request.log.level)) {
+    if (!quiet || DEBUG_LEVELS.has(requestLines.level)) {
       const line = {
-        method: request.method,
-        url: request.url.length > 256 ? `${request.url.slice(0, 256)}…` : request.url,
+        reqId,
+        method,
+        url: url.length > 256 ? `${url.slice(0, 256)}…` : url,
         status,
         ms: Math.round(elapsed * 100) / 100,
-        remote: request.ip,
+        remote: req.socket.remoteAddress ?? '',
       };
-      if (quiet) request.log.debug(line, 'request');
-      else requestLines.info({ reqId: request.id, ...line }, 'request');
+      if (quiet) requestLines.debug(line, 'request');
+      else requestLines.info(line, 'request');
     }
+    for (const listener of answerListeners) listener(method, route, status, elapsed / 1000);
+  };
+  app.addHook('onResponse', (request, reply, done) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    answered(request.raw, request.id, route, reply.statusCode, reply.elapsedTime);
     done();
   });
 
@@ -172,7 +223,26 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(retrievalApi, { ...group, guard: opts.guards?.retrieval });
   await app.register(managementApi, { ...group, guard: opts.guards?.management });
   await app.register(clientScriptApi);
-  for (const plugin of opts.plugins ?? []) await plugin(app, { guards: opts.guards ?? {} });
+  const ctx: PluginContext = {
+    guards: opts.guards ?? {},
+    onAnswer: (listener) => answerListeners.push(listener),
+  };
+  for (const plugin of opts.plugins ?? []) await plugin(app, ctx);
+
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  if (fastifyHandler) {
+    const hooks: AnswerHooks = { requestId: requestIdOf, answered, closing: () => closing };
+    const lane = fastCheck(
+      { service: opts.service, guard: opts.guards?.retrieval, hooks },
+      fastifyHandler,
+    );
+    entry = lane.handler;
+    app.decorate('fastCheckStats', lane.stats);
+  }
 
   return app;
 }

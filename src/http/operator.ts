@@ -43,7 +43,7 @@ export function operatorFeatures(opts: OperatorOptions): OperatorFeatures {
     metrics,
     plugin: async (app, ctx) => {
       const guard = ctx.guards.management;
-      await metrics.install(app, guard);
+      await metrics.install(app, guard, ctx.onAnswer);
       await app.register(liveApi, { service: opts.service, hub, guard });
       await consolePage(app, { dir: opts.consoleDir });
     },

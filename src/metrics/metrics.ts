@@ -7,6 +7,7 @@
  * counters over replicas; the store gauges are the same on every replica.
  */
 import type { FastifyInstance } from 'fastify';
+import type { PluginContext } from '../app.js';
 import client from 'prom-client';
 import type { EventBus, RegistryEvent } from '../events/bus.js';
 import type { EventStreamHub } from '../events/stream.js';
@@ -31,6 +32,7 @@ export class Metrics {
   private readonly unsubscribe: () => void;
   private readonly httpRequests;
   private readonly httpDuration;
+  private readonly series = new Map<string, { observe(seconds: number): void }>();
   private readonly registrations;
   private readonly triggerChanges;
   private readonly deliveryLag;
@@ -173,8 +175,42 @@ export class Metrics {
     return this.registry.metrics();
   }
 
-  /** Adds the HTTP hooks to the root instance and GET /metrics behind `guard`. */
-  async install(app: FastifyInstance, guard: Guard | undefined): Promise<void> {
+  /**
+   * The counter and histogram children of one (method, route, status): looked up once, because
+   * prom-client hashes the label object on every inc()/observe() otherwise. The keys are bounded:
+   * route templates × methods node parses × status codes.
+   */
+  private requestSeries(
+    method: string,
+    route: string,
+    status: number,
+  ): { observe(s: number): void } {
+    const key = `${method} ${route} ${status}`;
+    let series = this.series.get(key);
+    if (!series) {
+      const labels = { method, route, status: String(status) };
+      const count = this.httpRequests.labels(labels);
+      const duration = this.httpDuration.labels(labels);
+      series = {
+        observe: (seconds) => {
+          count.inc();
+          duration.observe(seconds);
+        },
+      };
+      this.series.set(key, series);
+    }
+    return series;
+  }
+
+  /**
+   * Adds the HTTP hooks to the root instance and GET /metrics behind `guard`; `onAnswer` reports
+   * every answered request (src/app.ts).
+   */
+  async install(
+    app: FastifyInstance,
+    guard: Guard | undefined,
+    onAnswer: PluginContext['onAnswer'],
+  ): Promise<void> {
     // Callback-style hooks: they run on every request, and an async hook costs a promise and a
     // microtask hop each time.
     app.addHook('onSend', (_request, reply, payload, done) => {
@@ -187,15 +223,8 @@ export class Metrics {
       }
       done(null, payload);
     });
-    app.addHook('onResponse', (request, reply, done) => {
-      const labels = {
-        method: request.method,
-        route: request.routeOptions.url ?? 'unmatched',
-        status: String(reply.statusCode),
-      };
-      this.httpRequests.inc(labels);
-      this.httpDuration.observe(labels, reply.elapsedTime / 1000);
-      done();
+    onAnswer((method, route, status, seconds) => {
+      this.requestSeries(method, route, status).observe(seconds);
     });
     app.addHook('onClose', async () => this.close());
     await app.register(async (scope) => {

@@ -48,7 +48,7 @@ function isTlsSocket(socket: unknown): socket is TLSSocket {
 }
 
 /** The client certificate of the request's connection, or undefined (plain HTTP, or none sent). */
-export function clientCert(request: FastifyRequest): ClientCert | undefined {
+export function clientCert(request: Pick<FastifyRequest, 'raw'>): ClientCert | undefined {
   const socket: unknown = request.raw.socket;
   if (!isTlsSocket(socket)) return undefined;
   const cert: Partial<PeerCertificate> = socket.getPeerCertificate();

@@ -11,10 +11,15 @@
  *
  * With nothing configured no guard is installed: the seed's open API.
  */
-import type { FastifyRequest } from 'fastify';
 import { normaliseId } from '../devices/identity.js';
 import { ZtpError } from '../errors.js';
-import { UnauthorizedError, type ApiGroup, type Guard, type Principal } from '../http/auth.js';
+import {
+  UnauthorizedError,
+  type ApiGroup,
+  type Guard,
+  type GuardRequest,
+  type Principal,
+} from '../http/auth.js';
 import { certDeviceIds, certSubject, clientCert, type ClientCert } from './certs.js';
 import { sourceKey, type RateLimiter } from './rate-limit.js';
 import { TOKEN_SYNTAX, type Role, type TokenSet } from './tokens.js';
@@ -41,12 +46,12 @@ function forbidden(detail: string): ZtpError {
   return new ZtpError('forbidden', 403, detail);
 }
 
-function verifiedCert(request: FastifyRequest): ClientCert | undefined {
+function verifiedCert(request: GuardRequest): ClientCert | undefined {
   const cert = clientCert(request);
   return cert?.authorized ? cert : undefined;
 }
 
-function tokenPrincipal(request: FastifyRequest, group: ApiGroup, tokens: TokenSet): Principal {
+function tokenPrincipal(request: GuardRequest, group: ApiGroup, tokens: TokenSet): Principal {
   const header = request.headers.authorization;
   if (header === undefined || header === '')
     throw new UnauthorizedError(

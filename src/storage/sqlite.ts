@@ -22,6 +22,7 @@ import type {
   Device,
   DeviceFields,
   DeviceQuery,
+  DeviceRecord,
   HistoryEntry,
   RegisterOptions,
   RegisterResult,
@@ -222,6 +223,9 @@ export class SqliteStore implements Store {
     const db = this.db;
     this.stmts = {
       getDevice: db.prepare<[string], DeviceRow>('SELECT * FROM devices WHERE id = ?'),
+      lookupRecord: db.prepare<[string], DeviceRecord>(
+        'SELECT id, ip, name, userdata FROM devices WHERE id = ?',
+      ),
       insertDevice: db.prepare<unknown[], DeviceRow>(
         `INSERT INTO devices (id, ip, name, userdata, first_seen, last_seen, updated_at, registrations, last_source)
          VALUES (@id, @ip, @name, @userdata, @at, @at, @at, 1, @source) RETURNING *`,
@@ -489,11 +493,19 @@ export class SqliteStore implements Store {
 
   /** Synchronous read with engine errors mapped to StorageUnavailableError. */
   private read<T>(fn: () => T): Promise<T> {
-    if (this.closed) return Promise.reject(new StorageUnavailableError('storage is closed'));
     try {
-      return Promise.resolve(fn());
+      return Promise.resolve(this.readNow(fn));
     } catch (e) {
-      return Promise.reject(asStoreError(e));
+      return Promise.reject(e instanceof Error ? e : new Error(String(e)));
+    }
+  }
+
+  private readNow<T>(fn: () => T): T {
+    if (this.closed) throw new StorageUnavailableError('storage is closed');
+    try {
+      return fn();
+    } catch (e) {
+      throw asStoreError(e);
     }
   }
 
@@ -538,6 +550,10 @@ export class SqliteStore implements Store {
       if (!row) throw new DeviceNotFoundError(id);
       return deviceFromRow(row);
     });
+  }
+
+  lookupNow(id: string): DeviceRecord | undefined {
+    return this.readNow(() => this.stmts.lookupRecord.get(id));
   }
 
   edit(id: string, fields: DeviceFields, at: number): Promise<Device> {
