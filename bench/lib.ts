@@ -140,6 +140,11 @@ export interface LoadResult {
    * unlike req/s it hardly depends on how much of the machine other processes take.
    */
   cpuUsPerRequest?: number;
+  /**
+   * Interleaved pairs (bench/run.ts --rounds): the req/s of every round of this run; the fields
+   * above are those of its median round.
+   */
+  roundsRps?: number[];
 }
 
 export interface LoadSpec {
