@@ -15,6 +15,7 @@ import type { Guard } from '../http/auth.js';
 import { installGuard } from '../http/auth.js';
 import type { Store, TriggerState } from '../storage/store.js';
 import { TRIGGER_STATES } from '../storage/store.js';
+import { HttpSeries } from './http-series.js';
 
 export interface MetricsOptions {
   store: Store;
@@ -30,9 +31,7 @@ const LAG_BUCKETS = [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800, 3600, 21
 export class Metrics {
   readonly registry = new client.Registry();
   private readonly unsubscribe: () => void;
-  private readonly httpRequests;
-  private readonly httpDuration;
-  private readonly series = new Map<string, { observe(seconds: number): void }>();
+  private readonly http = new HttpSeries(LATENCY_BUCKETS);
   private readonly registrations;
   private readonly triggerChanges;
   private readonly deliveryLag;
@@ -47,19 +46,6 @@ export class Metrics {
     const registers = [this.registry];
     const { hub } = opts;
 
-    this.httpRequests = new client.Counter({
-      name: 'ztp_http_requests_total',
-      help: 'HTTP requests answered, by route template, method and status',
-      labelNames: ['method', 'route', 'status'] as const,
-      registers,
-    });
-    this.httpDuration = new client.Histogram({
-      name: 'ztp_http_request_duration_seconds',
-      help: 'Time from request start to response end, by route template, method and status',
-      labelNames: ['method', 'route', 'status'] as const,
-      buckets: LATENCY_BUCKETS,
-      registers,
-    });
     this.registrations = new client.Counter({
       name: 'ztp_registrations_total',
       help: 'Committed device registrations; result is created (new device) or updated',
@@ -172,34 +158,7 @@ export class Metrics {
   /** The exposition text, store gauges read now. */
   async text(): Promise<string> {
     await this.readStore();
-    return this.registry.metrics();
-  }
-
-  /**
-   * The counter and histogram children of one (method, route, status): looked up once, because
-   * prom-client hashes the label object on every inc()/observe() otherwise. The keys are bounded:
-   * route templates × methods node parses × status codes.
-   */
-  private requestSeries(
-    method: string,
-    route: string,
-    status: number,
-  ): { observe(s: number): void } {
-    const key = `${method} ${route} ${status}`;
-    let series = this.series.get(key);
-    if (!series) {
-      const labels = { method, route, status: String(status) };
-      const count = this.httpRequests.labels(labels);
-      const duration = this.httpDuration.labels(labels);
-      series = {
-        observe: (seconds) => {
-          count.inc();
-          duration.observe(seconds);
-        },
-      };
-      this.series.set(key, series);
-    }
-    return series;
+    return `${await this.registry.metrics()}\n${this.http.text()}`;
   }
 
   /**
@@ -224,7 +183,7 @@ export class Metrics {
       done(null, payload);
     });
     onAnswer((method, route, status, seconds) => {
-      this.requestSeries(method, route, status).observe(seconds);
+      this.http.observe(method, route, status, seconds);
     });
     app.addHook('onClose', async () => this.close());
     await app.register(async (scope) => {
