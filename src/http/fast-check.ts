@@ -14,6 +14,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { normaliseId } from '../devices/identity.js';
 import type { DeviceService } from '../devices/service.js';
+import type { Device } from '../storage/store.js';
 import type { Guard, GuardRequest } from './auth.js';
 import { recordView } from './schemas.js';
 
@@ -105,7 +106,13 @@ export function fastCheck(opts: FastCheckOptions, fallback: RawHandler): FastChe
       return;
     }
     const lookup = () => service.get(raw);
-    const found = guard ? guard(guardRequest(req, raw), 'retrieval').then(lookup) : lookup();
+    let found: Promise<Device>;
+    try {
+      found = guard ? guard(guardRequest(req, raw), 'retrieval').then(lookup) : lookup();
+    } catch {
+      pass(req, res); // normaliseId throws before the store is asked: invalid or reserved id
+      return;
+    }
     found.then(
       (device) => {
         if (res.destroyed) return; // the client went away while the store answered

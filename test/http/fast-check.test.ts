@@ -14,6 +14,8 @@ import { hashToken, parseTokens, TokenSet } from '../../src/security/tokens.js';
 import { buildApp, type AppOptions } from '../../src/app.js';
 import { DeviceService } from '../../src/devices/service.js';
 import { EventBus } from '../../src/events/bus.js';
+import type { SqliteStore } from '../../src/storage/sqlite.js';
+import type { Store } from '../../src/storage/store.js';
 import { tempSqliteStore } from '../helpers.js';
 
 type TestApp = Awaited<ReturnType<typeof start>>['t'];
@@ -65,9 +67,15 @@ const DEVICES: [string, Record<string, string>][] = [
   ['cpu-0000000012345678', { ip: '192.0.2.7', name: 'x'.repeat(255), userdata: 'é'.repeat(500) }],
 ];
 
-/** The real app on a temporary SQLite file, with the operator features (metrics), listening. */
-async function start(opts: Partial<AppOptions> = {}) {
-  const { store, cleanup } = tempSqliteStore();
+/**
+ * The real app on a temporary SQLite file, with the operator features (metrics), listening.
+ * `asyncStore` hides the store's synchronous lookup, as on PostgreSQL.
+ */
+async function start(opts: Partial<AppOptions> = {}, asyncStore = false) {
+  const { store: sqlite, cleanup } = tempSqliteStore();
+  const store: Store = asyncStore
+    ? Object.assign(Object.create(sqlite) as SqliteStore, { lookupNow: undefined })
+    : sqlite;
   const events = new EventBus();
   const service = new DeviceService(store, { triggersEnabled: false, historyLimit: 20, events });
   const operator = operatorFeatures({ service, events, processMetrics: false });
@@ -177,6 +185,34 @@ describe('lookup fast lane', () => {
       assert.equal((await get(base, '/ztp/check/aa:bb:cc:00:00:02')).status, 200);
     assert.equal(t.app.fastCheckStats.answered - answered, 5);
     assert.equal(checkCount(await metrics()) - before, 5);
+  });
+});
+
+describe('lookup fast lane on an engine without synchronous reads', () => {
+  let t: TestApp;
+  let base: string;
+
+  before(async () => {
+    ({ t, base } = await start({}, true));
+  });
+  after(() => t.close());
+
+  it('answers a registered device and hands bad ids to Fastify', async () => {
+    const answered = t.app.fastCheckStats.answered;
+    const fast = await get(base, '/ztp/check/AA-BB-CC-00-00-01');
+    assert.equal(fast.status, 200);
+    assert.equal((JSON.parse(fast.body) as { id: string }).id, 'aa:bb:cc:00:00:01');
+    assert.equal(t.app.fastCheckStats.answered - answered, 1);
+    for (const [url, status] of [
+      ['/ztp/check/list', 400],
+      ['/ztp/check/aa:bb:cc:00:00:99', 404],
+    ] as const) {
+      const res = await get(base, url);
+      assert.equal(res.status, status, url);
+      assert.equal(res.headers['content-type'], 'application/problem+json; charset=utf-8');
+    }
+    assert.equal(t.app.fastCheckStats.answered - answered, 1);
+    assert.equal((await get(base, '/healthz')).status, 200);
   });
 });
 
