@@ -158,7 +158,7 @@ export class Metrics {
   /** The exposition text, store gauges read now. */
   async text(): Promise<string> {
     await this.readStore();
-    return `${await this.registry.metrics()}\n${this.http.text()}`;
+    return (await this.registry.metrics()) + this.http.text(); // the first ends with a newline
   }
 
   /**

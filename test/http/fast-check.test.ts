@@ -1,8 +1,8 @@
 /**
  * The lookup fast lane (src/http/fast-check.ts) over real HTTP: what it answers must be what the
  * Fastify route answers, and everything it does not answer must reach Fastify untouched.
- * A query string (ignored by the route) makes the lane hand a request to Fastify, which routes it like the bare path:
- * that gives the reference answer for the same lookup.
+ * A query string (ignored by the route) makes the lane hand a request to Fastify, which routes it
+ * like the bare path: that gives the reference answer for the same lookup.
  */
 import type { FastifyInstance } from 'fastify';
 import assert from 'node:assert/strict';
@@ -143,7 +143,7 @@ describe('lookup fast lane', () => {
     const cases: [string, string][] = [
       ['GET', '/ztp/check/aa:bb:cc:00:00:99'], // unknown: 404 problem
       ['GET', '/ztp/check/list'], // reserved word: 400
-      ['GET', '/ztp/check/aa:bb:cc:00:00:0g'], // plain characters, not an id of either kind? (valid other id)
+      ['GET', '/ztp/check/aa:bb:cc:00:00:0g'], // not a MAC ('g'): a valid other id, unknown: 404
       ['GET', '/ztp/check/bad%20id'], // needs decoding: 400
       ['GET', '/ztp/check/aa%3Abb%3Acc%3A00%3A00%3A01'], // %-encoded MAC: 200 from Fastify
       ['GET', '/ztp/check/aa:bb:cc:00:00:01/'], // trailing slash
