@@ -13,7 +13,7 @@ import { setupSecurity } from './security/setup.js';
 import { openStore } from './storage/open.js';
 import type { Store } from './storage/store.js';
 import { Dispatcher, validateTriggerTiming } from './triggers/dispatcher.js';
-import { ManagerClient } from './triggers/manager-client.js';
+import { ThreadedSender } from './triggers/sender-thread.js';
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -84,7 +84,7 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
   const managerClient =
     config.managerUrl === undefined
       ? undefined
-      : new ManagerClient({
+      : new ThreadedSender({
           managerUrl: config.managerUrl,
           timeoutMs: config.triggerTimeout,
           connections: config.triggerConcurrency,
