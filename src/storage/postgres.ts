@@ -34,8 +34,11 @@ import { LATEST_SCHEMA_VERSION, MIGRATIONS } from './migrations.js';
 import {
   completionParams,
   deviceFromRow,
+  latestTriggerSql,
   leaseTokenOf,
   likePattern,
+  PRUNABLE_TRIGGER,
+  recentTriggersSql,
   SORT_COLUMNS,
   triggerFromRow,
   type DeviceRow,
@@ -555,18 +558,12 @@ export class PostgresStore implements Store {
   }
 
   async latestTrigger(deviceId: string): Promise<Trigger | undefined> {
-    const { rows } = await this.query<TriggerRow>(
-      'SELECT * FROM triggers WHERE device_id = $1 ORDER BY id DESC LIMIT 1',
-      [deviceId],
-    );
+    const { rows } = await this.query<TriggerRow>(latestTriggerSql('$1'), [deviceId]);
     return rows[0] ? triggerFromRow(rows[0]) : undefined;
   }
 
   async recentTriggers(deviceId: string, limit: number): Promise<Trigger[]> {
-    const { rows } = await this.query<TriggerRow>(
-      'SELECT * FROM triggers WHERE device_id = $1 ORDER BY id DESC LIMIT $2',
-      [deviceId, limit],
-    );
+    const { rows } = await this.query<TriggerRow>(recentTriggersSql('$1', '$2'), [deviceId, limit]);
     return rows.map(triggerFromRow);
   }
 
@@ -613,9 +610,7 @@ export class PostgresStore implements Store {
       );
       const upto = end.rows[0] ? Number(end.rows[0].id) : max;
       const r = await this.query(
-        `DELETE FROM triggers t WHERE t.id > $1 AND t.id <= $2 AND t.state <> 'pending' AND t.updated_at < $3
-           AND (t.id <> (SELECT max(o.id) FROM triggers o WHERE o.device_id = t.device_id)
-                OR NOT EXISTS (SELECT 1 FROM devices d WHERE d.id = t.device_id))`,
+        `DELETE FROM triggers t WHERE t.id > $1 AND t.id <= $2 AND t.updated_at < $3 AND ${PRUNABLE_TRIGGER}`,
         [after, upto, before],
       );
       deleted += r.rowCount ?? 0;
@@ -665,23 +660,28 @@ export class PostgresStore implements Store {
 }
 
 /**
- * Coalesces into the device's newest waiting trigger, or inserts a new one (arguments are SQL
- * literals). The lease condition is repeated outside the subquery so that, if a dispatcher
- * claimed the row meanwhile, the re-check after the row lock skips it and a new trigger is
- * inserted.
+ * Coalesces into the device's newest waiting trigger, or inserts a new one; either is made the
+ * device's newest, linked to the one before (arguments are SQL literals). The lease condition is
+ * repeated outside the subquery so that, if a dispatcher claimed the row meanwhile, the re-check
+ * after the row lock skips it and a new trigger is inserted.
  */
 function enqueueTriggerSql(deviceId: string, ip: string, key: string, at: string): string {
+  const last = `SELECT last_trigger_id FROM devices WHERE id = ${deviceId}`;
   return `WITH c AS (
        UPDATE triggers SET ip = ${ip}, key = ${key}, attempts = 0, created_at = ${at}, next_attempt_at = ${at},
-         last_error = NULL, lease_until = NULL, lease_token = NULL, updated_at = ${at}
+         last_error = NULL, lease_until = NULL, lease_token = NULL, updated_at = ${at},
+         prev_id = CASE WHEN id IS NOT DISTINCT FROM (${last}) THEN prev_id ELSE (${last}) END
        WHERE id = (SELECT id FROM triggers WHERE device_id = ${deviceId} AND state = 'pending'
                      AND (lease_until IS NULL OR lease_until < ${at}) ORDER BY id DESC LIMIT 1)
          AND state = 'pending' AND (lease_until IS NULL OR lease_until < ${at})
        RETURNING *),
      i AS (
-       INSERT INTO triggers (device_id, ip, key, state, attempts, created_at, next_attempt_at, updated_at)
-       SELECT ${deviceId}, ${ip}, ${key}, 'pending', 0, ${at}, ${at}, ${at} WHERE NOT EXISTS (SELECT 1 FROM c)
-       RETURNING *)
+       INSERT INTO triggers (device_id, ip, key, state, attempts, created_at, next_attempt_at, updated_at, prev_id)
+       SELECT ${deviceId}, ${ip}, ${key}, 'pending', 0, ${at}, ${at}, ${at}, (${last})
+       WHERE NOT EXISTS (SELECT 1 FROM c)
+       RETURNING *),
+     l AS (UPDATE devices d SET last_trigger_id = n.id FROM (SELECT id FROM c UNION ALL SELECT id FROM i) n
+       WHERE d.id = ${deviceId} AND d.last_trigger_id IS DISTINCT FROM n.id)
      SELECT * FROM c UNION ALL SELECT * FROM i`;
 }
 

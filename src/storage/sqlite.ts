@@ -47,6 +47,8 @@ export interface DeviceRow {
   updated_at: Int;
   registrations: Int;
   last_source: string;
+  /** The device's newest trigger (schema version 3). */
+  last_trigger_id?: Int | null;
 }
 
 export interface TriggerRow {
@@ -112,6 +114,27 @@ export function triggerFromRow(r: TriggerRow): Trigger {
  */
 const OLDER_PENDING = `SELECT 1 FROM triggers o INDEXED BY triggers_device_pending
   WHERE o.device_id = t.device_id AND o.state = 'pending' AND o.id < t.id`;
+
+/**
+ * A device's triggers, newest first: its row points at the newest, each trigger at the one
+ * before (schema version 3). Triggers of a deleted device are no longer its own, as its history
+ * is not; a pruned trigger ends the walk.
+ */
+export function latestTriggerSql(id: string): string {
+  return `SELECT t.* FROM devices d JOIN triggers t ON t.id = d.last_trigger_id WHERE d.id = ${id}`;
+}
+export function recentTriggersSql(id: string, limit: string): string {
+  return `WITH RECURSIVE chain(id, n) AS (
+      SELECT last_trigger_id, 1 FROM devices WHERE id = ${id} AND last_trigger_id IS NOT NULL
+      UNION ALL
+      SELECT t.prev_id, c.n + 1 FROM chain c JOIN triggers t ON t.id = c.id
+      WHERE t.prev_id IS NOT NULL AND c.n < ${limit})
+    SELECT t.* FROM chain c JOIN triggers t ON t.id = c.id ORDER BY t.id DESC`;
+}
+
+/** Finished triggers that are not the newest of an existing device (pruneTriggers). */
+export const PRUNABLE_TRIGGER = `t.state <> 'pending'
+  AND NOT EXISTS (SELECT 1 FROM devices d WHERE d.id = t.device_id AND d.last_trigger_id = t.id)`;
 
 export const SORT_COLUMNS: Record<NonNullable<DeviceQuery['sort']>, string> = {
   id: 'id',
@@ -255,16 +278,18 @@ export class SqliteStore implements Store {
       ),
       coalesceTrigger: db.prepare<unknown[], TriggerRow>(
         `UPDATE triggers SET ip = @ip, key = @key, attempts = 0, created_at = @at, next_attempt_at = @at,
-           last_error = NULL, lease_until = NULL, lease_token = NULL, updated_at = @at
+           last_error = NULL, lease_until = NULL, lease_token = NULL, updated_at = @at,
+           prev_id = CASE WHEN id IS @prevId THEN prev_id ELSE @prevId END
          WHERE id = (SELECT id FROM triggers INDEXED BY triggers_device_pending
                      WHERE device_id = @deviceId AND state = 'pending'
                        AND (lease_until IS NULL OR lease_until < @at) ORDER BY id DESC LIMIT 1)
          RETURNING *`,
       ),
       insertTrigger: db.prepare<unknown[], TriggerRow>(
-        `INSERT INTO triggers (device_id, ip, key, state, attempts, created_at, next_attempt_at, updated_at)
-         VALUES (@deviceId, @ip, @key, 'pending', 0, @at, @at, @at) RETURNING *`,
+        `INSERT INTO triggers (device_id, ip, key, state, attempts, created_at, next_attempt_at, updated_at, prev_id)
+         VALUES (@deviceId, @ip, @key, 'pending', 0, @at, @at, @at, @prevId) RETURNING *`,
       ),
+      setLastTrigger: db.prepare('UPDATE devices SET last_trigger_id = ? WHERE id = ?'),
       claimTriggers: db.prepare<unknown[], TriggerRow>(
         `UPDATE triggers SET lease_until = @leaseUntil, lease_token = @token, attempts = attempts + 1, updated_at = @now
          WHERE id IN (
@@ -279,12 +304,8 @@ export class SqliteStore implements Store {
            delivered_at = @deliveredAt, lease_until = NULL, lease_token = NULL, updated_at = @at
          WHERE id = @id AND lease_token = @token`,
       ),
-      latestTrigger: db.prepare<[string], TriggerRow>(
-        'SELECT * FROM triggers WHERE device_id = ? ORDER BY id DESC LIMIT 1',
-      ),
-      recentTriggers: db.prepare<[string, number], TriggerRow>(
-        'SELECT * FROM triggers WHERE device_id = ? ORDER BY id DESC LIMIT ?',
-      ),
+      latestTrigger: db.prepare<[string], TriggerRow>(latestTriggerSql('?')),
+      recentTriggers: db.prepare<[string, number], TriggerRow>(recentTriggersSql('?', '?')),
       listTriggers: db.prepare<[number, number], TriggerRow>(
         'SELECT * FROM triggers WHERE id > ? ORDER BY id LIMIT ?',
       ),
@@ -296,9 +317,8 @@ export class SqliteStore implements Store {
       ),
       // One window of ids at a time (see pruneTriggers); the latest trigger of an existing device is kept.
       pruneTriggers: db.prepare(
-        `DELETE FROM triggers WHERE id > @after AND id <= @upto AND state <> 'pending' AND updated_at < @before
-           AND (id <> (SELECT max(o.id) FROM triggers o WHERE o.device_id = triggers.device_id)
-                OR NOT EXISTS (SELECT 1 FROM devices d WHERE d.id = triggers.device_id))`,
+        `DELETE FROM triggers AS t WHERE t.id > @after AND t.id <= @upto AND t.updated_at < @before
+           AND ${PRUNABLE_TRIGGER}`,
       ),
       pruneWindowEnd: db.prepare<[number], { id: number }>(
         `SELECT id FROM triggers WHERE id > ? ORDER BY id LIMIT 1 OFFSET ${PRUNE_WINDOW - 1}`,
@@ -533,14 +553,27 @@ export class SqliteStore implements Store {
         if (count > opts.historyLimit) s.trimHistory.run(reg.id, count - opts.historyLimit);
       }
       const result: RegisterResult = { created, device: deviceFromRow(row) };
-      if (opts.enqueueTrigger) result.trigger = this.enqueueTrigger(reg.id, reg.ip, reg.at);
+      if (opts.enqueueTrigger)
+        result.trigger = this.enqueueTrigger(reg.id, reg.ip, reg.at, row.last_trigger_id);
       return result;
     });
   }
 
-  private enqueueTrigger(deviceId: string, ip: string, at: number): Trigger {
-    const p = { deviceId, ip, at, key: randomUUID() };
+  /** `lastTriggerId`: the device row's last_trigger_id, read in the same transaction. */
+  private enqueueTrigger(
+    deviceId: string,
+    ip: string,
+    at: number,
+    lastTriggerId: Int | null | undefined,
+  ): Trigger {
+    const prevId =
+      lastTriggerId === undefined || lastTriggerId === null ? null : Number(lastTriggerId);
+    const p = { deviceId, ip, at, key: randomUUID(), prevId };
+    // A waiting trigger is normally the device's newest already (a newer one is only made while
+    // it is leased); not so if it was left by a deleted device of the same id: then it becomes
+    // this device's first (coalesceTrigger relinks it).
     const row = this.stmts.coalesceTrigger.get(p) ?? this.stmts.insertTrigger.get(p)!;
+    if (row.id !== prevId) this.stmts.setLastTrigger.run(row.id, deviceId);
     return triggerFromRow(row);
   }
 
@@ -614,14 +647,16 @@ export class SqliteStore implements Store {
 
   importDevice(device: Device, history: HistoryEntry[]): Promise<'created' | 'replaced'> {
     return this.write(() => {
+      // A replaced device keeps its triggers (as an upsert on PostgreSQL does).
+      const lastTriggerId = this.stmts.getDevice.get(device.id)?.last_trigger_id ?? null;
       const existed = this.stmts.deleteDevice.run(device.id).changes > 0;
       this.stmts.deleteHistory.run(device.id);
       this.db
         .prepare(
-          `INSERT INTO devices (id, ip, name, userdata, first_seen, last_seen, updated_at, registrations, last_source)
-           VALUES (@id, @ip, @name, @userdata, @firstSeen, @lastSeen, @updatedAt, @registrations, @lastSource)`,
+          `INSERT INTO devices (id, ip, name, userdata, first_seen, last_seen, updated_at, registrations, last_source, last_trigger_id)
+           VALUES (@id, @ip, @name, @userdata, @firstSeen, @lastSeen, @updatedAt, @registrations, @lastSource, @lastTriggerId)`,
         )
-        .run(device);
+        .run({ ...device, lastTriggerId });
       // history is newest first; seq counts down from the registration count.
       history.forEach((h, i) =>
         this.stmts.insertHistory.run(device.id, device.registrations - i, h.at, h.ip, h.source),
@@ -636,7 +671,7 @@ export class SqliteStore implements Store {
     return this.write(() => {
       const row = this.stmts.getDevice.get(id);
       if (!row) throw new DeviceNotFoundError(id);
-      return this.enqueueTrigger(id, row.ip, at);
+      return this.enqueueTrigger(id, row.ip, at, row.last_trigger_id);
     });
   }
 

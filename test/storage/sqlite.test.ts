@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { StorageUnavailableError } from '../../src/errors.js';
+import Database from 'better-sqlite3';
+import { MIGRATIONS } from '../../src/storage/migrations.js';
 import { SqliteStore } from '../../src/storage/sqlite.js';
 import { tempDir, tempSqliteStore } from '../helpers.js';
 import { storeSuite } from './store-suite.js';
@@ -30,6 +32,62 @@ describe('SqliteStore specifics', () => {
     assert.equal((await b.countTriggers()).pending, 1);
     await b.close();
     cleanup();
+  });
+
+  it("upgrades a version-2 database: every device's triggers stay listed, newest first", async () => {
+    const { dir, cleanup } = tempDir();
+    const path = join(dir, 'ztp.db');
+    const old = new Database(path);
+    old.exec('CREATE TABLE schema_version (version INTEGER NOT NULL)');
+    for (const m of MIGRATIONS.filter((x) => x.version <= 2)) {
+      old.exec(m.sqlite);
+      old.prepare('INSERT INTO schema_version (version) VALUES (?)').run(m.version);
+    }
+    const device = old.prepare(
+      `INSERT INTO devices (id, ip, first_seen, last_seen, updated_at, registrations)
+       VALUES (?, '10.0.0.1', 1, 1, 1, 1)`,
+    );
+    const trigger = old.prepare(
+      `INSERT INTO triggers (device_id, ip, key, state, created_at, next_attempt_at, updated_at)
+       VALUES (?, ?, ?, ?, 1, 1, 1)`,
+    );
+    device.run('a');
+    device.run('b');
+    // Interleaved, as registrations of several devices are.
+    for (const [id, ip, state] of [
+      ['a', '10.0.0.1', 'delivered'],
+      ['b', '10.0.1.1', 'delivered'],
+      ['a', '10.0.0.2', 'failed'],
+      ['a', '10.0.0.3', 'pending'],
+    ] as const) {
+      trigger.run(id, ip, `k-${ip}`, state);
+    }
+    old.close();
+
+    const store = new SqliteStore(path);
+    try {
+      assert.deepEqual(
+        (await store.recentTriggers('a', 10)).map((t) => [t.ip, t.state]),
+        [
+          ['10.0.0.3', 'pending'],
+          ['10.0.0.2', 'failed'],
+          ['10.0.0.1', 'delivered'],
+        ],
+      );
+      assert.equal((await store.latestTrigger('b'))?.ip, '10.0.1.1');
+      // New registrations continue each device's list.
+      const r = await store.register(
+        { id: 'b', ip: '10.0.1.2', name: '', userdata: '', source: '', at: 2 },
+        { enqueueTrigger: true, historyLimit: 5 },
+      );
+      assert.deepEqual(
+        (await store.recentTriggers('b', 10)).map((t) => t.id),
+        [r.trigger!.id, 2],
+      );
+    } finally {
+      await store.close();
+      cleanup();
+    }
   });
 
   it('rejects operations after close with StorageUnavailableError', async () => {

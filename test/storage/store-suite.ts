@@ -376,6 +376,65 @@ export function storeSuite(name: string, open: () => Promise<OpenedStore>): void
         );
       });
 
+      it("lists a device's own triggers newest first, across coalescing, requeues and pruning", async () => {
+        const deliver = async (at: number) => {
+          const [t] = await store.claimTriggers(at, 10, 1000);
+          await store.completeTrigger(t!, { kind: 'delivered', at });
+          return t!;
+        };
+        await store.register(reg('dev-a', '10.0.0.1', T0), withTrigger);
+        await store.register(reg('dev-b', '10.0.0.9', T0), withTrigger);
+        const t1 = await deliver(T0 + 1);
+        await deliver(T0 + 1); // dev-b's
+        await store.register(reg('dev-a', '10.0.0.2', T0 + 2), withTrigger);
+        const coalesced = await store.register(reg('dev-a', '10.0.0.3', T0 + 3), withTrigger);
+        const t3 = await store.requeueTrigger('dev-a', T0 + 4);
+        assert.equal(t3.id, coalesced.trigger!.id, 'a requeue coalesces into the waiting trigger');
+        const t2 = await deliver(T0 + 5);
+        const t4 = (await store.register(reg('dev-a', '10.0.0.4', T0 + 6), withTrigger)).trigger!;
+        assert.deepEqual(
+          (await store.recentTriggers('dev-a', 10)).map((t) => [t.id, t.ip]),
+          [
+            [t4.id, '10.0.0.4'],
+            [t2.id, '10.0.0.3'],
+            [t1.id, '10.0.0.1'],
+          ],
+        );
+        assert.deepEqual(
+          (await store.recentTriggers('dev-a', 2)).map((t) => t.id),
+          [t4.id, t2.id],
+        );
+        assert.equal((await store.latestTrigger('dev-a'))!.id, t4.id);
+        // A pruned trigger ends the list: t1 (finished at T0+1) goes, dev-b keeps its only one.
+        assert.equal(await store.pruneTriggers(T0 + 3), 1);
+        assert.deepEqual(
+          (await store.recentTriggers('dev-a', 10)).map((t) => t.id),
+          [t4.id, t2.id],
+        );
+      });
+
+      it('a deleted device loses its triggers, as it loses its history; an import keeps them', async () => {
+        await store.register(reg('dev-a', '10.0.0.1', T0), withTrigger);
+        const [t1] = await store.claimTriggers(T0, 10, 1000);
+        await store.completeTrigger(t1!, { kind: 'delivered', at: T0 });
+        const t2 = (await store.register(reg('dev-a', '10.0.0.2', T0 + 1), withTrigger)).trigger!;
+        await store.delete('dev-a');
+        assert.equal(await store.latestTrigger('dev-a'), undefined);
+        assert.deepEqual(await store.recentTriggers('dev-a', 10), []);
+        // The new device's registration takes over the trigger still waiting (coalescing), but
+        // not the finished one before it.
+        const again = await store.register(reg('dev-a', '10.0.0.3', T0 + 2), withTrigger);
+        assert.equal(again.trigger!.id, t2.id);
+        assert.deepEqual(
+          (await store.recentTriggers('dev-a', 10)).map((t) => [t.id, t.ip]),
+          [[t2.id, '10.0.0.3']],
+        );
+        const device = await store.get('dev-a');
+        assert.equal(await store.importDevice({ ...device, name: 'imported' }, []), 'replaced');
+        assert.equal((await store.get('dev-a')).name, 'imported');
+        assert.equal((await store.latestTrigger('dev-a'))!.id, t2.id);
+      });
+
       it('prunes old finished triggers but keeps each device latest', async () => {
         await store.register(reg('dev-a', '10.0.0.1', T0), withTrigger);
         const [t1] = await store.claimTriggers(T0, 10, 1000);
