@@ -63,7 +63,8 @@ function byteOrder(columns: string): string {
 const latestTriggerLinks = `
 ALTER TABLE devices ADD COLUMN last_trigger_id BIGINT;
 ALTER TABLE triggers ADD COLUMN prev_id BIGINT;
-UPDATE devices SET last_trigger_id = (SELECT max(t.id) FROM triggers t WHERE t.device_id = devices.id);
+UPDATE devices SET last_trigger_id = (SELECT max(t.id) FROM triggers t WHERE t.device_id = devices.id)
+  WHERE id IN (SELECT device_id FROM triggers);
 UPDATE triggers SET prev_id = (SELECT max(o.id) FROM triggers o
   WHERE o.device_id = triggers.device_id AND o.id < triggers.id);`;
 

@@ -25,6 +25,7 @@ import type { AttemptResult } from './retry-policy.js';
 
 const ROLE = 'ztp-trigger-sender';
 const DEFAULT_IDLE_MS = 30_000;
+const YOUNG_GENERATION_MB = 4;
 
 /** [call id, ip, Idempotency-Key] */
 type CallMessage = [number, string, string];
@@ -113,7 +114,13 @@ export class ThreadedSender implements TriggerSender {
     const source = `const { workerData } = require('node:worker_threads');
 (workerData.tsx ? import(workerData.tsx).then((m) => m.register()) : Promise.resolve())
   .then(() => import(workerData.module));`;
-    const worker = new Worker(source, { eval: true, workerData: { ...data, module: self, tsx } });
+    const worker = new Worker(source, {
+      eval: true,
+      workerData: { ...data, module: self, tsx },
+      // Short-lived garbage only (requests, responses): a small young generation keeps the
+      // thread's resident memory small; the old-generation cap turns a leak into a restart.
+      resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB, maxOldGenerationSizeMb: 64 },
+    });
     const thread: Thread = { worker, held: new Set() };
     this.threadsStarted++;
     worker.unref();
