@@ -55,7 +55,7 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
     triggersEnabled: config.managerUrl !== undefined,
     historyLimit: config.historyLimit,
     events,
-    onTriggerEnqueued: () => dispatcher?.wake(),
+    dispatcher: () => dispatcher,
   });
   // Console at /, its data and live events under /ztp/mng/, /metrics (src/http/operator.ts).
   const operator = operatorFeatures({ service, events });

@@ -24,9 +24,22 @@ export interface ServiceOptions {
   triggersEnabled: boolean;
   historyLimit: number;
   events: EventBus;
-  /** Called after a commit that enqueued a trigger (wakes the local dispatcher). */
-  onTriggerEnqueued?: () => void;
+  /**
+   * The local trigger dispatcher, if any (looked up at each registration: it is built after the
+   * service). Its new triggers are handed over to it or wake it.
+   */
+  dispatcher?: () => LocalDispatcher | undefined;
   now?: () => number;
+}
+
+/** What registrations need from the local trigger dispatcher (src/triggers/dispatcher.ts). */
+export interface LocalDispatcher {
+  /** The lease for a hand-over, or undefined; then handOver() or cancelHandOver(). */
+  reserveHandOver(): number | undefined;
+  handOver(trigger: Trigger): void;
+  cancelHandOver(): void;
+  /** A trigger was committed that the dispatcher must claim. */
+  wake(): void;
 }
 
 export interface DeviceDetail {
@@ -59,14 +72,31 @@ export class DeviceService {
       name: validateName(input.name ?? ''),
       userdata: validateUserdata(input.userdata ?? ''),
     };
-    const result = await this.store.register(
-      { id, ...fields, source: src, at: this.now() },
-      { enqueueTrigger: this.opts.triggersEnabled, historyLimit: this.opts.historyLimit },
-    );
+    const triggers = this.opts.triggersEnabled;
+    const dispatcher = triggers ? this.opts.dispatcher?.() : undefined;
+    const handOverLeaseMs = dispatcher?.reserveHandOver();
+    let result;
+    try {
+      result = await this.store.register(
+        { id, ...fields, source: src, at: this.now() },
+        { enqueueTrigger: triggers, historyLimit: this.opts.historyLimit, handOverLeaseMs },
+      );
+    } catch (e) {
+      if (handOverLeaseMs !== undefined) dispatcher?.cancelHandOver();
+      throw e;
+    }
     this.opts.events.emit({ type: 'registered', device: result.device, created: result.created });
     if (result.trigger) {
       this.opts.events.emit({ type: 'trigger', trigger: result.trigger });
-      this.opts.onTriggerEnqueued?.();
+      // Leased by the store: handed over (the lease is the claim); otherwise the loop claims it.
+      if (handOverLeaseMs !== undefined && result.trigger.leaseUntil !== null) {
+        dispatcher?.handOver(result.trigger);
+      } else {
+        if (handOverLeaseMs !== undefined) dispatcher?.cancelHandOver();
+        dispatcher?.wake();
+      }
+    } else if (handOverLeaseMs !== undefined) {
+      dispatcher?.cancelHandOver();
     }
     return result;
   }
@@ -114,7 +144,7 @@ export class DeviceService {
     }
     const trigger = await this.store.requeueTrigger(normaliseId(rawId), this.now());
     this.opts.events.emit({ type: 'trigger', trigger });
-    this.opts.onTriggerEnqueued?.();
+    this.opts.dispatcher?.()?.wake();
     return trigger;
   }
 }

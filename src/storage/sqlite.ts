@@ -19,6 +19,7 @@ import { DeviceNotFoundError, StorageUnavailableError, ZtpError } from '../error
 import { startCheckpointer, type Checkpointer, type CheckpointerOptions } from './checkpoint.js';
 import { MIGRATIONS } from './migrations.js';
 import type {
+  CompleteOptions,
   Device,
   DeviceFields,
   DeviceQuery,
@@ -149,6 +150,9 @@ export function likePattern(search: string): string {
   return `%${search.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 }
 
+/** Longest wait of a lazy write for a batch started by another write (see write()). */
+const LAZY_WRITE_MS = 5;
+
 /** Trigger ids per pruning transaction. */
 const PRUNE_WINDOW = 5000;
 
@@ -180,6 +184,8 @@ export class SqliteStore implements Store {
   readonly db: Database.Database;
   private queue: Pending[] = [];
   private flushScheduled = false;
+  /** Flushes a queue holding only lazy writes (see write()). */
+  private lazyTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private readonly stmts;
   /** total_changes() after the last committed batch that changed rows. */
@@ -286,8 +292,18 @@ export class SqliteStore implements Store {
          RETURNING *`,
       ),
       insertTrigger: db.prepare<unknown[], TriggerRow>(
-        `INSERT INTO triggers (device_id, ip, key, state, attempts, created_at, next_attempt_at, updated_at, prev_id)
-         VALUES (@deviceId, @ip, @key, 'pending', 0, @at, @at, @at, @prevId) RETURNING *`,
+        `INSERT INTO triggers (device_id, ip, key, state, attempts, created_at, next_attempt_at, updated_at, prev_id,
+           lease_until, lease_token)
+         VALUES (@deviceId, @ip, @key, 'pending', @attempts, @at, @at, @at, @prevId, @leaseUntil, @leaseToken)
+         RETURNING *`,
+      ),
+      devicePending: db.prepare<[string], { one: number }>(
+        `SELECT 1 AS one FROM triggers INDEXED BY triggers_device_pending
+         WHERE device_id = ? AND state = 'pending' LIMIT 1`,
+      ),
+      unleasedPending: db.prepare<[], { one: number }>(
+        `SELECT 1 AS one FROM triggers INDEXED BY triggers_due
+         WHERE state = 'pending' AND lease_until IS NULL LIMIT 1`,
       ),
       setLastTrigger: db.prepare('UPDATE devices SET last_trigger_id = ? WHERE id = ?'),
       claimTriggers: db.prepare<unknown[], TriggerRow>(
@@ -353,20 +369,35 @@ export class SqliteStore implements Store {
    * registration) makes them durable too; a crash before that can only undo a lease or an
    * outcome, and the trigger is then delivered again (at-least-once, same Idempotency-Key).
    * A batch holding any durable write is fsync'ed as a whole.
+   *
+   * `lazy` is relaxed and also waits up to LAZY_WRITE_MS for a batch that another write starts
+   * (delivery outcomes of handed-over triggers: at one registration at a time they would
+   * otherwise be a transaction of their own after each).
    */
-  private write<T>(fn: () => T, durable = true): Promise<T> {
+  private write<T>(fn: () => T, kind: 'durable' | 'relaxed' | 'lazy' = 'durable'): Promise<T> {
     if (this.closed) return Promise.reject(new StorageUnavailableError('storage is closed'));
     return new Promise<T>((resolve, reject) => {
+      const durable = kind === 'durable';
       this.queue.push({ fn, resolve: resolve as (v: unknown) => void, reject, durable });
-      if (!this.flushScheduled) {
+      if (this.flushScheduled) return;
+      if (kind !== 'lazy') {
         this.flushScheduled = true;
+        clearTimeout(this.lazyTimer);
+        this.lazyTimer = undefined;
         setImmediate(() => this.flush());
+      } else {
+        this.lazyTimer ??= setTimeout(() => {
+          this.lazyTimer = undefined;
+          if (!this.flushScheduled) this.flush();
+        }, LAZY_WRITE_MS);
       }
     });
   }
 
   private flush(): void {
     this.flushScheduled = false;
+    clearTimeout(this.lazyTimer);
+    this.lazyTimer = undefined;
     const batch = this.queue;
     this.queue = [];
     if (batch.length === 0) return;
@@ -553,8 +584,15 @@ export class SqliteStore implements Store {
         if (count > opts.historyLimit) s.trimHistory.run(reg.id, count - opts.historyLimit);
       }
       const result: RegisterResult = { created, device: deviceFromRow(row) };
-      if (opts.enqueueTrigger)
-        result.trigger = this.enqueueTrigger(reg.id, reg.ip, reg.at, row.last_trigger_id);
+      if (opts.enqueueTrigger) {
+        result.trigger = this.enqueueTrigger(
+          reg.id,
+          reg.ip,
+          reg.at,
+          row.last_trigger_id,
+          opts.handOverLeaseMs,
+        );
+      }
       return result;
     });
   }
@@ -565,6 +603,7 @@ export class SqliteStore implements Store {
     ip: string,
     at: number,
     lastTriggerId: Int | null | undefined,
+    handOverLeaseMs: number | undefined,
   ): Trigger {
     const prevId =
       lastTriggerId === undefined || lastTriggerId === null ? null : Number(lastTriggerId);
@@ -572,7 +611,21 @@ export class SqliteStore implements Store {
     // A waiting trigger is normally the device's newest already (a newer one is only made while
     // it is leased); not so if it was left by a deleted device of the same id: then it becomes
     // this device's first (coalesceTrigger relinks it).
-    const row = this.stmts.coalesceTrigger.get(p) ?? this.stmts.insertTrigger.get(p)!;
+    const coalesced = this.stmts.coalesceTrigger.get(p);
+    // Hand-over (RegisterOptions): leased at once, unless another trigger of the device is
+    // pending (per-device order: that one goes first, and this one through a claim after it).
+    const lease =
+      coalesced === undefined &&
+      handOverLeaseMs !== undefined &&
+      this.stmts.devicePending.get(deviceId) === undefined;
+    const row =
+      coalesced ??
+      this.stmts.insertTrigger.get({
+        ...p,
+        attempts: lease ? 1 : 0,
+        leaseUntil: lease ? at + handOverLeaseMs : null,
+        leaseToken: lease ? randomUUID() : null,
+      })!;
     if (row.id !== prevId) this.stmts.setLastTrigger.run(row.id, deviceId);
     return triggerFromRow(row);
   }
@@ -671,7 +724,7 @@ export class SqliteStore implements Store {
     return this.write(() => {
       const row = this.stmts.getDevice.get(id);
       if (!row) throw new DeviceNotFoundError(id);
-      return this.enqueueTrigger(id, row.ip, at, row.last_trigger_id);
+      return this.enqueueTrigger(id, row.ip, at, row.last_trigger_id, undefined);
     });
   }
 
@@ -682,16 +735,20 @@ export class SqliteStore implements Store {
           .all({ now, limit, leaseUntil: now + leaseMs, token: randomUUID() })
           .map(triggerFromRow)
           .sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || a.id - b.id),
-      false,
+      'relaxed',
     );
   }
 
-  completeTrigger(trigger: Trigger, outcome: TriggerOutcome): Promise<boolean> {
+  completeTrigger(
+    trigger: Trigger,
+    outcome: TriggerOutcome,
+    opts: CompleteOptions = {},
+  ): Promise<boolean> {
     const token = leaseTokenOf(trigger);
     if (token === undefined) return Promise.resolve(false);
     return this.write(
       () => this.stmts.completeTrigger.run(completionParams(trigger, token, outcome)).changes === 1,
-      false,
+      opts.lazy === true ? 'lazy' : 'relaxed',
     );
   }
 
@@ -752,6 +809,10 @@ export class SqliteStore implements Store {
 
   nextTriggerDue(): Promise<number | undefined> {
     return this.read(() => this.stmts.nextDue.get()?.t);
+  }
+
+  hasUnleasedTriggers(): Promise<boolean> {
+    return this.read(() => this.stmts.unleasedPending.get() !== undefined);
   }
 
   // ---- lifecycle ---------------------------------------------------------------------------

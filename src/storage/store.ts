@@ -42,6 +42,21 @@ export interface RegisterOptions {
   enqueueTrigger: boolean;
   /** Registration history entries to keep per device (0 keeps none). */
   historyLimit: number;
+  /**
+   * Hand-over: lease a newly enqueued trigger to the caller for this long, in the same
+   * transaction, when it can be delivered at once (it was inserted, not coalesced, and no other
+   * trigger of the device is pending). The returned trigger is then claimed (attempts 1, lease
+   * token set) and the caller completes it without a claimTriggers round. Engines may ignore it.
+   */
+  handOverLeaseMs?: number;
+}
+
+export interface CompleteOptions {
+  /**
+   * The write may wait a few milliseconds for the next group commit instead of committing on
+   * its own (engines may ignore it). Nothing depends on its timing but the trigger's state.
+   */
+  lazy?: boolean;
 }
 
 export interface RegisterResult {
@@ -144,7 +159,11 @@ export interface Store {
    * Record the outcome of a delivery attempt. Returns false (and changes nothing) when the
    * trigger was meanwhile replaced or re-claimed, i.e. this dispatcher's lease is void.
    */
-  completeTrigger(trigger: Trigger, outcome: TriggerOutcome): Promise<boolean>;
+  completeTrigger(
+    trigger: Trigger,
+    outcome: TriggerOutcome,
+    opts?: CompleteOptions,
+  ): Promise<boolean>;
   latestTrigger(deviceId: string): Promise<Trigger | undefined>;
   recentTriggers(deviceId: string, limit: number): Promise<Trigger[]>;
   listTriggers(
@@ -165,6 +184,12 @@ export interface Store {
    * dispatcher polls for those.
    */
   nextTriggerDue(): Promise<number | undefined>;
+  /**
+   * Whether any pending trigger is not leased (due, scheduled for a retry, or queued behind an
+   * older trigger of its device). When none is, only a new enqueue can give a dispatcher work.
+   * Optional: without it the dispatcher assumes there may be.
+   */
+  hasUnleasedTriggers?(): Promise<boolean>;
   /**
    * Number of pending triggers, cheaper than countTriggers() on a large table (the dispatcher's
    * gauge reads it every few seconds). Optional: countTriggers().pending is used without it.

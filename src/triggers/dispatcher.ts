@@ -7,6 +7,13 @@
  * registration commits) and every finished delivery cut the sleep short. Every `pruneIntervalMs`
  * it deletes finished triggers older than `retentionMs`.
  *
+ * Hand-over: a registration may reserve a place (reserveHandOver) and have its new trigger leased
+ * to this dispatcher in its own transaction; handOver() then delivers it without a claim, at once
+ * or, with every slot busy, before anything is claimed (at most `concurrency` wait so, well
+ * within their lease), and records a 2xx lazily (with the next batch). The loop is not woken for it unless
+ * something waits for a slot or for this trigger (`quiet`). A trigger the store did not lease
+ * (coalesced, or queued behind an older one of its device) goes through the loop as before.
+ *
  * At-least-once: a trigger is marked delivered only after the manager answered 2xx. If this
  * process dies mid-delivery the trigger stays pending with its lease, and any dispatcher claims
  * it again once the lease has expired. A completion whose lease was meanwhile voided (the trigger
@@ -107,6 +114,17 @@ export class Dispatcher {
   private readonly random: () => number;
   private readonly policy: RetryPolicy;
   private readonly inFlight = new Set<Promise<void>>();
+  /** Outcomes of handed-over deliveries still being written (stop() waits for them). */
+  private readonly recording = new Set<Promise<void>>();
+  /** Hand-overs promised to registrations whose transaction has not committed yet. */
+  private reserved = 0;
+  /** Handed-over triggers waiting for a slot. */
+  private handedOver: Trigger[] = [];
+  /**
+   * The last loop pass found no unleased pending trigger and nothing woke it since: finished
+   * hand-overs need not wake it (see the top of this file).
+   */
+  private quiet = false;
   /** Aborts in-flight calls when stop()'s grace runs out. */
   private readonly abort = new AbortController();
   private readonly counters = { delivered: 0, retried: 0, failed: 0, dead: 0, pruned: 0 };
@@ -144,10 +162,40 @@ export class Dispatcher {
 
   /** Something may be due now (a local registration committed a trigger). */
   wake(): void {
+    this.quiet = false;
     this.wakeRequested = true;
     const w = this.wakeUp;
     this.wakeUp = undefined;
     w?.();
+  }
+
+  /**
+   * A place for a hand-over: the lease to give the registration's new trigger, or undefined
+   * (stopped, the manager looks down, or `concurrency` hand-overs already wait or are promised).
+   * Follow it with handOver() or cancelHandOver().
+   */
+  reserveHandOver(): number | undefined {
+    if (!this.running || this.stopping || this.managerDown) return undefined;
+    if (this.reserved + this.handedOver.length >= this.opts.concurrency) return undefined;
+    this.reserved++;
+    return this.opts.leaseMs;
+  }
+
+  cancelHandOver(): void {
+    this.reserved = Math.max(0, this.reserved - 1);
+  }
+
+  /** Delivers a trigger the store leased to this dispatcher with its registration. */
+  handOver(t: Trigger): void {
+    this.cancelHandOver();
+    this.handedOver.push(t);
+    this.startHandedOver();
+  }
+
+  private startHandedOver(): void {
+    while (this.handedOver.length > 0 && this.inFlight.size < this.opts.concurrency) {
+      this.track(this.deliver(this.handedOver.shift()!, true), true);
+    }
   }
 
   stats(): DispatcherStats {
@@ -169,14 +217,23 @@ export class Dispatcher {
     this.wake();
     await this.loop;
     await this.pruning;
-    if (this.inFlight.size > 0) {
+    // Handed-over triggers still waiting for a slot go out in the grace too, or come back
+    // released (aborted: their calls end at once) like the calls in flight.
+    const settled = async () => {
+      while (this.inFlight.size > 0 || this.handedOver.length > 0) {
+        this.startHandedOver();
+        await Promise.all(this.inFlight);
+      }
+    };
+    if (this.inFlight.size > 0 || this.handedOver.length > 0) {
       let timer: NodeJS.Timeout | undefined;
       const graceOver = new Promise<void>((r) => (timer = setTimeout(r, graceMs)));
-      await Promise.race([Promise.all(this.inFlight), graceOver]);
+      await Promise.race([settled(), graceOver]);
       clearTimeout(timer);
       this.abort.abort();
-      await Promise.all(this.inFlight);
+      await settled();
     }
+    await Promise.all(this.recording);
     this.running = false;
   }
 
@@ -207,6 +264,12 @@ export class Dispatcher {
           // trigger of the same device; a finished delivery (or the poll interval) wakes us.
           if (next !== undefined && next > claimNow)
             delay = Math.min(pollIntervalMs, Math.max(0, next - this.now()));
+          if (claimed === 0 && next === undefined && store.hasUnleasedTriggers) {
+            const waiting = await store.hasUnleasedTriggers();
+            // Unless a wake() came meanwhile (it may be for a trigger committed since the read);
+            // the cast: wake() may have set it during the await.
+            if (!waiting && !(this.wakeRequested as boolean)) this.quiet = true;
+          }
         }
       } catch (e) {
         logger.error(
@@ -224,7 +287,8 @@ export class Dispatcher {
    * unattempted, so they go out as soon as a probe gets through.
    */
   private claimLimit(free: number): number {
-    if (!this.managerDown) return free;
+    free -= this.handedOver.length; // they go first
+    if (!this.managerDown) return Math.max(0, free);
     return this.inFlight.size === 0 && this.now() >= this.nextProbeAt ? 1 : 0;
   }
 
@@ -265,11 +329,13 @@ export class Dispatcher {
     }
   }
 
-  private track(p: Promise<void>): void {
+  /** A claimed delivery's end always wakes the loop; a hand-over's only if it is not quiet. */
+  private track(p: Promise<void>, handedOver = false): void {
     this.inFlight.add(p);
     void p.finally(() => {
       this.inFlight.delete(p);
-      this.wake();
+      this.startHandedOver();
+      if (!handedOver || !this.quiet) this.wake();
     });
   }
 
@@ -315,36 +381,49 @@ export class Dispatcher {
     }
   }
 
-  /** One attempt of a claimed trigger; never rejects. */
-  private async deliver(t: Trigger): Promise<void> {
-    const { logger, sender, store } = this.opts;
-    let outcome: TriggerOutcome;
+  /**
+   * One attempt of a claimed or handed-over trigger; never rejects. A hand-over's 2xx is
+   * recorded lazily, after its slot is free; any other outcome before (a retry must be
+   * scheduled before the loop looks for the next due trigger).
+   */
+  private async deliver(t: Trigger, handedOver = false): Promise<void> {
+    const outcome = await this.attempt(t);
+    if (handedOver && outcome.kind === 'delivered') {
+      const recording = this.record(t, outcome, true);
+      this.recording.add(recording);
+      void recording.finally(() => this.recording.delete(recording));
+      return;
+    }
+    if (handedOver) this.quiet = false;
+    await this.record(t, outcome, false);
+  }
+
+  private async attempt(t: Trigger): Promise<TriggerOutcome> {
+    const { sender } = this.opts;
     try {
       const result = await sender.send({ ip: t.ip, key: t.key }, this.abort.signal);
       if (!this.abort.signal.aborted) this.observe(result);
       // A call cut short by stop() is released (due now) for the next start, unless it got an answer.
-      outcome =
-        this.abort.signal.aborted && result.kind !== 'response'
-          ? {
-              kind: 'retry',
-              at: this.now(),
-              nextAttemptAt: this.now(),
-              error: 'interrupted by shutdown',
-            }
-          : decide(t, result, this.now(), this.policy, this.random);
+      return this.abort.signal.aborted && result.kind !== 'response'
+        ? {
+            kind: 'retry',
+            at: this.now(),
+            nextAttemptAt: this.now(),
+            error: 'interrupted by shutdown',
+          }
+        : decide(t, result, this.now(), this.policy, this.random);
     } catch (e) {
       // A bug in the client; keep the trigger and retry it rather than lose it.
-      outcome = decide(
-        t,
-        { kind: 'error', error: String(e) },
-        this.now(),
-        this.policy,
-        this.random,
-      );
+      return decide(t, { kind: 'error', error: String(e) }, this.now(), this.policy, this.random);
     }
+  }
+
+  /** Writes the outcome, then counts, logs and publishes it; never rejects. */
+  private async record(t: Trigger, outcome: TriggerOutcome, lazy: boolean): Promise<void> {
+    const { logger, store } = this.opts;
     let recorded: boolean;
     try {
-      recorded = await store.completeTrigger(t, outcome);
+      recorded = await store.completeTrigger(t, outcome, { lazy });
     } catch (e) {
       logger.error(
         { err: e, deviceId: t.deviceId, triggerId: t.id, attempt: t.attempts },

@@ -8,7 +8,7 @@
  * discarded, at most MAX_BODY_BYTES of it; a longer body closes the connection instead.
  * Never throws: every failure is an AttemptResult.
  */
-import { Agent, request } from 'undici';
+import { Agent } from 'undici';
 import type { AttemptResult } from './retry-policy.js';
 
 /** Largest response body read (and discarded) before the connection is dropped instead. */
@@ -36,6 +36,9 @@ export function execUrl(managerUrl: string, ip: string): string {
 
 export class ManagerClient {
   private readonly agent: Agent;
+  private readonly origin: string;
+  /** The manager URL's path, without a trailing slash ('' for none). */
+  private readonly basePath: string;
 
   constructor(private readonly opts: ManagerClientOptions) {
     this.agent = new Agent({
@@ -46,51 +49,97 @@ export class ManagerClient {
       keepAliveTimeout: 4_000,
       keepAliveMaxTimeout: 60_000,
     });
+    const url = new URL(opts.managerUrl);
+    this.origin = url.origin;
+    this.basePath = url.pathname.replace(/\/+$/, '');
   }
 
   /**
    * One attempt. `signal` aborts it early (shutdown); that is reported as an error result.
    *
-   * One controller and one timer per call, cleared when the call ends: AbortSignal.timeout()
-   * (+ AbortSignal.any) would keep a timer and its signals alive for the whole timeout after
-   * the call returned, tens of thousands of them at thousands of deliveries per second.
+   * Through undici's dispatch() with a handler of its own rather than request(): no response
+   * stream, no async iteration, no AbortController per call, which made a call cost about three
+   * times as much CPU. One timer per call bounds it as a whole (connect, headers and body).
    */
-  async send(call: TriggerCall, signal?: AbortSignal): Promise<AttemptResult> {
-    if (signal?.aborted) return { kind: 'error', error: 'aborted: the server is shutting down' };
-    const controller = new AbortController();
-    let timedOut = false as boolean; // set by the timer
-    const timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort();
-    }, this.opts.timeoutMs);
-    const onAbort = () => controller.abort();
-    signal?.addEventListener('abort', onAbort, { once: true });
-    try {
-      const res = await request(execUrl(this.opts.managerUrl, call.ip), {
-        method: 'GET',
-        dispatcher: this.agent,
-        headers: { 'idempotency-key': call.key, 'user-agent': 'ztp-trigger' },
-        signal: controller.signal,
-      });
-      const ok = res.statusCode >= 200 && res.statusCode < 300;
-      const body = await drain(res.body, !ok);
-      const retryAfter = res.headers['retry-after'];
-      return {
-        kind: 'response',
-        status: res.statusCode,
-        retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter,
-        detail: body,
+  send(call: TriggerCall, signal?: AbortSignal): Promise<AttemptResult> {
+    if (signal?.aborted) return Promise.resolve(shutdownResult());
+    const { timeoutMs } = this.opts;
+    return new Promise<AttemptResult>((resolve) => {
+      let done = false;
+      let controller: { abort(reason: Error): void } | undefined;
+      /** Why the call was cut short by us, if it was. */
+      let cut: 'timeout' | 'shutdown' | undefined;
+      let status = 0;
+      let retryAfter: string | undefined;
+      let keep = false;
+      let kept = '';
+      let read = 0;
+      let tooLong = false;
+      const finish = (result: AttemptResult) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        resolve(result);
       };
-    } catch (e) {
-      if (timedOut || isTimeout(e)) {
-        return { kind: 'timeout', error: `timeout after ${this.opts.timeoutMs} ms` };
+      const response = (): AttemptResult => ({
+        kind: 'response',
+        status,
+        retryAfter,
+        detail: kept.slice(0, DETAIL_CHARS).replace(CONTROL_CHARS, ' ').trim(),
+      });
+      const cutShort = (why: 'timeout' | 'shutdown') => {
+        cut ??= why;
+        // Not on a connection yet: answer now; onRequestStart aborts it when it gets one.
+        if (controller) controller.abort(new Error(why));
+        else finish(why === 'timeout' ? timeoutResult(timeoutMs) : shutdownResult());
+      };
+      const timer = setTimeout(() => cutShort('timeout'), timeoutMs);
+      const onAbort = () => cutShort('shutdown');
+      signal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        this.agent.dispatch(
+          {
+            origin: this.origin,
+            path: execUrl(this.basePath, call.ip), // the base URL's path + the exec path
+            method: 'GET',
+            headers: { 'idempotency-key': call.key, 'user-agent': 'ztp-trigger' },
+          },
+          {
+            onRequestStart(c: { abort(reason: Error): void }) {
+              controller = c;
+              if (cut) c.abort(new Error(cut));
+            },
+            onResponseStart(_c: unknown, statusCode: number, headers: IncomingHeaders) {
+              status = statusCode;
+              keep = statusCode < 200 || statusCode >= 300;
+              const value = headers['retry-after'];
+              retryAfter = Array.isArray(value) ? value[0] : value;
+            },
+            onResponseData(c: { abort(reason: Error): void }, chunk: Buffer) {
+              // The body is read and discarded, at most MAX_BODY_BYTES of it.
+              if (keep && kept.length < DETAIL_CHARS) kept += chunk.toString('utf8');
+              read += chunk.length;
+              if (read > MAX_BODY_BYTES) {
+                tooLong = true;
+                c.abort(new Error('response body too long'));
+              }
+            },
+            onResponseEnd() {
+              finish(response());
+            },
+            onResponseError(_c: unknown, err: Error) {
+              if (tooLong) finish(response());
+              else if (cut === 'timeout' || isTimeout(err)) finish(timeoutResult(timeoutMs));
+              else if (cut === 'shutdown') finish(shutdownResult());
+              else finish({ kind: 'error', error: errorText(err) });
+            },
+          },
+        );
+      } catch (e) {
+        finish({ kind: 'error', error: errorText(e) });
       }
-      if (signal?.aborted) return { kind: 'error', error: 'aborted: the server is shutting down' };
-      return { kind: 'error', error: errorText(e) };
-    } finally {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-    }
+    });
   }
 
   async close(): Promise<void> {
@@ -98,27 +147,18 @@ export class ManagerClient {
   }
 }
 
+type IncomingHeaders = Record<string, string | string[] | undefined>;
+
+function timeoutResult(timeoutMs: number): AttemptResult {
+  return { kind: 'timeout', error: `timeout after ${timeoutMs} ms` };
+}
+
+function shutdownResult(): AttemptResult {
+  return { kind: 'error', error: 'aborted: the server is shutting down' };
+}
+
 // eslint-disable-next-line no-control-regex
 const CONTROL_CHARS = /[\u0000-\u001f\u007f]+/g;
-
-interface Body extends AsyncIterable<Buffer> {
-  destroy(): unknown;
-}
-
-/** Reads and discards the body (bounded); returns the start of it when `keep` is set. */
-async function drain(body: Body, keep: boolean): Promise<string> {
-  let read = 0;
-  let kept = '';
-  for await (const chunk of body) {
-    if (keep && kept.length < DETAIL_CHARS) kept += chunk.toString('utf8');
-    read += chunk.length;
-    if (read > MAX_BODY_BYTES) {
-      body.destroy();
-      break;
-    }
-  }
-  return kept.slice(0, DETAIL_CHARS).replace(CONTROL_CHARS, ' ').trim();
-}
 
 function isTimeout(e: unknown): boolean {
   const err = e as { code?: unknown; name?: unknown };

@@ -240,6 +240,71 @@ describe('trigger delivery to a real manager', () => {
     }
   });
 
+  it("hands a registration's trigger straight to the dispatcher: delivered without a claim", async () => {
+    const h = await harness();
+    try {
+      let claimed = 0;
+      const store = h.t.store;
+      const claim = store.claimTriggers.bind(store);
+      store.claimTriggers = async (...args) => {
+        const got = await claim(...args);
+        claimed += got.length;
+        return got;
+      };
+      const ids = Array.from(
+        { length: 20 },
+        (_, i) => `aa:bb:cc:00:01:${String(i).padStart(2, '0')}`,
+      );
+      for (const id of ids) assert.equal(await h.register(id, '10.0.0.1'), 201);
+      await eventually(() => h.dispatcher.stats().delivered === ids.length, 5000, 'deliveries');
+      assert.equal(claimed, 0, 'no trigger went through a claim');
+      assert.equal(h.manager.calls.length, ids.length);
+      for (const id of ids.slice(0, 3)) {
+        const tr = await waitFor(async () => {
+          const v = await h.trigger(id);
+          return v?.state === 'delivered' ? v : undefined;
+        });
+        assert.equal(tr.attempts, 1);
+      }
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('with every slot busy a handed-over trigger waits for one, before any claim; beyond that, claims', async () => {
+    const h = await harness({ concurrency: 1, timeoutMs: 300 });
+    const C = 'aa:bb:cc:00:00:03';
+    try {
+      let claimed = 0;
+      const store = h.t.store;
+      const claim = store.claimTriggers.bind(store);
+      store.claimTriggers = async (...args) => {
+        const got = await claim(...args);
+        claimed += got.length;
+        return got;
+      };
+      h.manager.mode = { kind: 'blackhole' }; // A's call holds the only slot until it times out
+      h.manager.onCall = () => (h.manager.mode = { kind: 'status', status: 200 });
+      await h.register(A, '10.0.0.1');
+      await eventually(() => h.manager.calls.length === 1);
+      await h.register(B, '10.0.0.2'); // handed over, waits for the slot
+      await h.register(C, '10.0.0.3'); // one hand-over already waits (concurrency 1): claimed
+      for (const id of [A, B, C]) {
+        await eventually(async () => (await h.trigger(id))?.state === 'delivered', 5000, id);
+      }
+      assert.deepEqual(
+        h.manager.calls.map((c) => c.ip),
+        ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.1'],
+      );
+      assert.equal((await h.trigger(A))?.attempts, 2, 'timed out once, then retried');
+      assert.equal((await h.trigger(B))?.attempts, 1);
+      assert.equal((await h.trigger(C))?.attempts, 1);
+      assert.equal(claimed, 2, "C and A's retry were claimed, B was not");
+    } finally {
+      await h.close();
+    }
+  });
+
   it('URL-encodes IPv6 addresses and keeps the manager URL path', async () => {
     const h = await harness({ managerUrl: (m) => `${m.url}/svc` });
     try {
@@ -357,6 +422,30 @@ describe('trigger delivery to a real manager', () => {
       next.start();
       await eventually(async () => (await h.trigger(A))?.state === 'delivered', 2000, 'delivery');
       await next.stop(0);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('stop() also releases handed-over triggers still waiting for a slot', async () => {
+    const h = await harness({ timeoutMs: 5000, concurrency: 1 });
+    try {
+      h.manager.mode = { kind: 'blackhole' };
+      await h.register(A, '10.0.0.1');
+      await eventually(() => h.manager.calls.length === 1);
+      await h.register(B, '10.0.0.2'); // handed over, waiting behind A's call
+      await h.dispatcher.stop(50);
+      for (const id of [A, B]) {
+        const tr = await h.trigger(id);
+        assert.equal(tr?.state, 'pending', id);
+        assert.equal(tr.inFlight, false, `${id}: the lease is released`);
+        assert.equal(tr.lastError, 'interrupted by shutdown');
+      }
+      assert.equal(h.manager.calls.length, 1, 'B was never sent');
+      assert.deepEqual(
+        await h.t.store.claimTriggers(Date.now(), 10, 1000).then((ts) => ts.length),
+        2,
+      );
     } finally {
       await h.close();
     }

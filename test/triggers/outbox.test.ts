@@ -78,6 +78,7 @@ describe('SQLite trigger outbox', () => {
             at: 1,
             ip: '',
             key: '',
+            prevId: null,
           }) as { detail: string }[]
         )
           .map((r) => r.detail)
@@ -90,6 +91,77 @@ describe('SQLite trigger outbox', () => {
         assert.match(p, /triggers_device_pending/, `${name}:\n${p}`);
         assert.doesNotMatch(p, /^SCAN (t|triggers)$/m, `${name}: full table scan\n${p}`);
       }
+      const unleased = plan(stmts.unleasedPending!.source);
+      assert.match(unleased, /triggers_due/, unleased);
+      const devicePending = (
+        store.db.prepare(`EXPLAIN QUERY PLAN ${stmts.devicePending!.source}`).all('d') as {
+          detail: string;
+        }[]
+      )
+        .map((r) => r.detail)
+        .join('\n');
+      assert.match(devicePending, /triggers_device_pending/, devicePending);
+    }));
+
+  it('hand-over: a new trigger is leased with its registration unless the device has one pending', () =>
+    withStore(async (store) => {
+      const handOver = { ...opts, handOverLeaseMs: 500 };
+      const at = 1000;
+      const r = store.register(
+        { id: 'd', ip: '10.0.0.1', name: '', userdata: '', source: '', at },
+        handOver,
+      );
+      const first = (await r).trigger!;
+      assert.equal(first.leaseUntil, at + 500);
+      assert.equal(first.attempts, 1, 'the hand-over is the first attempt');
+      assert.deepEqual(await store.claimTriggers(at + 1, 10, 5000), [], 'leased: not claimable');
+      assert.equal(await store.hasUnleasedTriggers(), false);
+
+      // The device registers again while the first is out: queued behind it, not leased.
+      const second = (
+        await store.register(
+          { id: 'd', ip: '10.0.0.2', name: '', userdata: '', source: '', at: at + 10 },
+          handOver,
+        )
+      ).trigger!;
+      assert.equal(second.leaseUntil, null);
+      assert.equal(second.attempts, 0);
+      assert.equal(await store.hasUnleasedTriggers(), true);
+      // ...and a third coalesces into the second, still not leased.
+      const third = (
+        await store.register(
+          { id: 'd', ip: '10.0.0.3', name: '', userdata: '', source: '', at: at + 20 },
+          handOver,
+        )
+      ).trigger!;
+      assert.equal(third.id, second.id);
+      assert.equal(third.leaseUntil, null);
+
+      // The handed-over trigger completes with its own lease, lazily batched or not.
+      assert.equal(
+        await store.completeTrigger(first, { kind: 'delivered', at: at + 30 }, { lazy: true }),
+        true,
+      );
+      const [next] = await store.claimTriggers(at + 40, 10, 5000);
+      assert.equal(next?.ip, '10.0.0.3');
+    }));
+
+  it('hand-over: if the process dies, its lease expires and a claim takes the trigger with the same key', () =>
+    withStore(async (store) => {
+      const { trigger } = await store.register(
+        { id: 'd', ip: '10.0.0.1', name: '', userdata: '', source: '', at: 1000 },
+        { ...opts, handOverLeaseMs: 500 },
+      );
+      assert.deepEqual(await store.claimTriggers(1499, 10, 5000), []);
+      const [again] = await store.claimTriggers(1501, 10, 5000);
+      assert.ok(again, 'claimed once the lease expired');
+      assert.equal(again.key, trigger!.key);
+      assert.equal(again.attempts, 2);
+      assert.equal(
+        await store.completeTrigger(trigger!, { kind: 'delivered', at: 1502 }),
+        false,
+        'the dead lease is void',
+      );
     }));
 
   it('pruning keeps the latest trigger of existing devices only', () =>

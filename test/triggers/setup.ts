@@ -73,7 +73,7 @@ export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
   if (opts.managerUp === false) await manager.stop();
   const ref: { dispatcher?: Dispatcher } = {};
   const t = await testApp({
-    service: { triggersEnabled: true, onTriggerEnqueued: () => ref.dispatcher?.wake() },
+    service: { triggersEnabled: true, dispatcher: () => ref.dispatcher },
   });
   const timeoutMs = opts.timeoutMs ?? 2000;
   const client = new ManagerClient({
