@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { Store } from '../../src/storage/store.js';
 import { Dispatcher } from '../../src/triggers/dispatcher.js';
 import { ConfigError } from '../../src/config.js';
 import { StorageUnavailableError } from '../../src/errors.js';
@@ -8,6 +9,18 @@ import { FakeManager } from './fake-manager.js';
 import { EventBus } from '../../src/events/bus.js';
 import { eventually, json, sleep, tempSqliteStore } from '../helpers.js';
 import { harness, quiet, waitFor } from './setup.js';
+
+/** Counts the triggers the store hands out through claims from now on. */
+function countClaims(store: Store): { triggers: number } {
+  const count = { triggers: 0 };
+  const claim = store.claimTriggers.bind(store);
+  store.claimTriggers = async (...args) => {
+    const got = await claim(...args);
+    count.triggers += got.length;
+    return got;
+  };
+  return count;
+}
 
 const A = 'aa:bb:cc:00:00:01';
 const B = 'aa:bb:cc:00:00:02';
@@ -243,21 +256,14 @@ describe('trigger delivery to a real manager', () => {
   it("hands a registration's trigger straight to the dispatcher: delivered without a claim", async () => {
     const h = await harness();
     try {
-      let claimed = 0;
-      const store = h.t.store;
-      const claim = store.claimTriggers.bind(store);
-      store.claimTriggers = async (...args) => {
-        const got = await claim(...args);
-        claimed += got.length;
-        return got;
-      };
+      const claims = countClaims(h.t.store);
       const ids = Array.from(
         { length: 20 },
         (_, i) => `aa:bb:cc:00:01:${String(i).padStart(2, '0')}`,
       );
       for (const id of ids) assert.equal(await h.register(id, '10.0.0.1'), 201);
       await eventually(() => h.dispatcher.stats().delivered === ids.length, 5000, 'deliveries');
-      assert.equal(claimed, 0, 'no trigger went through a claim');
+      assert.equal(claims.triggers, 0, 'no trigger went through a claim');
       assert.equal(h.manager.calls.length, ids.length);
       for (const id of ids.slice(0, 3)) {
         const tr = await waitFor(async () => {
@@ -275,14 +281,7 @@ describe('trigger delivery to a real manager', () => {
     const h = await harness({ concurrency: 1, timeoutMs: 300 });
     const C = 'aa:bb:cc:00:00:03';
     try {
-      let claimed = 0;
-      const store = h.t.store;
-      const claim = store.claimTriggers.bind(store);
-      store.claimTriggers = async (...args) => {
-        const got = await claim(...args);
-        claimed += got.length;
-        return got;
-      };
+      const claims = countClaims(h.t.store);
       h.manager.mode = { kind: 'blackhole' }; // A's call holds the only slot until it times out
       h.manager.onCall = () => (h.manager.mode = { kind: 'status', status: 200 });
       await h.register(A, '10.0.0.1');
@@ -299,7 +298,7 @@ describe('trigger delivery to a real manager', () => {
       assert.equal((await h.trigger(A))?.attempts, 2, 'timed out once, then retried');
       assert.equal((await h.trigger(B))?.attempts, 1);
       assert.equal((await h.trigger(C))?.attempts, 1);
-      assert.equal(claimed, 2, "C and A's retry were claimed, B was not");
+      assert.equal(claims.triggers, 2, "C and A's retry were claimed, B was not");
     } finally {
       await h.close();
     }
