@@ -7,12 +7,13 @@
  * registration commits) and every finished delivery cut the sleep short. Every `pruneIntervalMs`
  * it deletes finished triggers older than `retentionMs`.
  *
- * Hand-over: a registration may reserve a place (reserveHandOver) and have its new trigger leased
- * to this dispatcher in its own transaction; handOver() then delivers it without a claim, at once
- * or, with every slot busy, before anything is claimed (at most `concurrency` wait so, well
- * within their lease), and records a 2xx lazily (with the next batch). The loop is not woken for it unless
- * something waits for a slot or for this trigger (`quiet`). A trigger the store did not lease
- * (coalesced, or queued behind an older one of its device) goes through the loop as before.
+ * Hand-over: a registration may reserve a place (reserveHandOver) and have its new trigger
+ * leased to this dispatcher in its own transaction; handOver() then delivers it without a claim,
+ * at once or, with every slot busy, before anything is claimed (at most `concurrency` wait so,
+ * well within their lease), and records a 2xx lazily (with the next batch). The loop is not
+ * woken for it unless something waits for a slot or for this trigger (`quiet`). A trigger the
+ * store did not lease (coalesced, or queued behind an older one of its device) goes through
+ * the loop as before.
  *
  * At-least-once: a trigger is marked delivered only after the manager answered 2xx. If this
  * process dies mid-delivery the trigger stays pending with its lease, and any dispatcher claims
@@ -391,6 +392,8 @@ export class Dispatcher {
     if (handedOver && outcome.kind === 'delivered') {
       const recording = this.record(t, outcome, true);
       this.recording.add(recording);
+      // A newer trigger of the device waits for this outcome: the claim that the freed slot
+      // wakes the loop for is queued after it, so it runs in the same batch, after it.
       void recording.finally(() => this.recording.delete(recording));
       return;
     }

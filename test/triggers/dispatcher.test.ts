@@ -277,6 +277,24 @@ describe('trigger delivery to a real manager', () => {
     }
   });
 
+  it('a device registering again right after a hand-over gets its second call at once, not after a poll', async () => {
+    const h = await harness({ pollIntervalMs: 5000 });
+    try {
+      await h.register(A, '10.0.0.1');
+      await h.register(A, '10.0.0.2'); // queued behind the first (in flight or not yet recorded)
+      const started = performance.now();
+      await eventually(() => h.manager.calls.length === 2, 4000, 'the second call');
+      const took = performance.now() - started;
+      assert.ok(took < 1500, `the second call took ${Math.round(took)} ms`);
+      assert.deepEqual(
+        h.manager.calls.map((c) => c.ip),
+        ['10.0.0.1', '10.0.0.2'],
+      );
+    } finally {
+      await h.close();
+    }
+  });
+
   it('with every slot busy a handed-over trigger waits for one, before any claim; beyond that, claims', async () => {
     const h = await harness({ concurrency: 1, timeoutMs: 300 });
     const C = 'aa:bb:cc:00:00:03';
