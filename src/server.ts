@@ -13,7 +13,6 @@ import { setupSecurity } from './security/setup.js';
 import { openStore } from './storage/open.js';
 import type { Store } from './storage/store.js';
 import { Dispatcher, validateTriggerTiming } from './triggers/dispatcher.js';
-import { ThreadedSender } from './triggers/sender-thread.js';
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -81,6 +80,9 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
       'no --manager-url (ZTP_MANAGER_URL) configured: registrations are stored but no manager trigger is queued',
     );
   }
+  // Imported here, not above: the bundle then keeps it in a chunk of its own, which is all
+  // that the trigger thread loads (it runs that module), not the whole server.
+  const { ThreadedSender } = await import('./triggers/sender-thread.js');
   const managerClient =
     config.managerUrl === undefined
       ? undefined
