@@ -1,16 +1,16 @@
 /**
  * Trigger calls on a worker thread.
  *
- * An HTTP call to the manager (undici request, response parsing, timers, garbage) costs the
- * event loop about as much as the registration that caused it, so on the event loop every
- * delivery halves what is left for requests. ThreadedSender moves only the calls to a thread of
+ * An HTTP call to the manager (writing it, parsing the answer, timers, garbage) takes CPU time
+ * that the event loop needs for the registrations that cause the calls. ThreadedSender moves
+ * only the calls to a thread of
  * their own (a ManagerClient there, one keep-alive pool); the dispatcher, its claims and the
  * outcomes it writes stay on the event loop, on the store's single connection. At-least-once is
  * unchanged: the outcome of a call is recorded by the dispatcher, and a call lost with the thread
  * comes back as an error result, which is retried.
  *
  * Calls made in one tick go to the thread in one message, results come back batched the same
- * way. The thread (its own V8 heap, ~10 MB) starts with the first call and stops once no call
+ * way. The thread (its own V8 heap, ~12 MB of RSS) starts with the first call and stops once no call
  * has been made for `idleMs`, so an idle server keeps none.
  *
  * The thread runs this very module (import.meta.url): under tsx (tests) that is the .ts source,
@@ -58,7 +58,7 @@ export class ThreadedSender implements TriggerSender {
   private idleTimer: NodeJS.Timeout | undefined;
   private readonly watched = new WeakSet<AbortSignal>();
   private closed = false;
-  /** Threads started so far (a test and the stats read it). */
+  /** Threads started so far (tests read it). */
   threadsStarted = 0;
 
   constructor(private readonly opts: ThreadedSenderOptions) {}
