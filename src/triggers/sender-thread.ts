@@ -3,15 +3,14 @@
  *
  * An HTTP call to the manager (writing it, parsing the answer, timers, garbage) takes CPU time
  * that the event loop needs for the registrations that cause the calls. ThreadedSender moves
- * only the calls to a thread of
- * their own (a ManagerClient there, one keep-alive pool); the dispatcher, its claims and the
- * outcomes it writes stay on the event loop, on the store's single connection. At-least-once is
- * unchanged: the outcome of a call is recorded by the dispatcher, and a call lost with the thread
- * comes back as an error result, which is retried.
+ * only the calls to a thread of their own (a ManagerClient there, one keep-alive pool); the
+ * dispatcher, its claims and the outcomes it writes stay on the event loop, on the store's
+ * single connection. At-least-once is unchanged: the outcome of a call is recorded by the
+ * dispatcher, and a call lost with the thread comes back as an error result, which is retried.
  *
  * Calls made in one tick go to the thread in one message, results come back batched the same
- * way. The thread (its own V8 heap, ~12 MB of RSS) starts with the first call and stops once no call
- * has been made for `idleMs`, so an idle server keeps none.
+ * way. The thread (its own V8 heap, ~12 MB of RSS) starts with the first call and stops once no
+ * call has been made for `idleMs`, so an idle server keeps none.
  *
  * The thread runs this very module (import.meta.url): under tsx (tests) that is the .ts source,
  * loaded through tsx's loader, in the bundle the chunk that holds it; the guard at the bottom
