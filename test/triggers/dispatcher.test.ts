@@ -171,8 +171,10 @@ describe('trigger delivery to a real manager', () => {
       assert.equal(tr.lastError, 'timeout after 1000 ms');
       const firstCall = h.manager.calls.find((c) => c.ip === '10.0.1.0')!;
       const timedOutAt = h.events.find((e) => e.deviceId === 'dev-0' && e.lastError)!.updatedAt;
+      // The manager sees the call a little after the client's clock starts (connecting, a
+      // loaded machine: 45 ms once in CI), so the lower bound leaves room for that.
       const held = timedOutAt - firstCall.at;
-      assert.ok(held >= 980 && held < 4000, `gave up after ${held} ms`);
+      assert.ok(held >= 900 && held < 4000, `gave up after ${held} ms`);
     } finally {
       await h.close();
     }
