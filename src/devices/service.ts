@@ -34,10 +34,11 @@ export interface ServiceOptions {
 
 /** What registrations need from the local trigger dispatcher (src/triggers/dispatcher.ts). */
 export interface LocalDispatcher {
-  /** The lease for a hand-over, or undefined; then handOver() or cancelHandOver(). */
+  /** The lease for a hand-over, or undefined; endReservation() once the write has ended. */
   reserveHandOver(): number | undefined;
+  endReservation(): void;
+  /** A trigger the store leased with that lease. */
   handOver(trigger: Trigger): void;
-  cancelHandOver(): void;
   /** A trigger was committed that the dispatcher must claim. */
   wake(): void;
 }
@@ -81,22 +82,17 @@ export class DeviceService {
         { id, ...fields, source: src, at: this.now() },
         { enqueueTrigger: triggers, historyLimit: this.opts.historyLimit, handOverLeaseMs },
       );
-    } catch (e) {
-      if (handOverLeaseMs !== undefined) dispatcher?.cancelHandOver();
-      throw e;
+    } finally {
+      if (handOverLeaseMs !== undefined) dispatcher?.endReservation();
     }
     this.opts.events.emit({ type: 'registered', device: result.device, created: result.created });
-    if (result.trigger) {
-      this.opts.events.emit({ type: 'trigger', trigger: result.trigger });
-      // Leased by the store: handed over (the lease is the claim); otherwise the loop claims it.
-      if (handOverLeaseMs !== undefined && result.trigger.leaseUntil !== null) {
-        dispatcher?.handOver(result.trigger);
-      } else {
-        if (handOverLeaseMs !== undefined) dispatcher?.cancelHandOver();
-        dispatcher?.wake();
-      }
-    } else if (handOverLeaseMs !== undefined) {
-      dispatcher?.cancelHandOver();
+    const { trigger } = result;
+    if (trigger) {
+      this.opts.events.emit({ type: 'trigger', trigger });
+      // Leased by the store (only when asked): handed over, the lease is the claim; otherwise
+      // the loop claims it.
+      if (trigger.leaseUntil !== null) dispatcher?.handOver(trigger);
+      else dispatcher?.wake();
     }
     return result;
   }

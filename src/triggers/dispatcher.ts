@@ -173,7 +173,8 @@ export class Dispatcher {
   /**
    * A place for a hand-over: the lease to give the registration's new trigger, or undefined
    * (stopped, the manager looks down, or `concurrency` hand-overs already wait or are promised).
-   * Follow it with handOver() or cancelHandOver().
+   * Once the registration's write has ended, endReservation(), then handOver() if the store
+   * leased the trigger.
    */
   reserveHandOver(): number | undefined {
     if (!this.running || this.stopping || this.managerDown) return undefined;
@@ -182,13 +183,12 @@ export class Dispatcher {
     return this.opts.leaseMs;
   }
 
-  cancelHandOver(): void {
+  endReservation(): void {
     this.reserved = Math.max(0, this.reserved - 1);
   }
 
   /** Delivers a trigger the store leased to this dispatcher with its registration. */
   handOver(t: Trigger): void {
-    this.cancelHandOver();
     this.handedOver.push(t);
     this.startHandedOver();
   }

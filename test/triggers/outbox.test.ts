@@ -5,8 +5,8 @@ import type { SqliteStore } from '../../src/storage/sqlite.js';
 import { tempSqliteStore } from '../helpers.js';
 
 const opts = { enqueueTrigger: true, historyLimit: 0 };
-const reg = (store: SqliteStore, id: string, ip: string, at: number) =>
-  store.register({ id, ip, name: '', userdata: '', source: '', at }, opts);
+const reg = (store: SqliteStore, id: string, ip: string, at: number, options = opts) =>
+  store.register({ id, ip, name: '', userdata: '', source: '', at }, options);
 
 async function withStore(fn: (store: SqliteStore) => Promise<void>): Promise<void> {
   const { store, cleanup } = tempSqliteStore();
@@ -107,33 +107,19 @@ describe('SQLite trigger outbox', () => {
     withStore(async (store) => {
       const handOver = { ...opts, handOverLeaseMs: 500 };
       const at = 1000;
-      const r = store.register(
-        { id: 'd', ip: '10.0.0.1', name: '', userdata: '', source: '', at },
-        handOver,
-      );
-      const first = (await r).trigger!;
+      const first = (await reg(store, 'd', '10.0.0.1', at, handOver)).trigger!;
       assert.equal(first.leaseUntil, at + 500);
       assert.equal(first.attempts, 1, 'the hand-over is the first attempt');
       assert.deepEqual(await store.claimTriggers(at + 1, 10, 5000), [], 'leased: not claimable');
       assert.equal(await store.hasUnleasedTriggers(), false);
 
       // The device registers again while the first is out: queued behind it, not leased.
-      const second = (
-        await store.register(
-          { id: 'd', ip: '10.0.0.2', name: '', userdata: '', source: '', at: at + 10 },
-          handOver,
-        )
-      ).trigger!;
+      const second = (await reg(store, 'd', '10.0.0.2', at + 10, handOver)).trigger!;
       assert.equal(second.leaseUntil, null);
       assert.equal(second.attempts, 0);
       assert.equal(await store.hasUnleasedTriggers(), true);
       // ...and a third coalesces into the second, still not leased.
-      const third = (
-        await store.register(
-          { id: 'd', ip: '10.0.0.3', name: '', userdata: '', source: '', at: at + 20 },
-          handOver,
-        )
-      ).trigger!;
+      const third = (await reg(store, 'd', '10.0.0.3', at + 20, handOver)).trigger!;
       assert.equal(third.id, second.id);
       assert.equal(third.leaseUntil, null);
 
@@ -148,10 +134,10 @@ describe('SQLite trigger outbox', () => {
 
   it('hand-over: if the process dies, its lease expires and a claim takes the trigger with the same key', () =>
     withStore(async (store) => {
-      const { trigger } = await store.register(
-        { id: 'd', ip: '10.0.0.1', name: '', userdata: '', source: '', at: 1000 },
-        { ...opts, handOverLeaseMs: 500 },
-      );
+      const { trigger } = await reg(store, 'd', '10.0.0.1', 1000, {
+        ...opts,
+        handOverLeaseMs: 500,
+      });
       assert.deepEqual(await store.claimTriggers(1499, 10, 5000), []);
       const [again] = await store.claimTriggers(1501, 10, 5000);
       assert.ok(again, 'claimed once the lease expired');
