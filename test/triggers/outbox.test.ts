@@ -2,11 +2,17 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { SqliteStore } from '../../src/storage/sqlite.js';
+import type { RegisterOptions } from '../../src/storage/store.js';
 import { tempSqliteStore } from '../helpers.js';
 
 const opts = { enqueueTrigger: true, historyLimit: 0 };
-const reg = (store: SqliteStore, id: string, ip: string, at: number, options = opts) =>
-  store.register({ id, ip, name: '', userdata: '', source: '', at }, options);
+const reg = (
+  store: SqliteStore,
+  id: string,
+  ip: string,
+  at: number,
+  options: RegisterOptions = opts,
+) => store.register({ id, ip, name: '', userdata: '', source: '', at }, options);
 
 async function withStore(fn: (store: SqliteStore) => Promise<void>): Promise<void> {
   const { store, cleanup } = tempSqliteStore();
