@@ -109,6 +109,39 @@ export function cpuTimeUs(pid: number): number {
 }
 const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
 
+/** CPU time of a process's main thread (the event loop, for node) so far, in microseconds. */
+export function mainThreadCpuTimeUs(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS;
+  } catch {
+    return 0;
+  }
+}
+
+/** The whole machine's CPU time so far (all cores), in microseconds, from /proc/stat. */
+export interface MachineCpu {
+  /** Time some process or the kernel ran: user, nice, system, irq, softirq. */
+  busy: number;
+  /** Time no one ran (idle and iowait): what more work could still have used. */
+  idle: number;
+  /** Time the hypervisor gave to other guests: neither ours nor usable. */
+  steal: number;
+}
+
+export function machineCpuUs(): MachineCpu {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = line
+    .split(/\s+/)
+    .slice(1)
+    .map((x) => (Number(x) * 1e6) / CLOCK_TICKS);
+  return {
+    busy: user! + nice! + system! + irq! + softirq!,
+    idle: idle! + iowait!,
+    steal: steal ?? 0,
+  };
+}
+
 /** Samples a process's RSS every `everyMs` until stopped; returns the peak. */
 export function sampleRss(pid: number, everyMs = 50): { stop(): number } {
   let peak = rssOf(pid);
@@ -140,6 +173,16 @@ export interface LoadResult {
    * unlike req/s it hardly depends on how much of the machine other processes take.
    */
   cpuUsPerRequest?: number;
+  /** The same for the server's main thread only (its event loop). */
+  mainThreadCpuUsPerRequest?: number;
+  /** CPU the local manager process spent per request of this run (ztp runs with a manager). */
+  managerCpuUsPerRequest?: number;
+  /**
+   * The whole machine's CPU per request during the run (every process and the kernel, wrk
+   * included), and the idle time per request that more work could still have used.
+   */
+  machineBusyUsPerRequest?: number;
+  machineIdleUsPerRequest?: number;
   /**
    * Interleaved pairs (bench/run.ts --rounds): the req/s of every round of this run; the fields
    * above are those of its median round.

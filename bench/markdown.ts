@@ -19,6 +19,7 @@ interface Results {
   seconds: number;
   secondsPerRun: number;
   loads: Record<string, LoadResult>;
+  results: { registerCpu?: Record<string, number> };
   targets: { target: string; value: string; goal: string; pass: boolean | null }[];
 }
 
@@ -41,6 +42,22 @@ console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
 for (const [name, l] of Object.entries(r.loads)) {
   console.log(
     `| ${name} | ${l.rps} | ${l.p50ms} | ${l.p99ms} | ${l.cpuUsPerRequest ?? ''} | ${l.rssPeakMB ?? ''} |`,
+  );
+}
+const b = r.results.registerCpu;
+if (b) {
+  console.log(
+    '\n| CPU per registration, µs (c50) | ztp main thread | ztp other threads | manager | wrk and kernel | idle |',
+  );
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
+  console.log(
+    `| ztp register | ${b.ztpMainThreadUs} | ${b.ztpOtherThreadsUs} | ${b.managerUs} | ${b.restUs} | ${b.idleUs} |`,
+  );
+  console.log(
+    `| baseline group commit | ${b.baselineServerUs} | | | ${b.baselineRestUs} | ${b.baselineIdleUs} |`,
+  );
+  console.log(
+    `\nWith the idle time used too, ztp could reach at most ${b.ztpCeilingRps} req/s: ${b.ceilingRatio}× the baseline's ${b.baselineRps}.`,
   );
 }
 console.log('\n| target | goal | measured | met |');
