@@ -2,9 +2,12 @@
  * PostgreSQL store (pg): several stateless `ztp serve` replicas on one database.
  *
  * Same contract and the same group commit as the SQLite store: every write that arrives within
- * one event-loop turn runs in one transaction on one pooled connection, each write inside its
- * own SAVEPOINT (one failing write cannot fail the others), and all of them are answered after
- * the single COMMIT. A failed commit rejects the whole batch with StorageUnavailableError.
+ * one event-loop turn runs in one transaction on one pooled connection, and all of them are
+ * answered after the single COMMIT. Registrations and trigger outcomes are SQL text with their
+ * values inlined, so a batch made only of them goes to the server in one round trip, BEGIN and
+ * COMMIT included. If any statement of it fails, that transaction is rolled back and the batch
+ * runs again write by write, each write inside its own SAVEPOINT, so one failing write cannot
+ * fail the others. A failed commit rejects the whole batch with StorageUnavailableError.
  *
  * Lock order: every write touches the rows of exactly one device (its device row, history rows
  * and triggers), and a batch runs its writes sorted by device id. Two transactions therefore
@@ -87,9 +90,31 @@ type Queryable = Pick<pg.PoolClient, 'query'>;
 interface Pending {
   /** Device id: a batch runs its writes in this order (see lock order above). */
   key: string;
-  fn: (c: Queryable) => Promise<unknown>;
+  /**
+   * The write: either a function of the connection, or (cheaper) its statements as one
+   * simple-protocol text and a function of their results, which the batch sends in a single
+   * round trip together with the savepoint commands around it.
+   */
+  run: { fn: (c: Queryable) => Promise<unknown> } | SqlWrite;
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
+}
+
+interface SqlWrite {
+  sql: string;
+  /** How many statements `sql` holds: the batch hands `parse` exactly their results. */
+  statements: number;
+  parse: (results: pg.QueryResult[]) => unknown;
+}
+
+/** How many commands a text of our own savepoint/transaction commands holds ('' has none). */
+function commandCount(commands: string): number {
+  return commands === '' ? 0 : commands.split(';').length;
+}
+
+/** Joins command texts, skipping empty ones. */
+function commands(...parts: string[]): string {
+  return parts.filter((p) => p !== '').join('; ');
 }
 
 /** Replaces the password (and the whole userinfo of any URL) in a text. */
@@ -113,6 +138,78 @@ function parseUrl(url: string): { password: string; database: string } {
   } catch {
     throw new ConfigError(`database URL '${redactSecrets(url)}' has a malformed %-escape`);
   }
+}
+
+type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+
+/**
+ * A batch of SQL-text writes in one round trip: BEGIN, every write's statements, COMMIT. No
+ * savepoints: if anything fails, the whole transaction is rolled back and undefined returned,
+ * and the batch runs again write by write (runOneByOne), where the failure stays with its write.
+ * Connection-level failures (no SQLSTATE) throw.
+ */
+async function runAtOnce(
+  client: Queryable,
+  items: (Pending & { run: SqlWrite })[],
+): Promise<Outcome[] | undefined> {
+  const text = ['BEGIN', ...items.map((i) => i.run.sql), 'COMMIT'].join(';\n');
+  let results: pg.QueryResult[];
+  try {
+    const r = (await client.query(text)) as unknown as pg.QueryResult | pg.QueryResult[];
+    results = Array.isArray(r) ? r : [r];
+  } catch (error) {
+    if (!(error instanceof pg.DatabaseError)) throw error;
+    await client.query('ROLLBACK');
+    return undefined;
+  }
+  let at = 1; // after BEGIN's result
+  return items.map((i) => {
+    const mine = results.slice(at, (at += i.run.statements));
+    return { ok: true, value: i.run.parse(mine) };
+  });
+}
+
+/**
+ * A batch write by write. A batch of one needs no savepoint: its failure is the transaction's.
+ * Otherwise each write runs inside savepoint w, which is open between writes (a failed write
+ * rolls back to it). `owed` holds the commands due before the next write's statements; a write
+ * given as SQL text takes them, and its own closing commands, in the round trip of its
+ * statements.
+ */
+async function runOneByOne(client: Queryable, items: Pending[]): Promise<Outcome[]> {
+  const outcomes: Outcome[] = [];
+  const single = items.length === 1;
+  const close = single ? 'COMMIT' : 'RELEASE SAVEPOINT w; SAVEPOINT w';
+  let owed = single ? 'BEGIN' : 'BEGIN; SAVEPOINT w';
+  for (const item of items) {
+    try {
+      if ('sql' in item.run) {
+        const lead = commandCount(owed);
+        const text = commands(owed, item.run.sql, close);
+        owed = '';
+        const r = (await client.query(text)) as unknown as pg.QueryResult | pg.QueryResult[];
+        const results = Array.isArray(r) ? r : [r];
+        const value = item.run.parse(results.slice(lead, lead + item.run.statements));
+        outcomes.push({ ok: true, value });
+      } else {
+        if (owed !== '') await client.query(owed);
+        owed = '';
+        outcomes.push({ ok: true, value: await item.run.fn(client) });
+        owed = close;
+      }
+    } catch (error) {
+      // Connection-level failures (no SQLSTATE) fail the whole batch (the caller).
+      if (!(error instanceof ZtpError) && !(error instanceof pg.DatabaseError)) throw error;
+      await client.query(single ? 'ROLLBACK' : 'ROLLBACK TO SAVEPOINT w');
+      owed = '';
+      outcomes.push({ ok: false, error });
+    }
+  }
+  // Single: COMMIT went with the write's statements, or is owed after its function, or the
+  // write failed and was rolled back (nothing owed).
+  if (!single) await client.query(commands(owed, 'COMMIT'));
+  else if (owed !== '') await client.query(owed);
+  return outcomes;
 }
 
 export async function openPostgresStore(
@@ -249,9 +346,29 @@ export class PostgresStore implements Store {
 
   /** Runs `fn` inside the next group-committed transaction; resolves after COMMIT. */
   private write<T>(key: string, fn: (c: Queryable) => Promise<T>): Promise<T> {
+    return this.enqueue(key, { fn }) as Promise<T>;
+  }
+
+  /**
+   * Runs `statements` (values inlined, so simple protocol) inside the next group-committed
+   * transaction, sent together with the rest of the batch (runAtOnce) or at least in one round
+   * trip with the savepoint commands around them (runOneByOne); resolves with `parse` of their
+   * results after COMMIT. `parse` runs once the statements have taken effect, so it must not
+   * throw (a failure belongs in the SQL).
+   */
+  private writeSql<T>(
+    key: string,
+    statements: string[],
+    parse: (r: pg.QueryResult[]) => T,
+  ): Promise<T> {
+    const sql = statements.join(';\n');
+    return this.enqueue(key, { sql, statements: statements.length, parse }) as Promise<T>;
+  }
+
+  private enqueue(key: string, run: Pending['run']): Promise<unknown> {
     if (this.closed) return Promise.reject(new StorageUnavailableError('storage is closed'));
-    return new Promise<T>((resolve, reject) => {
-      this.queue.push({ key, fn, resolve: resolve as (v: unknown) => void, reject });
+    return new Promise<unknown>((resolve, reject) => {
+      this.queue.push({ key, run, resolve, reject });
       if (!this.flushScheduled) {
         this.flushScheduled = true;
         setImmediate(() => {
@@ -291,31 +408,13 @@ export class PostgresStore implements Store {
       for (const item of ordered) item.reject(failure);
       return;
     }
-    const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
-    const single = ordered.length === 1;
+    let outcomes: Outcome[] | undefined;
     try {
-      // One round trip between writes: release the last savepoint and open the next. A batch of
-      // one needs no savepoint: its failure is the transaction's.
-      await client.query(single ? 'BEGIN' : 'BEGIN; SAVEPOINT w');
-      for (const [i, item] of ordered.entries()) {
-        try {
-          outcomes.push({ ok: true, value: await item.fn(client) });
-        } catch (error) {
-          // Connection-level failures (no SQLSTATE) fail the whole batch below.
-          if (!(error instanceof ZtpError) && !(error instanceof pg.DatabaseError)) throw error;
-          await client.query(single ? 'ROLLBACK' : 'ROLLBACK TO SAVEPOINT w');
-          outcomes.push({ ok: false, error });
-        }
-        if (single) {
-          if (outcomes[0]?.ok) await client.query('COMMIT');
-        } else {
-          await client.query(
-            i === ordered.length - 1
-              ? 'RELEASE SAVEPOINT w; COMMIT'
-              : 'RELEASE SAVEPOINT w; SAVEPOINT w',
-          );
-        }
-      }
+      const sqlOnly = ordered.every(
+        (item): item is Pending & { run: SqlWrite } => 'sql' in item.run,
+      );
+      if (sqlOnly && ordered.length > 1) outcomes = await runAtOnce(client, ordered);
+      outcomes ??= await runOneByOne(client, ordered);
     } catch (error) {
       // Destroy the connection: whatever state it is in, its transaction is abandoned.
       client.release(error instanceof Error ? error : new Error(String(error)));
@@ -350,9 +449,9 @@ export class PostgresStore implements Store {
   // ---- devices -----------------------------------------------------------------------------
 
   /**
-   * One round trip: the statements go as one simple-protocol query (values inlined as escaped
-   * literals), each still a statement of its own, so the ones after the device upsert — which
-   * takes the device's row lock — see what other transactions committed meanwhile.
+   * Statements of one simple-protocol text (values inlined as escaped literals; see writeSql),
+   * each still a statement of its own, so the ones after the device upsert — which takes the
+   * device's row lock — see what other transactions committed meanwhile.
    */
   async register(reg: Registration, opts: RegisterOptions): Promise<RegisterResult> {
     refuseNul(reg.id, reg.ip, reg.name, reg.userdata, reg.source);
@@ -376,10 +475,7 @@ export class PostgresStore implements Store {
       );
     }
     if (opts.enqueueTrigger) sql.push(enqueueTriggerSql(id, lit(reg.ip), lit(randomUUID()), at));
-    const text = sql.join(';\n');
-    return await this.write(reg.id, async (c) => {
-      const r = (await c.query(text)) as unknown as pg.QueryResult | pg.QueryResult[];
-      const results = Array.isArray(r) ? r : [r];
+    return await this.writeSql(reg.id, sql, (results) => {
       const row = results[0]!.rows[0] as DeviceRow & { created: boolean };
       const result: RegisterResult = { created: row.created, device: deviceFromRow(row) };
       if (opts.enqueueTrigger)
@@ -546,15 +642,13 @@ export class PostgresStore implements Store {
     const token = leaseTokenOf(trigger);
     if (token === undefined) return Promise.resolve(false);
     const p = completionParams(trigger, token, outcome);
-    return this.write(trigger.deviceId, async (c) => {
-      const r = await c.query(
-        `UPDATE triggers SET state = $3, next_attempt_at = $4, last_error = $5, delivered_at = $6,
-           lease_until = NULL, lease_token = NULL, updated_at = $7
-         WHERE id = $1 AND lease_token = $2`,
-        [p.id, p.token, p.state, p.nextAttemptAt, p.error, p.deliveredAt, p.at],
-      );
-      return r.rowCount === 1;
-    });
+    // Inlined values: one round trip within the batch (writeSql), as for a registration.
+    const sql = `UPDATE triggers SET state = ${lit(p.state)}, next_attempt_at = ${int(p.nextAttemptAt)},
+        last_error = ${p.error === null ? 'NULL' : lit(p.error)},
+        delivered_at = ${p.deliveredAt === null ? 'NULL' : int(p.deliveredAt)},
+        lease_until = NULL, lease_token = NULL, updated_at = ${int(p.at)}
+      WHERE id = ${int(p.id)} AND lease_token = ${lit(p.token)}`;
+    return this.writeSql(trigger.deviceId, [sql], (results) => results[0]?.rowCount === 1);
   }
 
   async latestTrigger(deviceId: string): Promise<Trigger | undefined> {

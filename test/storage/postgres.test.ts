@@ -177,6 +177,56 @@ if (!db) {
       }
     });
 
+    it('isolates a failed write at any place of a batch that mixes SQL-text and function writes', async () => {
+      await db.reset();
+      const s = await openPostgresStore(db.url, { statementTimeout: 300 });
+      for (const id of ['a', 'm', 'z']) await s.register(reg(id, '10.0.0.1'), withTrigger);
+      const holder = new pg.Client({ connectionString: db.url });
+      await holder.connect();
+      try {
+        await holder.query('BEGIN');
+        await holder.query("SELECT * FROM devices WHERE id IN ('a', 'm') FOR UPDATE");
+        const fields = { ip: '10.9.9.9', name: 'edited', userdata: '' };
+        // One batch, in device order: a failing registration first (it takes the batch's BEGIN
+        // with it), a failing edit in the middle, writes that succeed after each.
+        const [a, b, m, z] = await Promise.allSettled([
+          s.register(reg('a', '10.0.0.2', T0 + 1), withTrigger),
+          s.register(reg('b', '10.0.0.2', T0 + 1), withTrigger),
+          s.edit('m', fields, T0 + 1),
+          s.register(reg('z', '10.0.0.2', T0 + 1), withTrigger),
+        ]);
+        assert.equal(a.status, 'rejected');
+        assert.ok(a.reason instanceof StorageUnavailableError, String(a.reason));
+        assert.equal(b.status, 'fulfilled');
+        assert.equal(m.status, 'rejected');
+        assert.ok(m.reason instanceof StorageUnavailableError, String(m.reason));
+        assert.equal(z.status, 'fulfilled');
+        await holder.query('ROLLBACK');
+        assert.equal((await s.get('a')).ip, '10.0.0.1', 'the failed registration left nothing');
+        assert.equal((await s.get('b')).ip, '10.0.0.2');
+        assert.equal((await s.get('m')).name, '', 'the failed edit left nothing');
+        assert.equal((await s.get('z')).ip, '10.0.0.2');
+        assert.equal((await s.history('a')).length, 1);
+        assert.equal((await s.latestTrigger('a'))?.ip, '10.0.0.1', "a's trigger was not touched");
+        assert.equal((await s.latestTrigger('z'))?.ip, '10.0.0.2');
+        // A batch of one that fails (its BEGIN and COMMIT travel with its statements) leaves
+        // nothing either, and the store goes on.
+        await holder.query('BEGIN');
+        await holder.query("SELECT * FROM devices WHERE id = 'z' FOR UPDATE");
+        await assert.rejects(
+          s.register(reg('z', '10.0.0.3', T0 + 2), withTrigger),
+          StorageUnavailableError,
+        );
+        await holder.query('ROLLBACK');
+        assert.equal((await s.get('z')).ip, '10.0.0.2');
+        await s.register(reg('z', '10.0.0.4', T0 + 3), withTrigger);
+        assert.equal((await s.get('z')).registrations, 3);
+      } finally {
+        await holder.end();
+        await s.close();
+      }
+    });
+
     it('fails fast with StorageUnavailableError while the database is away, and recovers by itself', async () => {
       await db.reset();
       const proxy = await proxyTo(new URL(db.url));

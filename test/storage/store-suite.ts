@@ -217,6 +217,38 @@ export function storeSuite(name: string, open: () => Promise<OpenedStore>): void
     });
 
     describe('trigger outbox', () => {
+      it('gives every write of one batch its own result, whatever statements each runs', async () => {
+        await store.register(reg('dev-0', '10.0.0.9', T0), withTrigger);
+        const [leased] = await store.claimTriggers(T0, 1, 60_000);
+        // One tick: one batch mixing registrations with and without history or trigger, and an
+        // outcome (a different number of statements each on PostgreSQL).
+        const [x, y, done, z] = await Promise.all([
+          store.register(reg('dev-x', '10.0.0.1', T0 + 1), {
+            enqueueTrigger: false,
+            historyLimit: 0,
+          }),
+          store.register(reg('dev-y', '10.0.0.2', T0 + 1), withTrigger),
+          store.completeTrigger(leased!, { kind: 'delivered', at: T0 + 1 }),
+          store.register(reg('dev-z', '10.0.0.3', T0 + 1), {
+            enqueueTrigger: true,
+            historyLimit: 0,
+          }),
+        ]);
+        assert.deepEqual([x.device.id, x.device.ip, x.trigger], ['dev-x', '10.0.0.1', undefined]);
+        assert.deepEqual(
+          [y.device.id, y.trigger?.deviceId, y.trigger?.ip],
+          ['dev-y', 'dev-y', '10.0.0.2'],
+        );
+        assert.equal(done, true);
+        assert.deepEqual(
+          [z.device.id, z.trigger?.deviceId, z.trigger?.ip],
+          ['dev-z', 'dev-z', '10.0.0.3'],
+        );
+        assert.equal((await store.latestTrigger('dev-0'))?.state, 'delivered');
+        assert.deepEqual(await store.history('dev-x'), []);
+        assert.equal((await store.history('dev-y')).length, 1);
+      });
+
       it('enqueues a pending trigger in the same operation as the registration', async () => {
         const r = await store.register(reg('dev-t', '10.0.0.1', T0), withTrigger);
         assert.ok(r.trigger);
@@ -306,8 +338,11 @@ export function storeSuite(name: string, open: () => Promise<OpenedStore>): void
           nextAttemptAt: T0 + 500,
           error: 'HTTP 503',
         });
-        await store.completeTrigger(b!, { kind: 'failed', at: T0 + 1, error: 'HTTP 400' });
+        // Quotes and backslashes as a manager's answer may hold them: stored as they are.
+        const quoted = `HTTP 400: it's \\'bad' $1 ;--`;
+        await store.completeTrigger(b!, { kind: 'failed', at: T0 + 1, error: quoted });
         await store.completeTrigger(c!, { kind: 'dead', at: T0 + 1, error: 'too old' });
+        assert.equal((await store.latestTrigger('dev-b'))!.lastError, quoted);
         const ta = await store.latestTrigger('dev-a');
         assert.equal(ta!.state, 'pending');
         assert.equal(ta!.nextAttemptAt, T0 + 500);
