@@ -8,8 +8,8 @@
  * single connection. At-least-once is unchanged: the outcome of a call is recorded by the
  * dispatcher, and a call lost with the thread comes back as an error result, which is retried.
  *
- * Calls made in one tick go to the thread in one message, results come back batched the same
- * way. The thread (its own V8 heap, ~12 MB of RSS) starts with the first call and stops once no
+ * Calls made in one turn of the event loop go to the thread in one message, results come back
+ * batched the same way. The thread (its own V8 heap, ~12 MB of RSS) starts with the first call and stops once no
  * call has been made for `idleMs`, so an idle server keeps none.
  *
  * The thread runs this very module (import.meta.url): under tsx (tests) that is the .ts source,
