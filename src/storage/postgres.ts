@@ -4,8 +4,8 @@
  * Same contract and the same group commit as the SQLite store: every write that arrives within
  * one event-loop turn runs in one transaction on one pooled connection, and all of them are
  * answered after the single COMMIT. Registrations and trigger outcomes are SQL text with their
- * values inlined, so a batch made only of them goes to the server in one round trip, BEGIN and
- * COMMIT included. If any statement of it fails, that transaction is rolled back and the batch
+ * values inlined, so a batch made only of them goes to the server in one round trip per 64
+ * writes, BEGIN and COMMIT included. If any statement of it fails, that transaction is rolled back and the batch
  * runs again write by write, each write inside its own SAVEPOINT, so one failing write cannot
  * fail the others. A failed commit rejects the whole batch with StorageUnavailableError.
  *
@@ -143,30 +143,49 @@ function parseUrl(url: string): { password: string; database: string } {
 type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 
 /**
- * A batch of SQL-text writes in one round trip: BEGIN, every write's statements, COMMIT. No
- * savepoints: if anything fails, the whole transaction is rolled back and undefined returned,
- * and the batch runs again write by write (runOneByOne), where the failure stays with its write.
+ * Writes per round trip of runAtOnce: the client gives up on a query after the statement timeout
+ * plus one second (a lost network), so one query must stay far below that even when PostgreSQL
+ * is slow; 64 registrations take ~60 ms here.
+ */
+const WRITES_PER_TRIP = 64;
+
+/**
+ * A batch of SQL-text writes in as few round trips as it takes: BEGIN, every write's statements
+ * (WRITES_PER_TRIP per query), COMMIT. No savepoints: if anything fails, the whole transaction is
+ * rolled back and undefined returned, and the batch runs again write by write (runOneByOne),
+ * where the failure stays with its write. So a failing write goes through the database twice: a
+ * write that fails by statement timeout is answered after up to twice that timeout.
  * Connection-level failures (no SQLSTATE) throw.
  */
 async function runAtOnce(
   client: Queryable,
   items: (Pending & { run: SqlWrite })[],
 ): Promise<Outcome[] | undefined> {
-  const text = ['BEGIN', ...items.map((i) => i.run.sql), 'COMMIT'].join(';\n');
-  let results: pg.QueryResult[];
-  try {
-    const r = (await client.query(text)) as unknown as pg.QueryResult | pg.QueryResult[];
-    results = Array.isArray(r) ? r : [r];
-  } catch (error) {
-    if (!(error instanceof pg.DatabaseError)) throw error;
-    await client.query('ROLLBACK');
-    return undefined;
+  const outcomes: Outcome[] = [];
+  for (let from = 0; from < items.length; from += WRITES_PER_TRIP) {
+    const trip = items.slice(from, from + WRITES_PER_TRIP);
+    const first = from === 0;
+    const last = from + WRITES_PER_TRIP >= items.length;
+    const text = [
+      ...(first ? ['BEGIN'] : []),
+      ...trip.map((i) => i.run.sql),
+      ...(last ? ['COMMIT'] : []),
+    ].join(';\n');
+    let results: pg.QueryResult[];
+    try {
+      const r = (await client.query(text)) as unknown as pg.QueryResult | pg.QueryResult[];
+      results = Array.isArray(r) ? r : [r];
+    } catch (error) {
+      if (!(error instanceof pg.DatabaseError)) throw error;
+      await client.query('ROLLBACK');
+      return undefined;
+    }
+    let at = first ? 1 : 0; // after BEGIN's result
+    for (const i of trip) {
+      outcomes.push({ ok: true, value: i.run.parse(results.slice(at, (at += i.run.statements))) });
+    }
   }
-  let at = 1; // after BEGIN's result
-  return items.map((i) => {
-    const mine = results.slice(at, (at += i.run.statements));
-    return { ok: true, value: i.run.parse(mine) };
-  });
+  return outcomes;
 }
 
 /**

@@ -9,8 +9,8 @@
  * dispatcher, and a call lost with the thread comes back as an error result, which is retried.
  *
  * Calls made in one turn of the event loop go to the thread in one message, results come back
- * batched the same way. The thread (its own V8 heap, ~12 MB of RSS) starts with the first call and stops once no
- * call has been made for `idleMs`, so an idle server keeps none.
+ * batched the same way. The thread (its own V8 heap, ~12 MB of RSS) starts with the first call
+ * and stops once no call has been made for `idleMs`, so an idle server keeps none.
  *
  * The thread runs this very module (import.meta.url): under tsx (tests) that is the .ts source,
  * loaded through tsx's loader, in the bundle the chunk that holds it; the guard at the bottom

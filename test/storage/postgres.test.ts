@@ -227,6 +227,38 @@ if (!db) {
       }
     });
 
+    it('a batch larger than one round trip answers each write with its own result, a failure in a later trip alone', async () => {
+      await db.reset();
+      const s = await openPostgresStore(db.url, { statementTimeout: 300 });
+      const ids = Array.from({ length: 150 }, (_, i) => `dev-${String(i).padStart(3, '0')}`);
+      await s.register(reg('dev-100', '10.0.0.1'), withTrigger);
+      const holder = new pg.Client({ connectionString: db.url });
+      await holder.connect();
+      try {
+        await holder.query('BEGIN');
+        await holder.query("SELECT * FROM devices WHERE id = 'dev-100' FOR UPDATE");
+        const settled = await Promise.allSettled(
+          ids.map((id, i) => s.register(reg(id, `10.1.${i >> 8}.${i & 255}`, T0 + 1), withTrigger)),
+        );
+        await holder.query('ROLLBACK');
+        settled.forEach((r, i) => {
+          if (ids[i] === 'dev-100') {
+            assert.equal(r.status, 'rejected', 'the locked device (second round trip) fails');
+          } else {
+            assert.equal(r.status, 'fulfilled', ids[i]);
+            assert.equal(r.value.device.id, ids[i]);
+            assert.equal(r.value.trigger?.ip, `10.1.${i >> 8}.${i & 255}`);
+          }
+        });
+        assert.equal((await s.get('dev-100')).ip, '10.0.0.1');
+        assert.equal((await s.get('dev-149')).ip, '10.1.0.149');
+        assert.equal(await s.countDevices(), 150);
+      } finally {
+        await holder.end();
+        await s.close();
+      }
+    });
+
     it('fails fast with StorageUnavailableError while the database is away, and recovers by itself', async () => {
       await db.reset();
       const proxy = await proxyTo(new URL(db.url));
