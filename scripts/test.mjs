@@ -34,7 +34,17 @@ const run = (cmd, args) => {
 run(process.execPath, ['scripts/build.mjs']);
 
 const concurrency = process.env.ZTP_TEST_CONCURRENCY ?? '3';
-const nodeArgs = ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...files];
+// A test that hangs fails after 5 minutes, and a file whose tests are done exits even if a
+// failed test left a server or socket open: CI reports a failure instead of waiting forever.
+const nodeArgs = [
+  '--import',
+  'tsx',
+  '--test',
+  `--test-concurrency=${concurrency}`,
+  '--test-timeout=300000',
+  '--test-force-exit',
+  ...files,
+];
 if (filters.length === 0 && process.env.ZTP_TEST_COVERAGE !== '0') {
   run(join(root, 'node_modules/.bin/c8'), [
     '--check-coverage',

@@ -68,22 +68,24 @@ describe('ztp serve with a manager: trigger metrics and events follow real deliv
     // The first call fails (503), the retry succeeds.
     manager.mode = { kind: 'status', status: 503 };
     manager.onCall = () => (manager.mode = { kind: 'status', status: 200 });
-    const server = await startServe([
-      '--database',
-      `${tmp.dir}/ztp.db`,
-      '--log-level',
-      'error',
-      '--manager-url',
-      manager.url,
-      '--trigger-initial-backoff',
-      '50ms',
-      '--trigger-poll-interval',
-      '50ms',
-    ]);
+    let server: ServeProcess | undefined;
     try {
-      const stream = await fetch(`${server.url}/ztp/mng/events`);
+      server = await startServe([
+        '--database',
+        `${tmp.dir}/ztp.db`,
+        '--log-level',
+        'error',
+        '--manager-url',
+        manager.url,
+        '--trigger-initial-backoff',
+        '50ms',
+        '--trigger-poll-interval',
+        '50ms',
+      ]);
+      const url = server.url;
+      const stream = await fetch(`${url}/ztp/mng/events`);
       const reader = stream.body!.pipeThrough(new TextDecoderStream()).getReader();
-      await fetch(`${server.url}/ztp/register/e2e-2`, {
+      await fetch(`${url}/ztp/register/e2e-2`, {
         method: 'PUT',
         headers: { 'content-type': 'application/json' },
         body: '{"ip":"10.0.0.7"}',
@@ -100,7 +102,7 @@ describe('ztp serve with a manager: trigger metrics and events follow real deliv
 
       const metric = (body: string, line: RegExp) => Number(line.exec(body)?.[1]);
       const body = await eventually(async () => {
-        const b = await (await fetch(`${server.url}/metrics`)).text();
+        const b = await (await fetch(`${url}/metrics`)).text();
         return b.includes('ztp_triggers_total{outcome="delivered"} 1') ? b : undefined;
       });
       assert.equal(metric(body, /^ztp_triggers_total\{outcome="retried"\} (\d+)$/m), 1);
@@ -109,7 +111,7 @@ describe('ztp serve with a manager: trigger metrics and events follow real deliv
       assert.equal(metric(body, /^ztp_registrations_total\{result="created"\} (\d+)$/m), 1);
       assert.equal(manager.calls.length, 2);
     } finally {
-      await server.stop();
+      await server?.stop();
       await manager.stop();
       tmp.cleanup();
     }

@@ -22,7 +22,9 @@ export interface ServeProcess {
 export async function startServe(
   args: string[],
   env: Record<string, string> = {},
-  timeoutMs = 10_000,
+  // Generous: under coverage, with other test files starting servers on the same two cores, a
+  // start has taken over 10 s.
+  timeoutMs = 30_000,
 ): Promise<ServeProcess> {
   const proc = spawn(
     process.execPath,
@@ -52,8 +54,16 @@ export async function startServe(
   const failed = exited.then(() => {
     throw new Error(`server exited before listening:\n${lines.join('\n')}`);
   });
-  const url = await Promise.race([urlPromise, timer, failed]);
-  failed.catch(() => undefined);
+  let url: string;
+  try {
+    url = await Promise.race([urlPromise, timer, failed]);
+  } catch (e) {
+    // A server that did not come up must not outlive the test (nor keep its file running).
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+    throw e;
+  } finally {
+    failed.catch(() => undefined);
+  }
   return {
     url,
     proc,
