@@ -107,6 +107,12 @@ interface SqlWrite {
   parse: (results: pg.QueryResult[]) => unknown;
 }
 
+/** A simple-protocol query of one or more statements: their results, one per statement. */
+async function simpleQuery(client: Queryable, text: string): Promise<pg.QueryResult[]> {
+  const r = (await client.query(text)) as unknown as pg.QueryResult | pg.QueryResult[];
+  return Array.isArray(r) ? r : [r];
+}
+
 /** How many commands a text of our own savepoint/transaction commands holds ('' has none). */
 function commandCount(commands: string): number {
   return commands === '' ? 0 : commands.split(';').length;
@@ -173,8 +179,7 @@ async function runAtOnce(
     ].join(';\n');
     let results: pg.QueryResult[];
     try {
-      const r = (await client.query(text)) as unknown as pg.QueryResult | pg.QueryResult[];
-      results = Array.isArray(r) ? r : [r];
+      results = await simpleQuery(client, text);
     } catch (error) {
       if (!(error instanceof pg.DatabaseError)) throw error;
       await client.query('ROLLBACK');
@@ -206,8 +211,7 @@ async function runOneByOne(client: Queryable, items: Pending[]): Promise<Outcome
         const lead = commandCount(owed);
         const text = commands(owed, item.run.sql, close);
         owed = '';
-        const r = (await client.query(text)) as unknown as pg.QueryResult | pg.QueryResult[];
-        const results = Array.isArray(r) ? r : [r];
+        const results = await simpleQuery(client, text);
         const value = item.run.parse(results.slice(lead, lead + item.run.statements));
         outcomes.push({ ok: true, value });
       } else {

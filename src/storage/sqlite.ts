@@ -381,9 +381,7 @@ export class SqliteStore implements Store {
       this.queue.push({ fn, resolve: resolve as (v: unknown) => void, reject, durable });
       if (this.flushScheduled) return;
       if (kind !== 'lazy') {
-        this.flushScheduled = true;
-        clearTimeout(this.lazyTimer);
-        this.lazyTimer = undefined;
+        this.flushScheduled = true; // flush() also clears a lazy timer still pending
         setImmediate(() => this.flush());
       } else {
         this.lazyTimer ??= setTimeout(() => {

@@ -153,7 +153,8 @@ function timeoutResult(timeoutMs: number): AttemptResult {
   return { kind: 'timeout', error: `timeout after ${timeoutMs} ms` };
 }
 
-function shutdownResult(): AttemptResult {
+/** The result of a call not made, or cut short, because the server is shutting down. */
+export function shutdownResult(): AttemptResult {
   return { kind: 'error', error: 'aborted: the server is shutting down' };
 }
 

@@ -19,7 +19,12 @@
 import { setMaxListeners } from 'node:events';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import type { TriggerSender } from './dispatcher.js';
-import { ManagerClient, type ManagerClientOptions, type TriggerCall } from './manager-client.js';
+import {
+  ManagerClient,
+  shutdownResult,
+  type ManagerClientOptions,
+  type TriggerCall,
+} from './manager-client.js';
 import type { AttemptResult } from './retry-policy.js';
 
 const ROLE = 'ztp-trigger-sender';
@@ -63,9 +68,7 @@ export class ThreadedSender implements TriggerSender {
   constructor(private readonly opts: ThreadedSenderOptions) {}
 
   send(call: TriggerCall, signal?: AbortSignal): Promise<AttemptResult> {
-    if (signal?.aborted) {
-      return Promise.resolve({ kind: 'error', error: 'aborted: the server is shutting down' });
-    }
+    if (signal?.aborted) return Promise.resolve(shutdownResult());
     if (this.closed) {
       return Promise.resolve({ kind: 'error', error: 'the trigger sender is closed' });
     }
