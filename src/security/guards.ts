@@ -2,12 +2,14 @@
  * The guards of the three API groups, built from the security configuration. One guard per
  * group runs as its onRequest hook (src/http/auth.ts), before the body is read:
  *
- * 1. registration rate limit per source address (when configured) → 429;
- * 2. client certificate from the configured CA, when required for the group → 403;
- * 3. `--bind-cert-to-id`: the certificate must name the device id being registered → 403;
- * 4. API tokens (when configured): `Authorization: Bearer <token>` → 401 without or with an
+ * 1. client certificate from the configured CA, when required for the group → 403;
+ * 2. `--bind-cert-to-id`: the certificate must name the device id being registered → 403;
+ * 3. API tokens (when configured): `Authorization: Bearer <token>` → 401 without or with an
  *    unknown token, 403 when the token's role is not accepted by the group. In the registration
- *    group a verified client certificate also authenticates a device (role `device`).
+ *    group a verified client certificate also authenticates a device (role `device`);
+ * 4. registration rate limit per source address (when configured) → 429. Last, so that a request
+ *    refused by 1–3 spends nothing: otherwise one host behind a site's NAT could use up, with
+ *    requests that carry no credentials, the budget of every device of the site.
  *
  * With nothing configured no guard is installed: the seed's open API.
  */
@@ -76,19 +78,7 @@ function guardFor(group: ApiGroup, policy: GuardPolicy): Guard | undefined {
   const tokens = policy.tokens;
   if (!limiter && !certRequired && !tokens) return undefined;
 
-  return async (request) => {
-    if (limiter) {
-      const taken = limiter.take(sourceKey(request.ip));
-      if (!taken.ok) {
-        const retryAfter = Math.max(1, Math.ceil(taken.retryAfterMs / 1000));
-        throw new ZtpError(
-          'rate_limited',
-          429,
-          `too many registrations from this address; retry in ${retryAfter} s`,
-          { retryAfter },
-        );
-      }
-    }
+  const authenticate = (request: GuardRequest): Principal | undefined => {
     const cert = verifiedCert(request);
     if (certRequired && !cert)
       throw forbidden(
@@ -105,6 +95,23 @@ function guardFor(group: ApiGroup, policy: GuardPolicy): Guard | undefined {
       return tokenPrincipal(request, group, tokens());
     }
     return cert ? { role: 'device', subject: certSubject(cert) } : undefined;
+  };
+
+  return async (request) => {
+    const principal = authenticate(request);
+    if (limiter) {
+      const taken = limiter.take(sourceKey(request.ip));
+      if (!taken.ok) {
+        const retryAfter = Math.max(1, Math.ceil(taken.retryAfterMs / 1000));
+        throw new ZtpError(
+          'rate_limited',
+          429,
+          `too many registrations from this address; retry in ${retryAfter} s`,
+          { retryAfter },
+        );
+      }
+    }
+    return principal;
   };
 }
 

@@ -9,6 +9,7 @@ import { describe, it } from 'node:test';
 import { parseRate } from '../../src/config.js';
 import { RateLimiter, sourceKey } from '../../src/security/rate-limit.js';
 import { SECURITY_OFF, setupSecurity } from '../../src/security/setup.js';
+import { generateToken, tokenLine } from '../../src/security/tokens.js';
 import { eventually, json, testApp } from '../helpers.js';
 
 describe('rate limiter', () => {
@@ -88,6 +89,43 @@ describe('--register-rate-limit', () => {
         3000,
         'the rate limit to recover',
       );
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('is spent only by authenticated requests: refused ones cannot lock a site out', async () => {
+    const deviceToken = generateToken();
+    const managerToken = generateToken();
+    const security = setupSecurity({
+      ...SECURITY_OFF,
+      tokens: `${tokenLine('device', 'site-1', deviceToken)},${tokenLine('manager', 'mgr', managerToken)}`,
+      registerRateLimit: { limit: 3, windowMs: 60_000 },
+    });
+    const t = await testApp({ app: { guards: security.guards } });
+    try {
+      // One host behind the site's NAT: no token, a wrong token, a token of the wrong role.
+      const register = (id: string, authorization?: string) =>
+        t.app.inject({
+          method: 'PUT',
+          url: `/ztp/register/${id}`,
+          payload: { ip: '10.0.0.1' },
+          remoteAddress: '192.0.2.1',
+          headers: authorization === undefined ? {} : { authorization },
+        });
+      for (let i = 0; i < 10; i++) {
+        assert.equal((await register('intruder')).statusCode, 401);
+        assert.equal((await register('intruder', `Bearer ${generateToken()}`)).statusCode, 401);
+        assert.equal((await register('intruder', `Bearer ${managerToken}`)).statusCode, 403);
+      }
+      // The site's devices still have their whole budget, and no more.
+      for (let i = 1; i <= 3; i++)
+        assert.equal((await register(`dev-${i}`, `Bearer ${deviceToken}`)).statusCode, 201);
+      const limited = await register('dev-4', `Bearer ${deviceToken}`);
+      assert.equal(limited.statusCode, 429);
+      assert.equal(json(limited).code, 'rate_limited');
+      // Over the limit, a request without credentials is still told to authenticate.
+      assert.equal((await register('intruder')).statusCode, 401);
     } finally {
       await t.close();
     }
