@@ -8,14 +8,19 @@
  *   `Last-Event-ID: N` gets every event after N when N is still covered by the ring; when it is
  *   not (too old, from another process or replica, or unparsable) it gets one `resync` event:
  *   some events are lost, reload the state.
- * - Memory per client is bounded: what the socket has not taken yet stays in Node's writable
- *   buffer, and a client whose buffer exceeds `clientBufferBytes` is dropped (its connection is
- *   destroyed; it may reconnect and resume).
+ * - A slow client costs O(1) per event and at most one socket high-water mark (16 KiB) of
+ *   memory: once a write reports backpressure the client is marked lagging and skipped; when its
+ *   socket drains it is caught up from the ring. A lagging client that falls more than the ring
+ *   behind can no longer be caught up and is dropped (its connection is destroyed; it may
+ *   reconnect and gets `resync`). Writing on regardless, as before, let a non-reading client's
+ *   buffer grow to thousands of pending writes, each costing a writev entry per flush and an
+ *   Error object when the connection was finally destroyed: seconds of a blocked event loop.
  * - At most `maxClients` streams are open at once; a comment line (`: ping`) every
  *   `heartbeatMs` keeps proxies from closing idle streams and detects dead peers.
  * - One bus listener for all clients, removed by close().
  */
 import type { ServerResponse } from 'node:http';
+import { ZtpError } from '../errors.js';
 import { iso, triggerView } from '../http/schemas.js';
 import type { Device, Trigger } from '../storage/store.js';
 import type { EventBus, RegistryEvent } from './bus.js';
@@ -25,8 +30,6 @@ export interface StreamLimits {
   ringSize: number;
   /** Concurrent streams. */
   maxClients: number;
-  /** Unsent bytes allowed per client before it is dropped. */
-  clientBufferBytes: number;
   /** Interval of the `: ping` comment. */
   heartbeatMs: number;
 }
@@ -34,7 +37,6 @@ export interface StreamLimits {
 export const DEFAULT_STREAM_LIMITS: StreamLimits = {
   ringSize: 1024,
   maxClients: 64,
-  clientBufferBytes: 1024 * 1024,
   heartbeatMs: 15_000,
 };
 
@@ -83,10 +85,21 @@ class Frame {
   }
 }
 
-export class TooManyStreamsError extends Error {
+export class TooManyStreamsError extends ZtpError {
   constructor(readonly limit: number) {
-    super(`too many event streams are open (limit ${limit})`);
+    super('rate_limited', 429, `too many event streams are open (limit ${limit})`, {
+      retryAfter: 5,
+    });
   }
+}
+
+/** One open stream. */
+interface Client {
+  res: ServerResponse;
+  /** Id of the last event written to it. */
+  lastSentId: number;
+  /** Its socket reported backpressure: nothing is written until it drains. */
+  lagging: boolean;
 }
 
 /** A device without its userdata (up to 64 KiB): for events and the console's table rows. */
@@ -127,7 +140,7 @@ export class EventStreamHub {
   private ringStart = 0;
   private ringLength = 0;
   private nextId: number;
-  private readonly clients = new Set<ServerResponse>();
+  private readonly clients = new Set<Client>();
   private readonly unsubscribe: () => void;
   private heartbeat: NodeJS.Timeout | undefined;
   private closed = false;
@@ -149,6 +162,13 @@ export class EventStreamHub {
 
   get clientCount(): number {
     return this.clients.size;
+  }
+
+  /** Bytes written to the open streams that their sockets have not sent yet. */
+  get unsentBytes(): number {
+    let bytes = 0;
+    for (const client of this.clients) bytes += client.res.writableLength;
+    return bytes;
   }
 
   /** False when a new stream would exceed the limit (or the hub is closed). */
@@ -180,8 +200,11 @@ export class EventStreamHub {
       }
     }
     if (this.clients.size > 0) {
-      const text = frame.text;
-      for (const client of this.clients) this.write(client, text);
+      const text = frame.text; // serialised once for every client
+      for (const client of this.clients) {
+        if (!client.lagging) this.send(client, text, id);
+        else if (!this.canCatchUp(client)) this.drop(client);
+      }
     }
   }
 
@@ -199,10 +222,12 @@ export class EventStreamHub {
       'x-accel-buffering': 'no',
       connection: 'keep-alive',
     });
-    this.clients.add(res);
-    res.on('close', () => this.clients.delete(res));
-    this.write(res, `retry: 3000\n: connected; last id ${this.lastId}\n\n`);
-    if (lastEventId !== undefined) this.replay(res, lastEventId);
+    const client: Client = { res, lastSentId: this.lastId, lagging: false };
+    this.clients.add(client);
+    res.on('close', () => this.clients.delete(client));
+    res.on('drain', () => this.catchUp(client));
+    this.send(client, `retry: 3000\n: connected; last id ${this.lastId}\n\n`, this.lastId);
+    if (lastEventId !== undefined) this.replay(client, lastEventId);
     this.heartbeat ??= setInterval(() => this.ping(), this.limits.heartbeatMs).unref();
   }
 
@@ -212,42 +237,74 @@ export class EventStreamHub {
     this.closed = true;
     this.unsubscribe();
     if (this.heartbeat) clearInterval(this.heartbeat);
-    for (const client of this.clients) client.end();
+    for (const client of this.clients) client.res.end();
     this.clients.clear();
   }
 
-  private replay(res: ServerResponse, raw: string): void {
-    const size = this.limits.ringSize;
-    const oldest = this.ringLength > 0 ? this.ring[this.ringStart]!.id : this.nextId;
+  /** Id of the oldest event in the ring (the next id when it is empty). */
+  private get oldestId(): number {
+    return this.ringLength > 0 ? this.ring[this.ringStart]!.id : this.nextId;
+  }
+
+  private replay(client: Client, raw: string): void {
     const after = /^\d{1,16}$/.test(raw.trim()) ? Number(raw.trim()) : NaN;
-    if (!(after >= oldest - 1 && after <= this.lastId)) {
+    if (!(after >= this.oldestId - 1 && after <= this.lastId)) {
       const reason = Number.isNaN(after) ? 'unknown event id' : 'events were missed';
-      this.write(res, `id: ${this.lastId}\nevent: resync\ndata: ${JSON.stringify({ reason })}\n\n`);
+      const resync = `id: ${this.lastId}\nevent: resync\ndata: ${JSON.stringify({ reason })}\n\n`;
+      this.send(client, resync, this.lastId);
       return;
     }
-    for (let i = 0; i < this.ringLength; i++) {
-      const frame = this.ring[(this.ringStart + i) % size]!;
-      if (frame.id > after) this.write(res, frame.text);
+    client.lastSentId = after;
+    this.catchUp(client);
+  }
+
+  /** The events a lagging client has not been sent are all still in the ring. */
+  private canCatchUp(client: Client): boolean {
+    return client.lastSentId >= this.oldestId - 1;
+  }
+
+  /** Sends what a client missed from the ring, until its socket pushes back again. */
+  private catchUp(client: Client): void {
+    if (!this.clients.has(client)) return;
+    client.lagging = false;
+    if (!this.canCatchUp(client)) {
+      this.drop(client);
+      return;
+    }
+    const size = this.limits.ringSize;
+    // Ids are consecutive: the next event's ring slot follows from its distance to the oldest.
+    for (let id = client.lastSentId + 1; id <= this.lastId; id++) {
+      const frame = this.ring[(this.ringStart + (id - this.oldestId)) % size]!;
+      if (!this.send(client, frame.text, id)) return;
     }
   }
 
   private ping(): void {
-    for (const client of this.clients) this.write(client, ': ping\n\n');
+    for (const client of this.clients) {
+      if (!client.lagging) this.send(client, ': ping\n\n', client.lastSentId);
+    }
     if (this.clients.size === 0 && this.heartbeat) {
       clearInterval(this.heartbeat);
       this.heartbeat = undefined;
     }
   }
 
-  private write(res: ServerResponse, text: string): void {
-    if (res.destroyed || res.writableEnded) return;
-    if (res.writableLength > this.limits.clientBufferBytes) {
-      // The peer does not keep up: drop it rather than buffer without bound.
-      this.dropped++;
-      this.clients.delete(res);
-      res.destroy();
-      return;
-    }
-    res.write(text);
+  /**
+   * Writes to a client; a write that reports backpressure makes it lagging until 'drain'.
+   * Returns whether the client takes more now.
+   */
+  private send(client: Client, text: string, id: number): boolean {
+    const { res } = client;
+    if (res.destroyed || res.writableEnded) return false;
+    client.lastSentId = id;
+    if (!res.write(text)) client.lagging = true;
+    return !client.lagging;
+  }
+
+  /** The client fell too far behind to be caught up: close it (it may resume or resync). */
+  private drop(client: Client): void {
+    this.dropped++;
+    this.clients.delete(client);
+    client.res.destroy();
   }
 }

@@ -7,8 +7,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { DeviceService } from '../devices/service.js';
 import { normaliseId } from '../devices/identity.js';
-import { ZtpError } from '../errors.js';
-import { deviceSummary, type EventStreamHub } from '../events/stream.js';
+import { deviceSummary, TooManyStreamsError, type EventStreamHub } from '../events/stream.js';
 import { installGuard, type Guard } from './auth.js';
 import { IdParams, iso, problems, TriggerView, triggerView } from './schemas.js';
 
@@ -204,14 +203,7 @@ export const liveApi: FastifyPluginAsyncTypebox<LiveOptions> = async (app, opts)
       },
     },
     async (request, reply) => {
-      if (!hub.hasRoom()) {
-        throw new ZtpError(
-          'rate_limited',
-          429,
-          `too many event streams are open (limit ${hub.limits.maxClients})`,
-          { retryAfter: 5 },
-        );
-      }
+      if (!hub.hasRoom()) throw new TooManyStreamsError(hub.limits.maxClients);
       // The stream belongs to the hub from here on; Fastify sends no reply of its own.
       reply.hijack();
       hub.attach(reply.raw, request.headers['last-event-id']);

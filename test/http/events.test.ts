@@ -1,8 +1,11 @@
 /** GET /ztp/mng/events: Server-Sent Events over a real socket — ids, resume, limits, slow readers. */
 import assert from 'node:assert/strict';
-import { request, type IncomingMessage } from 'node:http';
+import { EventEmitter } from 'node:events';
+import { request, type IncomingMessage, type ServerResponse } from 'node:http';
 import { connect } from 'node:net';
 import { afterEach, describe, it } from 'node:test';
+import { EventBus } from '../../src/events/bus.js';
+import { EventStreamHub } from '../../src/events/stream.js';
 import { startConsoleServer, type ConsoleServer } from '../console/fixture.js';
 import { eventually } from '../helpers.js';
 
@@ -59,6 +62,11 @@ function openStream(url: string, headers: Record<string, string> = {}): Promise<
     req.on('error', reject);
     req.end();
   });
+}
+
+/** The number an event of the fake stream carries (`data: N`). */
+function eventNumber(frame: string): number {
+  return Number(/^data: (\d+)$/m.exec(frame)?.[1]);
 }
 
 async function register(url: string, id: string, body: Record<string, string> = {}) {
@@ -165,25 +173,26 @@ describe('live events (SSE)', () => {
     }
   });
 
-  it('drops a client that stops reading, keeps serving the others, and does not grow', async (t) => {
-    server = await startConsoleServer({
-      streamLimits: { clientBufferBytes: 64 * 1024, ringSize: 8 },
-    });
+  it('keeps little for clients that never read, drops them, and keeps answering registrations', async (t) => {
+    server = await startConsoleServer({ streamLimits: { ringSize: 8 } });
+    const port = Number(new URL(server.url).port);
     const fast = await openStream(server.url);
-    // A raw client that sends the request and then never reads.
-    const slow = connect(Number(new URL(server.url).port), '127.0.0.1');
-    let slowClosed = false;
-    slow.on('close', () => (slowClosed = true));
-    slow.on('error', () => undefined);
-    slow.write('GET /ztp/mng/events HTTP/1.1\r\nHost: x\r\n\r\n');
-    await eventually(() => server!.operator.hub.clientCount === 2, 3000, 'two clients');
-    slow.pause();
+    // Raw clients that send the request and then never read.
+    const slow = Array.from({ length: 4 }, () => {
+      const socket = connect(port, '127.0.0.1');
+      socket.on('error', () => undefined);
+      socket.write('GET /ztp/mng/events HTTP/1.1\r\nHost: x\r\n\r\n');
+      socket.pause();
+      return socket;
+    });
+    const slowClosed = slow.map((s) => new Promise<void>((r) => s.on('close', () => r())));
+    const hub = server.operator.hub;
+    await eventually(() => hub.clientCount === 5, 3000, 'five clients');
 
-    const big = 'n'.repeat(16 * 1024);
     const device = {
       id: 'big',
       ip: '10.0.0.1',
-      name: big,
+      name: 'n'.repeat(16 * 1024),
       userdata: '',
       firstSeen: 0,
       lastSeen: 0,
@@ -192,23 +201,80 @@ describe('live events (SSE)', () => {
       lastSource: '',
     };
     let sent = 0;
+    let mostUnsent = 0;
     // Kernel socket buffers absorb a few MB first; 64 MB is far beyond them.
-    // Two 16 KiB events at a time stay under the 64 KiB limit for a client that reads.
-    for (let round = 0; round < 2000 && server.operator.hub.dropped === 0; round++) {
+    for (let round = 0; round < 2000 && hub.dropped < slow.length; round++) {
       for (let i = 0; i < 2; i++) server.events.emit({ type: 'edited', device });
       sent += 2;
+      mostUnsent = Math.max(mostUnsent, hub.unsentBytes);
       await eventually(() => fast.events.length === sent, 5000, 'fast reader keeps up');
     }
-    assert.equal(server.operator.hub.dropped, 1, 'the slow client was dropped');
-    t.diagnostic(`slow client dropped after ${sent} events of 16 KiB`);
-    assert.equal(server.operator.hub.clientCount, 1);
-    // Once it reads again it finds its connection ended by the server.
-    slow.resume();
-    await eventually(() => slowClosed, 5000, 'slow socket closed by the server');
-    server.events.emit({ type: 'deleted', device });
-    await eventually(() => fast.events.at(-1)?.event === 'deleted', 3000, 'fast still served');
+    t.diagnostic(`slow clients dropped after ${sent} events of 16 KiB; most unsent ${mostUnsent}`);
+    assert.equal(hub.dropped, slow.length, 'every client that does not read is dropped');
+    assert.equal(hub.clientCount, 1);
+    // Per stream at most the socket's high-water mark (16 KiB) and the event that crossed it,
+    // not a backlog (which used to grow to 1 MiB per stream before the drop).
+    assert.ok(mostUnsent <= 5 * 48 * 1024, `unsent bytes stay small: ${mostUnsent}`);
+    // Once they read again they find their connections closed by the server.
+    for (const socket of slow) socket.resume();
+    await Promise.all(slowClosed);
+
+    for (let i = 0; i < 20; i++) await register(server.url, `dev-${i}`);
+    await eventually(
+      () => fast.events.filter((e) => e.event === 'registered').length === 20,
+      3000,
+      'the reading client sees every registration',
+    );
     fast.close();
-    slow.destroy();
+  });
+
+  it('skips a client whose socket pushes back, catches it up on drain, drops it past the ring', () => {
+    /** A response whose socket pushes back while `full` is set. */
+    class FakeResponse extends EventEmitter {
+      full = false;
+      destroyed = false;
+      writableEnded = false;
+      writableLength = 0;
+      readonly written: string[] = [];
+      writeHead() {
+        return this;
+      }
+      write(text: string): boolean {
+        this.written.push(text);
+        return !this.full;
+      }
+      end() {
+        this.writableEnded = true;
+      }
+      destroy() {
+        this.destroyed = true;
+        this.emit('close');
+      }
+    }
+    const hub = new EventStreamHub(new EventBus(), { ringSize: 4 }, () => 1);
+    const res = new FakeResponse();
+    hub.attach(res as unknown as ServerResponse, undefined);
+    const eventsWritten = () => res.written.filter((w) => w.includes('event: n')).map(eventNumber);
+    hub.publish('n', 1);
+    res.full = true;
+    hub.publish('n', 2); // written; its socket is now full
+    hub.publish('n', 3);
+    hub.publish('n', 4);
+    assert.deepEqual(eventsWritten(), [1, 2], 'nothing is written while the socket pushes back');
+    res.full = false;
+    res.emit('drain');
+    assert.deepEqual(eventsWritten(), [1, 2, 3, 4], 'caught up from the ring, in order');
+
+    res.full = true;
+    hub.publish('n', 5);
+    for (let n = 6; n <= 9; n++) hub.publish('n', n); // the ring still holds 6..9
+    assert.equal(hub.dropped, 0);
+    hub.publish('n', 10); // 6 leaves the ring: the client can no longer be caught up
+    assert.equal(hub.dropped, 1);
+    assert.equal(res.destroyed, true);
+    assert.equal(hub.clientCount, 0);
+    assert.deepEqual(eventsWritten(), [1, 2, 3, 4, 5]);
+    hub.close();
   });
 
   it('caps concurrent streams (429) and frees the slot when a client leaves; no listener leaks', async () => {
