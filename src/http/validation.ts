@@ -9,7 +9,8 @@ import { ValueErrorType, type ValueError } from '@sinclair/typebox/errors';
 import { Value } from '@sinclair/typebox/value';
 import type { FastifySchemaCompiler, FastifySchemaValidationError } from 'fastify';
 
-type Part = 'body' | 'querystring' | 'params' | 'headers' | string;
+/** Fastify's name of the request part: body, querystring, params or headers. */
+type Part = string;
 
 const WHOLE: Record<string, string> = {
   body: 'the body',

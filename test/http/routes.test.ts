@@ -147,7 +147,7 @@ describe('routes', () => {
           assert.equal(r.statusCode, 403, `${req.method} ${req.url}`);
           assert.equal(json(r).code, 'cross_site_request');
         }
-        assert.equal(json(await t.app.inject(`/ztp/check/${ID}`))['ip'], '10.0.0.1');
+        assert.equal(json(await t.app.inject(`/ztp/check/${ID}`)).ip, '10.0.0.1');
         assert.ok(!(await exists(t, 'cross-site-new')));
       });
     }
