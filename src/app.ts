@@ -5,7 +5,6 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import {
@@ -26,7 +25,11 @@ import { opsApi } from './http/ops.js';
 import { frameworkError, installProblemHandlers } from './http/problem.js';
 import { registrationApi } from './http/registration.js';
 import { retrievalApi } from './http/retrieval.js';
+import { RouteMethods } from './http/route-methods.js';
+import { validatorCompiler } from './http/validation.js';
+import { refuseCrossSite } from './security/cross-site.js';
 import { docsUiSecurity } from './security/headers.js';
+import { redactUrl } from './security/redact-url.js';
 
 export interface AppOptions {
   service: DeviceService;
@@ -149,12 +152,30 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     genReqId: requestIdOf,
   }).withTypeProvider<TypeBoxTypeProvider>();
   // TypeBox checks bodies exactly (no type coercion: {"name": 5} is a 400, not "5") and converts
-  // only query strings and path parameters.
-  app.setValidatorCompiler(TypeBoxValidatorCompiler);
+  // only query strings and path parameters; each problem is worded as one sentence.
+  app.setValidatorCompiler(validatorCompiler);
 
-  installProblemHandlers(app, bodyLimit);
+  // Every route's methods (for 405 + Allow) and the GET routes that change state (logged like
+  // writes, refused cross-site). Registered first so that it sees every route.
+  const routeMethods = new RouteMethods();
+  const stateChangingGets = new Set<string>();
+  app.addHook('onRoute', (route) => {
+    routeMethods.add(route.method, route.url);
+    if (route.config?.changesState === true) stateChangingGets.add(route.url);
+  });
+
+  installProblemHandlers(app, bodyLimit, routeMethods);
   // Only JSON bodies; anything else is a 415 problem rather than a silently mis-parsed string.
   app.removeContentTypeParser('text/plain');
+  // An empty JSON body (curl -X PUT -H 'content-type: application/json' with no data) means "no
+  // members": {} (a registration may be empty; an edit then says `ip is required`).
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (/^\s*$/.test(body as string)) done(null, {});
+    else void parseJson(request, body as string, done);
+  });
+  // Before any guard: a browser's cross-site state change is refused whatever the credentials.
+  app.addHook('onRequest', refuseCrossSite);
 
   app.decorateRequest('principal', undefined);
   // Callback-style hooks: these two run on every request, and an async hook costs a promise and
@@ -174,8 +195,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const answerListeners: AnswerListener[] = [];
   const answered: AnswerHooks['answered'] = (req, reqId, route, status, elapsed) => {
     const method = req.method ?? '';
-    const url = req.url ?? '';
-    const read = method === 'GET' || method === 'HEAD';
+    const url = redactUrl(req.url ?? '');
+    const read = (method === 'GET' || method === 'HEAD') && !stateChangingGets.has(route);
     const quiet = read && status < 400 && elapsed < SLOW_REQUEST_MS;
     if (!quiet || DEBUG_LEVELS.has(requestLines.level)) {
       const line = {

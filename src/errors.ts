@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'method_not_allowed'
   | 'unauthorized'
   | 'forbidden'
+  | 'cross_site_request'
   | 'rate_limited'
   | 'storage_unavailable'
   | 'triggers_disabled'

@@ -153,6 +153,10 @@ export const managementApi: FastifyPluginAsyncTypebox<GroupOptions> = async (app
   app.get(
     '/ztp/mng/:id/delete',
     {
+      // A GET that deletes: no automatic HEAD twin (HEAD must change nothing: 405, Allow: GET),
+      // logged like a write and refused cross-site (src/security/cross-site.ts).
+      exposeHeadRoute: false,
+      config: { changesState: true },
       schema: {
         tags: ['management'],
         summary: 'Delete a device (the seed form); answers the removed record',

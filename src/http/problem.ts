@@ -5,6 +5,8 @@
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ZtpError, type ErrorCode } from '../errors.js';
+import { redactUrl } from '../security/redact-url.js';
+import type { RouteMethods } from './route-methods.js';
 
 const TITLES: Record<number, string> = {
   400: 'Bad Request',
@@ -30,6 +32,14 @@ export interface ProblemBody {
   [extra: string]: unknown;
 }
 
+/**
+ * The problem `type`: a URN, stable and resolvable without any server (the project has no public
+ * documentation site); the README's Errors section lists every code.
+ */
+export function problemType(code: ErrorCode): string {
+  return `urn:ztp:problem:${code}`;
+}
+
 export function problemBody(
   status: number,
   code: ErrorCode,
@@ -38,7 +48,7 @@ export function problemBody(
 ): ProblemBody {
   return {
     ...extra,
-    type: `https://github.com/ztp/ztp#error-${code.replace(/_/g, '-')}`,
+    type: problemType(code),
     title: TITLES[status] ?? 'Error',
     status,
     detail,
@@ -54,7 +64,8 @@ export function sendProblem(
   extra: Record<string, unknown> = {},
 ): FastifyReply {
   const body = problemBody(status, code, detail, extra);
-  body.instance = reply.request.url.slice(0, 512);
+  // The URL as requested, minus the values of credential-like query parameters.
+  body.instance = redactUrl(reply.request.url).slice(0, 512);
   return reply
     .code(status)
     .type('application/problem+json; charset=utf-8')
@@ -111,7 +122,11 @@ export function frameworkError(
   );
 }
 
-export function installProblemHandlers(app: FastifyInstance, bodyLimit: number): void {
+export function installProblemHandlers(
+  app: FastifyInstance,
+  bodyLimit: number,
+  routeMethods: RouteMethods,
+): void {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     if (error instanceof ZtpError) {
       if (error.status >= 500) request.log.warn({ err: error, code: error.code }, error.message);
@@ -128,12 +143,12 @@ export function installProblemHandlers(app: FastifyInstance, bodyLimit: number):
           : context === 'params'
             ? 'invalid_id'
             : 'invalid_body';
-      return sendProblem(reply, 400, code, `${context}: ${error.message}`, {
-        errors: error.validation.map((v) => ({
-          path: v.instancePath || '/',
-          message: v.message ?? 'invalid',
-        })),
-      });
+      // One sentence per member (src/http/validation.ts): `ip is required; name must be …`.
+      const errors = error.validation.map((v) => ({
+        path: v.instancePath || '/',
+        message: v.message ?? 'is not valid',
+      }));
+      return sendProblem(reply, 400, code, errors.map((e) => e.message).join('; '), { errors });
     }
     if (error instanceof SyntaxError || error.code in FASTIFY_CODES) {
       const mapped = FASTIFY_CODES[error.code] ?? FASTIFY_CODES.FST_ERR_CTP_INVALID_JSON_BODY!;
@@ -155,12 +170,19 @@ export function installProblemHandlers(app: FastifyInstance, bodyLimit: number):
     );
   });
 
-  app.setNotFoundHandler((request, reply) =>
-    sendProblem(
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0]?.slice(0, 256) ?? '';
+    const allowed = routeMethods.allowed(request.url);
+    if (allowed.length === 0)
+      return sendProblem(reply, 404, 'route_not_found', `no route ${request.method} ${path}`);
+    const allow = allowed.join(', ');
+    void reply.header('allow', allow);
+    return sendProblem(
       reply,
-      404,
-      'route_not_found',
-      `no route ${request.method} ${request.url.split('?')[0]?.slice(0, 256) ?? ''}`,
-    ),
-  );
+      405,
+      'method_not_allowed',
+      `${request.method} is not allowed on ${path}; allowed: ${allow}`,
+      { allow: allowed },
+    );
+  });
 }

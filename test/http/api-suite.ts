@@ -359,6 +359,16 @@ export function apiSuite(name: string, open: () => Promise<OpenedStore>): void {
         assertProblem(await get('/nowhere'), 404, 'route_not_found');
       });
 
+      it('an empty JSON registration body stores the device; HEAD on the seed delete keeps it', async () => {
+        const created = await put('/ztp/register/empty-json-1', '');
+        assert.equal(created.statusCode, 201, created.body);
+        const head = await app().inject({ method: 'HEAD', url: '/ztp/mng/empty-json-1/delete' });
+        assert.equal(head.statusCode, 405);
+        assert.equal(head.headers.allow, 'GET');
+        assert.equal((await get('/ztp/check/empty-json-1')).statusCode, 200);
+        assertProblem(await get('/ztp/register/empty-json-1'), 405, 'method_not_allowed');
+      });
+
       it('serves an OpenAPI 3 document covering every API path, and Swagger UI', async () => {
         const doc = json<{ openapi: string; paths: Record<string, unknown> }>(
           await get('/openapi.json'),
