@@ -22,7 +22,7 @@ export interface OptionSpec {
   help: string;
   /** for kind 'enum' */
   choices?: readonly string[];
-  /** inclusive integer bounds */
+  /** Inclusive bounds: of the integer, or of a duration in milliseconds. */
   min?: number;
   max?: number;
 }
@@ -69,6 +69,9 @@ export interface RateLimit {
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
+/** Shortest trigger call timeout: below it a call can hardly connect, let alone get an answer. */
+export const MIN_TRIGGER_TIMEOUT_MS = 100;
+
 export const SERVE_OPTIONS: readonly OptionSpec[] = [
   {
     key: 'host',
@@ -112,6 +115,7 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
     env: 'ZTP_DATABASE_STATEMENT_TIMEOUT',
     kind: 'duration',
     default: '5s',
+    min: 100,
     help: 'PostgreSQL: longest a statement may run (server-side statement_timeout); the request then fails with 503.',
   },
   {
@@ -120,6 +124,7 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
     env: 'ZTP_DATABASE_CONNECT_TIMEOUT',
     kind: 'duration',
     default: '5s',
+    min: 100,
     help: 'PostgreSQL: longest wait for a connection (new, or free in the pool); the request then fails with 503.',
   },
   {
@@ -165,6 +170,7 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
     env: 'ZTP_TRIGGER_TIMEOUT',
     kind: 'duration',
     default: '10s',
+    min: MIN_TRIGGER_TIMEOUT_MS,
     help: 'Connect + response timeout of one trigger call.',
   },
   {
@@ -173,6 +179,7 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
     env: 'ZTP_TRIGGER_INITIAL_BACKOFF',
     kind: 'duration',
     default: '1s',
+    min: 10,
     help: 'Delay ceiling before the first retry; doubles each attempt (full jitter).',
   },
   {
@@ -181,6 +188,7 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
     env: 'ZTP_TRIGGER_MAX_BACKOFF',
     kind: 'duration',
     default: '5m',
+    min: 10,
     help: 'Largest delay between two attempts.',
   },
   {
@@ -189,6 +197,7 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
     env: 'ZTP_TRIGGER_MAX_AGE',
     kind: 'duration',
     default: '24h',
+    min: 60_000,
     help: 'A trigger still undelivered this long after its registration is marked dead.',
   },
   {
@@ -207,6 +216,7 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
     env: 'ZTP_TRIGGER_LEASE',
     kind: 'duration',
     default: '60s',
+    min: 2 * MIN_TRIGGER_TIMEOUT_MS,
     help: 'How long a claimed trigger is reserved for its dispatcher; after that another claims it (crash recovery).',
   },
   {
@@ -215,6 +225,7 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
     env: 'ZTP_TRIGGER_POLL_INTERVAL',
     kind: 'duration',
     default: '1s',
+    min: 10,
     help: 'Longest sleep of an idle dispatcher (it is also woken by local registrations).',
   },
   {
@@ -223,6 +234,7 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
     env: 'ZTP_TRIGGER_RETENTION',
     kind: 'duration',
     default: '7d',
+    min: 60_000,
     help: 'Finished (delivered/failed/dead) triggers older than this are pruned; the latest per device is kept.',
   },
   {
@@ -231,6 +243,7 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
     env: 'ZTP_SHUTDOWN_GRACE',
     kind: 'duration',
     default: '5s',
+    min: 0,
     help: 'On SIGTERM/SIGINT: how long to wait for in-flight requests and trigger calls.',
   },
   // Security (see README "Securing a deployment").
@@ -305,6 +318,7 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
     env: 'ZTP_HEADERS_TIMEOUT',
     kind: 'duration',
     default: '10s',
+    min: 1000,
     help: 'A client must send its complete request headers within this time (slow-client protection).',
   },
   {
@@ -313,6 +327,7 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
     env: 'ZTP_REQUEST_TIMEOUT',
     kind: 'duration',
     default: '30s',
+    min: 1000,
     help: 'A client must send its complete request (headers and body) within this time.',
   },
   {
@@ -321,6 +336,7 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
     env: 'ZTP_IDLE_TIMEOUT',
     kind: 'duration',
     default: '120s',
+    min: 1000,
     help: 'A connection with no traffic in either direction for this long is closed.',
   },
   {
@@ -329,20 +345,44 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
     env: 'ZTP_KEEP_ALIVE_TIMEOUT',
     kind: 'duration',
     default: '72s',
+    min: 1000,
     help: 'How long an idle keep-alive connection is kept open between requests (above common load-balancer idle timeouts).',
   },
 ];
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
-/** Parses `250ms`, `10s`, `5m`, `24h`, `7d` or a bare number of milliseconds. */
+/**
+ * Parses a duration with its unit: `250ms`, `10s`, `1.5s`, `5m`, `24h`, `7d`; `0` needs none.
+ * A bare number is refused: it once meant milliseconds here and seconds in `ztp register`.
+ */
 export function parseDuration(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim());
+  const trimmed = text.trim();
+  if (/^0+(?:\.0+)?$/.test(trimmed)) return 0;
+  if (/^\d+(?:\.\d+)?$/.test(trimmed)) {
+    throw new ConfigError(
+      `'${text}' has no unit: write e.g. ${trimmed}s for seconds or ${trimmed}ms for milliseconds (units: ms, s, m, h, d)`,
+    );
+  }
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(trimmed);
   if (!m) throw new ConfigError(`'${text}' is not a duration (use e.g. 500ms, 10s, 5m, 24h, 7d)`);
-  const ms = Number(m[1]) * (UNITS[m[2] ?? 'ms'] ?? 1);
+  const ms = Number(m[1]) * (UNITS[m[2]!] ?? 1);
   if (!Number.isFinite(ms) || ms > 2 ** 31 * 1000)
     throw new ConfigError(`duration '${text}' is too large`);
   return Math.round(ms);
+}
+
+/** A duration for messages and docs: `100ms`, `10s`, `1m`. */
+export function formatDuration(ms: number): string {
+  for (const [unit, size] of [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+  ] as const) {
+    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${ms}ms`;
 }
 
 function convert(spec: OptionSpec, raw: string, source: string): unknown {
@@ -356,12 +396,19 @@ function convert(spec: OptionSpec, raw: string, source: string): unknown {
       }
       return n;
     }
-    case 'duration':
+    case 'duration': {
+      let ms: number;
       try {
-        return parseDuration(raw);
+        ms = parseDuration(raw);
       } catch (e) {
         throw new ConfigError(`${where}: ${(e as Error).message}`);
       }
+      if (spec.min !== undefined && ms < spec.min)
+        throw new ConfigError(
+          `${where}: '${raw}' is less than the minimum ${formatDuration(spec.min)}`,
+        );
+      return ms;
+    }
     case 'boolean':
       if (['1', 'true', 'yes', 'on'].includes(raw.toLowerCase())) return true;
       if (['0', 'false', 'no', 'off', ''].includes(raw.toLowerCase())) return false;
@@ -484,13 +531,19 @@ export function loadTransferConfig(argv: string[], env: Env = process.env): Tran
   return resolveOptions(TRANSFER_OPTIONS, argv, env) as unknown as TransferConfig;
 }
 
+/** An option's help, with a duration's minimum. */
+function helpText(s: OptionSpec): string {
+  if (s.kind !== 'duration' || s.min === undefined || s.min === 0) return s.help;
+  return `${s.help} At least ${formatDuration(s.min)}.`;
+}
+
 /** Help text for a list of options, used by `--help`. */
 export function optionsHelp(specs: readonly OptionSpec[]): string {
   return specs
     .map((s) => {
       const value = s.kind === 'boolean' ? '' : ' <value>';
       const def = s.default === undefined ? '' : ` (default: ${s.default})`;
-      return `  --${s.flag}${value}\n      ${s.help}${def}\n      env: ${s.env}`;
+      return `  --${s.flag}${value}\n      ${helpText(s)}${def}\n      env: ${s.env}`;
     })
     .join('\n');
 }
@@ -499,7 +552,7 @@ export function optionsHelp(specs: readonly OptionSpec[]): string {
 export function optionsTable(specs: readonly OptionSpec[]): string {
   const rows = specs.map(
     (s) =>
-      `| \`--${s.flag}\` | \`${s.env}\` | ${s.default === undefined ? '—' : `\`${s.default}\``} | ${s.help} |`,
+      `| \`--${s.flag}\` | \`${s.env}\` | ${s.default === undefined ? '—' : `\`${s.default}\``} | ${helpText(s)} |`,
   );
   return ['| flag | environment | default | meaning |', '|---|---|---|---|', ...rows].join('\n');
 }

@@ -57,7 +57,7 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
     dispatcher: () => dispatcher,
   });
   // Console at /, its data and live events under /ztp/mng/, /metrics (src/http/operator.ts).
-  const operator = operatorFeatures({ service, events });
+  const operator = operatorFeatures({ service, events, dispatcher: () => dispatcher });
   const app = await buildApp({
     service,
     bodyLimit: config.bodyLimit,

@@ -40,8 +40,40 @@ describe('server configuration', () => {
     assert.equal(parseDuration('1.5s'), 1500);
     assert.equal(parseDuration('5m'), 300_000);
     assert.equal(parseDuration('7d'), 604_800_000);
-    assert.equal(parseDuration('42'), 42);
+    assert.equal(parseDuration('0'), 0, 'zero needs no unit');
     assert.throws(() => parseDuration('-1s'), ConfigError);
+  });
+
+  it('refuses a duration without a unit, on the command line and in the environment', () => {
+    // It used to be milliseconds: --trigger-timeout 10 timed out every first call.
+    assert.throws(
+      () => loadServeConfig(['--trigger-timeout', '10'], {}),
+      (e: unknown) =>
+        e instanceof ConfigError &&
+        e.message.includes('--trigger-timeout') &&
+        e.message.includes("'10' has no unit: write e.g. 10s"),
+    );
+    assert.throws(
+      () => loadServeConfig([], { ZTP_TRIGGER_TIMEOUT: '10000' }),
+      /ZTP_TRIGGER_TIMEOUT \(trigger-timeout\): '10000' has no unit/,
+    );
+    assert.throws(() => loadServeConfig(['--register-rate-limit', '60/10'], {}), /no unit/);
+    assert.equal(loadServeConfig(['--trigger-timeout', '10s'], {}).triggerTimeout, 10_000);
+    assert.equal(loadServeConfig([], { ZTP_SHUTDOWN_GRACE: '0' }).shutdownGrace, 0);
+  });
+
+  it('refuses durations that are surely a mistake, naming the minimum', () => {
+    const cases: [string[], RegExp][] = [
+      [['--trigger-timeout', '50ms'], /--trigger-timeout.*less than the minimum 100ms/],
+      [['--trigger-poll-interval', '1ms'], /--trigger-poll-interval.*minimum 10ms/],
+      [['--trigger-max-age', '30s'], /--trigger-max-age.*minimum 1m/],
+      [['--trigger-retention', '0'], /--trigger-retention.*minimum 1m/],
+      [['--database-statement-timeout', '5ms'], /minimum 100ms/],
+      [['--headers-timeout', '500ms'], /--headers-timeout.*minimum 1s/],
+    ];
+    for (const [argv, message] of cases) {
+      assert.throws(() => loadServeConfig(argv, {}), message, argv.join(' '));
+    }
   });
 
   it('accepts only plain http(s) manager URLs and trims trailing slashes', () => {

@@ -5,6 +5,7 @@
  * names.
  */
 import { parseArgs } from 'node:util';
+import { parseDuration } from '../config.js';
 import { ID_SOURCES, type IdSource } from './detect.js';
 
 /** Exit codes, documented in --help and the README. */
@@ -94,16 +95,16 @@ export const CLIENT_OPTIONS: readonly Spec[] = [
   {
     flag: 'wait',
     env: 'ZTP_WAIT',
-    arg: 'SECONDS',
-    default: '300',
-    help: 'Keep retrying an unreachable or busy server (connection errors, timeouts, 408, 429, 5xx) this long; 0 = one attempt.',
+    arg: 'DURATION',
+    default: '5m',
+    help: 'Keep retrying an unreachable or busy server (connection errors, timeouts, 408, 429, 5xx) this long, e.g. 90s, 5m, 1h; 0 = one attempt.',
   },
   {
     flag: 'timeout',
     env: 'ZTP_TIMEOUT',
-    arg: 'SECONDS',
-    default: '10',
-    help: 'Timeout of one attempt (connect + answer).',
+    arg: 'DURATION',
+    default: '10s',
+    help: 'Timeout of one attempt (connect + answer), e.g. 10s; at least 100ms.',
   },
   { flag: 'json', boolean: true, help: 'Print the registered record as JSON.' },
   {
@@ -127,7 +128,7 @@ export const EXIT_CODE_HELP: readonly [number, string][] = [
     EXIT.rejected,
     'the server rejected the registration (4xx other than 408/429, a redirect, or a refused client certificate)',
   ],
-  [EXIT.gaveUp, 'gave up waiting: the server stayed unreachable or busy for --wait seconds'],
+  [EXIT.gaveUp, 'gave up waiting: the server stayed unreachable or busy for --wait'],
   [EXIT.untrusted, 'the server TLS certificate is not trusted (see --ca-file)'],
 ];
 
@@ -173,15 +174,16 @@ export interface ClientOptions {
   help: boolean;
 }
 
-/** "300", "2.5", "500ms", "30s", "5m", "1h" → milliseconds. */
-export function parseSeconds(flag: string, raw: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(raw.trim());
-  if (!m)
-    throw new UsageError(
-      `--${flag} must be a number of seconds (or 500ms, 30s, 5m, 1h), got '${raw}'`,
-    );
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] ?? 's']!;
-  return Math.round(parseFloat(m[1]!) * unit);
+/** Shortest --timeout: below it an attempt can hardly connect, let alone get an answer. */
+export const MIN_CLIENT_TIMEOUT_MS = 100;
+
+/** "500ms", "30s", "1.5s", "5m", "1h", "1d", or "0" → milliseconds; the same rule as `ztp serve`. */
+export function parseDurationOption(flag: string, raw: string): number {
+  try {
+    return parseDuration(raw);
+  } catch (e) {
+    throw new UsageError(`--${flag}: ${(e as Error).message}`);
+  }
 }
 
 export function parseClientOptions(
@@ -250,8 +252,9 @@ export function parseClientOptions(
   if (server.protocol === 'http:' && (certFile !== undefined || get('ca-file') !== undefined)) {
     throw new UsageError('--ca-file, --cert-file and --key-file need an https:// --server');
   }
-  const timeoutMs = parseSeconds('timeout', get('timeout')!);
-  if (timeoutMs < 1) throw new UsageError('--timeout must be more than 0');
+  const timeoutMs = parseDurationOption('timeout', get('timeout')!);
+  if (timeoutMs < MIN_CLIENT_TIMEOUT_MS)
+    throw new UsageError(`--timeout must be at least ${MIN_CLIENT_TIMEOUT_MS}ms`);
   return {
     server,
     idSource: idSource as IdSource,
@@ -266,7 +269,7 @@ export function parseClientOptions(
     caFile: get('ca-file'),
     certFile,
     keyFile,
-    waitMs: parseSeconds('wait', get('wait')!),
+    waitMs: parseDurationOption('wait', get('wait')!),
     timeoutMs,
     json: flag('json'),
     dryRun: flag('dry-run'),

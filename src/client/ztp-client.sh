@@ -3,7 +3,7 @@
 # GET /ztp/client.sh with its own URL filled in, so on a Linux box
 #
 #     curl -fsS http://server:8080/ztp/client.sh | sh
-#     curl -fsS http://server:8080/ztp/client.sh | sh -s -- --name sw1 --wait 60
+#     curl -fsS http://server:8080/ztp/client.sh | sh -s -- --name sw1 --wait 60s
 #
 # registers the device. Same options, environment variables, output and exit codes as
 # `ztp register`; run with --help for the list. Needs: curl (or GNU wget), ip (iproute2 or
@@ -39,9 +39,9 @@ Options:
   --ca-file PATH  (env ZTP_CA_FILE)  PEM CA certificate(s) for an https server.
   --cert-file PATH  (env ZTP_CERT_FILE)  PEM client certificate for mutual TLS.
   --key-file PATH  (env ZTP_KEY_FILE)  PEM private key of --cert-file (unencrypted).
-  --wait SECONDS  (env ZTP_WAIT, default 300)  Keep retrying an unreachable or busy server
-      (connection errors, timeouts, 408, 429, 5xx) this long; 0 = one attempt.
-  --timeout SECONDS  (env ZTP_TIMEOUT, default 10)  Timeout of one attempt.
+  --wait DURATION  (env ZTP_WAIT, default 5m)  Keep retrying an unreachable or busy server
+      (connection errors, timeouts, 408, 429, 5xx) this long, e.g. 90s, 5m, 1h; 0 = one attempt.
+  --timeout DURATION  (env ZTP_TIMEOUT, default 10s)  Timeout of one attempt; at least 100ms.
   --json      Print the registered record as JSON.
   --dry-run   Detect and print what would be sent; send nothing.
   --quiet     Do not print retry progress on standard error.
@@ -55,7 +55,7 @@ Exit codes:
   3  identity detection failed: the id source or the local address is unavailable
   4  the server rejected the registration (4xx other than 408/429, a redirect, or a refused
      client certificate)
-  5  gave up waiting: the server stayed unreachable or busy for --wait seconds
+  5  gave up waiting: the server stayed unreachable or busy for --wait
   6  the server TLS certificate is not trusted (see --ca-file)
 EOF
 }
@@ -86,17 +86,26 @@ json_field() {
   sed -n -E 's/.*"'"$1"'":"(([^"\\]|\\.)*)".*/\1/p' "$2" | head -n 1
 }
 
-# "300", "2.5", "500ms", "30s", "5m", "1h" -> milliseconds.
+# "500ms", "30s", "1.5s", "5m", "1h", "1d" or "0" -> milliseconds. A bare number is refused, as
+# in `ztp register` and `ztp serve`.
 to_ms() {
+  case $2 in
+    *[!0-9.]* | '' | .* | *.) ;;
+    *)
+      case $2 in *[!0.]*) usage_error "--$1: '$2' has no unit: write e.g. ${2}s for seconds or ${2}ms for milliseconds (units: ms, s, m, h, d)" ;; esac
+      ;;
+  esac
   to_ms_v=$(printf '%s\n' "$2" | LC_ALL=C awk '
-    NR == 1 && /^[0-9]+(\.[0-9]+)?(ms|s|m|h)?$/ {
+    NR == 1 && /^0+(\.0+)?$/ { print 0; exit }
+    NR == 1 && /^[0-9]+(\.[0-9]+)?(ms|s|m|h|d)$/ {
       u = 1000; v = $0
       if (v ~ /ms$/) { u = 1; sub(/ms$/, "", v) }
       else if (v ~ /s$/) { sub(/s$/, "", v) }
       else if (v ~ /m$/) { u = 60000; sub(/m$/, "", v) }
       else if (v ~ /h$/) { u = 3600000; sub(/h$/, "", v) }
+      else if (v ~ /d$/) { u = 86400000; sub(/d$/, "", v) }
       printf "%d\n", v * u + 0.5 }')
-  [ -n "$to_ms_v" ] || usage_error "--$1 must be a number of seconds (or 500ms, 30s, 5m, 1h), got '$2'"
+  [ -n "$to_ms_v" ] || usage_error "--$1: '$2' is not a duration (use e.g. 500ms, 10s, 5m, 24h, 7d)"
   printf '%s\n' "$to_ms_v"
 }
 
@@ -509,9 +518,9 @@ main() {
     https://*) ;;
     *) [ -z "$ca_file$cert_file" ] || usage_error '--ca-file, --cert-file and --key-file need an https:// --server' ;;
   esac
-  wait_ms=$(to_ms wait "${o_wait:-${ZTP_WAIT:-300}}") || exit 2
-  timeout_ms=$(to_ms timeout "${o_timeout:-${ZTP_TIMEOUT:-10}}") || exit 2
-  [ "$timeout_ms" -gt 0 ] || usage_error '--timeout must be more than 0'
+  wait_ms=$(to_ms wait "${o_wait:-${ZTP_WAIT:-5m}}") || exit 2
+  timeout_ms=$(to_ms timeout "${o_timeout:-${ZTP_TIMEOUT:-10s}}") || exit 2
+  [ "$timeout_ms" -ge 100 ] || usage_error '--timeout must be at least 100ms'
 
   if command -v curl >/dev/null 2>&1; then
     http_tool=curl

@@ -82,7 +82,10 @@ export const StatsView = Type.Object({
     description: 'Devices whose last registration is within the last hour',
   }),
   triggersEnabled: Type.Boolean({ description: 'A manager URL is configured' }),
-  triggers: TriggerCountsView,
+  triggers: Type.Object(TriggerCountsView.properties, {
+    description:
+      'Devices by the state of their latest trigger (a device re-queued after a failure counts once, by its new state)',
+  }),
   eventStreams: Type.Integer({ description: 'Open /ztp/mng/events streams on this server' }),
 });
 
@@ -134,7 +137,8 @@ export const liveApi: FastifyPluginAsyncTypebox<LiveOptions> = async (app, opts)
     {
       schema: {
         tags: ['management'],
-        summary: 'Fleet summary: devices, registered in the last hour, triggers by state',
+        summary:
+          'Fleet summary: devices, registered in the last hour, devices by their latest trigger state',
         response: { 200: StatsView, ...problems(401, 403, 503) },
       },
     },
@@ -143,7 +147,7 @@ export const liveApi: FastifyPluginAsyncTypebox<LiveOptions> = async (app, opts)
       const [devices, registeredLastHour, triggers] = await Promise.all([
         store.countDevices(),
         store.countSeenSince(now - HOUR),
-        store.countTriggers(),
+        store.countDevicesByTrigger(),
       ]);
       return {
         time: iso(now),

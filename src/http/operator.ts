@@ -10,7 +10,7 @@ import type { PluginContext } from '../app.js';
 import type { DeviceService } from '../devices/service.js';
 import type { EventBus } from '../events/bus.js';
 import { EventStreamHub, type StreamLimits } from '../events/stream.js';
-import { Metrics } from '../metrics/metrics.js';
+import { Metrics, type MetricsOptions } from '../metrics/metrics.js';
 import { consolePage } from './console.js';
 import { liveApi } from './live.js';
 
@@ -22,6 +22,8 @@ export interface OperatorOptions {
   processMetrics?: boolean;
   /** Where the built console is (default: the package's dist/console). */
   consoleDir?: string;
+  /** The local trigger dispatcher, if any (for ztp_manager_circuit_open). */
+  dispatcher?: MetricsOptions['dispatcher'];
 }
 
 export interface OperatorFeatures {
@@ -37,6 +39,7 @@ export function operatorFeatures(opts: OperatorOptions): OperatorFeatures {
     events: opts.events,
     hub,
     processMetrics: opts.processMetrics,
+    dispatcher: opts.dispatcher,
   });
   return {
     hub,

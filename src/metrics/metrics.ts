@@ -23,6 +23,8 @@ export interface MetricsOptions {
   hub?: EventStreamHub | undefined;
   /** Collect process_* and nodejs_* metrics (default true). */
   processMetrics?: boolean;
+  /** The local trigger dispatcher, if any: whether it sees the manager as down (circuit open). */
+  dispatcher?: () => { stats(): { managerDown: boolean } } | undefined;
 }
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -41,6 +43,7 @@ export class Metrics {
   private readonly devices;
   private readonly triggersByState;
   private readonly pending;
+  private readonly devicesByTrigger;
 
   constructor(private readonly opts: MetricsOptions) {
     const registers = [this.registry];
@@ -86,7 +89,7 @@ export class Metrics {
     });
     this.triggersByState = new client.Gauge({
       name: 'ztp_triggers',
-      help: 'Triggers in the store by state (pending = waiting for delivery)',
+      help: 'Trigger rows in the store by state (finished ones until retention; see ztp_devices_by_trigger_state)',
       labelNames: ['state'] as const,
       registers,
     });
@@ -95,6 +98,23 @@ export class Metrics {
       help: 'Triggers waiting for delivery (same as ztp_triggers{state="pending"})',
       registers,
     });
+    this.devicesByTrigger = new client.Gauge({
+      name: 'ztp_devices_by_trigger_state',
+      help: 'Devices by the state of their latest trigger (what the console summary shows)',
+      labelNames: ['state'] as const,
+      registers,
+    });
+    const { dispatcher } = opts;
+    if (dispatcher) {
+      new client.Gauge({
+        name: 'ztp_manager_circuit_open',
+        help: "1 while this process's dispatcher sees the manager as down (circuit open: one probe call at a time), else 0",
+        registers,
+        collect() {
+          this.set(dispatcher()?.stats().managerDown ? 1 : 0);
+        },
+      });
+    }
     if (hub) {
       new client.Gauge({
         name: 'ztp_event_streams',
@@ -141,12 +161,16 @@ export class Metrics {
   /** Reads the store gauges (once per scrape). */
   private async readStore(): Promise<void> {
     try {
-      const [devices, triggers] = await Promise.all([
+      const [devices, triggers, byDevice] = await Promise.all([
         this.opts.store.countDevices(),
         this.opts.store.countTriggers(),
+        this.opts.store.countDevicesByTrigger(),
       ]);
       this.devices.set(devices);
-      for (const state of TRIGGER_STATES) this.triggersByState.set({ state }, triggers[state]);
+      for (const state of TRIGGER_STATES) {
+        this.triggersByState.set({ state }, triggers[state]);
+        this.devicesByTrigger.set({ state }, byDevice[state]);
+      }
       this.pending.set(triggers.pending);
       this.storeUp.set(1);
     } catch {

@@ -37,6 +37,7 @@ import { LATEST_SCHEMA_VERSION, MIGRATIONS } from './migrations.js';
 import {
   completionParams,
   deviceFromRow,
+  COUNT_DEVICES_BY_TRIGGER_SQL,
   latestTriggerSql,
   leaseTokenOf,
   likePattern,
@@ -704,6 +705,15 @@ export class PostgresStore implements Store {
   async countTriggers(): Promise<TriggerCounts> {
     const { rows } = await this.query<{ state: TriggerState; n: string }>(
       'SELECT state, count(*) AS n FROM triggers GROUP BY state',
+    );
+    const counts: TriggerCounts = { pending: 0, delivered: 0, failed: 0, dead: 0 };
+    for (const r of rows) counts[r.state] = Number(r.n);
+    return counts;
+  }
+
+  async countDevicesByTrigger(): Promise<TriggerCounts> {
+    const { rows } = await this.query<{ state: TriggerState; n: string }>(
+      COUNT_DEVICES_BY_TRIGGER_SQL,
     );
     const counts: TriggerCounts = { pending: 0, delivered: 0, failed: 0, dead: 0 };
     for (const r of rows) counts[r.state] = Number(r.n);

@@ -121,6 +121,10 @@ const OLDER_PENDING = `SELECT 1 FROM triggers o INDEXED BY triggers_device_pendi
  * before (schema version 3). Triggers of a deleted device are no longer its own, as its history
  * is not; a pruned trigger ends the walk.
  */
+/** Devices by the state of their latest trigger (both engines). */
+export const COUNT_DEVICES_BY_TRIGGER_SQL =
+  'SELECT t.state, count(*) AS n FROM devices d JOIN triggers t ON t.id = d.last_trigger_id GROUP BY t.state';
+
 export function latestTriggerSql(id: string): string {
   return `SELECT t.* FROM devices d JOIN triggers t ON t.id = d.last_trigger_id WHERE d.id = ${id}`;
 }
@@ -330,6 +334,9 @@ export class SqliteStore implements Store {
       ),
       countTriggers: db.prepare<[], { state: TriggerState; n: number }>(
         'SELECT state, count(*) AS n FROM triggers GROUP BY state',
+      ),
+      countDevicesByTrigger: db.prepare<[], { state: TriggerState; n: number }>(
+        COUNT_DEVICES_BY_TRIGGER_SQL,
       ),
       // One window of ids at a time (see pruneTriggers); the latest trigger of an existing device is kept.
       pruneTriggers: db.prepare(
@@ -778,6 +785,14 @@ export class SqliteStore implements Store {
     return this.read(() => {
       const counts: TriggerCounts = { pending: 0, delivered: 0, failed: 0, dead: 0 };
       for (const r of this.stmts.countTriggers.all()) counts[r.state] = r.n;
+      return counts;
+    });
+  }
+
+  countDevicesByTrigger(): Promise<TriggerCounts> {
+    return this.read(() => {
+      const counts: TriggerCounts = { pending: 0, delivered: 0, failed: 0, dead: 0 };
+      for (const r of this.stmts.countDevicesByTrigger.all()) counts[r.state] = r.n;
       return counts;
     });
   }

@@ -171,7 +171,14 @@ export interface Store {
     afterId: number | undefined,
     limit: number,
   ): Promise<Trigger[]>;
+  /** Trigger rows by state (finished ones count until retention prunes them). */
   countTriggers(): Promise<TriggerCounts>;
+  /**
+   * Devices by the state of their latest trigger (devices without one are not counted): what
+   * "failed" means to an operator, a device whose provisioning call failed, however often it
+   * was re-queued.
+   */
+  countDevicesByTrigger(): Promise<TriggerCounts>;
   /**
    * Delete finished (delivered/failed/dead) triggers last updated before `before`, keeping each
    * device's latest trigger. Returns how many were deleted.

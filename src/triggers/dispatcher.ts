@@ -23,7 +23,13 @@
 import { ConfigError } from '../config.js';
 import type { EventBus } from '../events/bus.js';
 import type { Store, Trigger, TriggerOutcome } from '../storage/store.js';
-import { decide, describe, type AttemptResult, type RetryPolicy } from './retry-policy.js';
+import {
+  decide,
+  describe,
+  parseRetryAfter,
+  type AttemptResult,
+  type RetryPolicy,
+} from './retry-policy.js';
 import type { TriggerCall } from './manager-client.js';
 
 export interface DispatcherLogger {
@@ -104,11 +110,26 @@ export function validateTriggerTiming(t: {
 }
 
 const DEFAULT_PRUNE_INTERVAL = 10 * 60_000;
-/** Consecutive manager-wide failures (no connection, timeout, 502/503/504) that open the circuit. */
+/** Consecutive manager-wide failures (see isManagerWideFailure) that open the circuit. */
 export const BREAKER_THRESHOLD = 5;
 /** Longest pause between two probe calls while the manager is down (and at most max-backoff). */
 export const PROBE_MAX_MS = 10_000;
 const DEFAULT_GAUGE_INTERVAL = 5_000;
+
+/**
+ * A failure that says the manager as a whole is unwell, not that this one trigger is wrong: no
+ * connection, a timeout, any 5xx, or 429 (it asks every caller to slow down). Retrying each
+ * trigger on its own against such a manager only multiplies the calls.
+ */
+export function isManagerWideFailure(result: AttemptResult): boolean {
+  return result.kind !== 'response' || result.status >= 500 || result.status === 429;
+}
+
+/** The pause a 429 or 503 asks for with Retry-After, in ms, if it asks for one. */
+function askedPause(result: AttemptResult, now: number): number | undefined {
+  if (result.kind !== 'response' || (result.status !== 429 && result.status !== 503)) return;
+  return parseRetryAfter(result.retryAfter, now);
+}
 
 export class Dispatcher {
   private readonly now: () => number;
@@ -293,15 +314,14 @@ export class Dispatcher {
     return this.inFlight.size === 0 && this.now() >= this.nextProbeAt ? 1 : 0;
   }
 
-  /** Circuit breaker on manager-wide failures (no connection, timeout, 502/503/504). */
-  private observe(result: AttemptResult): void {
-    const down =
-      result.kind !== 'response' ||
-      result.status === 502 ||
-      result.status === 503 ||
-      result.status === 504;
+  /**
+   * Circuit breaker on manager-wide failures (see isManagerWideFailure). `probe`: the call was
+   * started while the circuit was open; only a failed probe lengthens the pause, not the calls
+   * that were already out when it opened.
+   */
+  private observe(result: AttemptResult, probe: boolean): void {
     const { logger, initialBackoffMs, maxBackoffMs } = this.opts;
-    if (!down) {
+    if (!isManagerWideFailure(result)) {
       this.consecutiveDown = 0;
       if (this.managerDown) {
         this.managerDown = false;
@@ -313,21 +333,27 @@ export class Dispatcher {
     this.consecutiveDown++;
     const cap = Math.min(maxBackoffMs, PROBE_MAX_MS);
     if (this.managerDown) {
+      if (!probe) return;
       this.probeDelay = Math.min(cap, this.probeDelay * 2);
-      this.nextProbeAt = this.now() + this.probeDelay;
     } else if (this.consecutiveDown >= BREAKER_THRESHOLD) {
       this.managerDown = true;
       this.probeDelay = Math.min(cap, initialBackoffMs);
-      this.nextProbeAt = this.now() + this.probeDelay;
       logger.warn(
         {
           error: describe(result),
           consecutiveFailures: this.consecutiveDown,
           maxProbeIntervalMs: cap,
         },
-        'service manager unreachable: trigger deliveries paused, probing with one call at a time',
+        'service manager unreachable or failing: trigger deliveries paused, probing with one call at a time',
       );
+    } else {
+      return;
     }
+    const now = this.now();
+    // The manager's own Retry-After wins over our pause, up to --trigger-max-backoff.
+    const asked = askedPause(result, now);
+    const pause = Math.max(this.probeDelay, Math.min(asked ?? 0, maxBackoffMs));
+    this.nextProbeAt = now + pause;
   }
 
   /** A claimed delivery's end always wakes the loop; a hand-over's only if it is not quiet. */
@@ -404,8 +430,9 @@ export class Dispatcher {
   private async attempt(t: Trigger): Promise<TriggerOutcome> {
     const { sender } = this.opts;
     try {
+      const probe = this.managerDown;
       const result = await sender.send({ ip: t.ip, key: t.key }, this.abort.signal);
-      if (!this.abort.signal.aborted) this.observe(result);
+      if (!this.abort.signal.aborted) this.observe(result, probe);
       // A call cut short by stop() is released (due now) for the next start, unless it got an answer.
       return this.abort.signal.aborted && result.kind !== 'response'
         ? {

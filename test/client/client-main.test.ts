@@ -22,7 +22,7 @@ import {
   clientHelp,
   EXIT,
   EXIT_CODE_HELP,
-  parseSeconds,
+  parseDurationOption,
 } from '../../src/client/options.js';
 import { SHELL_CLIENT } from '../../src/client/shell-script.js';
 import { backoffMs, MAX_BACKOFF_MS, withRetry } from '../../src/client/retry.js';
@@ -204,8 +204,11 @@ describe('ztp register: usage errors exit 2 before anything is sent', () => {
     ['invalid ip', [...S, '--ip', '10.0.0.256'], /--ip: ip must be/],
     ['control char in name', [...S, '--name', 'a\u0007b'], /control characters/],
     ['userdata too large', [...S, '--userdata', 'x'.repeat(64 * 1024 + 1)], /larger than 65536/],
-    ['bad wait', [...S, '--wait', 'soon'], /--wait must be a number/],
-    ['zero timeout', [...S, '--timeout', '0'], /--timeout must be more than 0/],
+    ['bad wait', [...S, '--wait', 'soon'], /--wait: 'soon' is not a duration/],
+    ['wait without a unit', [...S, '--wait', '300'], /--wait: '300' has no unit: write e.g. 300s/],
+    ['ZTP_TIMEOUT without a unit', S, /--timeout: '10' has no unit/, { ZTP_TIMEOUT: '10' }],
+    ['zero timeout', [...S, '--timeout', '0'], /--timeout must be at least 100ms/],
+    ['timeout below 100ms', [...S, '--timeout', '20ms'], /--timeout must be at least 100ms/],
     ['missing userdata file', [...S, '--userdata-file', '/nonexistent/ud'], /ENOENT/],
     [
       'missing CA file',
@@ -315,7 +318,7 @@ describe('ztp register: waiting for the server', () => {
 
   it('gives up when --wait is spent: exit 5 naming the last error', async () => {
     const h = harness([BUSY]);
-    assert.equal(await main([...S, '--wait', '60'], h.deps), EXIT.gaveUp);
+    assert.equal(await main([...S, '--wait', '60s'], h.deps), EXIT.gaveUp);
     const total = h.slept.reduce((a, b) => a + b, 0);
     assert.equal(total, 60_000, 'the last sleep is cut to the deadline');
     assert.match(h.err.at(-1)!, /gave up after 60\.0s and \d+ attempts: .*503 storage_unavailable/);
@@ -323,14 +326,14 @@ describe('ztp register: waiting for the server', () => {
 
   it('gives up at once when Retry-After is beyond --wait', async () => {
     const h = harness([{ ...BUSY, retryAfterMs: 120_000 }]);
-    assert.equal(await main([...S, '--wait', '30'], h.deps), EXIT.gaveUp);
+    assert.equal(await main([...S, '--wait', '30s'], h.deps), EXIT.gaveUp);
     assert.equal(h.sent.length, 1);
     assert.match(h.err.at(-1)!, /retry after 120\.0s, beyond --wait/);
   });
 
   it('--wait 0 makes exactly one attempt with the full --timeout', async () => {
     const h = harness([BUSY]);
-    assert.equal(await main([...S, '--wait', '0', '--timeout', '3'], h.deps), EXIT.gaveUp);
+    assert.equal(await main([...S, '--wait', '0', '--timeout', '3s'], h.deps), EXIT.gaveUp);
     assert.equal(h.sent.length, 1);
     assert.equal(h.sent[0]!.timeoutMs, 3000);
   });
@@ -395,7 +398,7 @@ describe('ztp register: final answers', () => {
         detail: 'ip must be an IPv4 or IPv6 address',
       },
     ]);
-    assert.equal(await main([...S, '--wait', '300'], h.deps), EXIT.rejected);
+    assert.equal(await main([...S, '--wait', '300s'], h.deps), EXIT.rejected);
     assert.equal(h.sent.length, 1);
     assert.deepEqual(h.slept, []);
     assert.match(h.err[0]!, /rejected the registration \(400 invalid_ip\): ip must be an IPv4/);
@@ -465,13 +468,15 @@ describe('answer classification', () => {
     assert.match((moved as { detail: string }).detail, /redirects to https:\/\/ztp\.example\//);
   });
 
-  it('parses durations in seconds with units', () => {
-    assert.equal(parseSeconds('wait', '300'), 300_000);
-    assert.equal(parseSeconds('wait', '2.5'), 2500);
-    assert.equal(parseSeconds('wait', '500ms'), 500);
-    assert.equal(parseSeconds('wait', '5m'), 300_000);
-    assert.equal(parseSeconds('wait', '1h'), 3_600_000);
-    assert.throws(() => parseSeconds('wait', '-1'), /--wait/);
+  it('parses durations with their unit, as ztp serve does; a bare number is refused', () => {
+    assert.equal(parseDurationOption('wait', '300s'), 300_000);
+    assert.equal(parseDurationOption('wait', '2.5s'), 2500);
+    assert.equal(parseDurationOption('wait', '500ms'), 500);
+    assert.equal(parseDurationOption('wait', '5m'), 300_000);
+    assert.equal(parseDurationOption('wait', '1h'), 3_600_000);
+    assert.equal(parseDurationOption('wait', '0'), 0);
+    assert.throws(() => parseDurationOption('wait', '-1'), /--wait/);
+    assert.throws(() => parseDurationOption('timeout', '10'), /'10' has no unit: write e.g. 10s/);
   });
 });
 

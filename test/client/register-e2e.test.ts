@@ -135,7 +135,7 @@ describe('ztp register against a real server on 127.0.0.1', () => {
   });
 
   it('a wrong path on the real server is rejected at once (exit 4, code and detail)', async () => {
-    const r = await register(['--server', `${server.url}/nope`, '--id', 'x1', '--wait', '30']);
+    const r = await register(['--server', `${server.url}/nope`, '--id', 'x1', '--wait', '30s']);
     assert.equal(r.code, 4, r.stderr);
     assert.match(r.stderr, /rejected the registration \(404 route_not_found\): no route PUT/);
     assert.doesNotMatch(r.stderr, /retrying/);
@@ -209,7 +209,7 @@ describe('ztp register waiting for the server', () => {
       '--id',
       'late-server',
       '--wait',
-      '30',
+      '30s',
     ]);
     await new Promise((r) => setTimeout(r, 1500));
     const server = await serve({ port });
@@ -226,7 +226,7 @@ describe('ztp register waiting for the server', () => {
 
   it('a server that never comes up: --wait 2 gives up with exit 5 and a clear message', async () => {
     const port = await freePort();
-    const r = await register(['--server', `http://127.0.0.1:${port}`, '--wait', '2'], {
+    const r = await register(['--server', `http://127.0.0.1:${port}`, '--wait', '2s'], {
       killAfterMs: 30_000,
     });
     assert.equal(r.code, 5, r.stderr);
@@ -271,7 +271,7 @@ describe('a server answering 400', () => {
   ] as const) {
     it(`${what} exits 4 at once, printing the detail and code`, async () => {
       hits.length = 0;
-      const r = await client(['--server', url, '--id', 'dev-400', '--wait', '60']);
+      const r = await client(['--server', url, '--id', 'dev-400', '--wait', '60s']);
       assert.equal(r.code, 4, r.stderr);
       assert.match(
         r.stderr,

@@ -184,6 +184,8 @@ describe('the sh client against a real server', () => {
       ['--id-source', 'serial'],
       ['--ip', '1.2.3'],
       ['--wait', 'soon'],
+      ['--wait', '60'],
+      ['--timeout', '50ms'],
       ['--bogus', 'x'],
       ['--id', 'x', '--id-source', 'cpu'],
     ]) {
@@ -191,13 +193,15 @@ describe('the sh client against a real server', () => {
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, /--help/);
     }
+    const bare = await dash(['--wait', '60']);
+    assert.match(bare.stderr, /--wait: '60' has no unit: write e\.g\. 60s/);
     const help = await dash(['--help']);
     assert.equal(help.code, 0);
     assert.match(help.stdout, /Exit codes:[\s\S]*5 {2}gave up waiting/);
   });
 
   it('the real server answering 400 exits 4 at once with the detail', async () => {
-    const r = await dash(['--id', 'bad-ip', '--ip', ':::', '--wait', '60']);
+    const r = await dash(['--id', 'bad-ip', '--ip', ':::', '--wait', '60s']);
     assert.equal(r.code, 4, r.stderr);
     assert.match(
       r.stderr,
@@ -215,7 +219,7 @@ describe('the sh client against a real server', () => {
       '--id',
       'sh-late',
       '--wait',
-      '30',
+      '30s',
     ]);
     await new Promise((r) => setTimeout(r, 1500));
     const late = await serve({ port });
@@ -231,7 +235,7 @@ describe('the sh client against a real server', () => {
 
   it('a server that never comes up: --wait 2 exits 5 with a clear message', async () => {
     const port = await freePort();
-    const r = await run(DASH, [script, '--server', `http://127.0.0.1:${port}`, '--wait', '2'], {
+    const r = await run(DASH, [script, '--server', `http://127.0.0.1:${port}`, '--wait', '2s'], {
       killAfterMs: 30_000,
     });
     assert.equal(r.code, 5, r.stderr);
@@ -293,7 +297,7 @@ describe('the sh client against a real server', () => {
     assert.deepEqual(JSON.parse(dry.stdout), JSON.parse(dryNode.stdout));
     const down = await run(
       busybox,
-      ['sh', script, '--server', `http://127.0.0.1:${await freePort()}`, '--wait', '1'],
+      ['sh', script, '--server', `http://127.0.0.1:${await freePort()}`, '--wait', '1s'],
       { env },
     );
     assert.equal(down.code, 5, down.stderr);

@@ -200,7 +200,7 @@ describe('https with a private CA', { skip: !hasOpenssl() && 'openssl is not ins
           '--token',
           's3cret-token',
           '--wait',
-          '30',
+          '30s',
         ]);
         assert.equal(r.code, 6, r.stderr);
         assert.match(r.stderr, /cannot trust https:\/\/127\.0\.0\.1:\d+: .*--ca-file/);
@@ -230,7 +230,7 @@ describe('https with a private CA', { skip: !hasOpenssl() && 'openssl is not ins
         ]);
         assert.equal(without.code, 4, without.stderr);
         assert.match(without.stderr, /\(403 forbidden\): a client certificate is required/);
-        const viaEnv = await client(['--server', strictUrl, '--id', 'mtls-dev', '--wait', '3'], {
+        const viaEnv = await client(['--server', strictUrl, '--id', 'mtls-dev', '--wait', '3s'], {
           ZTP_CA_FILE: f('ca.pem'),
           ZTP_CERT_FILE: f('dev.pem'),
           ZTP_KEY_FILE: f('dev.key'),
@@ -254,7 +254,7 @@ describe('https with a private CA', { skip: !hasOpenssl() && 'openssl is not ins
           '--ca-file',
           f('ca.pem'),
           '--wait',
-          '30',
+          '30s',
         ]);
         assert.notEqual(r.code, 0);
         assert.doesNotMatch(r.stderr, /retrying/, r.stderr);

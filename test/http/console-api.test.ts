@@ -84,6 +84,35 @@ describe('console data API', () => {
     assert.deepEqual(res.body.triggers, { pending: 12, delivered: 0, failed: 0, dead: 0 });
   });
 
+  it('counts devices by their latest trigger, not trigger rows, in the stats and in /metrics', async () => {
+    interface Stats {
+      triggers: Record<'pending' | 'delivered' | 'failed' | 'dead', number>;
+    }
+    const failedMetric = async () => {
+      const text = await (await fetch(`${server.url}/metrics`)).text();
+      const line = text
+        .split('\n')
+        .find((l) => l.startsWith('ztp_devices_by_trigger_state{state="failed"}'));
+      return Number(line?.split(' ')[1]);
+    };
+    const before = (await get<Stats>('/ztp/mng/stats')).body.triggers;
+    // dev-07's call fails, is re-queued by an operator and fails again: two failed rows, one device.
+    await server.setTriggerState('dev-07', 'failed');
+    await server.service.requeueTrigger('dev-07');
+    await server.setTriggerState('dev-07', 'failed');
+    const failedTwice = (await get<Stats>('/ztp/mng/stats')).body.triggers;
+    assert.equal(failedTwice.failed, before.failed + 1);
+    assert.equal(failedTwice.pending, before.pending - 1);
+    assert.equal(await failedMetric(), failedTwice.failed);
+    // Re-queued and delivered: the device no longer counts as failed, whatever its history.
+    await server.service.requeueTrigger('dev-07');
+    await server.setTriggerState('dev-07', 'delivered');
+    const fixed = (await get<Stats>('/ztp/mng/stats')).body.triggers;
+    assert.equal(fixed.failed, before.failed);
+    assert.equal(fixed.delivered, before.delivered + 1);
+    assert.equal(await failedMetric(), before.failed);
+  });
+
   it('lists a device’s recent triggers, newest first; 404 for an unknown device', async () => {
     await server.setTriggerState('dev-05', 'failed');
     await server.service.requeueTrigger('dev-05');

@@ -170,6 +170,38 @@ describe('metrics', () => {
     }
   });
 
+  it('shows whether the dispatcher sees the manager as down (circuit open)', async () => {
+    const events = new EventBus();
+    const service = new DeviceService(failingStore(), {
+      triggersEnabled: true,
+      historyLimit: 20,
+      events,
+    });
+    let managerDown = false;
+    const dispatcher = { stats: () => ({ managerDown }) };
+    const operator = operatorFeatures({
+      service,
+      events,
+      processMetrics: false,
+      dispatcher: () => dispatcher,
+    });
+    const app = await buildApp({ service, plugins: [operator.plugin] });
+    try {
+      const scrapeOpen = async () => {
+        const { samples, types } = parsePrometheus((await app.inject('/metrics')).body);
+        assert.equal(types.get('ztp_manager_circuit_open'), 'gauge');
+        return value(samples, 'ztp_manager_circuit_open');
+      };
+      assert.equal(await scrapeOpen(), 0);
+      managerDown = true;
+      assert.equal(await scrapeOpen(), 1);
+      managerDown = false;
+      assert.equal(await scrapeOpen(), 0);
+    } finally {
+      await app.close();
+    }
+  });
+
   it('classifies trigger changes', () => {
     assert.equal(triggerOutcome('pending', 0, null), 'queued');
     assert.equal(triggerOutcome('pending', 2, 'manager answered 503'), 'retried');

@@ -266,6 +266,34 @@ export function storeSuite(name: string, open: () => Promise<OpenedStore>): void
         assert.equal(await store.nextTriggerDue(), T0);
       });
 
+      it('counts devices by the state of their latest trigger, not trigger rows', async () => {
+        await store.register(reg('dev-a', '10.0.0.1', T0), withTrigger);
+        await store.register(reg('dev-b', '10.0.0.2', T0 + 1), withTrigger);
+        for (const t of await store.claimTriggers(T0 + 5, 10, 1000)) {
+          await store.completeTrigger(t, { kind: 'failed', at: T0 + 6, error: 'HTTP 400' });
+        }
+        await store.requeueTrigger('dev-a', T0 + 7);
+        assert.deepEqual(await store.countTriggers(), {
+          pending: 1,
+          delivered: 0,
+          failed: 2,
+          dead: 0,
+        });
+        assert.deepEqual(await store.countDevicesByTrigger(), {
+          pending: 1,
+          delivered: 0,
+          failed: 1,
+          dead: 0,
+        });
+        await store.delete('dev-b'); // its finished trigger stays until retention, uncounted
+        assert.deepEqual(await store.countDevicesByTrigger(), {
+          pending: 1,
+          delivered: 0,
+          failed: 0,
+          dead: 0,
+        });
+      });
+
       it('coalesces a waiting trigger: the manager gets the latest ip once', async () => {
         const a = await store.register(reg('dev-t', '10.0.0.1', T0), withTrigger);
         const b = await store.register(reg('dev-t', '10.0.0.2', T0 + 10), withTrigger);

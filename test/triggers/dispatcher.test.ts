@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Store } from '../../src/storage/store.js';
-import { Dispatcher } from '../../src/triggers/dispatcher.js';
+import {
+  Dispatcher,
+  type DispatcherOptions,
+  type TriggerSender,
+} from '../../src/triggers/dispatcher.js';
+import type { AttemptResult } from '../../src/triggers/retry-policy.js';
 import { ConfigError } from '../../src/config.js';
 import { StorageUnavailableError } from '../../src/errors.js';
 import { ManagerClient } from '../../src/triggers/manager-client.js';
@@ -565,6 +570,118 @@ describe('trigger delivery to a real manager', () => {
       );
     } finally {
       await cleanup();
+    }
+  });
+});
+
+describe('circuit breaker, on an injected clock', () => {
+  /**
+   * A dispatcher over a fresh SQLite store with `devices` pending triggers, a sender that
+   * answers `answer` at once, and a clock that moves only in advance().
+   */
+  async function clocked(devices: number, extra: Partial<DispatcherOptions> = {}) {
+    const { store, cleanup } = tempSqliteStore();
+    let clock = Date.now();
+    let clockReads = 0; // every pass of the dispatcher's loop reads the clock several times
+    const calls: number[] = []; // the clock at each manager call
+    const state: { answer: AttemptResult } = {
+      answer: { kind: 'response', status: 500, detail: 'internal error' },
+    };
+    const sender: TriggerSender = {
+      send: () => {
+        calls.push(clock);
+        return Promise.resolve(state.answer);
+      },
+    };
+    for (let i = 0; i < devices; i++) {
+      await store.register(
+        { id: `dev-${i}`, ip: `10.1.0.${i}`, name: '', userdata: '', source: '', at: clock },
+        { enqueueTrigger: true, historyLimit: 0 },
+      );
+    }
+    const dispatcher = new Dispatcher({
+      store,
+      sender,
+      events: new EventBus(),
+      logger: quiet,
+      concurrency: 8,
+      timeoutMs: 1000,
+      leaseMs: 60_000,
+      initialBackoffMs: 1000,
+      maxBackoffMs: 8000,
+      maxAgeMs: 86_400_000,
+      pollIntervalMs: 2,
+      retentionMs: 86_400_000,
+      now: () => {
+        clockReads++;
+        return clock;
+      },
+      random: () => 0.5,
+      ...extra,
+    });
+    return {
+      store,
+      dispatcher,
+      calls,
+      state,
+      now: () => clock,
+      /** Moves the clock on by `ms` in steps of `step`, letting the loop run a few passes at each. */
+      async advance(ms: number, step = 100): Promise<void> {
+        for (let moved = 0; moved < ms; moved += step) {
+          clock += step;
+          const seen = clockReads;
+          await eventually(() => clockReads >= seen + 8, 5000, 'loop passes');
+        }
+      },
+      async close(): Promise<void> {
+        await dispatcher.stop(0);
+        await cleanup();
+      },
+    };
+  }
+
+  it('a manager answering 500 is probed once per pause, not hammered, and the backlog goes out promptly once it recovers', async () => {
+    const c = await clocked(100);
+    try {
+      c.dispatcher.start();
+      await c.advance(30_000, 250);
+      // Without the breaker each of the 100 triggers would be retried every 0.5-4 s (~900 calls).
+      assert.ok(c.calls.length <= 8 + 10, `${c.calls.length} calls in 30 s of 500s`);
+      assert.equal(c.dispatcher.stats().managerDown, true);
+      const probes = c.calls.slice(8); // the first batch of 8 was sent before the circuit opened
+      for (let i = 1; i < probes.length; i++) {
+        const gap = probes[i]! - probes[i - 1]!;
+        assert.ok(gap >= 1000, `probes ${gap} ms apart`);
+      }
+
+      c.state.answer = { kind: 'response', status: 200 };
+      const recoveredAt = c.now();
+      const delivered = async () => (await c.store.countTriggers()).delivered === 100;
+      while (!(await delivered()) && c.now() - recoveredAt < 60_000) await c.advance(100);
+      const took = c.now() - recoveredAt;
+      // The next probe (at most 8 s away) closes the circuit; the backlog follows at once.
+      assert.ok(took <= 10_000, `all delivered ${took} ms after the recovery`);
+      assert.equal(c.dispatcher.stats().managerDown, false);
+    } finally {
+      await c.close();
+    }
+  });
+
+  it("honours a 429's Retry-After between probes, up to the max backoff", async () => {
+    const c = await clocked(50, { maxBackoffMs: 60_000 });
+    try {
+      c.state.answer = { kind: 'response', status: 429, retryAfter: '20' };
+      c.dispatcher.start();
+      await c.advance(65_000, 500);
+      assert.equal(c.dispatcher.stats().managerDown, true);
+      const probes = c.calls.slice(8);
+      assert.ok(probes.length >= 2 && probes.length <= 4, `${probes.length} probes in 65 s`);
+      for (let i = 1; i < probes.length; i++) {
+        const gap = probes[i]! - probes[i - 1]!;
+        assert.ok(gap >= 20_000, `probes ${gap} ms apart; Retry-After asked for 20 s`);
+      }
+    } finally {
+      await c.close();
     }
   });
 });
