@@ -139,6 +139,23 @@ describe('console data API', () => {
     assert.equal(pending.body.total, 10);
   });
 
+  it('names the refused body member in the problem document (`field`), for the edit form', async () => {
+    for (const [body, field] of [
+      [{ ip: '300.1.1.1' }, 'ip'],
+      [{ ip: '10.0.0.1', name: 'a\u0001b' }, 'name'],
+      [{ ip: '10.0.0.1', userdata: 'a\u0000b' }, 'userdata'],
+    ] as const) {
+      const res = await fetch(`${server.url}/ztp/mng/dev-01`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      assert.equal(res.status, 400);
+      assert.equal(((await res.json()) as { field?: string }).field, field);
+    }
+    assert.equal((await server.store.get('dev-01')).ip, '10.0.0.2');
+  });
+
   it('keeps the last N registrations per device (time, ip, source), newest first', async () => {
     for (let i = 0; i < 8; i++) {
       await server.service.register('roamer', { ip: `10.1.0.${i}` }, `198.51.100.${i}`);
