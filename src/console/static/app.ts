@@ -709,6 +709,8 @@ function signOut(): void {
   state.total = 0;
   $('devices').querySelector('tbody')!.replaceChildren();
   $('page-info').textContent = '';
+  $<HTMLButtonElement>('prev').disabled = true;
+  $<HTMLButtonElement>('next').disabled = true;
   for (const id of ['stat-devices', 'stat-recent', 'stat-pending', 'stat-failed', 'stat-dead'])
     $(id).textContent = '–';
   setStatus('status', '');
