@@ -32,7 +32,8 @@ describe('Swagger UI (browser)', { skip }, () => {
 
   it('loads /docs with no Content-Security-Policy error, scripts still without unsafe-inline', async () => {
     const page = await browser.newPage();
-    page.setDefaultTimeout(10_000);
+    // Generous: Swagger UI's 1.5 MB bundle loads slowly on a busy CI machine.
+    page.setDefaultTimeout(30_000);
     const errors: string[] = [];
     page.on('console', (m) => {
       if (m.type() === 'error') errors.push(m.text());

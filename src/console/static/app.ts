@@ -384,6 +384,7 @@ let returnFocus: HTMLElement | null = null;
 async function openDetail(id: string): Promise<void> {
   returnFocus = document.activeElement instanceof HTMLElement ? document.activeElement : null;
   setStatus('detail-status', '');
+  clearFieldErrors();
   await loadDetail(id);
   const dialog = $<HTMLDialogElement>('detail');
   if (!dialog.open) dialog.showModal();
@@ -705,6 +706,7 @@ function signOut(): void {
   showSignOut();
   streamAbort?.abort();
   closeDetail();
+  loadSeq++; // a page still on its way was asked for with the old token: drop it
   state.items = [];
   state.total = 0;
   $('devices').querySelector('tbody')!.replaceChildren();
