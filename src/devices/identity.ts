@@ -83,6 +83,7 @@ export function normaliseIp(raw: string): string {
     return compressed;
   }
   throw new InvalidInputError('invalid_ip', 'ip must be an IPv4 or IPv6 address', {
+    field: 'ip',
     ip: raw.slice(0, 64),
   });
 }
@@ -105,10 +106,13 @@ export function validateName(name: string): string {
     throw new InvalidInputError(
       'invalid_body',
       `name must be at most ${NAME_MAX_LENGTH} characters`,
+      { field: 'name' },
     );
   }
   if (CONTROL_CHARS.test(name)) {
-    throw new InvalidInputError('invalid_body', 'name must not contain control characters');
+    throw new InvalidInputError('invalid_body', 'name must not contain control characters', {
+      field: 'name',
+    });
   }
   return name;
 }
@@ -118,6 +122,7 @@ export function validateUserdata(userdata: string): string {
     throw new InvalidInputError(
       'invalid_body',
       `userdata must be at most ${USERDATA_MAX_BYTES} bytes (UTF-8)`,
+      { field: 'userdata' },
     );
   }
   // PostgreSQL text cannot hold NUL; refusing it for every engine keeps them interchangeable.
@@ -125,6 +130,7 @@ export function validateUserdata(userdata: string): string {
     throw new InvalidInputError(
       'invalid_body',
       'userdata must not contain NUL (\\u0000) characters',
+      { field: 'userdata' },
     );
   }
   return userdata;

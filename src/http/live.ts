@@ -8,6 +8,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { DeviceService } from '../devices/service.js';
 import { normaliseId } from '../devices/identity.js';
 import { deviceSummary, TooManyStreamsError, type EventStreamHub } from '../events/stream.js';
+import { TRIGGER_STATES } from '../storage/store.js';
 import { installGuard, type Guard } from './auth.js';
 import { IdParams, iso, problems, TriggerView, triggerView } from './schemas.js';
 
@@ -38,7 +39,7 @@ export const DeviceRow = Type.Object({
 });
 
 export const DevicePage = Type.Object({
-  total: Type.Integer({ description: 'Devices matching the search' }),
+  total: Type.Integer({ description: 'Devices matching the search and the trigger filter' }),
   offset: Type.Integer(),
   limit: Type.Integer(),
   items: Type.Array(DeviceRow),
@@ -50,6 +51,12 @@ export const DevicesQuery = Type.Object({
       maxLength: 128,
       description: 'Case-insensitive substring of id, name or ip',
     }),
+  ),
+  trigger: Type.Optional(
+    Type.Union(
+      TRIGGER_STATES.map((state) => Type.Literal(state)),
+      { description: 'Only devices whose latest trigger is in this state' },
+    ),
   ),
   sort: Type.Optional(
     Type.Union(
@@ -101,7 +108,8 @@ export const liveApi: FastifyPluginAsyncTypebox<LiveOptions> = async (app, opts)
     {
       schema: {
         tags: ['management'],
-        summary: 'Devices for the console: searched, sorted, offset-paged',
+        summary:
+          'Devices for the console: searched, filtered by trigger state, sorted, offset-paged',
         querystring: DevicesQuery,
         response: { 200: DevicePage, ...problems(400, 401, 403, 503) },
       },
@@ -113,6 +121,7 @@ export const liveApi: FastifyPluginAsyncTypebox<LiveOptions> = async (app, opts)
       const search = q.search?.trim();
       const page = await store.queryDevices({
         search: search === '' ? undefined : search,
+        triggerState: q.trigger,
         sort: q.sort ?? 'id',
         order: q.order ?? 'asc',
         limit,

@@ -39,6 +39,7 @@ import {
   deviceFromRow,
   COUNT_DEVICES_BY_TRIGGER_SQL,
   latestTriggerSql,
+  latestTriggerStateSql,
   leaseTokenOf,
   likePattern,
   PRUNABLE_TRIGGER,
@@ -548,10 +549,19 @@ export class PostgresStore implements Store {
   }
 
   async queryDevices(q: DeviceQuery): Promise<{ total: number; items: Device[] }> {
-    const where = q.search
-      ? "WHERE lower(id) LIKE $1 ESCAPE '\\' OR lower(name) LIKE $1 ESCAPE '\\' OR lower(ip) LIKE $1 ESCAPE '\\'"
-      : '';
-    const params: unknown[] = q.search ? [likePattern(q.search)] : [];
+    const conditions: string[] = [];
+    const params: unknown[] = [];
+    if (q.search) {
+      params.push(likePattern(q.search));
+      conditions.push(
+        `(lower(id) LIKE $${params.length} ESCAPE '\\' OR lower(name) LIKE $${params.length} ESCAPE '\\' OR lower(ip) LIKE $${params.length} ESCAPE '\\')`,
+      );
+    }
+    if (q.triggerState) {
+      params.push(q.triggerState);
+      conditions.push(latestTriggerStateSql(`$${params.length}`));
+    }
+    const where = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
     const col = SORT_COLUMNS[q.sort ?? 'id'];
     const dir = q.order === 'desc' ? 'DESC' : 'ASC';
     const n = params.length;

@@ -141,6 +141,14 @@ export function recentTriggersSql(id: string, limit: string): string {
 export const PRUNABLE_TRIGGER = `t.state <> 'pending'
   AND NOT EXISTS (SELECT 1 FROM devices d WHERE d.id = t.device_id AND d.last_trigger_id = t.id)`;
 
+/**
+ * The condition of DeviceQuery.triggerState (`state` is an SQL parameter): the device's latest
+ * trigger, found through its last_trigger_id, is in that state.
+ */
+export function latestTriggerStateSql(state: string): string {
+  return `EXISTS (SELECT 1 FROM triggers t WHERE t.id = devices.last_trigger_id AND t.state = ${state})`;
+}
+
 export const SORT_COLUMNS: Record<NonNullable<DeviceQuery['sort']>, string> = {
   id: 'id',
   lastSeen: 'last_seen',
@@ -673,10 +681,19 @@ export class SqliteStore implements Store {
 
   queryDevices(q: DeviceQuery): Promise<{ total: number; items: Device[] }> {
     return this.read(() => {
-      const where = q.search
-        ? "WHERE lower(id) LIKE @p ESCAPE '\\' OR lower(name) LIKE @p ESCAPE '\\' OR ip LIKE @p ESCAPE '\\'"
-        : '';
-      const params = q.search ? { p: likePattern(q.search) } : {};
+      const conditions: string[] = [];
+      const params: Record<string, string> = {};
+      if (q.search) {
+        conditions.push(
+          "(lower(id) LIKE @p ESCAPE '\\' OR lower(name) LIKE @p ESCAPE '\\' OR ip LIKE @p ESCAPE '\\')",
+        );
+        params.p = likePattern(q.search);
+      }
+      if (q.triggerState) {
+        conditions.push(latestTriggerStateSql('@state'));
+        params.state = q.triggerState;
+      }
+      const where = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
       const col = SORT_COLUMNS[q.sort ?? 'id'];
       const dir = q.order === 'desc' ? 'DESC' : 'ASC';
       const total = (

@@ -108,6 +108,8 @@ export interface Page<T> {
 export interface DeviceQuery {
   /** Case-insensitive substring of id, name or ip. */
   search?: string;
+  /** Only devices whose latest trigger is in this state. */
+  triggerState?: TriggerState;
   sort?: 'id' | 'lastSeen' | 'ip' | 'name' | 'registrations';
   order?: 'asc' | 'desc';
   limit: number;

@@ -43,6 +43,11 @@ describe('operator console (browser)', { skip }, () => {
     page.setDefaultTimeout(5000);
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
+    // The console never uses the browser's own alert/confirm/prompt boxes.
+    page.on('dialog', (d) => {
+      errors.push(`native ${d.type()}: ${d.message()}`);
+      void d.dismiss();
+    });
     await page.goto(server.url);
     await page.getByText('Live', { exact: true }).waitFor();
     assert.deepEqual(errors, []);
@@ -71,6 +76,8 @@ describe('operator console (browser)', { skip }, () => {
     assert.equal(await first.locator('.badge').textContent(), 'pending');
     assert.equal(await page.locator('#stat-devices').textContent(), '30');
     assert.equal(await page.locator('#stat-pending').textContent(), '30');
+    // No token in use: nothing to sign out of.
+    assert.equal(await page.getByRole('button', { name: 'Sign out' }).isVisible(), false);
 
     await page.getByRole('button', { name: 'Next' }).click();
     await page.locator('#page-info', { hasText: '26–30 of 30' }).waitFor();
@@ -99,14 +106,16 @@ describe('operator console (browser)', { skip }, () => {
     assert.deepEqual(await rowIds(page), [ids[3]]);
 
     await page.getByLabel('Search id, name or ip').fill('no-such-thing');
-    await page.getByText('No device matches').waitFor();
+    await page.getByText('No devices match: search “no-such-thing”.').waitFor();
+    // The pager says so too, rather than "0–0 of 0".
+    assert.equal(await page.locator('#page-info').textContent(), 'No devices match');
     await page.close();
   });
 
   it('shows a registration made through the API without a reload', async () => {
     const page = await open();
     await page.getByLabel('Search id, name or ip').fill('fresh-box');
-    await page.getByText('No device matches').waitFor();
+    await page.getByText('No devices match').first().waitFor();
     const res = await fetch(`${server.url}/ztp/register/fresh-box-1`, {
       method: 'PUT',
       headers: { 'content-type': 'application/json' },
@@ -120,7 +129,7 @@ describe('operator console (browser)', { skip }, () => {
     );
     await page.locator('#stat-devices', { hasText: '31' }).waitFor();
     await server.service.delete('fresh-box-1');
-    await page.getByText('No device matches').waitFor();
+    await page.getByText('No devices match: search “fresh-box”.').waitFor();
     await page.close();
   });
 
@@ -148,26 +157,55 @@ describe('operator console (browser)', { skip }, () => {
     assert.equal(stored.ip, '10.1.2.3');
     await row(page, id).locator('td[data-label="Name"]', { hasText: 'renamed-edge' }).waitFor();
 
-    // An invalid ip is refused with the API's message, and nothing changes.
-    await page.getByLabel('IP address', { exact: true }).fill('300.1.1.1');
+    // An invalid ip is refused with the API's message next to the IP field, which gets the
+    // focus; nothing changes.
+    const ipInput = page.getByLabel('IP address', { exact: true });
+    await ipInput.fill('300.1.1.1');
     await page.getByRole('button', { name: 'Save' }).click();
-    await dialog.locator('#detail-status.error').waitFor();
+    const ipError = dialog.locator('#edit-ip-error');
+    await ipError.waitFor();
+    assert.equal(await ipError.textContent(), 'ip must be an IPv4 or IPv6 address');
+    assert.equal(await ipInput.getAttribute('aria-invalid'), 'true');
+    assert.equal(await ipInput.getAttribute('aria-describedby'), 'edit-ip-error');
+    assert.equal(await page.evaluate<string | undefined>('document.activeElement?.id'), 'edit-ip');
+    assert.equal(await dialog.locator('#detail-status').textContent(), '');
+    assert.equal(await dialog.locator('#edit-name-error').isVisible(), false);
     assert.equal((await server.store.get(id)).ip, '10.1.2.3');
+    // Correcting the field clears its message; a problem with the name shows at the name.
+    await ipInput.fill('10.1.2.3');
+    await ipError.waitFor({ state: 'hidden' });
+    await page.getByLabel('Name', { exact: true }).fill('tab\there');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await dialog
+      .locator('#edit-name-error', { hasText: 'name must not contain control characters' })
+      .waitFor();
+    assert.equal(await ipError.isVisible(), false);
+    assert.equal((await server.store.get(id)).name, 'renamed-edge');
 
-    // Dismissing the confirmation keeps the device; accepting deletes it.
-    page.once('dialog', (d) => void d.dismiss());
+    // Delete asks in the page, naming the device, with the focus on Cancel; Escape cancels.
     await page.getByRole('button', { name: 'Delete…' }).click();
+    const confirm = page.getByRole('alertdialog', { name: `Delete device ${id}?` });
+    await confirm.waitFor();
+    assert.equal(
+      await page.evaluate<string | undefined>('document.activeElement?.id'),
+      'confirm-delete-cancel',
+    );
+    await page.keyboard.press('Escape');
+    await confirm.waitFor({ state: 'hidden' });
+    assert.equal(await dialog.isVisible(), true);
+    assert.equal(await page.evaluate<string | undefined>('document.activeElement?.id'), 'delete');
     assert.equal((await server.store.get(id)).id, id);
-    let question = '';
-    page.once('dialog', (d) => {
-      question = d.message();
-      void d.accept();
-    });
+    // Cancel keeps it too; Delete deletes it.
     await page.getByRole('button', { name: 'Delete…' }).click();
+    await confirm.getByRole('button', { name: 'Cancel' }).click();
+    await confirm.waitFor({ state: 'hidden' });
+    assert.equal((await server.store.get(id)).id, id);
+    await page.getByRole('button', { name: 'Delete…' }).click();
+    await confirm.getByRole('button', { name: 'Delete', exact: true }).click();
     await dialog.waitFor({ state: 'hidden' });
-    assert.match(question, new RegExp(`Delete device ${id}`));
     await row(page, id).waitFor({ state: 'detached' });
     await assert.rejects(server.store.get(id), { code: 'device_not_found' });
+    await page.getByText(`Deleted ${id}.`).waitFor();
     await page.close();
   });
 
@@ -225,6 +263,23 @@ describe('operator console (browser)', { skip }, () => {
       await page.reload();
       await page.locator('#page-info', { hasText: 'of 29' }).waitFor();
       assert.equal(await prompt.isVisible(), false);
+
+      // Sign out forgets the token, hides the data and asks for a token again.
+      await page.getByText('Live', { exact: true }).waitFor();
+      await page.getByRole('button', { name: 'Sign out' }).click();
+      await prompt.getByText('Signed out').waitFor();
+      assert.equal(
+        await page.evaluate<string | null>("sessionStorage.getItem('ztp-admin-token')"),
+        null,
+      );
+      assert.equal(await page.locator('#devices tbody tr').count(), 0);
+      assert.equal(await page.locator('#stat-devices').textContent(), '–');
+      await page.getByLabel('Admin token', { exact: true }).fill('s3cret-token');
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await prompt.waitFor({ state: 'hidden' });
+      await page.locator('#page-info', { hasText: 'of 29' }).waitFor();
+      // The live stream reconnected with the new token.
+      await page.getByText('Live', { exact: true }).waitFor();
       await page.close();
     } finally {
       server.auth.token = undefined;
@@ -255,6 +310,50 @@ describe('operator console (browser)', { skip }, () => {
       await page.evaluate<string | null>("document.activeElement?.getAttribute('aria-label')"),
       `Details of ${id}`,
     );
+    await page.close();
+  });
+
+  it('the trigger cards and the trigger filter show the devices whose latest trigger is in that state', async () => {
+    const page = await open();
+    const [failedA, failedB, dead] = [ids[10]!, ids[11]!, ids[12]!];
+    await server.setTriggerState(failedA, 'failed');
+    await server.setTriggerState(failedB, 'failed');
+    await server.setTriggerState(dead, 'dead');
+    const failedCard = page.getByRole('button', { name: /Failed triggers/ });
+    await failedCard.locator('#stat-failed', { hasText: '2' }).waitFor();
+
+    await failedCard.click();
+    await page.locator('#page-info', { hasText: '1–2 of 2' }).waitFor();
+    assert.deepEqual(await rowIds(page), [failedA, failedB]);
+    assert.deepEqual(await page.locator('#devices .badge').allTextContents(), ['failed', 'failed']);
+    assert.equal(await failedCard.getAttribute('aria-pressed'), 'true');
+    assert.equal(await page.getByLabel('Latest trigger').inputValue(), 'failed');
+
+    // A re-triggered device leaves the filtered table by itself (live update).
+    await server.service.requeueTrigger(failedA);
+    await page.locator('#page-info', { hasText: '1–1 of 1' }).waitFor();
+    assert.deepEqual(await rowIds(page), [failedB]);
+
+    // The select offers every state; the cards follow it.
+    await page.getByLabel('Latest trigger').selectOption('dead');
+    await page.locator('#page-info', { hasText: '1–1 of 1' }).waitFor();
+    await row(page, dead).waitFor();
+    assert.equal(await failedCard.getAttribute('aria-pressed'), 'false');
+    const deadCard = page.getByRole('button', { name: /Dead triggers/ });
+    assert.equal(await deadCard.getAttribute('aria-pressed'), 'true');
+
+    // Together with a search that nothing matches: said plainly, not "0–0 of 0".
+    await page.getByLabel('Search id, name or ip').fill('sw-edge');
+    await page.getByText('No devices match: search “sw-edge”, latest trigger dead.').waitFor();
+    assert.equal(await page.locator('#page-info').textContent(), 'No devices match');
+
+    // A second click on the active card shows every device again.
+    await page.getByLabel('Search id, name or ip').fill('');
+    await page.locator('#page-info', { hasText: '1–1 of 1' }).waitFor();
+    await deadCard.click();
+    await page.locator('#page-info', { hasText: '1–25 of' }).waitFor();
+    assert.equal(await deadCard.getAttribute('aria-pressed'), 'false');
+    assert.equal(await page.getByLabel('Latest trigger').inputValue(), '');
     await page.close();
   });
 

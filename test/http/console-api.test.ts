@@ -67,8 +67,16 @@ describe('console data API', () => {
     });
   });
 
-  it('refuses bad paging and sort parameters with 400 invalid_query', async () => {
-    for (const q of ['limit=0', 'limit=501', 'offset=-1', 'sort=userdata', 'order=up']) {
+  it('refuses bad paging, sort and filter parameters with 400 invalid_query', async () => {
+    for (const q of [
+      'limit=0',
+      'limit=501',
+      'offset=-1',
+      'sort=userdata',
+      'order=up',
+      'trigger=broken',
+      'trigger=',
+    ]) {
       const res = await get<{ code: string }>(`/ztp/mng/devices?${q}`);
       assert.equal(res.status, 400, q);
       assert.equal(res.body.code, 'invalid_query', q);
@@ -128,6 +136,53 @@ describe('console data API', () => {
     const missing = await get<{ code: string }>('/ztp/mng/devices/nope/triggers');
     assert.equal(missing.status, 404);
     assert.equal(missing.body.code, 'device_not_found');
+  });
+
+  it("filters by the state of each device's latest trigger", async () => {
+    await server.setTriggerState('dev-07', 'failed');
+    await server.setTriggerState('dev-08', 'dead');
+    await server.setTriggerState('dev-10', 'failed');
+    const failed = await get<Page>('/ztp/mng/devices?trigger=failed');
+    assert.equal(failed.status, 200);
+    assert.equal(failed.body.total, 2);
+    assert.deepEqual(
+      failed.body.items.map((d) => [d.id, (d.trigger as { state: string }).state]),
+      [
+        ['dev-07', 'failed'],
+        ['dev-10', 'failed'],
+      ],
+    );
+    const deadCore = await get<Page>('/ztp/mng/devices?trigger=dead&search=edge');
+    assert.deepEqual(
+      deadCore.body.items.map((d) => d.id),
+      ['dev-08'],
+    );
+    // Re-triggered: the device's latest trigger is pending again, so it is no longer "failed".
+    await server.service.requeueTrigger('dev-10');
+    const after = await get<Page>('/ztp/mng/devices?trigger=failed');
+    assert.deepEqual(
+      after.body.items.map((d) => d.id),
+      ['dev-07'],
+    );
+    const pending = await get<Page>('/ztp/mng/devices?trigger=pending&limit=1');
+    assert.equal(pending.body.total, 10);
+  });
+
+  it('names the refused body member in the problem document (`field`), for the edit form', async () => {
+    for (const [body, field] of [
+      [{ ip: '300.1.1.1' }, 'ip'],
+      [{ ip: '10.0.0.1', name: 'a\u0001b' }, 'name'],
+      [{ ip: '10.0.0.1', userdata: 'a\u0000b' }, 'userdata'],
+    ] as const) {
+      const res = await fetch(`${server.url}/ztp/mng/dev-01`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      assert.equal(res.status, 400);
+      assert.equal(((await res.json()) as { field?: string }).field, field);
+    }
+    assert.equal((await server.store.get('dev-01')).ip, '10.0.0.2');
   });
 
   it('keeps the last N registrations per device (time, ip, source), newest first', async () => {

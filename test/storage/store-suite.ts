@@ -191,6 +191,41 @@ export function storeSuite(name: string, open: () => Promise<OpenedStore>): void
         assert.equal(await store.countSeenSince(T0 + 1), 2);
       });
 
+      it("filters devices by their latest trigger's state, together with the search", async () => {
+        const states = {
+          'sw-failed': 'failed',
+          'sw-dead': 'dead',
+          'srv-failed': 'failed',
+        } as const;
+        for (const id of ['sw-failed', 'sw-dead', 'srv-failed', 'sw-retriggered', 'sw-delivered'])
+          await store.register(reg(id, '10.0.0.1', T0), withTrigger);
+        await store.register(reg('sw-none', '10.0.0.2', T0), noTrigger);
+        for (const t of await store.claimTriggers(T0, 10, 60_000)) {
+          const state =
+            t.deviceId in states ? states[t.deviceId as keyof typeof states] : undefined;
+          if (t.deviceId === 'sw-delivered')
+            await store.completeTrigger(t, { kind: 'delivered', at: T0 + 1 });
+          else await store.completeTrigger(t, { kind: state ?? 'failed', at: T0 + 1, error: 'x' });
+        }
+        // Re-triggered after its failure: its latest trigger is pending, no longer failed.
+        await store.requeueTrigger('sw-retriggered', T0 + 2);
+
+        const ids = async (q: Partial<Parameters<Store['queryDevices']>[0]>) => {
+          const page = await store.queryDevices({ limit: 10, offset: 0, ...q });
+          assert.equal(page.total, page.items.length);
+          return page.items.map((d) => d.id);
+        };
+        assert.deepEqual(await ids({ triggerState: 'failed' }), ['srv-failed', 'sw-failed']);
+        assert.deepEqual(await ids({ triggerState: 'dead' }), ['sw-dead']);
+        assert.deepEqual(await ids({ triggerState: 'pending' }), ['sw-retriggered']);
+        assert.deepEqual(await ids({ triggerState: 'delivered' }), ['sw-delivered']);
+        assert.deepEqual(await ids({ triggerState: 'failed', search: 'sw' }), ['sw-failed']);
+        assert.deepEqual(await ids({ triggerState: 'dead', search: 'srv' }), []);
+        // Paging past the matches still counts them.
+        const beyond = await store.queryDevices({ triggerState: 'failed', limit: 1, offset: 5 });
+        assert.deepEqual(beyond, { total: 2, items: [] });
+      });
+
       it('imports devices exactly, replacing existing ones', async () => {
         const device = {
           id: 'imp-1',

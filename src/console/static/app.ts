@@ -64,6 +64,8 @@ const $ = <T extends HTMLElement = HTMLElement>(id: string): T => {
 
 const state = {
   search: '',
+  /** Only devices whose latest trigger is in this state ('' for all). */
+  trigger: '' as TriggerState | '',
   sort: 'id',
   order: 'asc' as 'asc' | 'desc',
   limit: 25,
@@ -81,6 +83,8 @@ class ApiError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    /** The request body member the problem is about (the problem document's `field`). */
+    readonly field?: string,
   ) {
     super(message);
   }
@@ -94,6 +98,7 @@ const HINT_FIRST =
   "The management API asks for a token. It is kept in this tab's session storage only.";
 const HINT_REJECTED = 'That token was not accepted. Enter the admin token.';
 const HINT_FORBIDDEN = 'That token may not use the management API: enter an admin token.';
+const HINT_SIGNED_OUT = 'Signed out. Enter an admin token to continue.';
 
 /** Why the prompt is shown, from a 401/403 answer and whether a token was sent. */
 function tokenHint(status: number, hadToken: boolean): string {
@@ -112,6 +117,7 @@ function askToken(hint: string): Promise<void> {
       e.preventDefault();
       if (!input.value.trim()) return;
       sessionStorage.setItem(TOKEN_KEY, input.value.trim());
+      showSignOut();
       form.removeEventListener('submit', onSubmit);
       dialog.close();
       tokenPrompt = undefined;
@@ -124,6 +130,11 @@ function askToken(hint: string): Promise<void> {
     input.focus();
   });
   return tokenPrompt;
+}
+
+/** Sign out is offered only while a token is in use. */
+function showSignOut(): void {
+  $('sign-out').hidden = sessionStorage.getItem(TOKEN_KEY) === null;
 }
 
 function authHeaders(): Record<string, string> {
@@ -157,14 +168,16 @@ async function api<T>(method: string, path: string, body?: unknown): Promise<T> 
     if (!res.ok) {
       let code = 'error';
       let detail = `${res.status} ${res.statusText}`;
+      let field: string | undefined;
       try {
-        const problem = JSON.parse(text) as { code?: string; detail?: string };
+        const problem = JSON.parse(text) as { code?: string; detail?: string; field?: string };
         code = problem.code ?? code;
         detail = problem.detail ?? detail;
+        field = problem.field;
       } catch {
         // not a problem document
       }
-      throw new ApiError(res.status, code, detail);
+      throw new ApiError(res.status, code, detail, field);
     }
     return JSON.parse(text) as T;
   }
@@ -254,6 +267,7 @@ async function loadDevices(): Promise<void> {
     offset: String(state.offset),
   });
   if (state.search) q.set('search', state.search);
+  if (state.trigger) q.set('trigger', state.trigger);
   const page = await api<DevicePage>('GET', `/ztp/mng/devices?${q.toString()}`);
   if (seq !== loadSeq) return; // a newer query answered first
   if (page.items.length === 0 && page.total > 0 && state.offset > 0) {
@@ -295,23 +309,27 @@ function renderDevices(): void {
     }
     return tr;
   });
+  const filters = [
+    ...(state.search ? [`search “${state.search}”`] : []),
+    ...(state.trigger ? [`latest trigger ${state.trigger}`] : []),
+  ];
   if (rows.length === 0) {
-    const tr = document.createElement('tr');
-    const td = text(
-      'td',
-      state.search ? `No device matches “${state.search}”.` : 'No devices yet.',
+    rows.push(
+      emptyRow(
+        6,
+        filters.length > 0 ? `No devices match: ${filters.join(', ')}.` : 'No devices yet.',
+      ),
     );
-    td.colSpan = 6;
-    td.className = 'empty';
-    tr.append(td);
-    rows.push(tr);
   }
   tbody.replaceChildren(...rows);
 
-  const first = state.total === 0 ? 0 : state.offset + 1;
   const last = Math.min(state.offset + state.limit, state.total);
   $('page-info').textContent =
-    `${first.toLocaleString()}–${last.toLocaleString()} of ${state.total.toLocaleString()}`;
+    state.total === 0
+      ? filters.length > 0
+        ? 'No devices match'
+        : 'No devices'
+      : `${(state.offset + 1).toLocaleString()}–${last.toLocaleString()} of ${state.total.toLocaleString()}`;
   $<HTMLButtonElement>('prev').disabled = state.offset === 0;
   $<HTMLButtonElement>('next').disabled = state.offset + state.limit >= state.total;
 
@@ -321,6 +339,19 @@ function renderDevices(): void {
       th.setAttribute('aria-sort', state.order === 'asc' ? 'ascending' : 'descending');
     else th.removeAttribute('aria-sort');
   }
+}
+
+/** Filters the table by the latest trigger's state; the select and the cards show the filter. */
+function filterByTrigger(trigger: TriggerState | ''): void {
+  state.trigger = trigger;
+  state.offset = 0;
+  $<HTMLSelectElement>('trigger-filter').value = trigger;
+  for (const card of document.querySelectorAll<HTMLButtonElement>(
+    '.summary button[data-trigger]',
+  )) {
+    card.setAttribute('aria-pressed', String(card.dataset.trigger === trigger));
+  }
+  void loadDevices().catch(showError('status'));
 }
 
 function refreshTimes(): void {
@@ -353,6 +384,7 @@ let returnFocus: HTMLElement | null = null;
 async function openDetail(id: string): Promise<void> {
   returnFocus = document.activeElement instanceof HTMLElement ? document.activeElement : null;
   setStatus('detail-status', '');
+  clearFieldErrors();
   await loadDetail(id);
   const dialog = $<HTMLDialogElement>('detail');
   if (!dialog.open) dialog.showModal();
@@ -456,11 +488,38 @@ function closeDetail(): void {
   if (dialog.open) dialog.close();
 }
 
+/** The edit form's input for each body member a problem document can name in `field`. */
+const EDIT_INPUTS: Record<string, string> = {
+  ip: 'edit-ip',
+  name: 'edit-name',
+  userdata: 'edit-userdata',
+};
+
+/** Shows `message` under the input (or clears it), tied to it for screen readers. */
+function setFieldError(inputId: string, message: string): void {
+  const input = $(inputId);
+  const error = $(`${inputId}-error`);
+  error.textContent = message;
+  error.hidden = message === '';
+  if (message) {
+    input.setAttribute('aria-invalid', 'true');
+    input.setAttribute('aria-describedby', error.id);
+  } else {
+    input.removeAttribute('aria-invalid');
+    input.removeAttribute('aria-describedby');
+  }
+}
+
+function clearFieldErrors(): void {
+  for (const inputId of Object.values(EDIT_INPUTS)) setFieldError(inputId, '');
+}
+
 async function saveDetail(e: SubmitEvent): Promise<void> {
   e.preventDefault();
   const d = state.detail;
   if (!d) return;
   setStatus('detail-status', 'Saving…');
+  clearFieldErrors();
   try {
     await api('PUT', `/ztp/mng/${encodeURIComponent(d.id)}`, {
       ip: $<HTMLInputElement>('edit-ip').value.trim(),
@@ -472,14 +531,42 @@ async function saveDetail(e: SubmitEvent): Promise<void> {
     setStatus('detail-status', 'Saved.');
     scheduleRefresh();
   } catch (err) {
-    showError('detail-status')(err);
+    const inputId = err instanceof ApiError && err.field ? EDIT_INPUTS[err.field] : undefined;
+    if (err instanceof ApiError && inputId) {
+      // A problem with one member is shown next to its input, which gets the focus.
+      setStatus('detail-status', '');
+      setFieldError(inputId, err.message);
+      $(inputId).focus();
+    } else {
+      showError('detail-status')(err);
+    }
   }
+}
+
+/**
+ * Asks in the page (not window.confirm) whether to delete the device. Cancel has the focus, so
+ * Enter alone does not delete; Escape or a click outside the box cancels.
+ */
+function confirmDelete(id: string): Promise<boolean> {
+  const dialog = $<HTMLDialogElement>('confirm-delete');
+  $('confirm-delete-id').textContent = id;
+  dialog.returnValue = '';
+  return new Promise<boolean>((resolve) => {
+    dialog.addEventListener('close', () => resolve(dialog.returnValue === 'delete'), {
+      once: true,
+    });
+    dialog.showModal();
+    $('confirm-delete-cancel').focus();
+  });
 }
 
 async function deleteDetail(): Promise<void> {
   const d = state.detail;
   if (!d) return;
-  if (!window.confirm(`Delete device ${d.id}? Its history and triggers are removed too.`)) return;
+  if (!(await confirmDelete(d.id))) {
+    $('delete').focus();
+    return;
+  }
   try {
     await api('DELETE', `/ztp/mng/${encodeURIComponent(d.id)}`);
     closeDetail();
@@ -522,6 +609,8 @@ function setLive(s: 'live' | 'connecting' | 'offline', message: string): void {
 }
 
 let lastEventId: string | undefined;
+/** Aborts the open event stream (sign-out). */
+let streamAbort: AbortController | undefined;
 
 function onEvent(type: string, data: string): void {
   if (type === 'trigger') {
@@ -555,7 +644,12 @@ async function streamEvents(): Promise<void> {
       const sent = sessionStorage.getItem(TOKEN_KEY);
       const headers: Record<string, string> = { accept: 'text/event-stream', ...authHeaders() };
       if (lastEventId !== undefined) headers['last-event-id'] = lastEventId;
-      const res = await fetch('/ztp/mng/events', { headers, cache: 'no-store' });
+      streamAbort = new AbortController();
+      const res = await fetch('/ztp/mng/events', {
+        headers,
+        cache: 'no-store',
+        signal: streamAbort.signal,
+      });
       const hadToken = sent !== null;
       if (res.status === 401 || (res.status === 403 && hadToken)) {
         await res.body?.cancel();
@@ -593,6 +687,8 @@ async function streamEvents(): Promise<void> {
         }
       }
     } catch {
+      // Signed out: reconnect at once; the request waits for the next token.
+      if (streamAbort?.signal.aborted) continue;
       failures++;
     }
     setLive('offline', 'Reconnecting…');
@@ -600,6 +696,29 @@ async function streamEvents(): Promise<void> {
     scheduleRefresh();
     await new Promise((r) => setTimeout(r, Math.min(30_000, 1000 * 2 ** Math.min(failures, 5))));
   }
+}
+
+// ---- sign out --------------------------------------------------------------------------------
+
+/** Forgets the token, clears what it showed, and asks for a token again. */
+function signOut(): void {
+  sessionStorage.removeItem(TOKEN_KEY);
+  showSignOut();
+  streamAbort?.abort();
+  closeDetail();
+  loadSeq++; // a page still on its way was asked for with the old token: drop it
+  state.items = [];
+  state.total = 0;
+  $('devices').querySelector('tbody')!.replaceChildren();
+  $('page-info').textContent = '';
+  $<HTMLButtonElement>('prev').disabled = true;
+  $<HTMLButtonElement>('next').disabled = true;
+  for (const id of ['stat-devices', 'stat-recent', 'stat-pending', 'stat-failed', 'stat-dead'])
+    $(id).textContent = '–';
+  setStatus('status', '');
+  void askToken(HINT_SIGNED_OUT)
+    .then(() => Promise.all([loadStats(), loadDevices()]))
+    .catch(showError('status'));
 }
 
 // ---- wiring ----------------------------------------------------------------------------------
@@ -615,6 +734,18 @@ function init(): void {
     }, 200);
   });
   $<HTMLFormElement>('search-form').addEventListener('submit', (e) => e.preventDefault());
+  $<HTMLSelectElement>('trigger-filter').addEventListener('change', (e) => {
+    filterByTrigger((e.target as HTMLSelectElement).value as TriggerState | '');
+  });
+  for (const card of document.querySelectorAll<HTMLButtonElement>(
+    '.summary button[data-trigger]',
+  )) {
+    // A second click on the active card shows all devices again.
+    card.addEventListener('click', () => {
+      const trigger = card.dataset.trigger as TriggerState;
+      filterByTrigger(state.trigger === trigger ? '' : trigger);
+    });
+  }
   $<HTMLSelectElement>('page-size').addEventListener('change', (e) => {
     state.limit = Number((e.target as HTMLSelectElement).value);
     state.offset = 0;
@@ -660,6 +791,17 @@ function init(): void {
   });
   $<HTMLFormElement>('edit-form').addEventListener('submit', (e) => void saveDetail(e));
   $('delete').addEventListener('click', () => void deleteDetail());
+  const confirm = $<HTMLDialogElement>('confirm-delete');
+  $('confirm-delete-cancel').addEventListener('click', () => confirm.close('cancel'));
+  $('confirm-delete-ok').addEventListener('click', () => confirm.close('delete'));
+  confirm.addEventListener('click', (e) => {
+    if (e.target === confirm) confirm.close('cancel');
+  });
+  for (const inputId of Object.values(EDIT_INPUTS)) {
+    $(inputId).addEventListener('input', () => setFieldError(inputId, ''));
+  }
+  $('sign-out').addEventListener('click', signOut);
+  showSignOut();
   $('retrigger').addEventListener('click', () => void retrigger());
   $('detail-title').tabIndex = -1;
 
