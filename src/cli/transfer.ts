@@ -180,6 +180,16 @@ export async function exportDevices(store: Store, out: Writable): Promise<number
   }
 }
 
+/**
+ * A failed write with its cause: the store's message ("the write failed; nothing was stored")
+ * alone does not say what to fix. The stores redact passwords from the causes they attach.
+ */
+export function failureReason(e: unknown): string {
+  if (!(e instanceof Error)) return String(e);
+  const cause = e.cause instanceof Error ? e.cause.message : undefined;
+  return cause === undefined || cause === '' ? e.message : `${e.message}: ${cause}`;
+}
+
 export interface ImportReport {
   created: number;
   replaced: number;
@@ -224,7 +234,7 @@ export async function importDevices(
       (r) => {
         report[r]++;
       },
-      (e: unknown) => bad(line, e instanceof Error ? e.message : String(e)),
+      (e: unknown) => bad(line, failureReason(e)),
     );
     const tracked = p.finally(() => {
       inFlight.delete(tracked);

@@ -613,10 +613,12 @@ export class PostgresStore implements Store {
           device.lastSource,
         ],
       );
+      // Two statements: in one (a DELETE in a WITH), the INSERT would not see the deletion and
+      // a replaced device's (device_id, seq) keys would collide with its old rows.
+      await c.query('DELETE FROM history WHERE device_id = $1', [device.id]);
       // history is newest first; seq counts down from the registration count.
       await c.query(
-        `WITH del AS (DELETE FROM history WHERE device_id = $1)
-         INSERT INTO history (device_id, seq, at, ip, source)
+        `INSERT INTO history (device_id, seq, at, ip, source)
          SELECT $1, s, a, i, src FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::text[]) AS h(s, a, i, src)`,
         [
           device.id,

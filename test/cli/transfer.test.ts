@@ -4,10 +4,12 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { parseImportLine } from '../../src/cli/transfer.js';
 import { openStore } from '../../src/storage/open.js';
+import Database from 'better-sqlite3';
 import { SqliteStore } from '../../src/storage/sqlite.js';
 import type { Store } from '../../src/storage/store.js';
 import { tempDir } from '../helpers.js';
@@ -15,7 +17,10 @@ import { createTestDatabase, PG_SKIP_MESSAGE } from '../pg-helpers.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 const pgdb = await createTestDatabase('transfer');
+/** A database that never held a registry (no ztp schema). */
+const pgEmpty = await createTestDatabase('transfer_empty');
 after(() => pgdb?.drop());
+after(() => pgEmpty?.drop());
 
 function ztp(args: string[], stdin = ''): Promise<{ code: number; out: string; err: string }> {
   return new Promise((resolve, reject) => {
@@ -103,6 +108,30 @@ describe('ztp import', () => {
       assert.equal(d.lastSeen, Date.UTC(2026, 0, 2));
     } finally {
       await store.close();
+      cleanup();
+    }
+  });
+
+  it('names the cause when the database refuses a write', async () => {
+    const { dir, cleanup } = tempDir();
+    const db = join(dir, 'ztp.db');
+    const store = new SqliteStore(db);
+    await store.close();
+    // Stands in for any refusal of the engine (disk full, constraint, read-only file).
+    const raw = new Database(db);
+    raw.exec(
+      "CREATE TRIGGER refuse BEFORE INSERT ON devices BEGIN SELECT RAISE(ABORT, 'no room for devices'); END",
+    );
+    raw.close();
+    try {
+      const line = JSON.stringify({ id: 'dev-1', ip: '10.0.0.1', firstSeen: 0, lastSeen: 0 });
+      const r = await ztp(['import', '--database', db], line);
+      assert.equal(r.code, 1, r.err);
+      assert.match(
+        r.err,
+        /^line 1: the storage engine failed; nothing was stored: .*no room for devices/m,
+      );
+    } finally {
       cleanup();
     }
   });
@@ -204,3 +233,54 @@ describe(
     });
   },
 );
+
+describe('ztp import into PostgreSQL', { skip: pgdb ? false : PG_SKIP_MESSAGE }, () => {
+  it('is idempotent: a second import of the same export changes nothing', async () => {
+    await pgdb!.reset();
+    const { dir, cleanup } = tempDir();
+    const a = join(dir, 'a.db');
+    const src = new SqliteStore(a);
+    await populate(src);
+    const expected = await snapshot(src);
+    await src.close();
+    try {
+      const exported = await ztp(['export', '--database', a]);
+      assert.equal(exported.code, 0, exported.err);
+      const first = await ztp(['import', '--database', pgdb!.url], exported.out);
+      assert.equal(first.code, 0, first.err);
+      const again = await ztp(['import', '--database', pgdb!.url], exported.out);
+      assert.equal(again.code, 0, again.err);
+      assert.match(again.err, new RegExp(`0 created, ${expected.length} replaced, 0 bad lines`));
+      const pg = await openStore(pgdb!.url);
+      try {
+        assert.deepEqual(await snapshot(pg), expected);
+      } finally {
+        await pg.close();
+      }
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('names the reason PostgreSQL gives for a refused write, without the password', async () => {
+    await pgdb!.reset();
+    await pgdb!.query(
+      `CREATE OR REPLACE FUNCTION refuse_devices() RETURNS trigger LANGUAGE plpgsql AS
+         $$ BEGIN RAISE EXCEPTION 'no room for devices'; END $$`,
+    );
+    await pgdb!.query(
+      'CREATE TRIGGER refuse BEFORE INSERT ON devices FOR EACH ROW EXECUTE FUNCTION refuse_devices()',
+    );
+    try {
+      const url = new URL(pgdb!.url);
+      url.password = 'sekret-pw'; // trust authentication ignores it; it must not be printed
+      const line = JSON.stringify({ id: 'dev-1', ip: '10.0.0.1', firstSeen: 0, lastSeen: 0 });
+      const r = await ztp(['import', '--database', url.href], line);
+      assert.equal(r.code, 1, r.err);
+      assert.match(r.err, /^line 1: the write failed; nothing was stored: no room for devices/m);
+      assert.doesNotMatch(r.err, /sekret-pw/);
+    } finally {
+      await pgdb!.query('DROP TRIGGER refuse ON devices');
+    }
+  });
+});
