@@ -252,6 +252,8 @@ export async function importDevices(
 const EXPORT_HELP = `Usage: ztp export [--database <path|url>] > devices.jsonl
 
 Writes every device (record, timestamps, registration history) as one JSON object per line.
+The database must hold a ztp registry already: a missing SQLite file, or a database without
+the ztp schema, is refused (exit status 2) and nothing is created.
 
 Options:
 ${optionsHelp(TRANSFER_OPTIONS)}`;
@@ -259,16 +261,21 @@ ${optionsHelp(TRANSFER_OPTIONS)}`;
 const IMPORT_HELP = `Usage: ztp import [--database <path|url>] < devices.jsonl
 
 Reads the lines of 'ztp export' and stores each device exactly (replacing one with the same
-id). Each line is validated like the API; bad lines are reported as 'line N: reason' on
+id), creating the database (or its schema) if needed. Each line is validated like the API; bad lines are reported as 'line N: reason' on
 standard error and skipped. Exit status 1 when any line was not imported.
 
 Options:
 ${optionsHelp(TRANSFER_OPTIONS)}`;
 
+/**
+ * `existing`: the command only reads a registry (export), so a missing SQLite file or a
+ * database without the ztp schema is refused rather than created empty and reported as one.
+ */
 async function withStore(
   command: string,
   help: string,
   argv: string[],
+  existing: boolean,
   run: (store: Store) => Promise<number>,
 ): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -285,13 +292,23 @@ async function withStore(
     }
     throw e;
   }
-  const store = await openStore(config.database, {
-    postgres: {
-      poolSize: 4,
-      statementTimeout: config.databaseStatementTimeout,
-      connectTimeout: config.databaseConnectTimeout,
-    },
-  });
+  let store;
+  try {
+    store = await openStore(config.database, {
+      existing,
+      postgres: {
+        poolSize: 4,
+        statementTimeout: config.databaseStatementTimeout,
+        connectTimeout: config.databaseConnectTimeout,
+      },
+    });
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(`ztp ${command}: ${e.message}`);
+      return 2;
+    }
+    throw e;
+  }
   try {
     return await run(store);
   } finally {
@@ -300,7 +317,7 @@ async function withStore(
 }
 
 export function exportMain(argv: string[]): Promise<number> {
-  return withStore('export', EXPORT_HELP, argv, async (store) => {
+  return withStore('export', EXPORT_HELP, argv, true, async (store) => {
     const count = await exportDevices(store, process.stdout);
     console.error(`ztp export: ${count} devices`);
     return 0;
@@ -308,7 +325,7 @@ export function exportMain(argv: string[]): Promise<number> {
 }
 
 export function importMain(argv: string[]): Promise<number> {
-  return withStore('import', IMPORT_HELP, argv, async (store) => {
+  return withStore('import', IMPORT_HELP, argv, false, async (store) => {
     const report = await importDevices(store, process.stdin, (line, reason) =>
       console.error(`line ${line}: ${reason}`),
     );

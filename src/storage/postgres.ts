@@ -33,7 +33,7 @@ import {
   StorageUnavailableError,
   ZtpError,
 } from '../errors.js';
-import { LATEST_SCHEMA_VERSION, MIGRATIONS } from './migrations.js';
+import { LATEST_SCHEMA_VERSION, MIGRATIONS, requireCurrentSchema } from './migrations.js';
 import {
   completionParams,
   deviceFromRow,
@@ -71,6 +71,11 @@ export interface PostgresOptions {
   connectTimeout?: number;
   /** Told about connections lost while idle (the pool replaces them); must not throw. */
   onConnectionError?: (message: string) => void;
+  /**
+   * The registry must exist already (`ztp export`): a database without the current ztp schema
+   * is refused instead of migrated.
+   */
+  existing?: boolean;
 }
 
 export const POSTGRES_DEFAULTS = { poolSize: 10, statementTimeout: 5000, connectTimeout: 5000 };
@@ -241,7 +246,8 @@ export async function openPostgresStore(
 ): Promise<PostgresStore> {
   const store = new PostgresStore(url, opts);
   try {
-    await store.migrate();
+    if (opts.existing === true) await store.requireCurrentSchema();
+    else await store.migrate();
   } catch (e) {
     await store.close().catch(() => undefined);
     throw e;
@@ -363,6 +369,25 @@ export class PostgresStore implements Store {
     } finally {
       await client.end().catch(() => undefined);
     }
+  }
+
+  /** Refuses a database without the current ztp schema; changes nothing (see `existing`). */
+  async requireCurrentSchema(): Promise<void> {
+    let version: number | undefined;
+    try {
+      const { rows } = await this.pool.query<{ t: string | null }>(
+        "SELECT to_regclass('schema_version')::text AS t",
+      );
+      if (rows[0]?.t != null) {
+        const applied = await this.pool.query<{ v: number | null }>(
+          'SELECT max(version) AS v FROM schema_version',
+        );
+        version = applied.rows[0]?.v ?? undefined;
+      }
+    } catch (e) {
+      throw this.unavailable(e, `cannot read the PostgreSQL schema: ${this.redact(errText(e))}`);
+    }
+    requireCurrentSchema(version, `the PostgreSQL database '${parseUrl(this.url).database}'`);
   }
 
   // ---- group commit ------------------------------------------------------------------------

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { parseImportLine } from '../../src/cli/transfer.js';
@@ -69,6 +69,70 @@ async function populate(store: Store) {
   );
   for (let i = 0; i < 40; i++) await reg(`bulk-${String(i).padStart(3, '0')}`, '10.9.0.1', T0 + i);
 }
+
+describe('ztp export of a registry that does not exist', () => {
+  it('refuses a SQLite file that does not exist, creating nothing', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const missing = join(dir, 'mistyped.db');
+      const r = await ztp(['export', '--database', missing]);
+      assert.equal(r.code, 2, r.err);
+      assert.equal(r.out, '');
+      assert.equal(r.err, `ztp export: no SQLite database at '${missing}'; check --database\n`);
+      assert.deepEqual(readdirSync(dir), [], 'no database file was created');
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('refuses a SQLite file without the ztp schema, leaving it unchanged', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const other = join(dir, 'other.db');
+      const raw = new Database(other);
+      raw.exec('CREATE TABLE notes (body TEXT)');
+      raw.close();
+      const before = readFileSync(other);
+      const r = await ztp(['export', '--database', other]);
+      assert.equal(r.code, 2, r.err);
+      assert.equal(r.out, '');
+      assert.match(r.err, /holds no ztp registry/);
+      assert.deepEqual(readFileSync(other), before, 'no schema was added');
+      assert.deepEqual(readdirSync(dir), ['other.db']);
+    } finally {
+      cleanup();
+    }
+  });
+
+  it(
+    'refuses a PostgreSQL database without the ztp schema, migrating nothing',
+    { skip: pgEmpty ? false : PG_SKIP_MESSAGE },
+    async () => {
+      const r = await ztp(['export', '--database', pgEmpty!.url]);
+      assert.equal(r.code, 2, r.err);
+      assert.equal(r.out, '');
+      assert.match(r.err, /^ztp export: the PostgreSQL database '\w+' holds no ztp registry/);
+      const { rows } = await pgEmpty!.query("SELECT to_regclass('schema_version')::text AS t");
+      assert.deepEqual(rows, [{ t: null }], 'export created no schema');
+    },
+  );
+
+  it('still lets import create a new SQLite database', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const fresh = join(dir, 'new.db');
+      const line = JSON.stringify({ id: 'dev-1', ip: '10.0.0.1', firstSeen: 0, lastSeen: 0 });
+      const r = await ztp(['import', '--database', fresh], line);
+      assert.equal(r.code, 0, r.err);
+      assert.ok(existsSync(fresh));
+      const exported = await ztp(['export', '--database', fresh]);
+      assert.equal(exported.code, 0, exported.err);
+      assert.equal(exported.out.trim().split('\n').length, 1);
+    } finally {
+      cleanup();
+    }
+  });
+});
 
 describe('ztp import', () => {
   it('imports the good lines, reports each bad one with its number and reason, and exits 1', async () => {
