@@ -21,6 +21,7 @@ import type { DeviceService } from './devices/service.js';
 import type { ApiGroup, Guard } from './http/auth.js';
 import { clientScriptApi } from './http/client-script.js';
 import { fastCheck, type AnswerHooks, type FastCheck, type RawHandler } from './http/fast-check.js';
+import { installJsonBodyParser } from './http/json-body.js';
 import { managementApi } from './http/management.js';
 import { opsApi } from './http/ops.js';
 import { frameworkError, installProblemHandlers } from './http/problem.js';
@@ -155,6 +156,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   installProblemHandlers(app, bodyLimit);
   // Only JSON bodies; anything else is a 415 problem rather than a silently mis-parsed string.
   app.removeContentTypeParser('text/plain');
+  installJsonBodyParser(app);
 
   app.decorateRequest('principal', undefined);
   // Callback-style hooks: these two run on every request, and an async hook costs a promise and

@@ -17,6 +17,7 @@ import { ConfigError, loadTransferConfig, optionsHelp, TRANSFER_OPTIONS } from '
 import {
   normaliseId,
   normaliseIp,
+  refuseLoneSurrogates,
   sourceAddress,
   validateName,
   validateUserdata,
@@ -92,6 +93,8 @@ export function parseImportLine(line: string): { device: Device; history: Histor
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
     throw new LineError('not a JSON object');
+  // Any string of the line, as in a request body (e.g. a history source the API never checks).
+  refuseLoneSurrogates(raw);
   const o = raw as Record<string, unknown>;
   const id = normaliseId(field<string>(o, 'id', 'string'));
   const ip = normaliseIp(field<string>(o, 'ip', 'string'));

@@ -176,6 +176,39 @@ describe('ztp import', () => {
     }
   });
 
+  it('refuses lines with lone UTF-16 surrogates in any string, importing the others', async () => {
+    const { dir, cleanup } = tempDir();
+    const db = join(dir, 'ztp.db');
+    const line = (extra: Record<string, unknown>) =>
+      // JSON.stringify writes a lone surrogate as its escape, as a hand-edited file would hold it.
+      JSON.stringify({ id: 'dev-1', ip: '10.0.0.1', firstSeen: 0, lastSeen: 0, ...extra });
+    const input = [
+      line({ name: '\ud800'.repeat(255) }),
+      line({ userdata: 'a\udfffb' }),
+      line({ registrations: 1, lastSource: 'x\ud800' }),
+      line({ registrations: 1, history: [{ at: 0, ip: '10.0.0.1', source: '\udc00' }] }),
+      line({ name: 'rack 😀' }),
+    ].join('\n');
+    try {
+      const r = await ztp(['import', '--database', db], input);
+      assert.equal(r.code, 1, r.err);
+      assert.match(r.err, /^line 1: \/name contains a lone UTF-16 surrogate/m);
+      assert.match(r.err, /^line 2: \/userdata contains a lone UTF-16 surrogate/m);
+      assert.match(r.err, /^line 3: \/lastSource contains a lone UTF-16 surrogate/m);
+      assert.match(r.err, /^line 4: \/history\/0\/source contains a lone UTF-16 surrogate/m);
+      assert.doesNotMatch(r.err, /^line 5:/m);
+      const store = new SqliteStore(db);
+      try {
+        assert.equal((await store.get('dev-1')).name, 'rack 😀');
+        assert.equal(await store.countDevices(), 1);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      cleanup();
+    }
+  });
+
   it('names the cause when the database refuses a write', async () => {
     const { dir, cleanup } = tempDir();
     const db = join(dir, 'ztp.db');
