@@ -20,6 +20,7 @@ import type { DeviceService } from './devices/service.js';
 import type { ApiGroup, Guard } from './http/auth.js';
 import { clientScriptApi } from './http/client-script.js';
 import { fastCheck, type AnswerHooks, type FastCheck, type RawHandler } from './http/fast-check.js';
+import { installJsonBodyParser } from './http/json-body.js';
 import { managementApi } from './http/management.js';
 import { opsApi } from './http/ops.js';
 import { frameworkError, installProblemHandlers } from './http/problem.js';
@@ -167,13 +168,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   installProblemHandlers(app, bodyLimit, routeMethods);
   // Only JSON bodies; anything else is a 415 problem rather than a silently mis-parsed string.
   app.removeContentTypeParser('text/plain');
-  // An empty JSON body (curl -X PUT -H 'content-type: application/json' with no data) means "no
-  // members": {} (a registration may be empty; an edit then says `ip is required`).
-  const parseJson = app.getDefaultJsonParser('error', 'error');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    if (/^\s*$/.test(body as string)) done(null, {});
-    else void parseJson(request, body as string, done);
-  });
+  // JSON bodies: an empty one is {} (a registration may be empty), lone surrogates are refused.
+  installJsonBodyParser(app);
   // Before any guard: a browser's cross-site state change is refused whatever the credentials.
   app.addHook('onRequest', refuseCrossSite);
 

@@ -17,6 +17,7 @@ import { ConfigError, loadTransferConfig, optionsHelp, TRANSFER_OPTIONS } from '
 import {
   normaliseId,
   normaliseIp,
+  refuseLoneSurrogates,
   sourceAddress,
   validateName,
   validateUserdata,
@@ -92,6 +93,8 @@ export function parseImportLine(line: string): { device: Device; history: Histor
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
     throw new LineError('not a JSON object');
+  // Any string of the line, as in a request body (e.g. a history source the API never checks).
+  refuseLoneSurrogates(raw);
   const o = raw as Record<string, unknown>;
   const id = normaliseId(field<string>(o, 'id', 'string'));
   const ip = normaliseIp(field<string>(o, 'ip', 'string'));
@@ -180,6 +183,16 @@ export async function exportDevices(store: Store, out: Writable): Promise<number
   }
 }
 
+/**
+ * A failed write with its cause: the store's message ("the write failed; nothing was stored")
+ * alone does not say what to fix. The stores redact passwords from the causes they attach.
+ */
+export function failureReason(e: unknown): string {
+  if (!(e instanceof Error)) return String(e);
+  const cause = e.cause instanceof Error ? e.cause.message : undefined;
+  return cause === undefined || cause === '' ? e.message : `${e.message}: ${cause}`;
+}
+
 export interface ImportReport {
   created: number;
   replaced: number;
@@ -224,7 +237,7 @@ export async function importDevices(
       (r) => {
         report[r]++;
       },
-      (e: unknown) => bad(line, e instanceof Error ? e.message : String(e)),
+      (e: unknown) => bad(line, failureReason(e)),
     );
     const tracked = p.finally(() => {
       inFlight.delete(tracked);
@@ -242,6 +255,8 @@ export async function importDevices(
 const EXPORT_HELP = `Usage: ztp export [--database <path|url>] > devices.jsonl
 
 Writes every device (record, timestamps, registration history) as one JSON object per line.
+The database must hold a ztp registry already: a missing SQLite file, or a database without
+the ztp schema, is refused (exit status 2) and nothing is created.
 
 Options:
 ${optionsHelp(TRANSFER_OPTIONS)}`;
@@ -249,16 +264,21 @@ ${optionsHelp(TRANSFER_OPTIONS)}`;
 const IMPORT_HELP = `Usage: ztp import [--database <path|url>] < devices.jsonl
 
 Reads the lines of 'ztp export' and stores each device exactly (replacing one with the same
-id). Each line is validated like the API; bad lines are reported as 'line N: reason' on
+id), creating the database (or its schema) if needed. Each line is validated like the API; bad lines are reported as 'line N: reason' on
 standard error and skipped. Exit status 1 when any line was not imported.
 
 Options:
 ${optionsHelp(TRANSFER_OPTIONS)}`;
 
+/**
+ * `existing`: the command only reads a registry (export), so a missing SQLite file or a
+ * database without the ztp schema is refused rather than created empty and reported as one.
+ */
 async function withStore(
   command: string,
   help: string,
   argv: string[],
+  existing: boolean,
   run: (store: Store) => Promise<number>,
 ): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -275,13 +295,23 @@ async function withStore(
     }
     throw e;
   }
-  const store = await openStore(config.database, {
-    postgres: {
-      poolSize: 4,
-      statementTimeout: config.databaseStatementTimeout,
-      connectTimeout: config.databaseConnectTimeout,
-    },
-  });
+  let store;
+  try {
+    store = await openStore(config.database, {
+      existing,
+      postgres: {
+        poolSize: 4,
+        statementTimeout: config.databaseStatementTimeout,
+        connectTimeout: config.databaseConnectTimeout,
+      },
+    });
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(`ztp ${command}: ${e.message}`);
+      return 2;
+    }
+    throw e;
+  }
   try {
     return await run(store);
   } finally {
@@ -290,7 +320,7 @@ async function withStore(
 }
 
 export function exportMain(argv: string[]): Promise<number> {
-  return withStore('export', EXPORT_HELP, argv, async (store) => {
+  return withStore('export', EXPORT_HELP, argv, true, async (store) => {
     const count = await exportDevices(store, process.stdout);
     console.error(`ztp export: ${count} devices`);
     return 0;
@@ -298,7 +328,7 @@ export function exportMain(argv: string[]): Promise<number> {
 }
 
 export function importMain(argv: string[]): Promise<number> {
-  return withStore('import', IMPORT_HELP, argv, async (store) => {
+  return withStore('import', IMPORT_HELP, argv, false, async (store) => {
     const report = await importDevices(store, process.stdin, (line, reason) =>
       console.error(`line ${line}: ${reason}`),
     );

@@ -5,6 +5,8 @@
  * Applied in order at start-up; the applied version is kept in schema_version.
  * Times are BIGINT milliseconds since the epoch in both engines.
  */
+import { ConfigError } from '../config.js';
+
 export interface Migration {
   version: number;
   description: string;
@@ -104,3 +106,21 @@ DROP INDEX triggers_device;`,
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.at(-1)?.version ?? 0;
+
+/**
+ * For a command that reads an existing registry (`ztp export`) and so must neither create nor
+ * migrate one: refuses a database without the ztp schema (`version` undefined: a mistyped
+ * database would otherwise be exported as an empty registry) or with another version of it.
+ */
+export function requireCurrentSchema(version: number | undefined, database: string): void {
+  if (version === undefined)
+    throw new ConfigError(`${database} holds no ztp registry (no ztp schema); check --database`);
+  if (version < LATEST_SCHEMA_VERSION)
+    throw new ConfigError(
+      `${database} has an older ztp schema (version ${version}, this build ${LATEST_SCHEMA_VERSION}): start 'ztp serve' of this build on it once to upgrade it, or use the ztp version that wrote it`,
+    );
+  if (version > LATEST_SCHEMA_VERSION)
+    throw new ConfigError(
+      `${database} has a newer ztp schema (version ${version}, this build ${LATEST_SCHEMA_VERSION}); upgrade ztp`,
+    );
+}

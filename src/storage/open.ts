@@ -11,14 +11,24 @@ export interface OpenStoreOptions {
   background?: boolean;
   /** PostgreSQL: pool size, timeouts, connection-loss reporting. */
   postgres?: PostgresOptions;
+  /**
+   * The registry must exist already (commands that only read one, like `ztp export`): a missing
+   * SQLite file, or a database without the current ztp schema, is refused with a ConfigError
+   * instead of being created or migrated.
+   */
+  existing?: boolean;
 }
 
 export async function openStore(database: string, opts: OpenStoreOptions = {}): Promise<Store> {
   if (isPostgresUrl(database)) {
     const { openPostgresStore } = await import('./postgres.js');
-    return openPostgresStore(database, opts.postgres);
+    return openPostgresStore(database, { ...opts.postgres, existing: opts.existing });
   }
   const { SqliteStore } = await import('./sqlite.js');
   const background = opts.background ?? false;
-  return new SqliteStore(database, { backgroundCheckpoint: background, fsyncOffLoop: background });
+  return new SqliteStore(database, {
+    backgroundCheckpoint: background,
+    fsyncOffLoop: background,
+    existing: opts.existing,
+  });
 }

@@ -33,7 +33,7 @@ import {
   StorageUnavailableError,
   ZtpError,
 } from '../errors.js';
-import { LATEST_SCHEMA_VERSION, MIGRATIONS } from './migrations.js';
+import { LATEST_SCHEMA_VERSION, MIGRATIONS, requireCurrentSchema } from './migrations.js';
 import {
   completionParams,
   deviceFromRow,
@@ -73,6 +73,11 @@ export interface PostgresOptions {
   connectTimeout?: number;
   /** Told about connections lost while idle (the pool replaces them); must not throw. */
   onConnectionError?: (message: string) => void;
+  /**
+   * The registry must exist already (`ztp export`): a database without the current ztp schema
+   * is refused instead of migrated.
+   */
+  existing?: boolean;
 }
 
 export const POSTGRES_DEFAULTS = { poolSize: 10, statementTimeout: 5000, connectTimeout: 5000 };
@@ -243,7 +248,8 @@ export async function openPostgresStore(
 ): Promise<PostgresStore> {
   const store = new PostgresStore(url, opts);
   try {
-    await store.migrate();
+    if (opts.existing === true) await store.requireCurrentSchema();
+    else await store.migrate();
   } catch (e) {
     await store.close().catch(() => undefined);
     throw e;
@@ -365,6 +371,25 @@ export class PostgresStore implements Store {
     } finally {
       await client.end().catch(() => undefined);
     }
+  }
+
+  /** Refuses a database without the current ztp schema; changes nothing (see `existing`). */
+  async requireCurrentSchema(): Promise<void> {
+    let version: number | undefined;
+    try {
+      const { rows } = await this.pool.query<{ t: string | null }>(
+        "SELECT to_regclass('schema_version')::text AS t",
+      );
+      if (rows[0]?.t != null) {
+        const applied = await this.pool.query<{ v: number | null }>(
+          'SELECT max(version) AS v FROM schema_version',
+        );
+        version = applied.rows[0]?.v ?? undefined;
+      }
+    } catch (e) {
+      throw this.unavailable(e, `cannot read the PostgreSQL schema: ${this.redact(errText(e))}`);
+    }
+    requireCurrentSchema(version, `the PostgreSQL database '${parseUrl(this.url).database}'`);
   }
 
   // ---- group commit ------------------------------------------------------------------------
@@ -624,10 +649,12 @@ export class PostgresStore implements Store {
           device.lastSource,
         ],
       );
+      // Two statements: in one (a DELETE in a WITH), the INSERT would not see the deletion and
+      // a replaced device's (device_id, seq) keys would collide with its old rows.
+      await c.query('DELETE FROM history WHERE device_id = $1', [device.id]);
       // history is newest first; seq counts down from the registration count.
       await c.query(
-        `WITH del AS (DELETE FROM history WHERE device_id = $1)
-         INSERT INTO history (device_id, seq, at, ip, source)
+        `INSERT INTO history (device_id, seq, at, ip, source)
          SELECT $1, s, a, i, src FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::text[]) AS h(s, a, i, src)`,
         [
           device.id,

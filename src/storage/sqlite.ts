@@ -14,10 +14,11 @@
  */
 import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
-import { closeSync, fsync, openSync, statSync } from 'node:fs';
+import { closeSync, existsSync, fsync, openSync, statSync } from 'node:fs';
+import { ConfigError } from '../config.js';
 import { DeviceNotFoundError, StorageUnavailableError, ZtpError } from '../errors.js';
 import { startCheckpointer, type Checkpointer, type CheckpointerOptions } from './checkpoint.js';
-import { MIGRATIONS } from './migrations.js';
+import { MIGRATIONS, requireCurrentSchema } from './migrations.js';
 import type {
   CompleteOptions,
   Device,
@@ -189,6 +190,11 @@ export interface SqliteStoreOptions {
    * of this file); writes still resolve only after their fsync. The server turns this on.
    */
   fsyncOffLoop?: boolean;
+  /**
+   * The registry must exist already (`ztp export`): a missing file is refused instead of created,
+   * and a file without the current ztp schema instead of migrated.
+   */
+  existing?: boolean;
 }
 
 export class SqliteStore implements Store {
@@ -221,8 +227,14 @@ export class SqliteStore implements Store {
     readonly path: string,
     opts: SqliteStoreOptions = {},
   ) {
+    if (opts.existing === true && path !== ':memory:' && !existsSync(path))
+      throw new ConfigError(`no SQLite database at '${path}'; check --database`);
+    let opened: Database.Database | undefined;
     try {
-      this.db = new Database(path);
+      // fileMustExist: a file removed since the check above is still not created.
+      this.db = opened = new Database(path, { fileMustExist: opts.existing === true });
+      // Before any pragma: a file that is not a current ztp registry is left as it was.
+      if (opts.existing === true) requireCurrentSchema(schemaVersion(this.db), `'${path}'`);
       const journal = this.db.pragma('journal_mode = WAL', { simple: true }) as string;
       // Off-loop fsync needs a WAL file to fsync (not ':memory:', nor a file system without WAL).
       this.offLoop = opts.fsyncOffLoop === true && journal.toLowerCase() === 'wal';
@@ -231,7 +243,7 @@ export class SqliteStore implements Store {
       const background = opts.backgroundCheckpoint ?? false;
       if (opts.autoCheckpoint === false || background !== false)
         this.db.pragma('wal_autocheckpoint = 0');
-      migrate(this.db);
+      if (opts.existing !== true) migrate(this.db);
       // A WAL left with frames (a crash, or the migrations just applied): the first commit starts
       // the checkpoint worker even if it changes no row, as every commit did before.
       if ((statSync(`${path}-wal`, { throwIfNoEntry: false })?.size ?? 0) > 0)
@@ -256,6 +268,8 @@ export class SqliteStore implements Store {
         };
       }
     } catch (e) {
+      opened?.close();
+      if (e instanceof ConfigError) throw e;
       throw new StorageUnavailableError(
         `cannot open SQLite database '${path}': ${(e as Error).message}`,
         e,
@@ -889,6 +903,18 @@ export function completionParams(trigger: Trigger, token: string, outcome: Trigg
 function asStoreError(e: unknown): Error {
   if (e instanceof ZtpError) return e;
   return new StorageUnavailableError('the storage engine failed; nothing was stored', e);
+}
+
+/** The applied ztp schema version, or undefined when the database has no ztp schema. */
+function schemaVersion(db: Database.Database): number | undefined {
+  const table = db
+    .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'")
+    .get();
+  if (table === undefined) return undefined;
+  const row = db.prepare('SELECT max(version) AS v FROM schema_version').get() as {
+    v: number | null;
+  };
+  return row.v ?? undefined;
 }
 
 function migrate(db: Database.Database): void {

@@ -4,10 +4,12 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { parseImportLine } from '../../src/cli/transfer.js';
 import { openStore } from '../../src/storage/open.js';
+import Database from 'better-sqlite3';
 import { SqliteStore } from '../../src/storage/sqlite.js';
 import type { Store } from '../../src/storage/store.js';
 import { tempDir } from '../helpers.js';
@@ -15,7 +17,10 @@ import { createTestDatabase, PG_SKIP_MESSAGE } from '../pg-helpers.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 const pgdb = await createTestDatabase('transfer');
+/** A database that never held a registry (no ztp schema). */
+const pgEmpty = await createTestDatabase('transfer_empty');
 after(() => pgdb?.drop());
+after(() => pgEmpty?.drop());
 
 function ztp(args: string[], stdin = ''): Promise<{ code: number; out: string; err: string }> {
   return new Promise((resolve, reject) => {
@@ -65,6 +70,70 @@ async function populate(store: Store) {
   for (let i = 0; i < 40; i++) await reg(`bulk-${String(i).padStart(3, '0')}`, '10.9.0.1', T0 + i);
 }
 
+describe('ztp export of a registry that does not exist', () => {
+  it('refuses a SQLite file that does not exist, creating nothing', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const missing = join(dir, 'mistyped.db');
+      const r = await ztp(['export', '--database', missing]);
+      assert.equal(r.code, 2, r.err);
+      assert.equal(r.out, '');
+      assert.equal(r.err, `ztp export: no SQLite database at '${missing}'; check --database\n`);
+      assert.deepEqual(readdirSync(dir), [], 'no database file was created');
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('refuses a SQLite file without the ztp schema, leaving it unchanged', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const other = join(dir, 'other.db');
+      const raw = new Database(other);
+      raw.exec('CREATE TABLE notes (body TEXT)');
+      raw.close();
+      const before = readFileSync(other);
+      const r = await ztp(['export', '--database', other]);
+      assert.equal(r.code, 2, r.err);
+      assert.equal(r.out, '');
+      assert.match(r.err, /holds no ztp registry/);
+      assert.deepEqual(readFileSync(other), before, 'no schema was added');
+      assert.deepEqual(readdirSync(dir), ['other.db']);
+    } finally {
+      cleanup();
+    }
+  });
+
+  it(
+    'refuses a PostgreSQL database without the ztp schema, migrating nothing',
+    { skip: pgEmpty ? false : PG_SKIP_MESSAGE },
+    async () => {
+      const r = await ztp(['export', '--database', pgEmpty!.url]);
+      assert.equal(r.code, 2, r.err);
+      assert.equal(r.out, '');
+      assert.match(r.err, /^ztp export: the PostgreSQL database '\w+' holds no ztp registry/);
+      const { rows } = await pgEmpty!.query("SELECT to_regclass('schema_version')::text AS t");
+      assert.deepEqual(rows, [{ t: null }], 'export created no schema');
+    },
+  );
+
+  it('still lets import create a new SQLite database', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const fresh = join(dir, 'new.db');
+      const line = JSON.stringify({ id: 'dev-1', ip: '10.0.0.1', firstSeen: 0, lastSeen: 0 });
+      const r = await ztp(['import', '--database', fresh], line);
+      assert.equal(r.code, 0, r.err);
+      assert.ok(existsSync(fresh));
+      const exported = await ztp(['export', '--database', fresh]);
+      assert.equal(exported.code, 0, exported.err);
+      assert.equal(exported.out.trim().split('\n').length, 1);
+    } finally {
+      cleanup();
+    }
+  });
+});
+
 describe('ztp import', () => {
   it('imports the good lines, reports each bad one with its number and reason, and exits 1', async () => {
     const { dir, cleanup } = tempDir();
@@ -103,6 +172,63 @@ describe('ztp import', () => {
       assert.equal(d.lastSeen, Date.UTC(2026, 0, 2));
     } finally {
       await store.close();
+      cleanup();
+    }
+  });
+
+  it('refuses lines with lone UTF-16 surrogates in any string, importing the others', async () => {
+    const { dir, cleanup } = tempDir();
+    const db = join(dir, 'ztp.db');
+    const line = (extra: Record<string, unknown>) =>
+      // JSON.stringify writes a lone surrogate as its escape, as a hand-edited file would hold it.
+      JSON.stringify({ id: 'dev-1', ip: '10.0.0.1', firstSeen: 0, lastSeen: 0, ...extra });
+    const input = [
+      line({ name: '\ud800'.repeat(255) }),
+      line({ userdata: 'a\udfffb' }),
+      line({ registrations: 1, lastSource: 'x\ud800' }),
+      line({ registrations: 1, history: [{ at: 0, ip: '10.0.0.1', source: '\udc00' }] }),
+      line({ name: 'rack 😀' }),
+    ].join('\n');
+    try {
+      const r = await ztp(['import', '--database', db], input);
+      assert.equal(r.code, 1, r.err);
+      assert.match(r.err, /^line 1: \/name contains a lone UTF-16 surrogate/m);
+      assert.match(r.err, /^line 2: \/userdata contains a lone UTF-16 surrogate/m);
+      assert.match(r.err, /^line 3: \/lastSource contains a lone UTF-16 surrogate/m);
+      assert.match(r.err, /^line 4: \/history\/0\/source contains a lone UTF-16 surrogate/m);
+      assert.doesNotMatch(r.err, /^line 5:/m);
+      const store = new SqliteStore(db);
+      try {
+        assert.equal((await store.get('dev-1')).name, 'rack 😀');
+        assert.equal(await store.countDevices(), 1);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('names the cause when the database refuses a write', async () => {
+    const { dir, cleanup } = tempDir();
+    const db = join(dir, 'ztp.db');
+    const store = new SqliteStore(db);
+    await store.close();
+    // Stands in for any refusal of the engine (disk full, constraint, read-only file).
+    const raw = new Database(db);
+    raw.exec(
+      "CREATE TRIGGER refuse BEFORE INSERT ON devices BEGIN SELECT RAISE(ABORT, 'no room for devices'); END",
+    );
+    raw.close();
+    try {
+      const line = JSON.stringify({ id: 'dev-1', ip: '10.0.0.1', firstSeen: 0, lastSeen: 0 });
+      const r = await ztp(['import', '--database', db], line);
+      assert.equal(r.code, 1, r.err);
+      assert.match(
+        r.err,
+        /^line 1: the storage engine failed; nothing was stored: .*no room for devices/m,
+      );
+    } finally {
       cleanup();
     }
   });
@@ -204,3 +330,54 @@ describe(
     });
   },
 );
+
+describe('ztp import into PostgreSQL', { skip: pgdb ? false : PG_SKIP_MESSAGE }, () => {
+  it('is idempotent: a second import of the same export changes nothing', async () => {
+    await pgdb!.reset();
+    const { dir, cleanup } = tempDir();
+    const a = join(dir, 'a.db');
+    const src = new SqliteStore(a);
+    await populate(src);
+    const expected = await snapshot(src);
+    await src.close();
+    try {
+      const exported = await ztp(['export', '--database', a]);
+      assert.equal(exported.code, 0, exported.err);
+      const first = await ztp(['import', '--database', pgdb!.url], exported.out);
+      assert.equal(first.code, 0, first.err);
+      const again = await ztp(['import', '--database', pgdb!.url], exported.out);
+      assert.equal(again.code, 0, again.err);
+      assert.match(again.err, new RegExp(`0 created, ${expected.length} replaced, 0 bad lines`));
+      const pg = await openStore(pgdb!.url);
+      try {
+        assert.deepEqual(await snapshot(pg), expected);
+      } finally {
+        await pg.close();
+      }
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('names the reason PostgreSQL gives for a refused write, without the password', async () => {
+    await pgdb!.reset();
+    await pgdb!.query(
+      `CREATE OR REPLACE FUNCTION refuse_devices() RETURNS trigger LANGUAGE plpgsql AS
+         $$ BEGIN RAISE EXCEPTION 'no room for devices'; END $$`,
+    );
+    await pgdb!.query(
+      'CREATE TRIGGER refuse BEFORE INSERT ON devices FOR EACH ROW EXECUTE FUNCTION refuse_devices()',
+    );
+    try {
+      const url = new URL(pgdb!.url);
+      url.password = 'sekret-pw'; // trust authentication ignores it; it must not be printed
+      const line = JSON.stringify({ id: 'dev-1', ip: '10.0.0.1', firstSeen: 0, lastSeen: 0 });
+      const r = await ztp(['import', '--database', url.href], line);
+      assert.equal(r.code, 1, r.err);
+      assert.match(r.err, /^line 1: the write failed; nothing was stored: no room for devices/m);
+      assert.doesNotMatch(r.err, /sekret-pw/);
+    } finally {
+      await pgdb!.query('DROP TRIGGER refuse ON devices');
+    }
+  });
+});

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   canonicalMac,
+  loneSurrogatePointer,
   normaliseId,
   normaliseIp,
   sourceAddress,
@@ -133,5 +134,31 @@ describe('name and userdata', () => {
       InvalidInputError,
       'NUL is refused on every engine',
     );
+  });
+
+  it('refuses lone UTF-16 surrogates and keeps paired ones (astral characters)', () => {
+    for (const text of ['a\ud800b', '\udc00', 'end\ud83d', '\ude00start']) {
+      assert.throws(() => validateName(text), /lone UTF-16 surrogate/, JSON.stringify(text));
+      assert.throws(() => validateUserdata(text), /lone UTF-16 surrogate/, JSON.stringify(text));
+    }
+    assert.throws(() => validateName('\ud800'.repeat(255)), { code: 'invalid_body' });
+    assert.equal(validateName('rack 😀 4'), 'rack 😀 4');
+    assert.equal(validateUserdata('\ud83d\ude00'), '😀');
+  });
+});
+
+describe('lone surrogates in a JSON value', () => {
+  it('points at the first string or member name holding one', () => {
+    assert.equal(loneSurrogatePointer({ ip: '1.1.1.1', name: 'ok 😀', userdata: '' }), undefined);
+    assert.equal(loneSurrogatePointer({ ip: '1.1.1.1', name: 'a\ud800' }), '/name');
+    assert.equal(loneSurrogatePointer({ a: [1, { 'b/c': ['x', '\udfff'] }] }), '/a/1/b~1c/1');
+    assert.equal(loneSurrogatePointer({ ok: 1, 'k\ud800': 2 }), '/k\\ud800');
+    assert.equal(loneSurrogatePointer('\ud800'), '');
+  });
+
+  it('walks values nested deeper than the call stack', () => {
+    let deep: unknown = '\ud800';
+    for (let i = 0; i < 100_000; i++) deep = [deep];
+    assert.equal(loneSurrogatePointer(deep), '/0'.repeat(100_000));
   });
 });

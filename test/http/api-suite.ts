@@ -128,6 +128,20 @@ export function apiSuite(name: string, open: () => Promise<OpenedStore>): void {
           { ip: '1.1.1.1', userdata: 'é'.repeat(33 * 1024) },
           'invalid_body',
         ],
+        // JSON.stringify writes a lone surrogate as the escape \ud800 (valid JSON, not Unicode).
+        ['a lone surrogate in name', { ip: '1.1.1.1', name: 'a\ud800b' }, 'invalid_body'],
+        [
+          'a name of 255 lone surrogates',
+          { ip: '1.1.1.1', name: '\ud800'.repeat(255) },
+          'invalid_body',
+        ],
+        ['a lone surrogate in userdata', { ip: '1.1.1.1', userdata: 'x\udfff' }, 'invalid_body'],
+        ['a lone surrogate in ip', { ip: '1.1.1.1\udc00' }, 'invalid_body'],
+        [
+          'a lone surrogate in an unknown member',
+          { ip: '1.1.1.1', extra: { deep: ['\ud83d'] } },
+          'invalid_body',
+        ],
       ] as const) {
         it(`answers 400 ${code} for ${label}, storing nothing`, async () => {
           const res = await put('/ztp/register/dev-bad', body);
@@ -153,6 +167,32 @@ export function apiSuite(name: string, open: () => Promise<OpenedStore>): void {
           assert.equal(await store.countDevices(), 0);
         });
       }
+
+      it('refuses lone surrogates in ids and keeps paired ones (astral text) exactly', async () => {
+        // A surrogate in a URL can only be %-encoded, as invalid UTF-8.
+        assertProblem(
+          await put('/ztp/register/a%ED%A0%80b', { ip: '1.1.1.1' }),
+          400,
+          'invalid_url',
+        );
+        assertProblem(await get('/ztp/check/%ED%A0%80'), 400, 'invalid_url');
+        const problem = json(await put('/ztp/register/dev-1', '{"ip":"1.1.1.1","name":"\\ud800"}'));
+        assert.match(String(problem.detail), /\/name contains a lone UTF-16 surrogate/);
+        assert.equal(await store.countDevices(), 0);
+        // Escaped pair and literal character: the same text, stored and returned unchanged.
+        const name = '😀'.repeat(127);
+        const res = await put(
+          '/ztp/register/dev-1',
+          `{"ip":"1.1.1.1","name":"${'\\ud83d\\ude00'.repeat(127)}","userdata":"😀"}`,
+        );
+        assert.equal(res.statusCode, 201, res.body);
+        assert.deepEqual(json(await get('/ztp/check/dev-1')), {
+          id: 'dev-1',
+          ip: '1.1.1.1',
+          name,
+          userdata: '😀',
+        });
+      });
 
       it('answers 415 for a non-JSON body and 413 for an oversized one', async () => {
         const form = await app().inject({
@@ -295,6 +335,16 @@ export function apiSuite(name: string, open: () => Promise<OpenedStore>): void {
         assert.equal(json(await get('/ztp/mng/dev-1')).registrations, 1);
         assertProblem(await put('/ztp/mng/dev-1', { name: 'no ip' }), 400, 'invalid_body');
         assertProblem(await put('/ztp/mng/dev-1', { ip: '999.1.1.1' }), 400, 'invalid_ip');
+        assertProblem(
+          await put('/ztp/mng/dev-1', { ip: '10.0.0.1', name: 'x\ud800' }),
+          400,
+          'invalid_body',
+        );
+        assert.equal(
+          json(await get('/ztp/check/dev-1')).name,
+          'b',
+          'a refused edit changes nothing',
+        );
         assertProblem(await put('/ztp/mng/unknown-9', { ip: '1.1.1.1' }), 404, 'device_not_found');
         assert.equal(await store.countDevices(), 1);
       });

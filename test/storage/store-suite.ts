@@ -245,6 +245,10 @@ export function storeSuite(name: string, open: () => Promise<OpenedStore>): void
         assert.equal(await store.importDevice(device, history), 'created');
         assert.deepEqual(await store.get('imp-1'), device);
         assert.deepEqual(await store.history('imp-1'), history);
+        // The same device again (importing a file twice): its history keys are the same.
+        assert.equal(await store.importDevice(device, history), 'replaced');
+        assert.deepEqual(await store.get('imp-1'), device);
+        assert.deepEqual(await store.history('imp-1'), history);
         assert.equal(await store.importDevice({ ...device, name: 'm' }, []), 'replaced');
         assert.equal((await store.get('imp-1')).name, 'm');
         assert.deepEqual(await store.history('imp-1'), []);
