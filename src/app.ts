@@ -20,6 +20,7 @@ import {
 import type { DeviceService } from './devices/service.js';
 import type { ApiGroup, Guard } from './http/auth.js';
 import { clientScriptApi } from './http/client-script.js';
+import { connectionHandler } from './http/connections.js';
 import { fastCheck, type AnswerHooks, type FastCheck, type RawHandler } from './http/fast-check.js';
 import { managementApi } from './http/management.js';
 import { opsApi } from './http/ops.js';
@@ -120,9 +121,9 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   let entry: RawHandler | undefined;
   const serverFactory = (fastify: RawHandler): HttpServer => {
     fastifyHandler = fastify;
-    const handler: RawHandler = (req, res) => {
+    const handler = connectionHandler((req, res) => {
       (entry ?? fastify)(req, res);
-    };
+    });
     const server = (
       opts.https
         ? createHttpsServer({ ...opts.https, ...nodeServer }, handler)
