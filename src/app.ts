@@ -59,6 +59,10 @@ export interface ServerLimits {
   keepAliveTimeout: number;
   /** Largest request head (request line + headers), node `maxHeaderSize`; beyond it 431. */
   maxHeaderSize: number;
+  /** A connection closed before its request body was read drains the rest this long at most, */
+  lingerTimeout: number;
+  /** and this many bytes at most (src/http/connections.ts). */
+  lingerBytes: number;
 }
 
 export const SERVER_LIMITS: ServerLimits = {
@@ -67,6 +71,8 @@ export const SERVER_LIMITS: ServerLimits = {
   idleTimeout: 120_000,
   keepAliveTimeout: 72_000,
   maxHeaderSize: 16 * 1024,
+  lingerTimeout: 5000,
+  lingerBytes: 16 * 1024 * 1024,
 };
 
 /** Called once per answered request, from Fastify's onResponse or from the lookup fast lane. */
@@ -123,7 +129,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     fastifyHandler = fastify;
     const handler = connectionHandler((req, res) => {
       (entry ?? fastify)(req, res);
-    });
+    }, limits);
     const server = (
       opts.https
         ? createHttpsServer({ ...opts.https, ...nodeServer }, handler)
