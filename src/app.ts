@@ -28,6 +28,7 @@ import { frameworkError, installProblemHandlers } from './http/problem.js';
 import { registrationApi } from './http/registration.js';
 import { retrievalApi } from './http/retrieval.js';
 import { docsUiSecurity } from './security/headers.js';
+import { checkBeforeHandshake } from './security/tls.js';
 
 export interface AppOptions {
   service: DeviceService;
@@ -130,9 +131,16 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     const handler = connectionHandler((req, res) => {
       (entry ?? fastify)(req, res);
     }, limits);
+    // With TLS, the slow-client limit for the headers also bounds the handshake.
     const server = (
       opts.https
-        ? createHttpsServer({ ...opts.https, ...nodeServer }, handler)
+        ? checkBeforeHandshake(
+            createHttpsServer(
+              { ...opts.https, ...nodeServer, handshakeTimeout: limits.headersTimeout },
+              handler,
+            ),
+            limits.headersTimeout,
+          )
         : createHttpServer(nodeServer, handler)
     ) as HttpServer;
     // What Fastify sets on a server it creates itself.

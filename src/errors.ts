@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'method_not_allowed'
   | 'unauthorized'
   | 'forbidden'
+  | 'https_required'
   | 'rate_limited'
   | 'storage_unavailable'
   | 'triggers_disabled'
