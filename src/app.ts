@@ -151,6 +151,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   };
   const app = Fastify({
     serverFactory,
+    // Fastify reads it only for the scheme of the address it logs and of listeningOrigin.
+    ...(opts.https ? { https: true } : {}),
     connectionTimeout: limits.idleTimeout,
     keepAliveTimeout: limits.keepAliveTimeout,
     requestTimeout: limits.requestTimeout,

@@ -128,6 +128,23 @@ describe('HTTPS listener', () => {
       await s.close();
     }
   });
+
+  it('logs the https:// address it listens at', async () => {
+    const lines: string[] = [];
+    const s = await serve(
+      {},
+      { logger: { level: 'info', stream: { write: (l: string) => lines.push(l) } } },
+    );
+    try {
+      const listening = lines
+        .map((l) => (JSON.parse(l) as { msg: string }).msg)
+        .filter((m) => m.startsWith('Server listening at'));
+      assert.deepEqual(listening, [`Server listening at ${s.url}`]);
+      assert.equal(s.t.app.listeningOrigin, s.url);
+    } finally {
+      await s.close();
+    }
+  });
 });
 
 describe('mutual TLS: --require-client-cert register', () => {
@@ -317,6 +334,11 @@ describe('ztp serve with TLS (real process)', () => {
     ]);
     try {
       assert.match(server.url, /^https:\/\/127\.0\.0\.1:\d+$/);
+      assert.ok(
+        server.lines.some((l) => l.includes('Server listening at https://')),
+        server.lines.join('\n'),
+      );
+      assert.ok(!server.lines.some((l) => l.includes('Server listening at http://')));
       const port = Number(new URL(server.url).port);
       const ca = pki.read('ca.pem');
       const first = await serverSerial(port, ca);
