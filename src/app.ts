@@ -19,6 +19,7 @@ import {
 import type { DeviceService } from './devices/service.js';
 import type { ApiGroup, Guard } from './http/auth.js';
 import { clientScriptApi } from './http/client-script.js';
+import { connectionHandler } from './http/connections.js';
 import { fastCheck, type AnswerHooks, type FastCheck, type RawHandler } from './http/fast-check.js';
 import { installJsonBodyParser } from './http/json-body.js';
 import { managementApi } from './http/management.js';
@@ -31,6 +32,7 @@ import { validatorCompiler } from './http/validation.js';
 import { refuseCrossSite } from './security/cross-site.js';
 import { docsUiSecurity } from './security/headers.js';
 import { redactUrl } from './security/redact-url.js';
+import { checkBeforeHandshake } from './security/tls.js';
 
 export interface AppOptions {
   service: DeviceService;
@@ -62,6 +64,10 @@ export interface ServerLimits {
   keepAliveTimeout: number;
   /** Largest request head (request line + headers), node `maxHeaderSize`; beyond it 431. */
   maxHeaderSize: number;
+  /** A connection closed before its request body was read drains the rest this long at most, */
+  lingerTimeout: number;
+  /** and this many bytes at most (src/http/connections.ts). */
+  lingerBytes: number;
 }
 
 export const SERVER_LIMITS: ServerLimits = {
@@ -70,6 +76,8 @@ export const SERVER_LIMITS: ServerLimits = {
   idleTimeout: 120_000,
   keepAliveTimeout: 72_000,
   maxHeaderSize: 16 * 1024,
+  lingerTimeout: 5000,
+  lingerBytes: 16 * 1024 * 1024,
 };
 
 /** Called once per answered request, from Fastify's onResponse or from the lookup fast lane. */
@@ -124,12 +132,19 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   let entry: RawHandler | undefined;
   const serverFactory = (fastify: RawHandler): HttpServer => {
     fastifyHandler = fastify;
-    const handler: RawHandler = (req, res) => {
+    const handler = connectionHandler((req, res) => {
       (entry ?? fastify)(req, res);
-    };
+    }, limits);
+    // With TLS, the slow-client limit for the headers also bounds the handshake.
     const server = (
       opts.https
-        ? createHttpsServer({ ...opts.https, ...nodeServer }, handler)
+        ? checkBeforeHandshake(
+            createHttpsServer(
+              { ...opts.https, ...nodeServer, handshakeTimeout: limits.headersTimeout },
+              handler,
+            ),
+            limits.headersTimeout,
+          )
         : createHttpServer(nodeServer, handler)
     ) as HttpServer;
     // What Fastify sets on a server it creates itself.
@@ -140,6 +155,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   };
   const app = Fastify({
     serverFactory,
+    // Fastify reads it only for the scheme of the address it logs and of listeningOrigin.
+    ...(opts.https ? { https: true } : {}),
     connectionTimeout: limits.idleTimeout,
     keepAliveTimeout: limits.keepAliveTimeout,
     requestTimeout: limits.requestTimeout,

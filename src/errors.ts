@@ -18,6 +18,7 @@ export type ErrorCode =
   | 'unauthorized'
   | 'forbidden'
   | 'cross_site_request'
+  | 'https_required'
   | 'rate_limited'
   | 'storage_unavailable'
   | 'triggers_disabled'

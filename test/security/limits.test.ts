@@ -5,7 +5,9 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
+import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
+import { request as undiciRequest } from 'undici';
 import { parseRate } from '../../src/config.js';
 import { RateLimiter, sourceKey } from '../../src/security/rate-limit.js';
 import { SECURITY_OFF, setupSecurity } from '../../src/security/setup.js';
@@ -206,6 +208,113 @@ describe('slow clients and large headers (real listener)', () => {
       socket.write(`GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20 * 1024)}\r\n\r\n`);
       const reply = await untilClosed(socket, 8000);
       assert.match(reply, /^HTTP\/1\.1 431/);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe('a body over the limit (real listener)', () => {
+  const listening = async (t: Awaited<ReturnType<typeof testApp>>) => {
+    await t.app.listen({ host: '127.0.0.1', port: 0 });
+    const address = t.app.server.address();
+    return typeof address === 'object' && address ? address.port : 0;
+  };
+  const bigRegistration = () =>
+    JSON.stringify({ ip: '10.0.0.1', userdata: 'x'.repeat(4 * 1024 * 1024) });
+
+  it('answers 413 to a client that writes its whole 4 MiB body before reading', async () => {
+    const t = await testApp();
+    try {
+      const port = await listening(t);
+      const body = bigRegistration();
+      const socket = connect(port, '127.0.0.1');
+      await once(socket, 'connect');
+      // Like many HTTP libraries: the answer is read only once the request is written. The
+      // server answers after the headers; had it closed at once, this write would fail (EPIPE).
+      await new Promise<void>((resolve, reject) => {
+        socket.once('error', reject);
+        socket.write(
+          'PUT /ztp/register/big-0 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n' +
+            `Content-Length: ${body.length}\r\n\r\n${body}`,
+          (err) => (err ? reject(err) : resolve()),
+        );
+      });
+      const reply = await untilClosed(socket, 8000);
+      assert.match(reply, /^HTTP\/1\.1 413 /);
+      assert.match(reply, /content-type: application\/problem\+json/i);
+      assert.match(reply, /"code":"body_too_large"/);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('reaches fetch and undici request as a 413 problem, with or without Content-Length', async () => {
+    const t = await testApp();
+    try {
+      const port = await listening(t);
+      const res = await fetch(`http://127.0.0.1:${port}/ztp/register/big-1`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: bigRegistration(),
+      });
+      assert.equal(res.status, 413);
+      assert.match(res.headers.get('content-type') ?? '', /^application\/problem\+json/);
+      assert.equal(((await res.json()) as { code: string }).code, 'body_too_large');
+
+      // Chunked: Fastify reads up to the limit, then answers.
+      const body = bigRegistration();
+      const chunks = function* () {
+        for (let at = 0; at < body.length; at += 64 * 1024) yield body.slice(at, at + 64 * 1024);
+      };
+      const chunked = await undiciRequest(`http://127.0.0.1:${port}/ztp/register/big-2`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: Readable.from(chunks()),
+      });
+      assert.equal(chunked.statusCode, 413);
+      assert.equal(((await chunked.body.json()) as { code: string }).code, 'body_too_large');
+      assert.equal(await t.store.countDevices(), 0);
+    } finally {
+      await t.close();
+    }
+  });
+
+  const bodyOfOneGiB =
+    'PUT /ztp/register/big-3 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n' +
+    `Content-Length: ${1024 * 1024 * 1024}\r\n\r\n`;
+
+  it('drains the rest of the body only so long, then closes', async () => {
+    const t = await testApp({ app: { limits: { lingerTimeout: 300 } } });
+    try {
+      const stalled = connect(await listening(t), '127.0.0.1');
+      await once(stalled, 'connect');
+      stalled.write(bodyOfOneGiB); // and nothing more
+      assert.match(await untilClosed(stalled, 8000), /^HTTP\/1\.1 413 /);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('drains the rest of the body only so much, then closes', async () => {
+    const t = await testApp({
+      app: { limits: { lingerTimeout: 60_000, lingerBytes: 256 * 1024 } },
+    });
+    try {
+      const flooding = connect(await listening(t), '127.0.0.1');
+      await once(flooding, 'connect');
+      flooding.on('error', () => undefined); // reset by the server: that is the point
+      let received = '';
+      flooding.on('data', (d: Buffer) => (received += d.toString('latin1')));
+      flooding.write(bodyOfOneGiB);
+      const chunk = Buffer.alloc(64 * 1024, 'x');
+      const flood = () => {
+        while (!flooding.destroyed && flooding.write(chunk));
+      };
+      flooding.on('drain', flood);
+      flood();
+      await eventually(() => flooding.destroyed, 8000, 'the server to close the connection');
+      assert.match(received, /^HTTP\/1\.1 413 /);
     } finally {
       await t.close();
     }

@@ -3,9 +3,12 @@
  * the real CLI for start-up and SIGHUP certificate rotation.
  */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { copyFileSync, writeFileSync } from 'node:fs';
+import { connect as connectTcp, type Socket } from 'node:net';
 import { connect } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
+import type { AppOptions } from '../../src/app.js';
 import type { ServeConfig } from '../../src/config.js';
 import { SECURITY_OFF, setupSecurity } from '../../src/security/setup.js';
 import { hashToken } from '../../src/security/tokens.js';
@@ -22,6 +25,7 @@ after(() => pki.cleanup());
 /** The real app with the security built from these options, listening on 127.0.0.1:0. */
 async function serve(
   options: Partial<ServeConfig>,
+  app: Partial<AppOptions> = {},
 ): Promise<{ t: TestApp; url: string; close: () => Promise<void> }> {
   const security = setupSecurity({
     ...SECURITY_OFF,
@@ -29,7 +33,7 @@ async function serve(
     tlsKey: pki.path('server.key'),
     ...options,
   });
-  const t = await testApp({ app: { guards: security.guards, https: security.https } });
+  const t = await testApp({ app: { guards: security.guards, https: security.https, ...app } });
   await t.app.listen({ host: '127.0.0.1', port: 0 });
   const address = t.app.server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
@@ -57,6 +61,86 @@ describe('HTTPS', () => {
         httpsRequest(`${s.url}/healthz`, { ca: pki.read('rogue-ca.pem') }),
         /self-signed|unable to verify|certificate/i,
       );
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+/** What the server sends on a raw TCP connection until it closes it (bounded by `timeoutMs`). */
+async function rawUntilClosed(url: string, send: Buffer | string, timeoutMs: number) {
+  const socket: Socket = connectTcp(Number(new URL(url).port), '127.0.0.1');
+  await once(socket, 'connect');
+  let received = '';
+  socket.on('data', (d: Buffer) => (received += d.toString('latin1')));
+  socket.on('error', () => undefined);
+  if (send.length > 0) socket.write(send);
+  const timer = setTimeout(
+    () => socket.destroy(new Error('the server kept the connection')),
+    timeoutMs,
+  );
+  try {
+    await once(socket, 'close');
+  } finally {
+    clearTimeout(timer);
+  }
+  if (socket.errored?.message === 'the server kept the connection') throw socket.errored;
+  return received;
+}
+
+describe('HTTPS listener', () => {
+  it('closes a connection that does not start or finish the TLS handshake within the headers timeout', async () => {
+    const s = await serve({}, { limits: { headersTimeout: 300 } });
+    try {
+      // Node's own handshake timeout is 120 s; 5 s here is far above the 300 ms configured.
+      assert.equal(await rawUntilClosed(s.url, '', 5000), '');
+      // The first bytes of a TLS record, then nothing more.
+      assert.equal(await rawUntilClosed(s.url, Buffer.from([0x16, 0x03, 0x01]), 5000), '');
+      // Still serving.
+      const ok = await httpsRequest(`${s.url}/healthz`, { ca: pki.read('ca.pem') });
+      assert.equal(ok.status, 200);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('answers plain HTTP on the TLS port with a 400 that says to use https://', async () => {
+    const s = await serve({});
+    try {
+      const plain = s.url.replace('https:', 'http:');
+      const res = await fetch(`${plain}/healthz`);
+      assert.equal(res.status, 400);
+      assert.match(res.headers.get('content-type') ?? '', /^application\/problem\+json/);
+      const problem = (await res.json()) as { code: string; detail: string };
+      assert.equal(problem.code, 'https_required');
+      assert.match(problem.detail, /https:\/\//);
+      const raw = await rawUntilClosed(
+        s.url,
+        'PUT /ztp/register/x HTTP/1.1\r\nHost: x\r\n\r\n',
+        5000,
+      );
+      assert.match(raw, /^HTTP\/1\.1 400 /);
+      assert.equal(await s.t.store.countDevices(), 0);
+      // TLS clients are not affected.
+      const ok = await httpsRequest(`${s.url}/healthz`, { ca: pki.read('ca.pem') });
+      assert.equal(ok.status, 200);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('logs the https:// address it listens at', async () => {
+    const lines: string[] = [];
+    const s = await serve(
+      {},
+      { logger: { level: 'info', stream: { write: (l: string) => lines.push(l) } } },
+    );
+    try {
+      const listening = lines
+        .map((l) => (JSON.parse(l) as { msg: string }).msg)
+        .filter((m) => m.startsWith('Server listening at'));
+      assert.deepEqual(listening, [`Server listening at ${s.url}`]);
+      assert.equal(s.t.app.listeningOrigin, s.url);
     } finally {
       await s.close();
     }
@@ -250,6 +334,11 @@ describe('ztp serve with TLS (real process)', () => {
     ]);
     try {
       assert.match(server.url, /^https:\/\/127\.0\.0\.1:\d+$/);
+      assert.ok(
+        server.lines.some((l) => l.includes('Server listening at https://')),
+        server.lines.join('\n'),
+      );
+      assert.ok(!server.lines.some((l) => l.includes('Server listening at http://')));
       const port = Number(new URL(server.url).port);
       const ca = pki.read('ca.pem');
       const first = await serverSerial(port, ca);
