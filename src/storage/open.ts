@@ -9,7 +9,12 @@ export function isPostgresUrl(database: string): boolean {
 export interface OpenStoreOptions {
   /** SQLite: run WAL checkpoints and commit fsyncs off the request path (never inside a commit on the event loop). */
   background?: boolean;
-  /** PostgreSQL: pool size, timeouts, connection-loss reporting. */
+  /**
+   * SQLite: this process owns the file (the server; see SqliteStoreOptions.owner): a second
+   * server on the same file fails to open, and leases of a dead owner are released on open.
+   */
+  owner?: boolean;
+  /** PostgreSQL: pool size, timeouts, connection-loss reporting, instance id. */
   postgres?: PostgresOptions;
 }
 
@@ -20,5 +25,9 @@ export async function openStore(database: string, opts: OpenStoreOptions = {}): 
   }
   const { SqliteStore } = await import('./sqlite.js');
   const background = opts.background ?? false;
-  return new SqliteStore(database, { backgroundCheckpoint: background, fsyncOffLoop: background });
+  return new SqliteStore(database, {
+    backgroundCheckpoint: background,
+    fsyncOffLoop: background,
+    owner: opts.owner ?? false,
+  });
 }

@@ -71,6 +71,12 @@ export interface PostgresOptions {
   connectTimeout?: number;
   /** Told about connections lost while idle (the pool replaces them); must not throw. */
   onConnectionError?: (message: string) => void;
+  /**
+   * This replica's stable identity (the same across its restarts, different from every other
+   * live replica's): its lease tokens carry it, so that releaseStaleLeases() can release the
+   * leases of its own previous incarnation. Without it leases wait for --trigger-lease.
+   */
+  instanceId?: string;
 }
 
 export const POSTGRES_DEFAULTS = { poolSize: 10, statementTimeout: 5000, connectTimeout: 5000 };
@@ -261,6 +267,9 @@ export class PostgresStore implements Store {
   private readonly maxBatches: number;
   private idle: (() => void)[] = [];
   private closed = false;
+  /** Lease-token prefix: instance id and this process's incarnation (see leaseToken()). */
+  private readonly instancePrefix: string | undefined;
+  private readonly incarnationPrefix: string | undefined;
 
   constructor(
     private readonly url: string,
@@ -268,6 +277,11 @@ export class PostgresStore implements Store {
   ) {
     const { password } = parseUrl(url);
     this.password = password;
+    if (opts.instanceId !== undefined) {
+      // A space never occurs in an instance id (config.ts), so no id is a prefix of another's.
+      this.instancePrefix = `${opts.instanceId} `;
+      this.incarnationPrefix = `${this.instancePrefix}${randomUUID()} `;
+    }
     const poolSize = opts.poolSize ?? POSTGRES_DEFAULTS.poolSize;
     this.statementTimeout = opts.statementTimeout ?? POSTGRES_DEFAULTS.statementTimeout;
     this.connectTimeout = opts.connectTimeout ?? POSTGRES_DEFAULTS.connectTimeout;
@@ -654,7 +668,7 @@ export class PostgresStore implements Store {
          ORDER BY t.next_attempt_at, t.id LIMIT $4
          FOR UPDATE SKIP LOCKED)
        RETURNING *`,
-      [now + leaseMs, randomUUID(), now, limit],
+      [now + leaseMs, `${this.incarnationPrefix ?? ''}${randomUUID()}`, now, limit],
     );
     return rows
       .map(triggerFromRow)
@@ -672,6 +686,21 @@ export class PostgresStore implements Store {
         lease_until = NULL, lease_token = NULL, updated_at = ${int(p.at)}
       WHERE id = ${int(p.id)} AND lease_token = ${lit(p.token)}`;
     return this.writeSql(trigger.deviceId, [sql], (results) => results[0]?.rowCount === 1);
+  }
+
+  /**
+   * Leases whose token carries this instance id but not this process's incarnation were taken
+   * by a previous run of this replica, which is dead: nobody will complete them.
+   */
+  async releaseStaleLeases(): Promise<number> {
+    if (this.instancePrefix === undefined || this.incarnationPrefix === undefined) return 0;
+    const { rowCount } = await this.query(
+      `UPDATE triggers SET lease_until = NULL, lease_token = NULL
+       WHERE state = 'pending' AND lease_token IS NOT NULL
+         AND left(lease_token, length($1)) = $1 AND left(lease_token, length($2)) <> $2`,
+      [this.instancePrefix, this.incarnationPrefix],
+    );
+    return rowCount ?? 0;
   }
 
   async latestTrigger(deviceId: string): Promise<Trigger | undefined> {

@@ -177,6 +177,13 @@ export interface SqliteStoreOptions {
    * of this file); writes still resolve only after their fsync. The server turns this on.
    */
   fsyncOffLoop?: boolean;
+  /**
+   * The server's store: this process owns the file (an exclusive lock on `<path>-lock`, held
+   * until close() or the process's death; a second owner fails to open), so every trigger lease
+   * found on open was left by a dead process and is released at once (see releaseDeadLeases()).
+   * Other connections (export, import) still read and write the file as before.
+   */
+  owner?: boolean;
 }
 
 export class SqliteStore implements Store {
@@ -204,12 +211,17 @@ export class SqliteStore implements Store {
   private awaitingFsync: { ok: () => void; fail: (e: unknown) => void }[] = [];
   /** fsyncOffLoop: fsyncs of the WAL done so far. */
   walFsyncs = 0;
+  /** owner: the connection that holds the owner lock. */
+  private ownerLock: Database.Database | undefined;
+  /** owner: leases of a dead process released on open. */
+  readonly releasedLeases: number = 0;
 
   constructor(
     readonly path: string,
     opts: SqliteStoreOptions = {},
   ) {
     try {
+      if (opts.owner === true && path !== ':memory:') this.ownerLock = takeOwnerLock(path);
       this.db = new Database(path);
       const journal = this.db.pragma('journal_mode = WAL', { simple: true }) as string;
       // Off-loop fsync needs a WAL file to fsync (not ':memory:', nor a file system without WAL).
@@ -220,6 +232,7 @@ export class SqliteStore implements Store {
       if (opts.autoCheckpoint === false || background !== false)
         this.db.pragma('wal_autocheckpoint = 0');
       migrate(this.db);
+      if (this.ownerLock) this.releasedLeases = releaseDeadLeases(this.db);
       // A WAL left with frames (a crash, or the migrations just applied): the first commit starts
       // the checkpoint worker even if it changes no row, as every commit did before.
       if ((statSync(`${path}-wal`, { throwIfNoEntry: false })?.size ?? 0) > 0)
@@ -244,6 +257,8 @@ export class SqliteStore implements Store {
         };
       }
     } catch (e) {
+      this.ownerLock?.close();
+      if (e instanceof StorageUnavailableError) throw e;
       throw new StorageUnavailableError(
         `cannot open SQLite database '${path}': ${(e as Error).message}`,
         e,
@@ -839,6 +854,7 @@ export class SqliteStore implements Store {
     await this.worker?.stop();
     await Promise.resolve();
     this.db.close();
+    this.ownerLock?.close();
   }
 }
 
@@ -852,6 +868,44 @@ export function completionParams(trigger: Trigger, token: string, outcome: Trigg
     error: outcome.kind === 'delivered' ? null : outcome.error,
     deliveredAt: outcome.kind === 'delivered' ? outcome.at : null,
   };
+}
+
+/**
+ * An exclusive lock that the kernel drops with the process (kill -9 included): SQLite's own
+ * (POSIX) lock on a file of its own, in exclusive locking mode, taken by a write transaction and
+ * kept until the connection closes. Not on the database file, whose checkpoint worker and
+ * export/import connections must keep working.
+ */
+function takeOwnerLock(path: string): Database.Database {
+  const lock = new Database(`${path}-lock`, { timeout: 0 });
+  try {
+    lock.pragma('locking_mode = EXCLUSIVE');
+    lock.exec('BEGIN EXCLUSIVE; COMMIT');
+  } catch (e) {
+    lock.close();
+    const busy = /BUSY|LOCKED/.test(String((e as { code?: unknown }).code));
+    throw new StorageUnavailableError(
+      busy
+        ? `SQLite database '${path}' is in use by another ztp server process (${path}-lock is locked)`
+        : `cannot lock SQLite database '${path}': ${(e as Error).message}`,
+      e,
+    );
+  }
+  return lock;
+}
+
+/**
+ * Only the owner process leases triggers, and the lock says no other owner is alive: every lease
+ * in the file belongs to a process that died. Released (still pending, due as they were), so a
+ * restart delivers them at once instead of after --trigger-lease.
+ */
+function releaseDeadLeases(db: Database.Database): number {
+  return db
+    .prepare(
+      `UPDATE triggers SET lease_until = NULL, lease_token = NULL
+       WHERE state = 'pending' AND lease_until IS NOT NULL`,
+    )
+    .run().changes;
 }
 
 function asStoreError(e: unknown): Error {

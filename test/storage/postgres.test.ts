@@ -111,6 +111,50 @@ if (!db) {
       }
     });
 
+    it("a restarted replica releases its dead predecessor's leases, never another live replica's", async () => {
+      await db.reset();
+      const dead = await openPostgresStore(db.url, { instanceId: 'replica-a' });
+      const live = await openPostgresStore(db.url, { instanceId: 'replica-b' });
+      try {
+        await dead.register(reg('lease-a', '10.0.0.1'), withTrigger);
+        await live.register(reg('lease-b', '10.0.0.2'), withTrigger);
+        const [deadClaim] = await dead.claimTriggers(T0, 1, 60_000);
+        const [liveClaim] = await live.claimTriggers(T0, 1, 60_000);
+        assert.equal(deadClaim?.deviceId, 'lease-a');
+        assert.equal(liveClaim?.deviceId, 'lease-b');
+        // replica-a is killed (its pool just goes) and starts again with the same instance id.
+        await dead.close();
+        const restarted = await openPostgresStore(db.url, { instanceId: 'replica-a' });
+        try {
+          // Its own new lease is live too: only the dead incarnation's are released.
+          await restarted.register(reg('lease-a2', '10.0.0.3'), withTrigger);
+          const [ownClaim] = await restarted.claimTriggers(T0, 1, 60_000);
+          assert.equal(ownClaim?.deviceId, 'lease-a2');
+          assert.equal(await restarted.releaseStaleLeases(), 1);
+          // Due again at once, well within the 60 s lease: the dead one's trigger, only it.
+          const again = await restarted.claimTriggers(T0 + 1, 10, 60_000);
+          assert.deepEqual(
+            again.map((t) => t.deviceId),
+            ['lease-a'],
+          );
+          assert.equal(
+            await live.completeTrigger(liveClaim!, { kind: 'delivered', at: T0 + 2 }),
+            true,
+          );
+          assert.equal(
+            await restarted.completeTrigger(ownClaim!, { kind: 'delivered', at: T0 + 2 }),
+            true,
+          );
+          // Another replica's start releases nothing of replica-a's.
+          assert.equal(await live.releaseStaleLeases(), 0);
+        } finally {
+          await restarted.close();
+        }
+      } finally {
+        await live.close();
+      }
+    });
+
     it('two stores claim disjoint sets of triggers (SKIP LOCKED) that together are all of them', async () => {
       await db.reset();
       await Promise.all(
