@@ -138,11 +138,11 @@ if (!db) {
             ['lease-a'],
           );
           assert.equal(
-            await live.completeTrigger(liveClaim!, { kind: 'delivered', at: T0 + 2 }),
+            await live.completeTrigger(liveClaim, { kind: 'delivered', at: T0 + 2 }),
             true,
           );
           assert.equal(
-            await restarted.completeTrigger(ownClaim!, { kind: 'delivered', at: T0 + 2 }),
+            await restarted.completeTrigger(ownClaim, { kind: 'delivered', at: T0 + 2 }),
             true,
           );
           // Another replica's start releases nothing of replica-a's.
