@@ -84,6 +84,20 @@ export const POSTGRES_DEFAULTS = { poolSize: 10, statementTimeout: 5000, connect
 /** Key of the advisory lock that serialises migrations of replicas starting together. */
 const MIGRATION_LOCK = 0x7a7470; // 'ztp'
 
+/** While writes fail: how often a probe write checks whether the database takes writes again. */
+export const WRITE_PROBE_INTERVAL_MS = 2000;
+
+/**
+ * SQLSTATEs that say the database takes no writes at all (a read-only database or standby,
+ * revoked rights, a full disk, I/O errors), as opposed to one write's own failure: they make the
+ * store unready.
+ */
+const WRITE_FAILURE_CODES = new Set(['25006', '42501', '53100', '58030']);
+
+function isWriteFailure(e: unknown): boolean {
+  return e instanceof pg.DatabaseError && WRITE_FAILURE_CODES.has(e.code ?? '');
+}
+
 /** Trigger ids per pruning statement. */
 const PRUNE_WINDOW = 5000;
 
@@ -267,6 +281,13 @@ export class PostgresStore implements Store {
   private readonly maxBatches: number;
   private idle: (() => void)[] = [];
   private closed = false;
+  /**
+   * Why the last write batch could not write, until one does: readiness (ping()) fails
+   * meanwhile, and a probe write runs every few seconds.
+   */
+  private writeFailure: string | undefined;
+  private readonly connectedAt = new WeakMap<pg.PoolClient, number>();
+  private probeTimer: NodeJS.Timeout | undefined;
   /** Lease-token prefix: instance id and this process's incarnation (see leaseToken()). */
   private readonly instancePrefix: string | undefined;
   private readonly incarnationPrefix: string | undefined;
@@ -304,7 +325,10 @@ export class PostgresStore implements Store {
     // emits 'error'; without a listener that would crash the process.
     this.pool.on('error', (err) => report(this.redact(err.message)));
     // A checked-out connection has no pool listener; its errors surface through its queries.
-    this.pool.on('connect', (client) => client.on('error', () => undefined));
+    this.pool.on('connect', (client) => {
+      client.on('error', () => undefined);
+      this.connectedAt.set(client, Date.now());
+    });
   }
 
   private redact(text: string): string {
@@ -436,7 +460,7 @@ export class PostgresStore implements Store {
     const ordered = [...batch].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     let client: pg.PoolClient;
     try {
-      client = await this.pool.connect();
+      client = await this.writeConnection();
     } catch (e) {
       const failure = this.unavailable(
         e,
@@ -462,7 +486,15 @@ export class PostgresStore implements Store {
       for (const item of ordered) item.reject(failure);
       return;
     }
-    client.release();
+    const refused = outcomes.find((o) => !o.ok && isWriteFailure(o.error));
+    if (refused && !refused.ok) {
+      // Its session may be what refuses (default_transaction_read_only): do not reuse it.
+      client.release(new Error('the database refused a write'));
+      this.writeFailed(refused.error);
+    } else {
+      client.release();
+      if (outcomes.some((o) => o.ok)) this.writeSucceeded();
+    }
     ordered.forEach((item, i) => {
       const o = outcomes[i]!;
       if (o.ok) item.resolve(o.value);
@@ -784,8 +816,65 @@ export class PostgresStore implements Store {
 
   // ---- lifecycle ---------------------------------------------------------------------------
 
+  /**
+   * A pooled connection for a write batch. While writes fail, not a session that started while
+   * the database was read-only (default_transaction_read_only: a session keeps the default it
+   * started with even once it is lifted); a connection opened now reflects the current setting.
+   */
+  private async writeConnection(): Promise<pg.PoolClient> {
+    if (this.writeFailure === undefined) return this.pool.connect();
+    const since = Date.now();
+    for (;;) {
+      const client = await this.pool.connect();
+      if ((this.connectedAt.get(client) ?? 0) >= since) return client;
+      let readOnly: boolean;
+      try {
+        const { rows } = await client.query<{ ro: string }>(
+          "SELECT current_setting('default_transaction_read_only') AS ro",
+        );
+        readOnly = rows[0]?.ro === 'on';
+      } catch (e) {
+        client.release(e instanceof Error ? e : new Error(String(e)));
+        throw e;
+      }
+      if (!readOnly) return client;
+      client.release(new Error('a session opened while the database was read-only'));
+    }
+  }
+
+  private writeFailed(error: unknown): void {
+    this.writeFailure = this.redact(error instanceof Error ? error.message : String(error));
+    if (this.probeTimer !== undefined || this.closed) return;
+    this.probeTimer = setTimeout(() => {
+      this.probeTimer = undefined;
+      if (this.writeFailure === undefined || this.closed) return;
+      // A real row update (WAL and all), of the newest schema_version row, through the batch
+      // path; a failure reschedules the probe (writeFailed).
+      this.write('', async (c) => {
+        await c.query(
+          'UPDATE schema_version SET version = version WHERE version = (SELECT max(version) FROM schema_version)',
+        );
+      }).catch(() => undefined);
+    }, WRITE_PROBE_INTERVAL_MS);
+    this.probeTimer.unref();
+  }
+
+  private writeSucceeded(): void {
+    this.writeFailure = undefined;
+    clearTimeout(this.probeTimer);
+    this.probeTimer = undefined;
+  }
+
+  /**
+   * Ready when the database answers and the last write batch could write. Never writes itself:
+   * while writes fail, a probe write every WRITE_PROBE_INTERVAL_MS finds out when they can again.
+   */
   async ping(): Promise<void> {
     await this.query('SELECT 1');
+    if (this.writeFailure !== undefined)
+      throw new StorageUnavailableError(
+        `the database takes no writes (${this.writeFailure}); retried every ${WRITE_PROBE_INTERVAL_MS} ms`,
+      );
   }
 
   async close(): Promise<void> {
@@ -796,6 +885,7 @@ export class PostgresStore implements Store {
       await new Promise<void>((resolve) => this.idle.push(resolve));
     }
     this.closed = true;
+    clearTimeout(this.probeTimer);
     await this.pool.end();
   }
 

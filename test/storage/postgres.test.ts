@@ -155,6 +155,37 @@ if (!db) {
       }
     });
 
+    it('is not ready while the database refuses writes, and writes again once it takes them', async () => {
+      await db.reset();
+      const name = new URL(db.url).pathname.slice(1);
+      // The admin session is on the same database: it lifts the default for itself first.
+      const writable = `BEGIN READ WRITE; ALTER DATABASE ${name} RESET default_transaction_read_only; COMMIT`;
+      const store = await openPostgresStore(db.url, { poolSize: 4 });
+      try {
+        await store.register(reg('ro-1', '10.0.0.1'), withTrigger);
+        await store.ping();
+        // As on a standby or a database made read-only: sessions opened from now on cannot write.
+        await db.query(`ALTER DATABASE ${name} SET default_transaction_read_only = on`);
+        await db.query(
+          'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
+        );
+        await assert.rejects(
+          store.register(reg('ro-2', '10.0.0.2'), withTrigger),
+          StorageUnavailableError,
+        );
+        await assert.rejects(store.ping(), /takes no writes/);
+        assert.equal((await store.get('ro-1')).ip, '10.0.0.1', 'reads keep working');
+
+        await db.query(writable);
+        // Not on a pooled session that still has the read-only default.
+        assert.equal((await store.register(reg('ro-2', '10.0.0.2'), withTrigger)).created, true);
+        await store.ping();
+      } finally {
+        await db.query(writable);
+        await store.close();
+      }
+    });
+
     it('two stores claim disjoint sets of triggers (SKIP LOCKED) that together are all of them', async () => {
       await db.reset();
       await Promise.all(
