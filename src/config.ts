@@ -46,6 +46,7 @@ export interface ServeConfig {
   triggerLease: number;
   triggerPollInterval: number;
   triggerRetention: number;
+  instanceId: string | undefined;
   shutdownGrace: number;
   tlsCert: string | undefined;
   tlsKey: string | undefined;
@@ -236,6 +237,14 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
     default: '7d',
     min: 60_000,
     help: 'Finished (delivered/failed/dead) triggers older than this are pruned; the latest per device is kept.',
+  },
+  {
+    key: 'instanceId',
+    flag: 'instance-id',
+    env: 'ZTP_INSTANCE_ID',
+    kind: 'string',
+    default: undefined,
+    help: "PostgreSQL: this replica's name, the same across its restarts and unique among live replicas; a restart releases its dead predecessor's trigger leases at once. Default: hostname and listen address, if --port is not 0.",
   },
   {
     key: 'shutdownGrace',
@@ -460,6 +469,9 @@ export function parseRate(raw: string, where = 'rate'): RateLimit {
   return { limit, windowMs };
 }
 
+/** No space: it ends the instance id in a lease token (src/storage/postgres.ts). */
+const INSTANCE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
 /** Options that only make sense together. */
 function checkCombinations(c: ServeConfig): void {
   if ((c.tlsCert === undefined) !== (c.tlsKey === undefined))
@@ -470,6 +482,10 @@ function checkCombinations(c: ServeConfig): void {
   if (needsCa && c.tlsClientCa === undefined)
     throw new ConfigError(
       '--require-client-cert and --bind-cert-to-id need --tls-client-ca (the CA that issues device certificates)',
+    );
+  if (c.instanceId !== undefined && !INSTANCE_ID.test(c.instanceId))
+    throw new ConfigError(
+      '--instance-id: 1 to 128 letters, digits and . _ : - (lease tokens carry it)',
     );
   if (c.requestTimeout > 0 && c.headersTimeout > c.requestTimeout)
     throw new ConfigError('--headers-timeout must not be longer than --request-timeout');

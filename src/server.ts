@@ -3,6 +3,7 @@
  * app, listens, and shuts all of it down in order on SIGTERM/SIGINT.
  */
 import type { FastifyInstance } from 'fastify';
+import { hostname } from 'node:os';
 import { buildApp } from './app.js';
 import type { ServeConfig } from './config.js';
 import { DeviceService } from './devices/service.js';
@@ -41,7 +42,9 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
   let onConnectionError: (message: string) => void = () => undefined;
   const store = await openStore(config.database, {
     background: true,
+    owner: true,
     postgres: {
+      instanceId: instanceIdOf(config),
       poolSize: config.databasePoolSize,
       statementTimeout: config.databaseStatementTimeout,
       connectTimeout: config.databaseConnectTimeout,
@@ -111,6 +114,17 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
     await store.close();
     throw e;
   }
+  // After listen: a previous incarnation with this instance id (same host and port) is dead
+  // now, or listen would have failed; its leases go back to the queue before the first claim.
+  if (dispatcher && store.releaseStaleLeases) {
+    try {
+      const released = await store.releaseStaleLeases();
+      if (released > 0)
+        app.log.info({ released }, 'released trigger leases of a previous run of this instance');
+    } catch (e) {
+      app.log.warn({ err: e }, 'could not release stale trigger leases; they wait for expiry');
+    }
+  }
   dispatcher?.start();
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
@@ -138,6 +152,17 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
   );
   const reload = () => security.reload(app.server, app.log);
   return { app, store, dispatcher, url, reload, close };
+}
+
+/**
+ * PostgreSQL lease ownership (see PostgresOptions.instanceId): --instance-id, or else the host
+ * name and listen address, which no other live process on this host can share; none with
+ * --port 0 (a new port each run).
+ */
+export function instanceIdOf(config: ServeConfig): string | undefined {
+  if (config.instanceId !== undefined) return config.instanceId;
+  if (config.port === 0) return undefined;
+  return `${hostname()}/${config.host}:${config.port}`.replace(/\s/g, '_');
 }
 
 /** Never log a database password. */

@@ -9,7 +9,12 @@ export function isPostgresUrl(database: string): boolean {
 export interface OpenStoreOptions {
   /** SQLite: run WAL checkpoints and commit fsyncs off the request path (never inside a commit on the event loop). */
   background?: boolean;
-  /** PostgreSQL: pool size, timeouts, connection-loss reporting. */
+  /**
+   * SQLite: this process owns the file (the server; see SqliteStoreOptions.owner): a second
+   * server on the same file fails to open, and leases of a dead owner are released on open.
+   */
+  owner?: boolean;
+  /** PostgreSQL: pool size, timeouts, connection-loss reporting, instance id. */
   postgres?: PostgresOptions;
   /**
    * The registry must exist already (commands that only read one, like `ztp export`): a missing
@@ -30,5 +35,6 @@ export async function openStore(database: string, opts: OpenStoreOptions = {}): 
     backgroundCheckpoint: background,
     fsyncOffLoop: background,
     existing: opts.existing,
+    owner: opts.owner ?? false,
   });
 }

@@ -78,12 +78,32 @@ export interface PostgresOptions {
    * is refused instead of migrated.
    */
   existing?: boolean;
+  /**
+   * This replica's stable identity (the same across its restarts, different from every other
+   * live replica's): its lease tokens carry it, so that releaseStaleLeases() can release the
+   * leases of its own previous incarnation. Without it leases wait for --trigger-lease.
+   */
+  instanceId?: string;
 }
 
 export const POSTGRES_DEFAULTS = { poolSize: 10, statementTimeout: 5000, connectTimeout: 5000 };
 
 /** Key of the advisory lock that serialises migrations of replicas starting together. */
 const MIGRATION_LOCK = 0x7a7470; // 'ztp'
+
+/** While writes fail: how often a probe write checks whether the database takes writes again. */
+export const WRITE_PROBE_INTERVAL_MS = 2000;
+
+/**
+ * SQLSTATEs that say the database takes no writes at all (a read-only database or standby,
+ * revoked rights, a full disk, I/O errors), as opposed to one write's own failure: they make the
+ * store unready.
+ */
+const WRITE_FAILURE_CODES = new Set(['25006', '42501', '53100', '58030']);
+
+function isWriteFailure(e: unknown): boolean {
+  return e instanceof pg.DatabaseError && WRITE_FAILURE_CODES.has(e.code ?? '');
+}
 
 /** Trigger ids per pruning statement. */
 const PRUNE_WINDOW = 5000;
@@ -269,6 +289,16 @@ export class PostgresStore implements Store {
   private readonly maxBatches: number;
   private idle: (() => void)[] = [];
   private closed = false;
+  /**
+   * Why the last write batch could not write, until one does: readiness (ping()) fails
+   * meanwhile, and a probe write runs every few seconds.
+   */
+  private writeFailure: string | undefined;
+  private readonly connectedAt = new WeakMap<pg.PoolClient, number>();
+  private probeTimer: NodeJS.Timeout | undefined;
+  /** Lease-token prefix: instance id and this process's incarnation (see leaseToken()). */
+  private readonly instancePrefix: string | undefined;
+  private readonly incarnationPrefix: string | undefined;
 
   constructor(
     private readonly url: string,
@@ -276,6 +306,11 @@ export class PostgresStore implements Store {
   ) {
     const { password } = parseUrl(url);
     this.password = password;
+    if (opts.instanceId !== undefined) {
+      // A space never occurs in an instance id (config.ts), so no id is a prefix of another's.
+      this.instancePrefix = `${opts.instanceId} `;
+      this.incarnationPrefix = `${this.instancePrefix}${randomUUID()} `;
+    }
     const poolSize = opts.poolSize ?? POSTGRES_DEFAULTS.poolSize;
     this.statementTimeout = opts.statementTimeout ?? POSTGRES_DEFAULTS.statementTimeout;
     this.connectTimeout = opts.connectTimeout ?? POSTGRES_DEFAULTS.connectTimeout;
@@ -298,7 +333,10 @@ export class PostgresStore implements Store {
     // emits 'error'; without a listener that would crash the process.
     this.pool.on('error', (err) => report(this.redact(err.message)));
     // A checked-out connection has no pool listener; its errors surface through its queries.
-    this.pool.on('connect', (client) => client.on('error', () => undefined));
+    this.pool.on('connect', (client) => {
+      client.on('error', () => undefined);
+      this.connectedAt.set(client, Date.now());
+    });
   }
 
   private redact(text: string): string {
@@ -449,7 +487,7 @@ export class PostgresStore implements Store {
     const ordered = [...batch].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     let client: pg.PoolClient;
     try {
-      client = await this.pool.connect();
+      client = await this.writeConnection();
     } catch (e) {
       const failure = this.unavailable(
         e,
@@ -475,7 +513,15 @@ export class PostgresStore implements Store {
       for (const item of ordered) item.reject(failure);
       return;
     }
-    client.release();
+    const refused = outcomes.find((o) => !o.ok && isWriteFailure(o.error));
+    if (refused && !refused.ok) {
+      // Its session may be what refuses (default_transaction_read_only): do not reuse it.
+      client.release(new Error('the database refused a write'));
+      this.writeFailed(refused.error);
+    } else {
+      client.release();
+      if (outcomes.some((o) => o.ok)) this.writeSucceeded();
+    }
     ordered.forEach((item, i) => {
       const o = outcomes[i]!;
       if (o.ok) item.resolve(o.value);
@@ -692,7 +738,7 @@ export class PostgresStore implements Store {
          ORDER BY t.next_attempt_at, t.id LIMIT $4
          FOR UPDATE SKIP LOCKED)
        RETURNING *`,
-      [now + leaseMs, randomUUID(), now, limit],
+      [now + leaseMs, `${this.incarnationPrefix ?? ''}${randomUUID()}`, now, limit],
     );
     return rows
       .map(triggerFromRow)
@@ -710,6 +756,21 @@ export class PostgresStore implements Store {
         lease_until = NULL, lease_token = NULL, updated_at = ${int(p.at)}
       WHERE id = ${int(p.id)} AND lease_token = ${lit(p.token)}`;
     return this.writeSql(trigger.deviceId, [sql], (results) => results[0]?.rowCount === 1);
+  }
+
+  /**
+   * Leases whose token carries this instance id but not this process's incarnation were taken
+   * by a previous run of this replica, which is dead: nobody will complete them.
+   */
+  async releaseStaleLeases(): Promise<number> {
+    if (this.instancePrefix === undefined || this.incarnationPrefix === undefined) return 0;
+    const { rowCount } = await this.query(
+      `UPDATE triggers SET lease_until = NULL, lease_token = NULL
+       WHERE state = 'pending' AND lease_token IS NOT NULL
+         AND left(lease_token, length($1)) = $1 AND left(lease_token, length($2)) <> $2`,
+      [this.instancePrefix, this.incarnationPrefix],
+    );
+    return rowCount ?? 0;
   }
 
   async latestTrigger(deviceId: string): Promise<Trigger | undefined> {
@@ -802,8 +863,65 @@ export class PostgresStore implements Store {
 
   // ---- lifecycle ---------------------------------------------------------------------------
 
+  /**
+   * A pooled connection for a write batch. While writes fail, not a session that started while
+   * the database was read-only (default_transaction_read_only: a session keeps the default it
+   * started with even once it is lifted); a connection opened now reflects the current setting.
+   */
+  private async writeConnection(): Promise<pg.PoolClient> {
+    if (this.writeFailure === undefined) return this.pool.connect();
+    const since = Date.now();
+    for (;;) {
+      const client = await this.pool.connect();
+      if ((this.connectedAt.get(client) ?? 0) >= since) return client;
+      let readOnly: boolean;
+      try {
+        const { rows } = await client.query<{ ro: string }>(
+          "SELECT current_setting('default_transaction_read_only') AS ro",
+        );
+        readOnly = rows[0]?.ro === 'on';
+      } catch (e) {
+        client.release(e instanceof Error ? e : new Error(String(e)));
+        throw e;
+      }
+      if (!readOnly) return client;
+      client.release(new Error('a session opened while the database was read-only'));
+    }
+  }
+
+  private writeFailed(error: unknown): void {
+    this.writeFailure = this.redact(error instanceof Error ? error.message : String(error));
+    if (this.probeTimer !== undefined || this.closed) return;
+    this.probeTimer = setTimeout(() => {
+      this.probeTimer = undefined;
+      if (this.writeFailure === undefined || this.closed) return;
+      // A real row update (WAL and all), of the newest schema_version row, through the batch
+      // path; a failure reschedules the probe (writeFailed).
+      this.write('', async (c) => {
+        await c.query(
+          'UPDATE schema_version SET version = version WHERE version = (SELECT max(version) FROM schema_version)',
+        );
+      }).catch(() => undefined);
+    }, WRITE_PROBE_INTERVAL_MS);
+    this.probeTimer.unref();
+  }
+
+  private writeSucceeded(): void {
+    this.writeFailure = undefined;
+    clearTimeout(this.probeTimer);
+    this.probeTimer = undefined;
+  }
+
+  /**
+   * Ready when the database answers and the last write batch could write. Never writes itself:
+   * while writes fail, a probe write every WRITE_PROBE_INTERVAL_MS finds out when they can again.
+   */
   async ping(): Promise<void> {
     await this.query('SELECT 1');
+    if (this.writeFailure !== undefined)
+      throw new StorageUnavailableError(
+        `the database takes no writes (${this.writeFailure}); retried every ${WRITE_PROBE_INTERVAL_MS} ms`,
+      );
   }
 
   async close(): Promise<void> {
@@ -814,6 +932,7 @@ export class PostgresStore implements Store {
       await new Promise<void>((resolve) => this.idle.push(resolve));
     }
     this.closed = true;
+    clearTimeout(this.probeTimer);
     await this.pool.end();
   }
 

@@ -166,6 +166,19 @@ export function likePattern(search: string): string {
 /** Longest wait of a lazy write for a batch started by another write (see write()). */
 const LAZY_WRITE_MS = 5;
 
+/** While writes fail: how often a probe write checks whether the database can be written again. */
+export const WRITE_PROBE_INTERVAL_MS = 2000;
+
+/**
+ * Errors that say the database cannot be written at all (read-only file or mount, disk full, I/O
+ * error), as opposed to one write's own failure or a busy lock: they make the store unready.
+ */
+const WRITE_FAILURE = /^SQLITE_(READONLY|FULL|IOERR|CANTOPEN|CORRUPT|NOTADB|PERM)/;
+
+function isWriteFailure(e: unknown): boolean {
+  return e instanceof Database.SqliteError && WRITE_FAILURE.test(e.code);
+}
+
 /** Trigger ids per pruning transaction. */
 const PRUNE_WINDOW = 5000;
 
@@ -195,17 +208,32 @@ export interface SqliteStoreOptions {
    * and a file without the current ztp schema instead of migrated.
    */
   existing?: boolean;
+  /**
+   * The server's store: this process owns the file (an exclusive lock on `<path>-lock`, held
+   * until close() or the process's death; a second owner fails to open), so every trigger lease
+   * found on open was left by a dead process and is released at once (see releaseDeadLeases()).
+   * Other connections (export, import) still read and write the file as before.
+   */
+  owner?: boolean;
+  /**
+   * Opens the connection (tests: e.g. read-only, as SQLite itself silently does for a file this
+   * process may not write). Default: `new Database(path)`.
+   */
+  openConnection?: (path: string) => Database.Database;
+  /** While writes fail, the interval of probe writes (default WRITE_PROBE_INTERVAL_MS). */
+  writeProbeIntervalMs?: number;
 }
 
 export class SqliteStore implements Store {
   readonly engine = 'sqlite' as const;
-  readonly db: Database.Database;
+  /** The connection; replaced by reopen() after the database could not be written. */
+  db: Database.Database;
   private queue: Pending[] = [];
   private flushScheduled = false;
   /** Flushes a queue holding only lazy writes (see write()). */
   private lazyTimer: NodeJS.Timeout | undefined;
   private closed = false;
-  private readonly stmts;
+  private stmts;
   /** total_changes() after the last committed batch that changed rows. */
   private lastTotalChanges = 0;
   /** backgroundCheckpoint: how to start the worker (started by the first commit, stopped when idle). */
@@ -222,6 +250,22 @@ export class SqliteStore implements Store {
   private awaitingFsync: { ok: () => void; fail: (e: unknown) => void }[] = [];
   /** fsyncOffLoop: fsyncs of the WAL done so far. */
   walFsyncs = 0;
+  /** owner: the connection that holds the owner lock. */
+  private ownerLock: Database.Database | undefined;
+  /** owner: leases of a dead process released on open. */
+  releasedLeases = 0;
+  /** owner: the dead owner's leases are still to be released (the file was not writable). */
+  private deadLeasesPending = false;
+  /**
+   * Why the last write could not commit, until one does: readiness (ping()) fails meanwhile,
+   * the next write first reopens the connection, and a probe write runs every few seconds.
+   */
+  private writeFailure: string | undefined;
+  private probeTimer: NodeJS.Timeout | undefined;
+  private readonly openConnection: (path: string) => Database.Database;
+  private readonly writeProbeIntervalMs: number;
+  /** SQLite's automatic checkpoints are off (see SqliteStoreOptions.autoCheckpoint). */
+  private autoCheckpointOff = false;
 
   constructor(
     readonly path: string,
@@ -229,21 +273,34 @@ export class SqliteStore implements Store {
   ) {
     if (opts.existing === true && path !== ':memory:' && !existsSync(path))
       throw new ConfigError(`no SQLite database at '${path}'; check --database`);
+    this.openConnection =
+      opts.openConnection ??
+      // fileMustExist (export): a file removed since the check above is still not created.
+      ((p) => new Database(p, { fileMustExist: opts.existing === true }));
+    this.writeProbeIntervalMs = opts.writeProbeIntervalMs ?? WRITE_PROBE_INTERVAL_MS;
     let opened: Database.Database | undefined;
     try {
-      // fileMustExist: a file removed since the check above is still not created.
-      this.db = opened = new Database(path, { fileMustExist: opts.existing === true });
+      if (opts.owner === true && path !== ':memory:') this.ownerLock = takeOwnerLock(path);
+      this.db = opened = this.openConnection(path);
       // Before any pragma: a file that is not a current ztp registry is left as it was.
       if (opts.existing === true) requireCurrentSchema(schemaVersion(this.db), `'${path}'`);
       const journal = this.db.pragma('journal_mode = WAL', { simple: true }) as string;
       // Off-loop fsync needs a WAL file to fsync (not ':memory:', nor a file system without WAL).
       this.offLoop = opts.fsyncOffLoop === true && journal.toLowerCase() === 'wal';
-      this.db.pragma(this.offLoop ? 'synchronous = NORMAL' : 'synchronous = FULL');
-      this.db.pragma('busy_timeout = 5000');
       const background = opts.backgroundCheckpoint ?? false;
-      if (opts.autoCheckpoint === false || background !== false)
-        this.db.pragma('wal_autocheckpoint = 0');
+      this.autoCheckpointOff = opts.autoCheckpoint === false || background !== false;
+      this.configure(this.db);
       if (opts.existing !== true) migrate(this.db);
+      if (this.ownerLock) {
+        try {
+          this.releasedLeases = releaseDeadLeases(this.db);
+        } catch (e) {
+          // A file it cannot write (yet): serve reads, answer unready, release with the first commit.
+          if (!isWriteFailure(e)) throw e;
+          this.deadLeasesPending = true;
+          this.writeFailed(e);
+        }
+      }
       // A WAL left with frames (a crash, or the migrations just applied): the first commit starts
       // the checkpoint worker even if it changes no row, as every commit did before.
       if ((statSync(`${path}-wal`, { throwIfNoEntry: false })?.size ?? 0) > 0)
@@ -254,6 +311,7 @@ export class SqliteStore implements Store {
           // Without the worker the WAL would grow forever: fall back to SQLite's own checkpoints.
           onError: () => {
             this.checkpointerOptions = undefined;
+            this.autoCheckpointOff = false;
             if (!this.closed) this.db.pragma('wal_autocheckpoint = 1000');
           },
           onTruncateWanted: () => this.scheduleTruncate('RESTART'),
@@ -269,14 +327,25 @@ export class SqliteStore implements Store {
       }
     } catch (e) {
       opened?.close();
-      if (e instanceof ConfigError) throw e;
+      this.ownerLock?.close();
+      if (e instanceof ConfigError || e instanceof StorageUnavailableError) throw e;
       throw new StorageUnavailableError(
         `cannot open SQLite database '${path}': ${(e as Error).message}`,
         e,
       );
     }
-    const db = this.db;
-    this.stmts = {
+    this.stmts = this.prepareStatements(this.db);
+  }
+
+  /** Per-connection settings (journal_mode=WAL is the file's, set once in the constructor). */
+  private configure(db: Database.Database): void {
+    db.pragma(this.offLoop ? 'synchronous = NORMAL' : 'synchronous = FULL');
+    db.pragma('busy_timeout = 5000');
+    if (this.autoCheckpointOff) db.pragma('wal_autocheckpoint = 0');
+  }
+
+  private prepareStatements(db: Database.Database) {
+    return {
       getDevice: db.prepare<[string], DeviceRow>('SELECT * FROM devices WHERE id = ?'),
       lookupRecord: db.prepare<[string], DeviceRecord>(
         'SELECT id, ip, name, userdata FROM devices WHERE id = ?',
@@ -428,13 +497,18 @@ export class SqliteStore implements Store {
     const batch = this.queue;
     this.queue = [];
     if (batch.length === 0) return;
+    // The connection may be what fails (SQLite opens a file it may not write read-only, for
+    // good): after a failed write, try a fresh one.
+    if (this.writeFailure !== undefined) this.reopen();
     const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
     const s = this.stmts;
+    let writeFailure: unknown;
     const relaxed = !batch.some((item) => item.durable);
     try {
       // exec, not a prepared statement: a prepared PRAGMA's first run can be a no-op.
       if (relaxed && !this.offLoop) this.db.exec('PRAGMA synchronous = NORMAL');
       s.begin.run();
+      if (this.deadLeasesPending) this.releasedLeases += releaseDeadLeases(this.db);
       for (const item of batch) {
         s.savepoint.run();
         try {
@@ -444,9 +518,15 @@ export class SqliteStore implements Store {
           s.rollbackTo.run();
           s.release.run();
           outcomes.push({ ok: false, error });
+          if (isWriteFailure(error)) writeFailure = error;
         }
       }
       s.commit.run();
+      this.deadLeasesPending = false;
+      // Every write runs a writing statement before it can succeed: one success (and the
+      // commit) shows the database takes writes again.
+      if (writeFailure !== undefined) this.writeFailed(writeFailure);
+      else if (outcomes.some((o) => o.ok)) this.writeSucceeded();
       // Only a batch that changed rows wrote to the WAL: an empty claim or prune at start-up
       // does not start the checkpoint worker (a thread with its own V8 heap) on an idle server.
       const changes = s.totalChanges.get()!.n;
@@ -462,6 +542,7 @@ export class SqliteStore implements Store {
           // The connection is unusable; every caller gets the 503 below.
         }
       }
+      this.writeFailed(error);
       const failure = new StorageUnavailableError(
         'the write could not be committed; nothing was stored',
         error,
@@ -485,6 +566,7 @@ export class SqliteStore implements Store {
     this.awaitingFsync.push({
       ok: settle,
       fail: (error) => {
+        this.writeFailed(error);
         const failure = new StorageUnavailableError(
           'the write was committed but could not be flushed to disk (fsync failed)',
           error,
@@ -522,6 +604,58 @@ export class SqliteStore implements Store {
       }
       this.startFsync();
     });
+  }
+
+  /** Readiness follows the last write's outcome; while it failed, probe writes look for recovery. */
+  private writeFailed(error: unknown): void {
+    this.writeFailure = error instanceof Error ? error.message : String(error);
+    if (this.probeTimer !== undefined || this.closed) return;
+    this.probeTimer = setTimeout(() => {
+      this.probeTimer = undefined;
+      if (this.writeFailure === undefined || this.closed) return;
+      // A failure reschedules the probe (writeFailed); nobody waits for its answer.
+      this.write(() => probeWrite(this.db), 'relaxed').catch(() => undefined);
+    }, this.writeProbeIntervalMs);
+    this.probeTimer.unref();
+  }
+
+  private writeSucceeded(): void {
+    this.writeFailure = undefined;
+    clearTimeout(this.probeTimer);
+    this.probeTimer = undefined;
+  }
+
+  /**
+   * Replaces the connection, between transactions, with none of its WAL fsyncs in flight (their
+   * descriptor goes with it). On failure the old one stays, and the next write or probe retries.
+   */
+  private reopen(): void {
+    if (this.closed || this.db.inTransaction || this.fsyncInFlight) return;
+    if (this.awaitingFsync.length > 0) return;
+    let fresh: Database.Database | undefined;
+    let stmts: typeof this.stmts;
+    try {
+      fresh = this.openConnection(this.path);
+      this.configure(fresh);
+      stmts = this.prepareStatements(fresh);
+    } catch {
+      fresh?.close();
+      return;
+    }
+    const old = this.db;
+    if (this.walFd !== undefined) {
+      closeSync(this.walFd);
+      this.walFd = undefined;
+    }
+    this.db = fresh;
+    this.stmts = stmts;
+    // total_changes() counts per connection: the next commit starts the checkpoint worker.
+    this.lastTotalChanges = -1;
+    try {
+      old.close();
+    } catch {
+      // Already broken: nothing of it is needed any more.
+    }
   }
 
   /** The background checkpoint worker while it runs (after a commit, until idle). */
@@ -861,9 +995,18 @@ export class SqliteStore implements Store {
 
   // ---- lifecycle ---------------------------------------------------------------------------
 
+  /**
+   * Ready when the database answers and the last write committed (a file that became read-only,
+   * a full disk: every write would answer 503). Never writes itself: while writes fail, a probe
+   * write every WRITE_PROBE_INTERVAL_MS finds out when they can commit again.
+   */
   ping(): Promise<void> {
     return this.read(() => {
       this.db.prepare('SELECT 1').get();
+      if (this.writeFailure !== undefined)
+        throw new StorageUnavailableError(
+          `the database cannot be written (${this.writeFailure}); retried every ${this.writeProbeIntervalMs} ms`,
+        );
     });
   }
 
@@ -874,6 +1017,7 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    clearTimeout(this.probeTimer);
     // Let writes already queued commit before the connection goes.
     if (this.queue.length > 0) this.flush();
     this.closed = true;
@@ -885,6 +1029,7 @@ export class SqliteStore implements Store {
     await this.worker?.stop();
     await Promise.resolve();
     this.db.close();
+    this.ownerLock?.close();
   }
 }
 
@@ -898,6 +1043,55 @@ export function completionParams(trigger: Trigger, token: string, outcome: Trigg
     error: outcome.kind === 'delivered' ? null : outcome.error,
     deliveredAt: outcome.kind === 'delivered' ? outcome.at : null,
   };
+}
+
+/**
+ * An exclusive lock that the kernel drops with the process (kill -9 included): SQLite's own
+ * (POSIX) lock on a file of its own, in exclusive locking mode, taken by a write transaction and
+ * kept until the connection closes. Not on the database file, whose checkpoint worker and
+ * export/import connections must keep working.
+ */
+function takeOwnerLock(path: string): Database.Database {
+  const lock = new Database(`${path}-lock`, { timeout: 0 });
+  try {
+    // No journal file left beside it: the lock file holds no data.
+    lock.pragma('journal_mode = MEMORY');
+    lock.pragma('locking_mode = EXCLUSIVE');
+    lock.exec('BEGIN EXCLUSIVE; COMMIT');
+  } catch (e) {
+    lock.close();
+    const busy = /BUSY|LOCKED/.test(String((e as { code?: unknown }).code));
+    throw new StorageUnavailableError(
+      busy
+        ? `SQLite database '${path}' is in use by another ztp server process (${path}-lock is locked)`
+        : `cannot lock SQLite database '${path}': ${(e as Error).message}`,
+      e,
+    );
+  }
+  return lock;
+}
+
+/**
+ * Only the owner process leases triggers, and the lock says no other owner is alive: every lease
+ * in the file belongs to a process that died. Released (still pending, due as they were), so a
+ * restart delivers them at once instead of after --trigger-lease.
+ */
+function releaseDeadLeases(db: Database.Database): number {
+  return db
+    .prepare(
+      `UPDATE triggers SET lease_until = NULL, lease_token = NULL
+       WHERE state = 'pending' AND lease_until IS NOT NULL`,
+    )
+    .run().changes;
+}
+
+/**
+ * The readiness probe's write: the header's user_version (unused by ztp) set to what it is. Not
+ * skipped by SQLite: it dirties page 1, so the commit appends a WAL frame like any write.
+ */
+function probeWrite(db: Database.Database): void {
+  const version = Number(db.pragma('user_version', { simple: true }));
+  db.pragma(`user_version = ${version}`);
 }
 
 function asStoreError(e: unknown): Error {

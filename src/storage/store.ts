@@ -205,6 +205,14 @@ export interface Store {
    */
   countPendingTriggers?(): Promise<number>;
 
+  /**
+   * Releases (pending, unleased, due as they were) the leases that a previous incarnation of
+   * this server left behind when it died, so that a restart delivers them at once instead of
+   * after --trigger-lease. Never touches leases of this process or of other live replicas.
+   * Returns how many were released. Optional: engines that do it on open (SQLite) omit it.
+   */
+  releaseStaleLeases?(): Promise<number>;
+
   /** Resolves when the engine answers; throws StorageUnavailableError otherwise. */
   ping(): Promise<void>;
   close(): Promise<void>;

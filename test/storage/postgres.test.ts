@@ -111,6 +111,81 @@ if (!db) {
       }
     });
 
+    it("a restarted replica releases its dead predecessor's leases, never another live replica's", async () => {
+      await db.reset();
+      const dead = await openPostgresStore(db.url, { instanceId: 'replica-a' });
+      const live = await openPostgresStore(db.url, { instanceId: 'replica-b' });
+      try {
+        await dead.register(reg('lease-a', '10.0.0.1'), withTrigger);
+        await live.register(reg('lease-b', '10.0.0.2'), withTrigger);
+        const [deadClaim] = await dead.claimTriggers(T0, 1, 60_000);
+        const [liveClaim] = await live.claimTriggers(T0, 1, 60_000);
+        assert.equal(deadClaim?.deviceId, 'lease-a');
+        assert.equal(liveClaim?.deviceId, 'lease-b');
+        // replica-a is killed (its pool just goes) and starts again with the same instance id.
+        await dead.close();
+        const restarted = await openPostgresStore(db.url, { instanceId: 'replica-a' });
+        try {
+          // Its own new lease is live too: only the dead incarnation's are released.
+          await restarted.register(reg('lease-a2', '10.0.0.3'), withTrigger);
+          const [ownClaim] = await restarted.claimTriggers(T0, 1, 60_000);
+          assert.equal(ownClaim?.deviceId, 'lease-a2');
+          assert.equal(await restarted.releaseStaleLeases(), 1);
+          // Due again at once, well within the 60 s lease: the dead one's trigger, only it.
+          const again = await restarted.claimTriggers(T0 + 1, 10, 60_000);
+          assert.deepEqual(
+            again.map((t) => t.deviceId),
+            ['lease-a'],
+          );
+          assert.equal(
+            await live.completeTrigger(liveClaim, { kind: 'delivered', at: T0 + 2 }),
+            true,
+          );
+          assert.equal(
+            await restarted.completeTrigger(ownClaim, { kind: 'delivered', at: T0 + 2 }),
+            true,
+          );
+          // Another replica's start releases nothing of replica-a's.
+          assert.equal(await live.releaseStaleLeases(), 0);
+        } finally {
+          await restarted.close();
+        }
+      } finally {
+        await live.close();
+      }
+    });
+
+    it('is not ready while the database refuses writes, and writes again once it takes them', async () => {
+      await db.reset();
+      const name = new URL(db.url).pathname.slice(1);
+      // The admin session is on the same database: it lifts the default for itself first.
+      const writable = `BEGIN READ WRITE; ALTER DATABASE ${name} RESET default_transaction_read_only; COMMIT`;
+      const store = await openPostgresStore(db.url, { poolSize: 4 });
+      try {
+        await store.register(reg('ro-1', '10.0.0.1'), withTrigger);
+        await store.ping();
+        // As on a standby or a database made read-only: sessions opened from now on cannot write.
+        await db.query(`ALTER DATABASE ${name} SET default_transaction_read_only = on`);
+        await db.query(
+          'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
+        );
+        await assert.rejects(
+          store.register(reg('ro-2', '10.0.0.2'), withTrigger),
+          StorageUnavailableError,
+        );
+        await assert.rejects(store.ping(), /takes no writes/);
+        assert.equal((await store.get('ro-1')).ip, '10.0.0.1', 'reads keep working');
+
+        await db.query(writable);
+        // Not on a pooled session that still has the read-only default.
+        assert.equal((await store.register(reg('ro-2', '10.0.0.2'), withTrigger)).created, true);
+        await store.ping();
+      } finally {
+        await db.query(writable);
+        await store.close();
+      }
+    });
+
     it('two stores claim disjoint sets of triggers (SKIP LOCKED) that together are all of them', async () => {
       await db.reset();
       await Promise.all(

@@ -18,6 +18,35 @@ describe('SqliteStore specifics', () => {
     assert.throws(() => new SqliteStore('/nonexistent-dir/x/ztp.db'), StorageUnavailableError);
   });
 
+  it('an owner store is alone on its file and releases leases left by a dead owner on open', async () => {
+    const { dir, cleanup } = tempDir();
+    const path = join(dir, 'owned.db');
+    const first = new SqliteStore(path, { owner: true });
+    try {
+      assert.throws(
+        () => new SqliteStore(path, { owner: true }),
+        /in use by another ztp server process/,
+      );
+      await first.register(
+        { id: 'dev-1', ip: '10.0.0.1', name: '', userdata: '', source: '', at: 1 },
+        { enqueueTrigger: true, historyLimit: 0 },
+      );
+      assert.equal((await first.claimTriggers(2, 10, 60_000)).length, 1);
+    } finally {
+      // Stands for the owner's death: the kernel drops the lock with the process.
+      await first.close();
+    }
+    const second = new SqliteStore(path, { owner: true });
+    try {
+      assert.equal(second.releasedLeases, 1);
+      const [again] = await second.claimTriggers(3, 10, 60_000);
+      assert.equal(again?.deviceId, 'dev-1', 'claimable at once, not after the 60 s lease');
+    } finally {
+      await second.close();
+      cleanup();
+    }
+  });
+
   it('keeps committed data across reopening the file', async () => {
     const { dir, cleanup } = tempDir();
     const path = join(dir, 'ztp.db');

@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { tempDir } from '../helpers.js';
+import { createTestDatabase } from '../pg-helpers.js';
 import { startServe } from '../e2e/server-process.js';
 import { FakeManager } from './fake-manager.js';
 import { waitFor } from './setup.js';
@@ -10,6 +11,9 @@ import { waitFor } from './setup.js';
 const root = new URL('../../', import.meta.url).pathname;
 const timings = ['--trigger-timeout', '300ms', '--trigger-lease', '1s'];
 const fast = ['--trigger-initial-backoff', '50ms', '--trigger-poll-interval', '100ms'];
+
+const pgdb = await createTestDatabase('crash');
+after(() => pgdb?.drop());
 
 async function register(url: string, id: string, ip: string): Promise<number> {
   const res = await fetch(`${url}/ztp/register/${id}`, {
@@ -56,8 +60,18 @@ describe('ztp serve with --manager-url (real process)', () => {
         ...fast,
       ]);
       try {
-        await waitFor(() => manager.calls.length >= 2, 5000, 'redelivery after the lease expired');
-        assert.deepEqual(manager.calls.map((c) => c.ip).sort(), ['10.1.0.1', '10.1.0.2']);
+        await waitFor(
+          () => new Set(manager.calls.map((c) => c.ip)).size === 2,
+          5000,
+          'redelivery after the restart',
+        );
+        // Both ips, each with its pre-crash key. Now delivered right after the restart (no lease
+        // wait), a call may be given up at the short --trigger-timeout while the server is still
+        // warming up and sent again: at-least-once, with the same Idempotency-Key.
+        assert.deepEqual([...new Set(manager.calls.map((c) => c.ip))].sort(), [
+          '10.1.0.1',
+          '10.1.0.2',
+        ]);
         for (const c of manager.calls)
           assert.equal(c.key, keysBefore.get(c.ip), 'same Idempotency-Key as before the crash');
         const detail = await waitFor(async () => {
@@ -72,6 +86,65 @@ describe('ztp serve with --manager-url (real process)', () => {
       }
     } finally {
       await manager.stop();
+    }
+  });
+
+  /**
+   * The default 60 s lease: a restart must not wait for the dead process's lease. On SQLite the
+   * server owns the file, on PostgreSQL the restarted replica has the same --instance-id.
+   */
+  async function restartDeliversWithinSeconds(database: string, extra: string[]): Promise<void> {
+    const manager = await new FakeManager().start();
+    const args = ['--database', database, '--manager-url', manager.url, ...extra];
+    try {
+      manager.mode = { kind: 'blackhole' };
+      const first = await startServe([...args, '--trigger-lease', '60s', ...fast]);
+      assert.equal(await register(first.url, 'dev-lease', '10.2.0.1'), 201);
+      await waitFor(() => manager.calls.length >= 1, 5000, 'the call in flight (leased)');
+      await first.kill9();
+
+      manager.mode = { kind: 'status', status: 200 };
+      manager.calls = [];
+      const second = await startServe([...args, '--trigger-lease', '60s', ...fast]);
+      try {
+        const restartedAt = Date.now();
+        await waitFor(() => manager.calls.length >= 1, 5000, 'delivery right after the restart');
+        assert.ok(Date.now() - restartedAt < 5000);
+        assert.equal(manager.calls[0]!.ip, '10.2.0.1');
+      } finally {
+        assert.equal(await second.stop(), 0);
+      }
+    } finally {
+      await manager.stop();
+    }
+  }
+
+  it('SQLite: a restart delivers a trigger leased at kill -9 within seconds, not after the 60 s lease', async () => {
+    await restartDeliversWithinSeconds(join(dir, 'restart.db'), []);
+  });
+
+  it(
+    'PostgreSQL: a restart with the same --instance-id delivers its dead lease within seconds',
+    { skip: pgdb === undefined },
+    async () => {
+      await pgdb!.reset();
+      await restartDeliversWithinSeconds(pgdb!.url, ['--instance-id', 'crash-a']);
+    },
+  );
+
+  it('refuses a second server on the same SQLite file', async () => {
+    const db = join(dir, 'owned.db');
+    const first = await startServe(['--database', db]);
+    try {
+      const r = spawnSync(
+        process.execPath,
+        ['bin/ztp.mjs', 'serve', '--host', '127.0.0.1', '--port', '0', '--database', db],
+        { cwd: root, encoding: 'utf8', timeout: 20_000 },
+      );
+      assert.notEqual(r.status, 0);
+      assert.match(r.stderr + r.stdout, /in use by another ztp server process/);
+    } finally {
+      assert.equal(await first.stop(), 0);
     }
   });
 
