@@ -1,0 +1,139 @@
+// The architecture rules `npm run lint` enforces on src/ (docs/architecture.md):
+//  1. No import cycle between folders. Each top-level folder of src/ is one node, each file at
+//     the top of src/ (app.ts, config.ts, ...) is one node; an import from one node into
+//     another is an edge, and the graph of edges must have no cycle. Files inside one folder may
+//     import each other freely.
+//  2. Each database engine loads only its own driver: nothing reachable by static imports from a
+//     module that imports `pg` imports `better-sqlite3`, and the other way round.
+// Static imports only: a dynamic import() is how a module loads something on demand, which is
+// how a composition root (server.ts) picks one engine.
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+
+const root = resolve(new URL('..', import.meta.url).pathname, 'src');
+/** The browser bundle has its own rules (it may import only types from the server). */
+const SKIP = new Set([join(root, 'console', 'static')]);
+const DRIVERS = ['pg', 'better-sqlite3'];
+
+/** @returns {string[]} */
+function sources(dir) {
+  const out = [];
+  for (const entry of readdirSync(dir)) {
+    const path = join(dir, entry);
+    if (SKIP.has(path)) continue;
+    if (statSync(path).isDirectory()) out.push(...sources(path));
+    else if (entry.endsWith('.ts')) out.push(path);
+  }
+  return out;
+}
+
+const IMPORT = /^\s*(import|export)\s+(type\s+)?[^;]*?from\s+'([^']+)'|^\s*import\s+'([^']+)'/gm;
+
+/** Static imports of a file: { local: resolved .ts paths, packages: bare specifiers }. */
+export function importsOf(file) {
+  const text = readFileSync(file, 'utf8');
+  const local = [];
+  const packages = [];
+  for (const m of text.matchAll(IMPORT)) {
+    const typeOnly = m[2] !== undefined;
+    const spec = m[3] ?? m[4];
+    if (spec.startsWith('.')) {
+      local.push({ path: resolve(dirname(file), spec).replace(/\.js$/, '.ts'), typeOnly });
+    } else if (!typeOnly) {
+      packages.push(
+        spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0],
+      );
+    }
+  }
+  return { local, packages };
+}
+
+export function nodeOf(file) {
+  const [first, second] = relative(root, file).split('/');
+  return second === undefined ? first.replace(/\.ts$/, '.ts') : `${first}/`;
+}
+
+export function check() {
+  const files = sources(root);
+  const graph = new Map(files.map((f) => [f, importsOf(f)]));
+  const problems = [];
+
+  // 1. Folder cycles (type-only imports count: they tie the folders' designs together too).
+  const edges = new Map();
+  for (const [file, { local }] of graph) {
+    for (const { path } of local) {
+      const a = nodeOf(file);
+      const b = nodeOf(path);
+      if (a === b) continue;
+      if (!edges.has(a)) edges.set(a, new Map());
+      if (!edges.get(a).has(b))
+        edges.get(a).set(b, `${relative(root, file)} -> ${relative(root, path)}`);
+    }
+  }
+  const state = new Map();
+  const stack = [];
+  const visit = (n) => {
+    state.set(n, 'open');
+    stack.push(n);
+    for (const m of (edges.get(n) ?? new Map()).keys()) {
+      if (state.get(m) === 'open') {
+        const cycle = stack.slice(stack.indexOf(m));
+        const steps = [...cycle, m].slice(0, -1).map((x, i, all) => {
+          const next = i + 1 < all.length ? all[i + 1] : m;
+          return `  ${edges.get(x).get(next)}`;
+        });
+        problems.push(
+          `import cycle between folders ${[...cycle, m].join(' -> ')}:\n${steps.join('\n')}`,
+        );
+      } else if (!state.has(m)) visit(m);
+    }
+    stack.pop();
+    state.set(n, 'done');
+  };
+  for (const n of [...edges.keys()].sort()) if (!state.has(n)) visit(n);
+
+  // 2. Engine isolation, over runtime imports only.
+  const reach = (start) => {
+    const seen = new Set([start]);
+    const todo = [start];
+    const packages = new Map();
+    while (todo.length > 0) {
+      const f = todo.pop();
+      const entry = graph.get(f);
+      if (!entry) continue;
+      for (const p of entry.packages) if (!packages.has(p)) packages.set(p, f);
+      for (const { path, typeOnly } of entry.local) {
+        if (!typeOnly && !seen.has(path)) {
+          seen.add(path);
+          todo.push(path);
+        }
+      }
+    }
+    return packages;
+  };
+  for (const [file, { packages }] of graph) {
+    for (const driver of DRIVERS) {
+      if (!packages.includes(driver)) continue;
+      const loaded = reach(file);
+      for (const other of DRIVERS) {
+        if (other !== driver && loaded.has(other)) {
+          problems.push(
+            `${relative(root, file)} uses ${driver} but also loads ${other} (imported by ${relative(root, loaded.get(other))})`,
+          );
+        }
+      }
+    }
+  }
+  return problems;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const problems = check();
+  for (const p of problems) console.error(p);
+  if (problems.length > 0) {
+    console.error(
+      `\n${problems.length} architecture rule(s) broken (scripts/check-boundaries.mjs)`,
+    );
+    process.exit(1);
+  }
+}
