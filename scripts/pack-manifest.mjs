@@ -1,29 +1,24 @@
 // npm pack's prepack/postpack: what a global install of the tarball reads.
 //   strip:   package.json without the `prepare` script (it builds dist/ in a clone; the tarball
 //            already holds dist/, and npm 11 flags a tarball's `prepare` as an unreviewed install
-//            script), and npm-shrinkwrap.json from package-lock.json, so the install gets exactly
-//            the tested dependency versions (with package.json's overrides, which npm applies
-//            only to the project it is run in).
-//   restore: puts package.json back and removes npm-shrinkwrap.json.
-import { copyFileSync, existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+//            script).
+//   restore: puts package.json back.
+import { copyFileSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 
 const root = new URL('..', import.meta.url).pathname;
 const manifest = `${root}package.json`;
 const saved = `${root}.package.json.prepack`;
-const shrinkwrap = `${root}npm-shrinkwrap.json`;
 
 function restore() {
   if (existsSync(saved)) renameSync(saved, manifest);
-  rmSync(shrinkwrap, { force: true });
 }
 
 if (process.argv[2] === 'strip') {
-  restore(); // a pack that failed half-way left its copies behind
+  restore(); // a pack that failed half-way left its copy behind
   copyFileSync(manifest, saved);
   const pkg = JSON.parse(readFileSync(manifest, 'utf8'));
   delete pkg.scripts.prepare;
   writeFileSync(manifest, `${JSON.stringify(pkg, null, 2)}\n`);
-  copyFileSync(`${root}package-lock.json`, shrinkwrap);
 } else if (process.argv[2] === 'restore') {
   restore();
 } else {

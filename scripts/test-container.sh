@@ -128,7 +128,7 @@ mkdir -p "$work/root-owned" && chmod 755 "$work/root-owned"
 expect_one_line_failure "unwritable /data" "directory '/data' is not writable by uid 1000" \
   -v "$work/root-owned:/data"
 status=0
-(cd "$root/deploy" && env -u ZTP_DB_PASSWORD "$compose" -p "$run_id" config) >"$work/out" 2>"$work/err" || status=$?
+(cd "$root/deploy" && env -u ZTP_DB_PASSWORD "$compose" -p "$run_id" ps) >"$work/out" 2>"$work/err" || status=$?
 [ "$status" -ne 0 ] && grep -q 'ZTP_DB_PASSWORD' "$work/err" || {
   cat "$work/err"
   fail "compose without ZTP_DB_PASSWORD did not refuse"
