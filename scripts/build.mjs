@@ -1,10 +1,12 @@
 // Builds dist/: the CLI (server + client paths, split so `ztp register` never loads the server)
 // and the single-file device client dist/ztp-client.mjs that runs with plain `node`.
 import { build } from 'esbuild';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 
 const root = new URL('..', import.meta.url).pathname;
 // dist/ is overwritten, not wiped, so concurrent builds never pull files from under a running test.
+// --clean (npm pack's prepack) wipes it first: the tarball must not carry chunks of older builds.
+if (process.argv.includes('--clean')) rmSync(`${root}dist`, { recursive: true, force: true });
 
 const common = {
   absWorkingDir: root,

@@ -14,7 +14,8 @@
  */
 import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
-import { closeSync, existsSync, fsync, openSync, statSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, fsync, openSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { ConfigError } from '../config.js';
 import { DeviceNotFoundError, StorageUnavailableError, ZtpError } from '../errors.js';
 import { startCheckpointer, type Checkpointer, type CheckpointerOptions } from './checkpoint.js';
@@ -330,7 +331,7 @@ export class SqliteStore implements Store {
       this.ownerLock?.close();
       if (e instanceof ConfigError || e instanceof StorageUnavailableError) throw e;
       throw new StorageUnavailableError(
-        `cannot open SQLite database '${path}': ${(e as Error).message}`,
+        `cannot open SQLite database '${path}': ${(e as Error).message}${unwritableReason(path)}`,
         e,
       );
     }
@@ -1123,4 +1124,28 @@ function migrate(db: Database.Database): void {
       db.prepare('INSERT INTO schema_version (version) VALUES (?)').run(m.version);
     })();
   }
+}
+
+/**
+ * Why SQLite could not open a file for writing, in words an operator can act on (SQLite itself
+ * only says "unable to open database file"): typically a container volume owned by another user.
+ */
+function unwritableReason(path: string): string {
+  if (path === ':memory:' || path === '') return '';
+  const user = process.getuid ? ` by uid ${process.getuid()}` : '';
+  const file = resolve(path);
+  const dir = dirname(file);
+  const writable = (p: string) => {
+    try {
+      accessSync(p, constants.W_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  // better-sqlite3 already says when the directory does not exist.
+  if (!existsSync(dir)) return '';
+  if (!writable(dir)) return ` (directory '${dir}' is not writable${user})`;
+  if (existsSync(file) && !writable(file)) return ` (file '${file}' is not writable${user})`;
+  return '';
 }
