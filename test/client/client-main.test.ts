@@ -493,7 +493,11 @@ describe('documentation', () => {
       }
     }
     for (const [code] of EXIT_CODE_HELP) {
-      assert.match(page, new RegExp(`\\n\\| ${code} +\\|`), `docs/devices.md explains exit ${code}`);
+      assert.match(
+        page,
+        new RegExp(`\\n\\| ${code} +\\|`),
+        `docs/devices.md explains exit ${code}`,
+      );
       assert.match(SHELL_CLIENT, new RegExp(`\\n  ${code}  `), `sh --help explains exit ${code}`);
     }
   });
