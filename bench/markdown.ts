@@ -1,5 +1,5 @@
 /**
- * Prints the tables of a `npm run bench` result file as Markdown (for the README).
+ * Prints the tables of a `npm run bench` result file as Markdown (for docs/performance.md).
  *   tsx bench/markdown.ts bench/results/<date>.json
  */
 import { readFileSync } from 'node:fs';

@@ -1,4 +1,4 @@
-// Screenshots of the operator console for the README: a seeded demo registry on 127.0.0.1,
+// Screenshots of the operator console for docs/operations.md: a seeded demo registry on 127.0.0.1,
 // Debian's Chromium via playwright-core. Writes docs/console-table.png, docs/console-detail.png
 // and docs/console-phone.png.   Usage: npm run build && npx tsx scripts/console-screenshots.ts
 import { mkdirSync } from 'node:fs';

@@ -1,6 +1,6 @@
-// Rewrites the generated parts of README.md (the configuration table) from src/config.ts.
+// Rewrites the generated parts of docs/operations.md (the configuration table) from src/config.ts.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { renderReadme } from '../src/docs.js';
+import { renderOperationsDoc } from '../src/docs.js';
 
-const path = new URL('../README.md', import.meta.url);
-writeFileSync(path, renderReadme(readFileSync(path, 'utf8')));
+const path = new URL('../docs/operations.md', import.meta.url);
+writeFileSync(path, renderOperationsDoc(readFileSync(path, 'utf8')));

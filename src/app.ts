@@ -52,7 +52,7 @@ export interface AppOptions {
   limits?: Partial<ServerLimits>;
 }
 
-/** Connection limits of the listener (milliseconds, bytes); each is in the README limits table. */
+/** Connection limits of the listener (milliseconds, bytes); each is in the limits table of docs/api.md. */
 export interface ServerLimits {
   /** Complete request headers must arrive within this (node `headersTimeout`). */
   headersTimeout: number;
@@ -192,7 +192,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
   app.decorateRequest('principal', undefined);
   // Callback-style hooks: these two run on every request, and an async hook costs a promise and
-  // a microtask hop each time (see the README's Performance section).
+  // a microtask hop each time (see docs/performance.md).
   app.addHook('onSend', (request, reply, payload, done) => {
     void reply.header('x-request-id', request.id);
     done(null, payload);
@@ -200,7 +200,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   // One log line per request, written when the response is done (cheaper than Fastify's two).
   // At info: every write, every error (status >= 400) and every slow request. Successful reads
   // (the service manager's lookups, the console's polling) are the bulk of the traffic and carry
-  // no state change: their line is at debug (README "Performance" has the measured cost).
+  // no state change: their line is at debug (docs/performance.md has the measured cost).
   // The request line has fixed keys and no nested object, so redaction (whose wildcard paths cost
   // ~3 µs a line here) can never change it: it is written by a child without redaction. Its
   // level is the server's (no route sets its own).

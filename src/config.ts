@@ -1,7 +1,8 @@
 /**
  * The one place that reads the environment. Every server option is declared once in
- * SERVE_OPTIONS (flag, environment variable, default, help); `ztp serve --help` and the README's
- * configuration table are both generated from it (test/config.test.ts keeps the README in sync).
+ * SERVE_OPTIONS (flag, environment variable, default, help); `ztp serve --help` and the
+ * configuration table of docs/operations.md are both generated from it (test/config.test.ts
+ * keeps that table in sync).
  * Precedence: command-line flag, then environment variable, then default.
  */
 import { parseArgs } from 'node:util';
@@ -255,7 +256,7 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
     min: 0,
     help: 'On SIGTERM/SIGINT: how long to wait for in-flight requests and trigger calls.',
   },
-  // Security (see README "Securing a deployment").
+  // Security (see docs/security.md).
   {
     key: 'tlsCert',
     flag: 'tls-cert',
@@ -564,7 +565,7 @@ export function optionsHelp(specs: readonly OptionSpec[]): string {
     .join('\n');
 }
 
-/** The README configuration table for a list of options. */
+/** The configuration table of docs/operations.md for a list of options. */
 export function optionsTable(specs: readonly OptionSpec[]): string {
   const rows = specs.map(
     (s) =>

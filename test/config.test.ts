@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { ConfigError, loadServeConfig, parseDuration, validateManagerUrl } from '../src/config.js';
-import { renderReadme } from '../src/docs.js';
+import { renderOperationsDoc } from '../src/docs.js';
 
 describe('server configuration', () => {
   it('has working defaults', () => {
@@ -90,12 +90,12 @@ describe('server configuration', () => {
     }
   });
 
-  it('keeps the README configuration table in sync (npm run docs)', () => {
-    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+  it('keeps the configuration table of docs/operations.md in sync (npm run docs)', () => {
+    const page = readFileSync(new URL('../docs/operations.md', import.meta.url), 'utf8');
     assert.equal(
-      readme,
-      renderReadme(readme),
-      'README.md configuration table is stale: run `npm run docs`',
+      page,
+      renderOperationsDoc(page),
+      'docs/operations.md configuration table is stale: run `npm run docs`',
     );
   });
 });

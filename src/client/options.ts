@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { parseDuration } from '../config.js';
 import { ID_SOURCES, type IdSource } from './detect.js';
 
-/** Exit codes, documented in --help and the README. */
+/** Exit codes, documented in --help and docs/devices.md. */
 export const EXIT = {
   ok: 0,
   /** A bug or an unexpected local error. */

@@ -1,7 +1,7 @@
 /**
  * The lookup fast lane. `GET /ztp/check/{id}` is the hottest route (the service manager looks
  * every device up), and Fastify's per-request pipeline (routing, hook runners, the reply
- * machinery) costs more CPU than the lookup itself (README "Performance").
+ * machinery) costs more CPU than the lookup itself (docs/performance.md).
  *
  * The lane answers the common case — a plain id of a registered device, the retrieval guard
  * passed — straight from the node:http request event, with the bytes the Fastify route sends for

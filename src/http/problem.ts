@@ -34,7 +34,7 @@ export interface ProblemBody {
 
 /**
  * The problem `type`: a URN, stable and resolvable without any server (the project has no public
- * documentation site); the README's Errors section lists every code.
+ * documentation site); docs/api.md#errors lists every code.
  */
 export function problemType(code: ErrorCode): string {
   return `urn:ztp:problem:${code}`;

@@ -2,7 +2,7 @@
  * The per-request HTTP metrics (`ztp_http_requests_total`, `ztp_http_request_duration_seconds`)
  * kept in plain numbers and written as Prometheus text on scrape. They are updated on every
  * request, and prom-client hashes the label set on each inc()/observe() even through a bound
- * child: measured here, that was most of the cost of observing a lookup (README "Performance").
+ * child: measured here, that was most of the cost of observing a lookup (docs/performance.md).
  * The series are bounded: route templates × the methods node parses × status codes.
  */
 

@@ -4,7 +4,7 @@
  * it for every place that writes a URL out.
  */
 
-/** Query parameter names whose values are credentials, lower case (README "Securing"). */
+/** Query parameter names whose values are credentials, lower case (docs/security.md). */
 export const SECRET_QUERY_NAMES: ReadonlySet<string> = new Set([
   'token',
   'access_token',

@@ -194,7 +194,7 @@ async function assertAllDelivered(manager: Manager, outcomes: Outcome[], devices
 /**
  * Per device, the manager saw registrations in order (coalescing may skip some, never reorder).
  * `abandoned`: ips of calls a replica gave up at its timeout (logged); such a call may reach a
- * loaded manager late, after a newer one (README "Ordering"), so it is not held to the order.
+ * loaded manager late, after a newer one (docs/service-manager.md, "Ordering"), so it is not held to the order.
  */
 function assertPerDeviceOrder(manager: Manager, fromSeq = 0, abandoned = new Set<string>()) {
   const lastSeq = new Map<number, number>();
