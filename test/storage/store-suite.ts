@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { after, beforeEach, describe, it } from 'node:test';
 import { DeviceNotFoundError } from '../../src/errors.js';
-import type { Registration, Store } from '../../src/storage/store.js';
+import type { Registration, Store, TriggerOutcome } from '../../src/storage/store.js';
+import { applyOutcome } from '../../src/triggers/dispatcher.js';
 
 export interface OpenedStore {
   store: Store;
@@ -430,6 +431,23 @@ export function storeSuite(name: string, open: () => Promise<OpenedStore>): void
         for (const t of [latest!, ...listed, ...recent]) {
           assert.equal(t.leaseUntil, T0 + 1000);
           assert.equal('leaseToken' in t, false);
+        }
+      });
+
+      it('stores each outcome as the dispatcher publishes it (one outcome-to-state rule)', async () => {
+        const outcomes: TriggerOutcome[] = [
+          { kind: 'delivered', at: T0 + 1 },
+          { kind: 'retry', at: T0 + 1, nextAttemptAt: T0 + 500, error: 'HTTP 503' },
+          { kind: 'failed', at: T0 + 1, error: 'HTTP 400' },
+          { kind: 'dead', at: T0 + 1, error: 'too old' },
+        ];
+        for (const [i, outcome] of outcomes.entries()) {
+          const id = `dev-${outcome.kind}`;
+          await store.register(reg(id, `10.0.0.${i + 1}`, T0), withTrigger);
+          const [claimed] = await store.claimTriggers(T0, 1, 1000);
+          assert.equal(claimed!.deviceId, id);
+          assert.equal(await store.completeTrigger(claimed!, outcome), true);
+          assert.deepEqual(await store.latestTrigger(id), applyOutcome(claimed!, outcome));
         }
       });
 
