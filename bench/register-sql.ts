@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { SqliteStore } from '../src/storage/sqlite.js';
+import { isClaimed } from '../src/storage/store.js';
 import { macOf, seedDatabase } from './lib.js';
 
 const { values: args } = parseArgs({
@@ -82,9 +83,7 @@ for (let b = 0; b < WARMUP + BATCHES; b++) {
       ),
     ),
   );
-  const handedOver = results.flatMap((r) =>
-    r.trigger && r.trigger.leaseUntil !== null ? [r.trigger] : [],
-  );
+  const handedOver = results.flatMap((r) => (r.trigger && isClaimed(r.trigger) ? [r.trigger] : []));
   await Promise.all(
     handedOver.map((t) =>
       store.completeTrigger(t, { kind: 'delivered', at: Date.now() }, { lazy: true }),

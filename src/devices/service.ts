@@ -4,7 +4,16 @@
  */
 import { ZtpError } from '../errors.js';
 import type { EventBus } from '../events/bus.js';
-import type { Device, DeviceFields, HistoryEntry, Store, Trigger } from '../storage/store.js';
+import {
+  isClaimed,
+  withoutLease,
+  type ClaimedTrigger,
+  type Device,
+  type DeviceFields,
+  type HistoryEntry,
+  type Store,
+  type Trigger,
+} from '../storage/store.js';
 import {
   normaliseId,
   normaliseIp,
@@ -38,7 +47,7 @@ export interface LocalDispatcher {
   reserveHandOver(): number | undefined;
   endReservation(): void;
   /** A trigger the store leased with that lease. */
-  handOver(trigger: Trigger): void;
+  handOver(trigger: ClaimedTrigger): void;
   /** A trigger was committed that the dispatcher must claim. */
   wake(): void;
 }
@@ -88,10 +97,10 @@ export class DeviceService {
     this.opts.events.emit({ type: 'registered', device: result.device, created: result.created });
     const { trigger } = result;
     if (trigger) {
-      this.opts.events.emit({ type: 'trigger', trigger });
+      this.opts.events.emit({ type: 'trigger', trigger: withoutLease(trigger) });
       // Leased by the store (only when asked): handed over, the lease is the claim; otherwise
       // the loop claims it.
-      if (trigger.leaseUntil !== null) dispatcher?.handOver(trigger);
+      if (isClaimed(trigger)) dispatcher?.handOver(trigger);
       else dispatcher?.wake();
     }
     return result;

@@ -35,21 +35,25 @@ import {
 } from '../errors.js';
 import { LATEST_SCHEMA_VERSION, MIGRATIONS, requireCurrentSchema } from './migrations.js';
 import {
+  byDueTime,
+  claimedTriggerFromRow,
   completionParams,
   deviceFromRow,
+  triggerFromRow,
+  type DeviceRow,
+  type TriggerRow,
+} from './rows.js';
+import {
   COUNT_DEVICES_BY_TRIGGER_SQL,
   latestTriggerSql,
   latestTriggerStateSql,
-  leaseTokenOf,
   likePattern,
   PRUNABLE_TRIGGER,
   recentTriggersSql,
   SORT_COLUMNS,
-  triggerFromRow,
-  type DeviceRow,
-  type TriggerRow,
-} from './sqlite.js';
+} from './sql.js';
 import type {
+  ClaimedTrigger,
   Device,
   DeviceFields,
   DeviceQuery,
@@ -728,7 +732,7 @@ export class PostgresStore implements Store {
     });
   }
 
-  async claimTriggers(now: number, limit: number, leaseMs: number): Promise<Trigger[]> {
+  async claimTriggers(now: number, limit: number, leaseMs: number): Promise<ClaimedTrigger[]> {
     const { rows } = await this.query<TriggerRow>(
       `UPDATE triggers SET lease_until = $1, lease_token = $2, attempts = attempts + 1, updated_at = $3
        WHERE id IN (
@@ -740,15 +744,11 @@ export class PostgresStore implements Store {
        RETURNING *`,
       [now + leaseMs, `${this.incarnationPrefix ?? ''}${randomUUID()}`, now, limit],
     );
-    return rows
-      .map(triggerFromRow)
-      .sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || a.id - b.id);
+    return rows.map(claimedTriggerFromRow).sort(byDueTime);
   }
 
-  completeTrigger(trigger: Trigger, outcome: TriggerOutcome): Promise<boolean> {
-    const token = leaseTokenOf(trigger);
-    if (token === undefined) return Promise.resolve(false);
-    const p = completionParams(trigger, token, outcome);
+  completeTrigger(trigger: ClaimedTrigger, outcome: TriggerOutcome): Promise<boolean> {
+    const p = completionParams(trigger, outcome);
     // Inlined values: one round trip within the batch (writeSql), as for a registration.
     const sql = `UPDATE triggers SET state = ${lit(p.state)}, next_attempt_at = ${int(p.nextAttemptAt)},
         last_error = ${p.error === null ? 'NULL' : lit(p.error)},

@@ -20,7 +20,27 @@ import { ConfigError } from '../config.js';
 import { DeviceNotFoundError, StorageUnavailableError, ZtpError } from '../errors.js';
 import { startCheckpointer, type Checkpointer, type CheckpointerOptions } from './checkpoint.js';
 import { MIGRATIONS, requireCurrentSchema } from './migrations.js';
+import {
+  byDueTime,
+  claimedTriggerFromRow,
+  completionParams,
+  deviceFromRow,
+  triggerFromRow,
+  type DeviceRow,
+  type Int,
+  type TriggerRow,
+} from './rows.js';
+import {
+  COUNT_DEVICES_BY_TRIGGER_SQL,
+  latestTriggerSql,
+  latestTriggerStateSql,
+  likePattern,
+  PRUNABLE_TRIGGER,
+  recentTriggersSql,
+  SORT_COLUMNS,
+} from './sql.js';
 import type {
+  ClaimedTrigger,
   CompleteOptions,
   Device,
   DeviceFields,
@@ -37,78 +57,6 @@ import type {
   TriggerState,
 } from './store.js';
 
-/** Row shapes shared by both engines; `pg` returns BIGINT columns as strings. */
-type Int = number | string;
-
-export interface DeviceRow {
-  id: string;
-  ip: string;
-  name: string;
-  userdata: string;
-  first_seen: Int;
-  last_seen: Int;
-  updated_at: Int;
-  registrations: Int;
-  last_source: string;
-  /** The device's newest trigger (schema version 3). */
-  last_trigger_id?: Int | null;
-}
-
-export interface TriggerRow {
-  id: Int;
-  device_id: string;
-  ip: string;
-  key: string;
-  state: TriggerState;
-  attempts: Int;
-  created_at: Int;
-  next_attempt_at: Int;
-  lease_until: Int | null;
-  lease_token: string | null;
-  last_error: string | null;
-  delivered_at: Int | null;
-  updated_at: Int;
-}
-
-export function deviceFromRow(r: DeviceRow): Device {
-  return {
-    id: r.id,
-    ip: r.ip,
-    name: r.name,
-    userdata: r.userdata,
-    firstSeen: Number(r.first_seen),
-    lastSeen: Number(r.last_seen),
-    updatedAt: Number(r.updated_at),
-    registrations: Number(r.registrations),
-    lastSource: r.last_source,
-  };
-}
-
-/** Lease tokens live on the returned object but are not part of the public Trigger shape. */
-const leaseTokens = new WeakMap<Trigger, string>();
-export function leaseTokenOf(t: Trigger): string | undefined {
-  return leaseTokens.get(t);
-}
-
-export function triggerFromRow(r: TriggerRow): Trigger {
-  const t: Trigger = {
-    id: Number(r.id),
-    deviceId: r.device_id,
-    ip: r.ip,
-    key: r.key,
-    state: r.state,
-    attempts: Number(r.attempts),
-    createdAt: Number(r.created_at),
-    nextAttemptAt: Number(r.next_attempt_at),
-    leaseUntil: r.lease_until === null ? null : Number(r.lease_until),
-    lastError: r.last_error,
-    deliveredAt: r.delivered_at === null ? null : Number(r.delivered_at),
-    updatedAt: Number(r.updated_at),
-  };
-  if (r.lease_token !== null) leaseTokens.set(t, r.lease_token);
-  return t;
-}
-
 /**
  * An older pending trigger of the same device (per-device order). INDEXED BY: without statistics
  * the planner would otherwise search triggers_state (every pending trigger) for each candidate,
@@ -117,52 +65,6 @@ export function triggerFromRow(r: TriggerRow): Trigger {
  */
 const OLDER_PENDING = `SELECT 1 FROM triggers o INDEXED BY triggers_device_pending
   WHERE o.device_id = t.device_id AND o.state = 'pending' AND o.id < t.id`;
-
-/**
- * A device's triggers, newest first: its row points at the newest, each trigger at the one
- * before (schema version 3). Triggers of a deleted device are no longer its own, as its history
- * is not; a pruned trigger ends the walk.
- */
-/** Devices by the state of their latest trigger (both engines). */
-export const COUNT_DEVICES_BY_TRIGGER_SQL =
-  'SELECT t.state, count(*) AS n FROM devices d JOIN triggers t ON t.id = d.last_trigger_id GROUP BY t.state';
-
-export function latestTriggerSql(id: string): string {
-  return `SELECT t.* FROM devices d JOIN triggers t ON t.id = d.last_trigger_id WHERE d.id = ${id}`;
-}
-export function recentTriggersSql(id: string, limit: string): string {
-  return `WITH RECURSIVE chain(id, n) AS (
-      SELECT last_trigger_id, 1 FROM devices WHERE id = ${id} AND last_trigger_id IS NOT NULL
-      UNION ALL
-      SELECT t.prev_id, c.n + 1 FROM chain c JOIN triggers t ON t.id = c.id
-      WHERE t.prev_id IS NOT NULL AND c.n < ${limit})
-    SELECT t.* FROM chain c JOIN triggers t ON t.id = c.id ORDER BY t.id DESC`;
-}
-
-/** Finished triggers that are not the newest of an existing device (pruneTriggers). */
-export const PRUNABLE_TRIGGER = `t.state <> 'pending'
-  AND NOT EXISTS (SELECT 1 FROM devices d WHERE d.id = t.device_id AND d.last_trigger_id = t.id)`;
-
-/**
- * The condition of DeviceQuery.triggerState (`state` is an SQL parameter): the device's latest
- * trigger, found through its last_trigger_id, is in that state.
- */
-export function latestTriggerStateSql(state: string): string {
-  return `EXISTS (SELECT 1 FROM triggers t WHERE t.id = devices.last_trigger_id AND t.state = ${state})`;
-}
-
-export const SORT_COLUMNS: Record<NonNullable<DeviceQuery['sort']>, string> = {
-  id: 'id',
-  lastSeen: 'last_seen',
-  ip: 'ip',
-  name: 'name',
-  registrations: 'registrations',
-};
-
-/** Escapes LIKE wildcards so a search is a plain substring match. */
-export function likePattern(search: string): string {
-  return `%${search.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-}
 
 /** Longest wait of a lazy write for a batch started by another write (see write()). */
 const LAZY_WRITE_MS = 5;
@@ -766,7 +668,7 @@ export class SqliteStore implements Store {
     at: number,
     lastTriggerId: Int | null | undefined,
     handOverLeaseMs: number | undefined,
-  ): Trigger {
+  ): Trigger | ClaimedTrigger {
     const prevId =
       lastTriggerId === undefined || lastTriggerId === null ? null : Number(lastTriggerId);
     const p = { deviceId, ip, at, key: randomUUID(), prevId };
@@ -789,7 +691,7 @@ export class SqliteStore implements Store {
         leaseToken: lease ? randomUUID() : null,
       })!;
     if (row.id !== prevId) this.stmts.setLastTrigger.run(row.id, deviceId);
-    return triggerFromRow(row);
+    return lease ? claimedTriggerFromRow(row) : triggerFromRow(row);
   }
 
   get(id: string): Promise<Device> {
@@ -899,26 +801,24 @@ export class SqliteStore implements Store {
     });
   }
 
-  claimTriggers(now: number, limit: number, leaseMs: number): Promise<Trigger[]> {
+  claimTriggers(now: number, limit: number, leaseMs: number): Promise<ClaimedTrigger[]> {
     return this.write(
       () =>
         this.stmts.claimTriggers
           .all({ now, limit, leaseUntil: now + leaseMs, token: randomUUID() })
-          .map(triggerFromRow)
-          .sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || a.id - b.id),
+          .map(claimedTriggerFromRow)
+          .sort(byDueTime),
       'relaxed',
     );
   }
 
   completeTrigger(
-    trigger: Trigger,
+    trigger: ClaimedTrigger,
     outcome: TriggerOutcome,
     opts: CompleteOptions = {},
   ): Promise<boolean> {
-    const token = leaseTokenOf(trigger);
-    if (token === undefined) return Promise.resolve(false);
     return this.write(
-      () => this.stmts.completeTrigger.run(completionParams(trigger, token, outcome)).changes === 1,
+      () => this.stmts.completeTrigger.run(completionParams(trigger, outcome)).changes === 1,
       opts.lazy === true ? 'lazy' : 'relaxed',
     );
   }
@@ -1032,18 +932,6 @@ export class SqliteStore implements Store {
     this.db.close();
     this.ownerLock?.close();
   }
-}
-
-export function completionParams(trigger: Trigger, token: string, outcome: TriggerOutcome) {
-  return {
-    id: trigger.id,
-    token,
-    at: outcome.at,
-    state: outcome.kind === 'retry' ? 'pending' : outcome.kind,
-    nextAttemptAt: outcome.kind === 'retry' ? outcome.nextAttemptAt : trigger.nextAttemptAt,
-    error: outcome.kind === 'delivered' ? null : outcome.error,
-    deliveredAt: outcome.kind === 'delivered' ? outcome.at : null,
-  };
 }
 
 /**

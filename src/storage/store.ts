@@ -62,8 +62,11 @@ export interface CompleteOptions {
 export interface RegisterResult {
   created: boolean;
   device: Device;
-  /** The trigger that will carry this registration to the manager, when one was enqueued. */
-  trigger?: Trigger;
+  /**
+   * The trigger that will carry this registration to the manager, when one was enqueued; a
+   * ClaimedTrigger when the store leased it to the caller (RegisterOptions.handOverLeaseMs).
+   */
+  trigger?: Trigger | ClaimedTrigger;
 }
 
 export interface HistoryEntry {
@@ -92,12 +95,54 @@ export interface Trigger {
   updatedAt: number;
 }
 
+/**
+ * A trigger leased to one dispatcher (by claimTriggers, or by a registration's hand-over). The
+ * token is the lease: completeTrigger records an outcome only while the stored lease still has
+ * it, so a copy of this object completes as well as the original, and nothing else can.
+ */
+export interface ClaimedTrigger extends Trigger {
+  leaseToken: string;
+}
+
+export function isClaimed(t: Trigger | ClaimedTrigger): t is ClaimedTrigger {
+  return 'leaseToken' in t && typeof t.leaseToken === 'string';
+}
+
+/** The trigger as anyone but its lease holder may see it (events, the API). */
+export function withoutLease(t: Trigger | ClaimedTrigger): Trigger {
+  if (!isClaimed(t)) return t;
+  const { leaseToken: _token, ...trigger } = t;
+  return trigger;
+}
+
 /** What a dispatcher reports after one delivery attempt. */
 export type TriggerOutcome =
   | { kind: 'delivered'; at: number }
   | { kind: 'retry'; at: number; nextAttemptAt: number; error: string }
   | { kind: 'failed'; at: number; error: string }
   | { kind: 'dead'; at: number; error: string };
+
+/** The members of a trigger that recording an outcome sets (and what the lease leaves). */
+export type SettledTrigger = Pick<
+  Trigger,
+  'state' | 'nextAttemptAt' | 'leaseUntil' | 'lastError' | 'deliveredAt' | 'updatedAt'
+>;
+
+/**
+ * The one rule from a delivery outcome to the trigger's stored state: every engine writes it and
+ * the dispatcher publishes it. A retry stays pending with its new due time; anything else keeps
+ * the due time it had; the lease ends either way.
+ */
+export function settle(t: Pick<Trigger, 'nextAttemptAt'>, outcome: TriggerOutcome): SettledTrigger {
+  return {
+    state: outcome.kind === 'retry' ? 'pending' : outcome.kind,
+    nextAttemptAt: outcome.kind === 'retry' ? outcome.nextAttemptAt : t.nextAttemptAt,
+    leaseUntil: null,
+    lastError: outcome.kind === 'delivered' ? null : outcome.error,
+    deliveredAt: outcome.kind === 'delivered' ? outcome.at : null,
+    updatedAt: outcome.at,
+  };
+}
 
 export interface Page<T> {
   items: T[];
@@ -156,13 +201,14 @@ export interface Store {
    * Claim up to `limit` due triggers for `leaseMs`: only pending ones, not leased by a live
    * dispatcher, and only the oldest pending trigger of each device (per-device order).
    */
-  claimTriggers(now: number, limit: number, leaseMs: number): Promise<Trigger[]>;
+  claimTriggers(now: number, limit: number, leaseMs: number): Promise<ClaimedTrigger[]>;
   /**
-   * Record the outcome of a delivery attempt. Returns false (and changes nothing) when the
-   * trigger was meanwhile replaced or re-claimed, i.e. this dispatcher's lease is void.
+   * Record the outcome of a delivery attempt under the trigger's lease token. Returns false (and
+   * changes nothing) when that lease is void: the trigger was meanwhile replaced or re-claimed,
+   * or the token is not the one the store gave.
    */
   completeTrigger(
-    trigger: Trigger,
+    trigger: ClaimedTrigger,
     outcome: TriggerOutcome,
     opts?: CompleteOptions,
   ): Promise<boolean>;

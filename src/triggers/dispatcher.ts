@@ -22,7 +22,14 @@
  */
 import { ConfigError } from '../config.js';
 import type { EventBus } from '../events/bus.js';
-import type { Store, Trigger, TriggerOutcome } from '../storage/store.js';
+import {
+  settle,
+  withoutLease,
+  type ClaimedTrigger,
+  type Store,
+  type Trigger,
+  type TriggerOutcome,
+} from '../storage/store.js';
 import {
   decide,
   describe,
@@ -141,7 +148,7 @@ export class Dispatcher {
   /** Hand-overs promised to registrations whose transaction has not committed yet. */
   private reserved = 0;
   /** Handed-over triggers waiting for a slot. */
-  private handedOver: Trigger[] = [];
+  private handedOver: ClaimedTrigger[] = [];
   /**
    * The last loop pass found no unleased pending trigger and nothing woke it since: finished
    * hand-overs need not wake it (see the top of this file).
@@ -209,7 +216,7 @@ export class Dispatcher {
   }
 
   /** Delivers a trigger the store leased to this dispatcher with its registration. */
-  handOver(t: Trigger): void {
+  handOver(t: ClaimedTrigger): void {
     this.handedOver.push(t);
     this.startHandedOver();
   }
@@ -413,7 +420,7 @@ export class Dispatcher {
    * recorded lazily, after its slot is free; any other outcome before (a retry must be
    * scheduled before the loop looks for the next due trigger).
    */
-  private async deliver(t: Trigger, handedOver = false): Promise<void> {
+  private async deliver(t: ClaimedTrigger, handedOver = false): Promise<void> {
     const outcome = await this.attempt(t);
     if (handedOver && outcome.kind === 'delivered') {
       const recording = this.record(t, outcome, true);
@@ -449,7 +456,7 @@ export class Dispatcher {
   }
 
   /** Writes the outcome, then counts, logs and publishes it; never rejects. */
-  private async record(t: Trigger, outcome: TriggerOutcome, lazy: boolean): Promise<void> {
+  private async record(t: ClaimedTrigger, outcome: TriggerOutcome, lazy: boolean): Promise<void> {
     const { logger, store } = this.opts;
     let recorded: boolean;
     try {
@@ -514,15 +521,7 @@ export class Dispatcher {
   }
 }
 
-/** The trigger as completeTrigger left it in the store. */
-export function applyOutcome(t: Trigger, outcome: TriggerOutcome): Trigger {
-  return {
-    ...t,
-    state: outcome.kind === 'retry' ? 'pending' : outcome.kind,
-    nextAttemptAt: outcome.kind === 'retry' ? outcome.nextAttemptAt : t.nextAttemptAt,
-    leaseUntil: null,
-    lastError: outcome.kind === 'delivered' ? null : outcome.error,
-    deliveredAt: outcome.kind === 'delivered' ? outcome.at : null,
-    updatedAt: outcome.at,
-  };
+/** The trigger as completeTrigger left it in the store (its lease ended). */
+export function applyOutcome(t: Trigger | ClaimedTrigger, outcome: TriggerOutcome): Trigger {
+  return { ...withoutLease(t), ...settle(t, outcome) };
 }

@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { after, beforeEach, describe, it } from 'node:test';
 import { DeviceNotFoundError } from '../../src/errors.js';
-import type { Registration, Store } from '../../src/storage/store.js';
+import type { Registration, Store, TriggerOutcome } from '../../src/storage/store.js';
+import { applyOutcome } from '../../src/triggers/dispatcher.js';
 
 export interface OpenedStore {
   store: Store;
@@ -394,6 +395,62 @@ export function storeSuite(name: string, open: () => Promise<OpenedStore>): void
         );
       });
 
+      it('completes a copy of a claimed trigger: the lease is its token, not the object', async () => {
+        await store.register(reg('dev-a', '10.0.0.1', T0), withTrigger);
+        const [claimed] = await store.claimTriggers(T0, 10, 1000);
+        assert.equal(typeof claimed!.leaseToken, 'string');
+        // What a dispatcher gets back after passing a trigger through a queue or a worker.
+        const copy = structuredClone({ ...claimed! });
+        assert.equal(await store.completeTrigger(copy, { kind: 'delivered', at: T0 + 1 }), true);
+        assert.equal((await store.latestTrigger('dev-a'))!.state, 'delivered');
+      });
+
+      it('refuses an outcome under a token that is not the lease, changing nothing', async () => {
+        await store.register(reg('dev-a', '10.0.0.1', T0), withTrigger);
+        const [claimed] = await store.claimTriggers(T0, 10, 1000);
+        const before = await store.latestTrigger('dev-a');
+        const forged = { ...claimed!, leaseToken: `${claimed!.leaseToken}x` };
+        assert.equal(
+          await store.completeTrigger(forged, { kind: 'failed', at: T0 + 1, error: 'HTTP 400' }),
+          false,
+        );
+        assert.deepEqual(await store.latestTrigger('dev-a'), before);
+        assert.equal(
+          await store.completeTrigger(claimed!, { kind: 'delivered', at: T0 + 2 }),
+          true,
+          'the real lease still holds',
+        );
+      });
+
+      it('shows a lease token only to whoever took the lease', async () => {
+        await store.register(reg('dev-a', '10.0.0.1', T0), withTrigger);
+        await store.claimTriggers(T0, 10, 1000);
+        const latest = await store.latestTrigger('dev-a');
+        const listed = await store.listTriggers(undefined, undefined, 10);
+        const recent = await store.recentTriggers('dev-a', 10);
+        for (const t of [latest!, ...listed, ...recent]) {
+          assert.equal(t.leaseUntil, T0 + 1000);
+          assert.equal('leaseToken' in t, false);
+        }
+      });
+
+      it('stores each outcome as the dispatcher publishes it (one outcome-to-state rule)', async () => {
+        const outcomes: TriggerOutcome[] = [
+          { kind: 'delivered', at: T0 + 1 },
+          { kind: 'retry', at: T0 + 1, nextAttemptAt: T0 + 500, error: 'HTTP 503' },
+          { kind: 'failed', at: T0 + 1, error: 'HTTP 400' },
+          { kind: 'dead', at: T0 + 1, error: 'too old' },
+        ];
+        for (const [i, outcome] of outcomes.entries()) {
+          const id = `dev-${outcome.kind}`;
+          await store.register(reg(id, `10.0.0.${i + 1}`, T0), withTrigger);
+          const [claimed] = await store.claimTriggers(T0, 1, 1000);
+          assert.equal(claimed!.deviceId, id);
+          assert.equal(await store.completeTrigger(claimed!, outcome), true);
+          assert.deepEqual(await store.latestTrigger(id), applyOutcome(claimed!, outcome));
+        }
+      });
+
       it('schedules retries and records failed and dead outcomes', async () => {
         await store.register(reg('dev-a', '10.0.0.1', T0), withTrigger);
         await store.register(reg('dev-b', '10.0.0.2', T0), withTrigger);
@@ -480,7 +537,7 @@ export function storeSuite(name: string, open: () => Promise<OpenedStore>): void
 
       it("lists a device's own triggers newest first, across coalescing, requeues and pruning", async () => {
         const deliver = async (at: number) => {
-          const [t] = await store.claimTriggers(at, 10, 1000);
+          const [t] = await store.claimTriggers(at, 1, 1000);
           await store.completeTrigger(t!, { kind: 'delivered', at });
           return t!;
         };

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { SqliteStore } from '../../src/storage/sqlite.js';
-import type { RegisterOptions } from '../../src/storage/store.js';
+import { isClaimed, type RegisterOptions } from '../../src/storage/store.js';
 import { tempSqliteStore } from '../helpers.js';
 
 const opts = { enqueueTrigger: true, historyLimit: 0 };
@@ -114,6 +114,7 @@ describe('SQLite trigger outbox', () => {
       const handOver = { ...opts, handOverLeaseMs: 500 };
       const at = 1000;
       const first = (await reg(store, 'd', '10.0.0.1', at, handOver)).trigger!;
+      assert.ok(isClaimed(first), 'handed over with its lease token');
       assert.equal(first.leaseUntil, at + 500);
       assert.equal(first.attempts, 1, 'the hand-over is the first attempt');
       assert.deepEqual(await store.claimTriggers(at + 1, 10, 5000), [], 'leased: not claimable');
@@ -122,12 +123,14 @@ describe('SQLite trigger outbox', () => {
       // The device registers again while the first is out: queued behind it, not leased.
       const second = (await reg(store, 'd', '10.0.0.2', at + 10, handOver)).trigger!;
       assert.equal(second.leaseUntil, null);
+      assert.equal(isClaimed(second), false);
       assert.equal(second.attempts, 0);
       assert.equal(await store.hasUnleasedTriggers(), true);
       // ...and a third coalesces into the second, still not leased.
       const third = (await reg(store, 'd', '10.0.0.3', at + 20, handOver)).trigger!;
       assert.equal(third.id, second.id);
       assert.equal(third.leaseUntil, null);
+      assert.equal(isClaimed(third), false);
 
       // The handed-over trigger completes with its own lease, lazily batched or not.
       assert.equal(
@@ -144,13 +147,14 @@ describe('SQLite trigger outbox', () => {
         ...opts,
         handOverLeaseMs: 500,
       });
+      assert.ok(trigger && isClaimed(trigger));
       assert.deepEqual(await store.claimTriggers(1499, 10, 5000), []);
       const [again] = await store.claimTriggers(1501, 10, 5000);
       assert.ok(again, 'claimed once the lease expired');
-      assert.equal(again.key, trigger!.key);
+      assert.equal(again.key, trigger.key);
       assert.equal(again.attempts, 2);
       assert.equal(
-        await store.completeTrigger(trigger!, { kind: 'delivered', at: 1502 }),
+        await store.completeTrigger(trigger, { kind: 'delivered', at: 1502 }),
         false,
         'the dead lease is void',
       );
