@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { ConfigError, loadServeConfig, parseDuration, validateManagerUrl } from '../src/config.js';
+import { loadServeConfig, parseDuration, validateManagerUrl } from '../src/config.js';
+import { ConfigError } from '../src/errors.js';
 import { renderReadme } from '../src/docs.js';
 
 describe('server configuration', () => {
