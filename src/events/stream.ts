@@ -21,7 +21,6 @@
  */
 import type { ServerResponse } from 'node:http';
 import { ZtpError } from '../errors.js';
-import { iso, triggerView } from '../http/schemas.js';
 import type { Device, Trigger } from '../storage/store.js';
 import type { EventBus, RegistryEvent } from './bus.js';
 
@@ -102,6 +101,9 @@ interface Client {
   lagging: boolean;
 }
 
+/** Event timestamps are ISO 8601 text in UTC, like the API's. */
+const iso = (ms: number): string => new Date(ms).toISOString();
+
 /** A device without its userdata (up to 64 KiB): for events and the console's table rows. */
 export function deviceSummary(d: Device): DeviceEventData {
   return {
@@ -115,10 +117,21 @@ export function deviceSummary(d: Device): DeviceEventData {
   };
 }
 
+/**
+ * The API's trigger view (src/http/schemas.ts) without its time-dependent members: an event is a
+ * fact, replayed later.
+ */
 function triggerData(t: Trigger): TriggerEventData {
-  // The API's trigger view without its time-dependent members (an event is a fact, replayed later).
-  const { nextAttemptAt: _next, inFlight: _inFlight, ...data } = triggerView(t);
-  return data;
+  return {
+    id: t.id,
+    deviceId: t.deviceId,
+    ip: t.ip,
+    state: t.state,
+    attempts: t.attempts,
+    createdAt: iso(t.createdAt),
+    lastError: t.lastError,
+    deliveredAt: t.deliveredAt === null ? null : iso(t.deliveredAt),
+  };
 }
 
 /** The `data:` payload of one event. */
