@@ -11,7 +11,7 @@ import { buildApp, type AppOptions } from '../../src/app.js';
 import { ConfigError } from '../../src/errors.js';
 import { DeviceService } from '../../src/devices/service.js';
 import { EventBus } from '../../src/events/bus.js';
-import { operatorFeatures } from '../../src/http/operator.js';
+import { operatorFeatures } from '../../src/operator.js';
 import { SECURITY_OFF, setupSecurity } from '../../src/security/setup.js';
 import { hashToken, parseTokens, TokenSet } from '../../src/security/tokens.js';
 import { startServe } from '../e2e/server-process.js';
