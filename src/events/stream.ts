@@ -21,8 +21,8 @@
  */
 import type { ServerResponse } from 'node:http';
 import { ZtpError } from '../errors.js';
-import type { Device, Trigger } from '../storage/store.js';
 import type { EventBus, RegistryEvent } from './bus.js';
+import { deviceSummary, triggerEventData } from './wire.js';
 
 export interface StreamLimits {
   /** Events kept for Last-Event-ID resume. */
@@ -38,28 +38,6 @@ export const DEFAULT_STREAM_LIMITS: StreamLimits = {
   maxClients: 64,
   heartbeatMs: 15_000,
 };
-
-/** Device as carried by events: the record without userdata (which may be 64 KiB). */
-export interface DeviceEventData {
-  id: string;
-  ip: string;
-  name: string;
-  firstSeen: string;
-  lastSeen: string;
-  registrations: number;
-  lastSource: string;
-}
-
-export interface TriggerEventData {
-  id: number;
-  deviceId: string;
-  ip: string;
-  state: Trigger['state'];
-  attempts: number;
-  createdAt: string;
-  lastError: string | null;
-  deliveredAt: string | null;
-}
 
 /**
  * One event of the ring. Its wire text is built on first use (a client to send it to, or a
@@ -101,39 +79,6 @@ interface Client {
   lagging: boolean;
 }
 
-/** Event timestamps are ISO 8601 text in UTC, like the API's. */
-const iso = (ms: number): string => new Date(ms).toISOString();
-
-/** A device without its userdata (up to 64 KiB): for events and the console's table rows. */
-export function deviceSummary(d: Device): DeviceEventData {
-  return {
-    id: d.id,
-    ip: d.ip,
-    name: d.name,
-    firstSeen: iso(d.firstSeen),
-    lastSeen: iso(d.lastSeen),
-    registrations: d.registrations,
-    lastSource: d.lastSource,
-  };
-}
-
-/**
- * The API's trigger view (src/http/schemas.ts) without its time-dependent members: an event is a
- * fact, replayed later.
- */
-function triggerData(t: Trigger): TriggerEventData {
-  return {
-    id: t.id,
-    deviceId: t.deviceId,
-    ip: t.ip,
-    state: t.state,
-    attempts: t.attempts,
-    createdAt: iso(t.createdAt),
-    lastError: t.lastError,
-    deliveredAt: t.deliveredAt === null ? null : iso(t.deliveredAt),
-  };
-}
-
 /** The `data:` payload of one event. */
 export function eventPayload(e: RegistryEvent): Record<string, unknown> {
   switch (e.type) {
@@ -143,7 +88,7 @@ export function eventPayload(e: RegistryEvent): Record<string, unknown> {
     case 'deleted':
       return { device: deviceSummary(e.device) };
     case 'trigger':
-      return { trigger: triggerData(e.trigger) };
+      return { trigger: triggerEventData(e.trigger) };
   }
 }
 
