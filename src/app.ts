@@ -26,13 +26,13 @@ import { managementApi } from './http/management.js';
 import { opsApi } from './http/ops.js';
 import type { AnswerListener, AppPlugin, PluginContext } from './http/plugin.js';
 import { frameworkError, installProblemHandlers } from './http/problem.js';
+import { redactUrl } from './http/redact-url.js';
 import { registrationApi } from './http/registration.js';
 import { retrievalApi } from './http/retrieval.js';
 import { RouteMethods } from './http/route-methods.js';
 import { validatorCompiler } from './http/validation.js';
 import { refuseCrossSite } from './security/cross-site.js';
 import { docsUiSecurity } from './security/headers.js';
-import { redactUrl } from './http/redact-url.js';
 import { checkBeforeHandshake } from './security/tls.js';
 
 export interface AppOptions {
