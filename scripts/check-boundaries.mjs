@@ -1,27 +1,30 @@
 // The architecture rules `npm run lint` enforces on src/ (docs/architecture.md):
-//  1. No import cycle between folders. Each top-level folder of src/ is one node, each file at
-//     the top of src/ (app.ts, config.ts, ...) is one node; an import from one node into
-//     another is an edge, and the graph of edges must have no cycle. Files inside one folder may
-//     import each other freely.
-//  2. Each database engine loads only its own driver: nothing reachable by static imports from a
-//     module that imports `pg` imports `better-sqlite3`, and the other way round.
+//  cycles:  No import cycle between folders. Each top-level folder of src/ is one node, each file
+//           at the top of src/ (app.ts, config.ts, ...) is one node; an import from one node into
+//           another is an edge, and the graph of edges must have no cycle. Files inside one folder
+//           may import each other freely.
+//  engines: Each database engine loads only its own driver: nothing reachable by static imports
+//           from a module that imports `pg` imports `better-sqlite3`, and the other way round.
 // Static imports only: a dynamic import() is how a module loads something on demand, which is
 // how a composition root (server.ts) picks one engine.
+//
+// Usage: node scripts/check-boundaries.mjs [--rule cycles|engines]...   (default: every rule)
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
 
-const root = resolve(new URL('..', import.meta.url).pathname, 'src');
-/** The browser bundle has its own rules (it may import only types from the server). */
-const SKIP = new Set([join(root, 'console', 'static')]);
+/** The rules, by the name `--rule` and check({ rules }) take. */
+export const RULES = ['cycles', 'engines'];
+const SRC = resolve(new URL('..', import.meta.url).pathname, 'src');
 const DRIVERS = ['pg', 'better-sqlite3'];
 
 /** @returns {string[]} */
-function sources(dir) {
+function sources(dir, skip) {
   const out = [];
   for (const entry of readdirSync(dir)) {
     const path = join(dir, entry);
-    if (SKIP.has(path)) continue;
-    if (statSync(path).isDirectory()) out.push(...sources(path));
+    if (path === skip) continue;
+    if (statSync(path).isDirectory()) out.push(...sources(path, skip));
     else if (entry.endsWith('.ts')) out.push(path);
   }
   return out;
@@ -48,22 +51,36 @@ export function importsOf(file) {
   return { local, packages };
 }
 
-export function nodeOf(file) {
+/** The graph node a file of `root` belongs to: `folder/` or `file.ts`. */
+export function nodeOf(file, root = SRC) {
   const [first, second] = relative(root, file).split('/');
-  return second === undefined ? first.replace(/\.ts$/, '.ts') : `${first}/`;
+  return second === undefined ? first : `${first}/`;
 }
 
-export function check() {
-  const files = sources(root);
+/**
+ * Checks the sources under `root` (default src/) against `rules` (default all).
+ * @param {{ root?: string, rules?: readonly string[] }} [options]
+ * @returns {string[]} one message per broken rule; empty when every rule holds
+ */
+export function check({ root = SRC, rules = RULES } = {}) {
+  for (const rule of rules) if (!RULES.includes(rule)) throw new Error(`unknown rule '${rule}'`);
+  // The browser bundle has its own rules (it may import only types from the server).
+  const files = sources(root, join(root, 'console', 'static'));
   const graph = new Map(files.map((f) => [f, importsOf(f)]));
   const problems = [];
+  if (rules.includes('cycles')) problems.push(...folderCycles(root, graph));
+  if (rules.includes('engines')) problems.push(...engineLeaks(root, graph));
+  return problems;
+}
 
-  // 1. Folder cycles (type-only imports count: they tie the folders' designs together too).
+/** Type-only imports count: they tie the folders' designs together too. */
+function folderCycles(root, graph) {
+  const problems = [];
   const edges = new Map();
   for (const [file, { local }] of graph) {
     for (const { path } of local) {
-      const a = nodeOf(file);
-      const b = nodeOf(path);
+      const a = nodeOf(file, root);
+      const b = nodeOf(path, root);
       if (a === b) continue;
       if (!edges.has(a)) edges.set(a, new Map());
       if (!edges.get(a).has(b))
@@ -91,8 +108,12 @@ export function check() {
     state.set(n, 'done');
   };
   for (const n of [...edges.keys()].sort()) if (!state.has(n)) visit(n);
+  return problems;
+}
 
-  // 2. Engine isolation, over runtime imports only.
+/** Over runtime imports only: a type-only import loads nothing. */
+function engineLeaks(root, graph) {
+  const problems = [];
   const reach = (start) => {
     const seen = new Set([start]);
     const todo = [start];
@@ -128,11 +149,18 @@ export function check() {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const problems = check();
+  const { values } = parseArgs({ options: { rule: { type: 'string', multiple: true } } });
+  const rules = values.rule ?? RULES;
+  const unknown = rules.filter((r) => !RULES.includes(r));
+  if (unknown.length > 0) {
+    console.error(`unknown rule ${unknown.join(', ')}: the rules are ${RULES.join(', ')}`);
+    process.exit(2);
+  }
+  const problems = check({ rules });
   for (const p of problems) console.error(p);
   if (problems.length > 0) {
     console.error(
-      `\n${problems.length} architecture rule(s) broken (scripts/check-boundaries.mjs)`,
+      `\n${problems.length} architecture rule(s) broken (scripts/check-boundaries.mjs, rules: ${rules.join(', ')})`,
     );
     process.exit(1);
   }

@@ -24,14 +24,15 @@ import { fastCheck, type AnswerHooks, type FastCheck, type RawHandler } from './
 import { installJsonBodyParser } from './http/json-body.js';
 import { managementApi } from './http/management.js';
 import { opsApi } from './http/ops.js';
+import type { AnswerListener, AppPlugin, PluginContext } from './http/plugin.js';
 import { frameworkError, installProblemHandlers } from './http/problem.js';
+import { redactUrl } from './http/redact-url.js';
 import { registrationApi } from './http/registration.js';
 import { retrievalApi } from './http/retrieval.js';
 import { RouteMethods } from './http/route-methods.js';
 import { validatorCompiler } from './http/validation.js';
 import { refuseCrossSite } from './security/cross-site.js';
 import { docsUiSecurity } from './security/headers.js';
-import { redactUrl } from './security/redact-url.js';
 import { checkBeforeHandshake } from './security/tls.js';
 
 export interface AppOptions {
@@ -45,7 +46,7 @@ export interface AppOptions {
    * Extra plugins (console, metrics, events, client script) registered after the core API, on
    * the root instance; they get the guards so that they protect their routes like the groups.
    */
-  plugins?: ((app: FastifyInstance, ctx: PluginContext) => Promise<void>)[];
+  plugins?: AppPlugin[];
   /** TLS: passed to the Fastify factory, which creates an https server with it. */
   https?: HttpsServerOptions | undefined;
   /** Slow-client protection and header size; defaults in SERVER_LIMITS. */
@@ -79,20 +80,6 @@ export const SERVER_LIMITS: ServerLimits = {
   lingerTimeout: 5000,
   lingerBytes: 16 * 1024 * 1024,
 };
-
-/** Called once per answered request, from Fastify's onResponse or from the lookup fast lane. */
-export type AnswerListener = (
-  method: string,
-  route: string,
-  status: number,
-  seconds: number,
-) => void;
-
-export interface PluginContext {
-  guards: Partial<Record<ApiGroup, Guard>>;
-  /** Observe every answered request (metrics), including those the fast lane answers. */
-  onAnswer: (listener: AnswerListener) => void;
-}
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 

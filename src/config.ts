@@ -6,10 +6,7 @@
  * Precedence: command-line flag, then environment variable, then default.
  */
 import { parseArgs } from 'node:util';
-
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
+import { ConfigError } from './errors.js';
 
 type Kind = 'string' | 'integer' | 'duration' | 'boolean' | 'level' | 'url' | 'enum' | 'rate';
 

@@ -24,6 +24,14 @@ export type ErrorCode =
   | 'triggers_disabled'
   | 'internal_error';
 
+/**
+ * An operator's setting (option, environment variable, file, database) cannot be used: the
+ * command prints the message and stops. Not a request error, so it has no code.
+ */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
 export class ZtpError extends Error {
   readonly code: ErrorCode;
   readonly status: number;

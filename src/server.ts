@@ -8,7 +8,7 @@ import { buildApp } from './app.js';
 import type { ServeConfig } from './config.js';
 import { DeviceService } from './devices/service.js';
 import { EventBus } from './events/bus.js';
-import { operatorFeatures } from './http/operator.js';
+import { operatorFeatures } from './operator.js';
 import { loggerOptions } from './security/logging.js';
 import { setupSecurity } from './security/setup.js';
 import { openStore } from './storage/open.js';
@@ -59,7 +59,7 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
     events,
     dispatcher: () => dispatcher,
   });
-  // Console at /, its data and live events under /ztp/mng/, /metrics (src/http/operator.ts).
+  // Console at /, its data and live events under /ztp/mng/, /metrics (src/operator.ts).
   const operator = operatorFeatures({ service, events, dispatcher: () => dispatcher });
   const app = await buildApp({
     service,

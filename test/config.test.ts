@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { ConfigError, loadServeConfig, parseDuration, validateManagerUrl } from '../src/config.js';
+import { loadServeConfig, parseDuration, validateManagerUrl } from '../src/config.js';
 import { renderOperationsDoc } from '../src/docs.js';
+import { ConfigError } from '../src/errors.js';
 
 describe('server configuration', () => {
   it('has working defaults', () => {

@@ -1,5 +1,6 @@
 /** `ztp serve`: parse options (flags > environment > defaults) and run until a signal. */
-import { ConfigError, loadServeConfig, optionsHelp, SERVE_OPTIONS } from '../config.js';
+import { loadServeConfig, optionsHelp, SERVE_OPTIONS } from '../config.js';
+import { ConfigError } from '../errors.js';
 
 const HELP = `Usage: ztp serve [options]
 

@@ -5,7 +5,7 @@
  */
 import { appendFileSync, chmodSync, existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { ConfigError } from '../config.js';
+import { ConfigError } from '../errors.js';
 import {
   generateToken,
   isRole,

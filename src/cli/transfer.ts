@@ -13,7 +13,7 @@
  */
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
-import { ConfigError, loadTransferConfig, optionsHelp, TRANSFER_OPTIONS } from '../config.js';
+import { loadTransferConfig, optionsHelp, TRANSFER_OPTIONS } from '../config.js';
 import {
   normaliseId,
   normaliseIp,
@@ -22,7 +22,7 @@ import {
   validateName,
   validateUserdata,
 } from '../devices/identity.js';
-import { DeviceNotFoundError, ZtpError } from '../errors.js';
+import { ConfigError, DeviceNotFoundError, ZtpError } from '../errors.js';
 import { openStore } from '../storage/open.js';
 import type { Device, HistoryEntry, Store } from '../storage/store.js';
 

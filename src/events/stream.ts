@@ -21,9 +21,8 @@
  */
 import type { ServerResponse } from 'node:http';
 import { ZtpError } from '../errors.js';
-import { iso, triggerView } from '../http/schemas.js';
-import type { Device, Trigger } from '../storage/store.js';
 import type { EventBus, RegistryEvent } from './bus.js';
+import { deviceSummary, triggerEventData } from './wire.js';
 
 export interface StreamLimits {
   /** Events kept for Last-Event-ID resume. */
@@ -39,28 +38,6 @@ export const DEFAULT_STREAM_LIMITS: StreamLimits = {
   maxClients: 64,
   heartbeatMs: 15_000,
 };
-
-/** Device as carried by events: the record without userdata (which may be 64 KiB). */
-export interface DeviceEventData {
-  id: string;
-  ip: string;
-  name: string;
-  firstSeen: string;
-  lastSeen: string;
-  registrations: number;
-  lastSource: string;
-}
-
-export interface TriggerEventData {
-  id: number;
-  deviceId: string;
-  ip: string;
-  state: Trigger['state'];
-  attempts: number;
-  createdAt: string;
-  lastError: string | null;
-  deliveredAt: string | null;
-}
 
 /**
  * One event of the ring. Its wire text is built on first use (a client to send it to, or a
@@ -102,25 +79,6 @@ interface Client {
   lagging: boolean;
 }
 
-/** A device without its userdata (up to 64 KiB): for events and the console's table rows. */
-export function deviceSummary(d: Device): DeviceEventData {
-  return {
-    id: d.id,
-    ip: d.ip,
-    name: d.name,
-    firstSeen: iso(d.firstSeen),
-    lastSeen: iso(d.lastSeen),
-    registrations: d.registrations,
-    lastSource: d.lastSource,
-  };
-}
-
-function triggerData(t: Trigger): TriggerEventData {
-  // The API's trigger view without its time-dependent members (an event is a fact, replayed later).
-  const { nextAttemptAt: _next, inFlight: _inFlight, ...data } = triggerView(t);
-  return data;
-}
-
 /** The `data:` payload of one event. */
 export function eventPayload(e: RegistryEvent): Record<string, unknown> {
   switch (e.type) {
@@ -130,7 +88,7 @@ export function eventPayload(e: RegistryEvent): Record<string, unknown> {
     case 'deleted':
       return { device: deviceSummary(e.device) };
     case 'trigger':
-      return { trigger: triggerData(e.trigger) };
+      return { trigger: triggerEventData(e.trigger) };
   }
 }
 

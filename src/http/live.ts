@@ -7,10 +7,12 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { DeviceService } from '../devices/service.js';
 import { normaliseId } from '../devices/identity.js';
-import { deviceSummary, TooManyStreamsError, type EventStreamHub } from '../events/stream.js';
+import { TooManyStreamsError, type EventStreamHub } from '../events/stream.js';
+import { deviceSummary } from '../events/wire.js';
 import { TRIGGER_STATES } from '../storage/store.js';
 import { installGuard, type Guard } from './auth.js';
-import { IdParams, iso, problems, TriggerView, triggerView } from './schemas.js';
+import { IdParams, iso, problems, triggerView } from './schemas.js';
+import { DevicePage, StatsView, TriggerView } from './views.js';
 
 /** Largest device page of GET /ztp/mng/devices. */
 export const DEVICE_PAGE_MAX = 500;
@@ -22,28 +24,6 @@ export interface LiveOptions {
   hub: EventStreamHub;
   guard?: Guard | undefined;
 }
-
-const Timestamp = Type.String({ format: 'date-time' });
-
-export const DeviceRow = Type.Object({
-  id: Type.String(),
-  ip: Type.String(),
-  name: Type.String(),
-  firstSeen: Timestamp,
-  lastSeen: Timestamp,
-  registrations: Type.Integer(),
-  lastSource: Type.String(),
-  trigger: Type.Union([TriggerView, Type.Null()], {
-    description: 'Latest manager trigger of this device',
-  }),
-});
-
-export const DevicePage = Type.Object({
-  total: Type.Integer({ description: 'Devices matching the search and the trigger filter' }),
-  offset: Type.Integer(),
-  limit: Type.Integer(),
-  items: Type.Array(DeviceRow),
-});
 
 export const DevicesQuery = Type.Object({
   search: Type.Optional(
@@ -73,27 +53,6 @@ export const DevicesQuery = Type.Object({
   order: Type.Optional(Type.Union([Type.Literal('asc'), Type.Literal('desc')], { default: 'asc' })),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: DEVICE_PAGE_MAX, default: 50 })),
   offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 100_000_000, default: 0 })),
-});
-
-const TriggerCountsView = Type.Object({
-  pending: Type.Integer(),
-  delivered: Type.Integer(),
-  failed: Type.Integer(),
-  dead: Type.Integer(),
-});
-
-export const StatsView = Type.Object({
-  time: Type.String({ format: 'date-time', description: 'Server clock (for relative times)' }),
-  devices: Type.Integer(),
-  registeredLastHour: Type.Integer({
-    description: 'Devices whose last registration is within the last hour',
-  }),
-  triggersEnabled: Type.Boolean({ description: 'A manager URL is configured' }),
-  triggers: Type.Object(TriggerCountsView.properties, {
-    description:
-      'Devices by the state of their latest trigger (a device re-queued after a failure counts once, by its new state)',
-  }),
-  eventStreams: Type.Integer({ description: 'Open /ztp/mng/events streams on this server' }),
 });
 
 const HOUR = 3_600_000;

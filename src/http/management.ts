@@ -7,7 +7,6 @@ import { TRIGGER_STATES } from '../storage/store.js';
 import { installGuard } from './auth.js';
 import type { GroupOptions } from './registration.js';
 import {
-  DeviceDetailView,
   DeviceRecord,
   detailView,
   EditBody,
@@ -16,9 +15,9 @@ import {
   ListQuery,
   problems,
   recordView,
-  TriggerView,
   triggerView,
 } from './schemas.js';
+import { DeviceDetailView, TriggerView } from './views.js';
 
 /** Page size used when streaming the whole id list. */
 const STREAM_CHUNK = 5000;

@@ -5,7 +5,7 @@
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ZtpError, type ErrorCode } from '../errors.js';
-import { redactUrl } from '../security/redact-url.js';
+import { redactUrl } from './redact-url.js';
 import type { RouteMethods } from './route-methods.js';
 
 const TITLES: Record<number, string> = {

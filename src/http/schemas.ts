@@ -5,6 +5,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { ID_MAX_LENGTH, NAME_MAX_LENGTH } from '../devices/identity.js';
 import type { Device, HistoryEntry, Trigger } from '../storage/store.js';
+import type { DeviceDetailView, TriggerView } from './views.js';
 
 export const IdParams = Type.Object({
   id: Type.String({
@@ -46,47 +47,6 @@ export const DeviceRecord = Type.Object({
   name: Type.String(),
   userdata: Type.String(),
 });
-
-const Timestamp = Type.String({ format: 'date-time' });
-const NullableTimestamp = Type.Union([Timestamp, Type.Null()]);
-
-export const TriggerView = Type.Object({
-  id: Type.Integer(),
-  deviceId: Type.String(),
-  ip: Type.String(),
-  state: Type.Union([
-    Type.Literal('pending'),
-    Type.Literal('delivered'),
-    Type.Literal('failed'),
-    Type.Literal('dead'),
-  ]),
-  attempts: Type.Integer(),
-  createdAt: Timestamp,
-  nextAttemptAt: NullableTimestamp,
-  lastError: Type.Union([Type.String(), Type.Null()]),
-  deliveredAt: NullableTimestamp,
-  inFlight: Type.Boolean(),
-});
-export type TriggerView = Static<typeof TriggerView>;
-
-export const HistoryView = Type.Object({ at: Timestamp, ip: Type.String(), source: Type.String() });
-
-export const DeviceDetailView = Type.Object({
-  id: Type.String(),
-  ip: Type.String(),
-  name: Type.String(),
-  userdata: Type.String(),
-  firstSeen: Timestamp,
-  lastSeen: Timestamp,
-  updatedAt: Timestamp,
-  registrations: Type.Integer(),
-  lastSource: Type.String({ description: 'Address the last registration came from' }),
-  trigger: Type.Union([TriggerView, Type.Null()], {
-    description: 'Latest manager trigger of this device',
-  }),
-  history: Type.Array(HistoryView, { description: 'Last registrations, newest first' }),
-});
-export type DeviceDetailView = Static<typeof DeviceDetailView>;
 
 export const HostList = Type.Object({
   hosts: Type.Array(Type.String()),

@@ -7,12 +7,12 @@
  * counters over replicas; the store gauges are the same on every replica.
  */
 import type { FastifyInstance } from 'fastify';
-import type { PluginContext } from '../app.js';
 import client from 'prom-client';
 import type { EventBus, RegistryEvent } from '../events/bus.js';
 import type { EventStreamHub } from '../events/stream.js';
 import type { Guard } from '../http/auth.js';
 import { installGuard } from '../http/auth.js';
+import type { PluginContext } from '../http/plugin.js';
 import type { Store, TriggerState } from '../storage/store.js';
 import { TRIGGER_STATES } from '../storage/store.js';
 import { HttpSeries } from './http-series.js';

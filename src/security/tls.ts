@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { Server as HttpsServer, ServerOptions as HttpsServerOptions } from 'node:https';
 import type { Socket } from 'node:net';
 import { createSecureContext, type Server as TlsServer } from 'node:tls';
-import { ConfigError } from '../config.js';
+import { ConfigError } from '../errors.js';
 import { problemBody } from '../http/problem.js';
 
 export interface TlsFiles {

@@ -5,7 +5,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { ConfigError } from '../config.js';
+import { ConfigError } from '../errors.js';
 
 export const ROLES = ['device', 'manager', 'admin'] as const;
 export type Role = (typeof ROLES)[number];

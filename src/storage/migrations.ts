@@ -5,7 +5,7 @@
  * Applied in order at start-up; the applied version is kept in schema_version.
  * Times are BIGINT milliseconds since the epoch in both engines.
  */
-import { ConfigError } from '../config.js';
+import { ConfigError } from '../errors.js';
 
 export interface Migration {
   version: number;

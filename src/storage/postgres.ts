@@ -26,8 +26,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { ConfigError } from '../config.js';
 import {
+  ConfigError,
   DeviceNotFoundError,
   InvalidInputError,
   StorageUnavailableError,

@@ -16,8 +16,7 @@ import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
 import { accessSync, closeSync, constants, existsSync, fsync, openSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { ConfigError } from '../config.js';
-import { DeviceNotFoundError, StorageUnavailableError, ZtpError } from '../errors.js';
+import { ConfigError, DeviceNotFoundError, StorageUnavailableError, ZtpError } from '../errors.js';
 import { startCheckpointer, type Checkpointer, type CheckpointerOptions } from './checkpoint.js';
 import { MIGRATIONS, requireCurrentSchema } from './migrations.js';
 import {

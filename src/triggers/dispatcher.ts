@@ -20,7 +20,7 @@
  * it again once the lease has expired. A completion whose lease was meanwhile voided (the trigger
  * was re-claimed or replaced by a newer registration) changes nothing.
  */
-import { ConfigError } from '../config.js';
+import { ConfigError } from '../errors.js';
 import type { EventBus } from '../events/bus.js';
 import {
   settle,

@@ -11,7 +11,7 @@ import { ZtpError } from '../../src/errors.js';
 import { EventBus } from '../../src/events/bus.js';
 import type { StreamLimits } from '../../src/events/stream.js';
 import type { Guard } from '../../src/http/auth.js';
-import { operatorFeatures, type OperatorFeatures } from '../../src/http/operator.js';
+import { operatorFeatures, type OperatorFeatures } from '../../src/operator.js';
 import type { Store, TriggerState } from '../../src/storage/store.js';
 import { tempSqliteStore } from '../helpers.js';
 

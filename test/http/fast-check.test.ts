@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { operatorFeatures } from '../../src/http/operator.js';
+import { operatorFeatures } from '../../src/operator.js';
 import { buildGuards } from '../../src/security/guards.js';
 import { hashToken, parseTokens, TokenSet } from '../../src/security/tokens.js';
 import { buildApp, type AppOptions } from '../../src/app.js';

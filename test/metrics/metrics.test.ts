@@ -4,7 +4,7 @@ import { afterEach, describe, it } from 'node:test';
 import { buildApp } from '../../src/app.js';
 import { DeviceService } from '../../src/devices/service.js';
 import { EventBus } from '../../src/events/bus.js';
-import { operatorFeatures } from '../../src/http/operator.js';
+import { operatorFeatures } from '../../src/operator.js';
 import { triggerOutcome } from '../../src/metrics/metrics.js';
 import { startConsoleServer, type ConsoleServer } from '../console/fixture.js';
 import { failingStore } from '../fakes/failing-store.js';

@@ -13,7 +13,7 @@ import { buildApp } from '../../src/app.js';
 import { normaliseId } from '../../src/devices/identity.js';
 import { DeviceService } from '../../src/devices/service.js';
 import { EventBus } from '../../src/events/bus.js';
-import { operatorFeatures } from '../../src/http/operator.js';
+import { operatorFeatures } from '../../src/operator.js';
 import { SECURITY_OFF, setupSecurity } from '../../src/security/setup.js';
 import { hashToken } from '../../src/security/tokens.js';
 import type { Store } from '../../src/storage/store.js';

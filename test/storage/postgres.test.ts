@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { ConfigError } from '../../src/config.js';
 import {
+  ConfigError,
   DeviceNotFoundError,
   InvalidInputError,
   StorageUnavailableError,

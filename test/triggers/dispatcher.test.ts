@@ -7,8 +7,7 @@ import {
   type TriggerSender,
 } from '../../src/triggers/dispatcher.js';
 import type { AttemptResult } from '../../src/triggers/retry-policy.js';
-import { ConfigError } from '../../src/config.js';
-import { StorageUnavailableError } from '../../src/errors.js';
+import { ConfigError, StorageUnavailableError } from '../../src/errors.js';
 import { ManagerClient } from '../../src/triggers/manager-client.js';
 import { FakeManager } from './fake-manager.js';
 import { EventBus } from '../../src/events/bus.js';

@@ -6,51 +6,25 @@
  * text (textContent), never as HTML.
  */
 
-type TriggerState = 'pending' | 'delivered' | 'failed' | 'dead';
+// Wire types come from the server's own schema modules (type-only: esbuild erases them), so
+// that a change of a response shape fails `npm run typecheck` here instead of the page.
+import type { DeviceEventData, TriggerEventData } from '../../events/wire.js';
+import type {
+  DeviceDetailView,
+  DevicePage,
+  DeviceRow,
+  StatsView,
+  TriggerView,
+} from '../../http/views.js';
 
-interface TriggerView {
-  id: number;
-  deviceId: string;
-  ip: string;
-  state: TriggerState;
-  attempts: number;
-  createdAt: string;
-  lastError: string | null;
-  deliveredAt: string | null;
-  inFlight?: boolean;
-}
+type TriggerState = TriggerView['state'];
 
-interface DeviceRow {
-  id: string;
-  ip: string;
-  name: string;
-  firstSeen: string;
-  lastSeen: string;
-  registrations: number;
-  lastSource: string;
-  trigger: TriggerView | null;
-}
-
-interface DevicePage {
-  total: number;
-  offset: number;
-  limit: number;
-  items: DeviceRow[];
-}
-
-interface Detail extends Omit<DeviceRow, 'trigger'> {
-  userdata: string;
-  updatedAt: string;
-  trigger: TriggerView | null;
-  history: { at: string; ip: string; source: string }[];
-}
-
-interface Stats {
-  time: string;
-  devices: number;
-  registeredLastHour: number;
-  triggersEnabled: boolean;
-  triggers: Record<TriggerState, number>;
+/**
+ * A table row as shown: an event may have replaced its trigger, and events carry the trigger
+ * without its time-dependent members.
+ */
+interface ShownRow extends Omit<DeviceRow, 'trigger'> {
+  trigger: TriggerEventData | null;
 }
 
 const TOKEN_KEY = 'ztp-admin-token';
@@ -71,11 +45,11 @@ const state = {
   limit: 25,
   offset: 0,
   total: 0,
-  items: [] as DeviceRow[],
+  items: [] as ShownRow[],
   /** Server clock minus ours, so that "2 min ago" is right even when the clocks differ. */
   skew: 0,
   triggersEnabled: true,
-  detail: undefined as Detail | undefined,
+  detail: undefined as DeviceDetailView | undefined,
 };
 
 class ApiError extends Error {
@@ -223,7 +197,7 @@ const STATE_LABEL: Record<TriggerState | 'none', string> = {
   none: 'none',
 };
 
-function badge(trigger: TriggerView | null): HTMLElement {
+function badge(trigger: TriggerEventData | null): HTMLElement {
   const s = trigger ? trigger.state : 'none';
   const el = text('span', STATE_LABEL[s], `badge badge-${s}`);
   el.dataset.state = s;
@@ -244,7 +218,7 @@ function setStatus(id: string, message: string, isError = false): void {
 // ---- summary ---------------------------------------------------------------------------------
 
 async function loadStats(): Promise<void> {
-  const stats = await api<Stats>('GET', '/ztp/mng/stats');
+  const stats = await api<StatsView>('GET', '/ztp/mng/stats');
   state.skew = Date.parse(stats.time) - Date.now();
   state.triggersEnabled = stats.triggersEnabled;
   $('stat-devices').textContent = stats.devices.toLocaleString();
@@ -394,14 +368,14 @@ async function openDetail(id: string): Promise<void> {
 async function loadDetail(id: string): Promise<void> {
   const path = `/ztp/mng/${encodeURIComponent(id)}`;
   const [detail, triggers] = await Promise.all([
-    api<Detail>('GET', path),
+    api<DeviceDetailView>('GET', path),
     api<{ triggers: TriggerView[] }>('GET', `/ztp/mng/devices/${encodeURIComponent(id)}/triggers`),
   ]);
   state.detail = detail;
   renderDetail(detail, triggers.triggers);
 }
 
-function renderDetail(d: Detail, triggers: TriggerView[]): void {
+function renderDetail(d: DeviceDetailView, triggers: TriggerView[]): void {
   $('detail-title').textContent = d.id;
   const facts: [string, Node][] = [
     ['IP', text('span', d.ip, 'mono')],
@@ -592,7 +566,7 @@ async function retrigger(): Promise<void> {
 
 // ---- live events -----------------------------------------------------------------------------
 
-function updateRowTrigger(t: TriggerView): void {
+function updateRowTrigger(t: TriggerEventData): void {
   const item = state.items.find((d) => d.id === t.deviceId);
   if (!item || (item.trigger && item.trigger.id > t.id)) return;
   item.trigger = t;
@@ -614,7 +588,7 @@ let streamAbort: AbortController | undefined;
 
 function onEvent(type: string, data: string): void {
   if (type === 'trigger') {
-    const { trigger } = JSON.parse(data) as { trigger: TriggerView };
+    const { trigger } = JSON.parse(data) as { trigger: TriggerEventData };
     updateRowTrigger(trigger);
     if (state.detail?.id === trigger.deviceId)
       void loadDetail(trigger.deviceId).catch(() => undefined);
@@ -622,7 +596,7 @@ function onEvent(type: string, data: string): void {
     return;
   }
   if (type === 'registered' || type === 'edited' || type === 'deleted') {
-    const { device } = JSON.parse(data) as { device: { id: string } };
+    const { device } = JSON.parse(data) as { device: DeviceEventData };
     if (state.detail?.id === device.id) {
       if (type === 'deleted') {
         setStatus('detail-status', 'This device was deleted.', true);

@@ -1,7 +1,7 @@
 /** redactUrl: credentials in query strings never reach logs or problem documents. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { isSecretQueryName, redactUrl } from '../../src/security/redact-url.js';
+import { isSecretQueryName, redactUrl } from '../../src/http/redact-url.js';
 
 describe('redactUrl', () => {
   it('leaves a URL without a query, or without secrets, unchanged', () => {

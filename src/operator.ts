@@ -4,15 +4,16 @@
  *
  *   const operator = operatorFeatures({ service, events });
  *   await buildApp({ service, plugins: [operator.plugin] });
+ *
+ * It combines http/ routes with metrics/, which itself builds on http/, so it lives above both.
  */
-import type { FastifyInstance } from 'fastify';
-import type { PluginContext } from '../app.js';
-import type { DeviceService } from '../devices/service.js';
-import type { EventBus } from '../events/bus.js';
-import { EventStreamHub, type StreamLimits } from '../events/stream.js';
-import { Metrics, type MetricsOptions } from '../metrics/metrics.js';
-import { consolePage } from './console.js';
-import { liveApi } from './live.js';
+import type { DeviceService } from './devices/service.js';
+import type { EventBus } from './events/bus.js';
+import { EventStreamHub, type StreamLimits } from './events/stream.js';
+import { consolePage } from './http/console.js';
+import { liveApi } from './http/live.js';
+import type { AppPlugin } from './http/plugin.js';
+import { Metrics, type MetricsOptions } from './metrics/metrics.js';
 
 export interface OperatorOptions {
   service: DeviceService;
@@ -29,7 +30,7 @@ export interface OperatorOptions {
 export interface OperatorFeatures {
   hub: EventStreamHub;
   metrics: Metrics;
-  plugin: (app: FastifyInstance, ctx: PluginContext) => Promise<void>;
+  plugin: AppPlugin;
 }
 
 export function operatorFeatures(opts: OperatorOptions): OperatorFeatures {

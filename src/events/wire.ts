@@ -1,0 +1,60 @@
+/**
+ * What the event stream carries (the `data:` of GET /ztp/mng/events). This module imports only
+ * types from storage/, so that the browser bundle (src/console/static/app.ts) can import it.
+ */
+import type { Device, Trigger } from '../storage/store.js';
+
+/** Device as carried by events: the record without userdata (which may be 64 KiB). */
+export interface DeviceEventData {
+  id: string;
+  ip: string;
+  name: string;
+  firstSeen: string;
+  lastSeen: string;
+  registrations: number;
+  lastSource: string;
+}
+
+export interface TriggerEventData {
+  id: number;
+  deviceId: string;
+  ip: string;
+  state: Trigger['state'];
+  attempts: number;
+  createdAt: string;
+  lastError: string | null;
+  deliveredAt: string | null;
+}
+
+/** Event timestamps are ISO 8601 text in UTC, like the API's. */
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+/** A device without its userdata (up to 64 KiB): for events and the console's table rows. */
+export function deviceSummary(d: Device): DeviceEventData {
+  return {
+    id: d.id,
+    ip: d.ip,
+    name: d.name,
+    firstSeen: iso(d.firstSeen),
+    lastSeen: iso(d.lastSeen),
+    registrations: d.registrations,
+    lastSource: d.lastSource,
+  };
+}
+
+/**
+ * The API's trigger view (src/http/views.ts) without its time-dependent members: an event is a
+ * fact, replayed later.
+ */
+export function triggerEventData(t: Trigger): TriggerEventData {
+  return {
+    id: t.id,
+    deviceId: t.deviceId,
+    ip: t.ip,
+    state: t.state,
+    attempts: t.attempts,
+    createdAt: iso(t.createdAt),
+    lastError: t.lastError,
+    deliveredAt: t.deliveredAt === null ? null : iso(t.deliveredAt),
+  };
+}
