@@ -612,12 +612,12 @@ function registerCpuBudget(): Record<string, number> | undefined {
     ztpCeilingRps: ceiling(ztp),
     baselineRps: base.rps,
     ceilingRatio: round(ceiling(ztp) / base.rps),
-    ...equalWorkCpu(),
+    ...equalWorkCpu(ceiling(ztp)),
   };
 }
 
 /** The equal-work baseline's share of the same budget, split as ztp's is. */
-function equalWorkCpu(): Record<string, number> {
+function equalWorkCpu(ztpCeilingRps: number): Record<string, number> {
   const equal = loads['equal-work baseline c50'];
   if (equal?.machineBusyUsPerRequest === undefined || equal.cpuUsPerRequest === undefined)
     return {};
@@ -629,6 +629,8 @@ function equalWorkCpu(): Record<string, number> {
     equalManagerUs: manager,
     equalRestUs: equal.machineBusyUsPerRequest - equal.cpuUsPerRequest - manager,
     equalIdleUs: equal.machineIdleUsPerRequest!,
+    equalRps: equal.rps,
+    equalCeilingRatio: round(ztpCeilingRps / equal.rps),
   };
 }
 
@@ -880,7 +882,10 @@ try {
     ]);
     console.log(
       `ztp with the idle time used too: at most ${budget.ztpCeilingRps} req/s, ` +
-        `${budget.ceilingRatio}× the baseline's ${budget.baselineRps} req/s`,
+        `${budget.ceilingRatio}× the baseline's ${budget.baselineRps} req/s` +
+        (budget.equalRps === undefined
+          ? ''
+          : `, ${budget.equalCeilingRatio}× the equal-work baseline's ${budget.equalRps} req/s`),
     );
   }
   console.log('');
