@@ -109,7 +109,13 @@ const server = createServer((req, res) => {
 });
 server.keepAliveTimeout = 60_000;
 server.listen(Number(portArg), '127.0.0.1', () => console.log('baseline listening'));
-process.on('SIGTERM', () => server.close(() => (db.close(), process.exit(0))));
+process.on('SIGTERM', () =>
+  server.close(() => {
+    const exit = () => (db.close(), process.exit(0));
+    if (equal) equal.drain(exit);
+    else exit();
+  }),
+);
 
 /** The equal-work mode (see the top of this file): its statements, batches and manager calls. */
 function equalWork(manager) {
@@ -157,6 +163,9 @@ function equalWork(manager) {
 
   /** Registrations and delivered marks of the next batch, in arrival order. */
   let writes = [];
+  /** Manager calls not answered yet, and what to do once there are none (drain). */
+  let callsInFlight = 0;
+  let drained;
   let flushScheduled = false;
   let markTimer;
 
@@ -218,6 +227,14 @@ function equalWork(manager) {
   }
 
   function call(trigger) {
+    callsInFlight++;
+    let settled = false;
+    const callDone = () => {
+      if (settled) return;
+      settled = true;
+      callsInFlight--;
+      if (drained && callsInFlight === 0) drain(drained);
+    };
     const path = `${base.pathname.replace(/\/+$/, '')}/api/exec?ip=${encodeURIComponent(trigger.ip)}`;
     const req = httpGet(
       {
@@ -231,22 +248,32 @@ function equalWork(manager) {
         const ok = res.statusCode >= 200 && res.statusCode < 300;
         res.resume();
         res.on('end', () => {
-          if (!ok) return;
-          const at = Date.now();
-          writes.push({
-            mark: {
-              id: trigger.id,
-              token: trigger.lease_token,
-              at,
-              nextAttemptAt: trigger.next_attempt_at,
-            },
-          });
-          schedule(true);
+          if (ok) {
+            const at = Date.now();
+            writes.push({
+              mark: {
+                id: trigger.id,
+                token: trigger.lease_token,
+                at,
+                nextAttemptAt: trigger.next_attempt_at,
+              },
+            });
+            schedule(true);
+          }
+          callDone();
         });
       },
     );
     // A failed call leaves the trigger pending (ztp would retry it): the bench's manager answers.
-    req.on('error', () => undefined);
+    req.on('error', callDone);
+  }
+
+  /** At shutdown: waits for the calls in flight, commits their marks, then calls `done`. */
+  function drain(done) {
+    drained = done;
+    if (callsInFlight > 0) return;
+    flushBatch();
+    done();
   }
 
   return {
@@ -254,5 +281,6 @@ function equalWork(manager) {
       writes.push({ rec, source, res });
       schedule(false);
     },
+    drain,
   };
 }
