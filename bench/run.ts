@@ -227,7 +227,12 @@ async function interleaved(a: Side, against: Record<string, Side>): Promise<void
       log(`  ${pair}: no ratio (the baseline completed no request)`);
       continue;
     }
-    pairRatios[pair] = round(median(ratios, (v) => v));
+    // With an even count, the mean of the middle two: `median` picks the upper one.
+    const sorted = ratios.sort((x, y) => x - y);
+    const mid = Math.floor(sorted.length / 2);
+    pairRatios[pair] = round(
+      sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2,
+    );
     log(`  ${pair}: ${pairRatios[pair]}× (median of ${ratios.length} rounds)`);
   }
 }
