@@ -47,7 +47,7 @@ for (const [name, l] of Object.entries(r.loads)) {
 const b = r.results.registerCpu;
 if (b) {
   console.log(
-    '\n| CPU per registration, µs (c50) | ztp main thread | ztp other threads | manager | wrk and kernel | idle |',
+    '\n| CPU per registration, µs (c50) | server main thread | server other threads | manager | wrk and kernel | idle |',
   );
   console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
   console.log(
@@ -56,8 +56,17 @@ if (b) {
   console.log(
     `| baseline group commit | ${b.baselineServerUs} | | | ${b.baselineRestUs} | ${b.baselineIdleUs} |`,
   );
+  if (b.equalMainThreadUs !== undefined) {
+    console.log(
+      `| equal-work baseline | ${b.equalMainThreadUs} | ${b.equalOtherThreadsUs} | ${b.equalManagerUs} | ${b.equalRestUs} | ${b.equalIdleUs} |`,
+    );
+  }
+  const equal =
+    b.equalRps === undefined
+      ? ''
+      : `, ${b.equalCeilingRatio}× the equal-work baseline's ${b.equalRps}`;
   console.log(
-    `\nWith the idle time used too, ztp could reach at most ${b.ztpCeilingRps} req/s: ${b.ceilingRatio}× the baseline's ${b.baselineRps}.`,
+    `\nWith the idle time used too, ztp could reach at most ${b.ztpCeilingRps} req/s: ${b.ceilingRatio}× the baseline's ${b.baselineRps}${equal}.`,
   );
 }
 console.log('\n| target | goal | measured | met |');

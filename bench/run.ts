@@ -1,6 +1,8 @@
 /**
  * `npm run bench`: measures every performance target of the project on this machine, in one
- * run, against a bare node:http baseline started in the same run (bench/baseline.mjs).
+ * run, against bare node:http baselines started in the same run (bench/baseline.mjs): for
+ * registrations the equal-work baseline (the same statements, batches and manager calls as a
+ * registration of ztp, without the framework) is the one the target is set against.
  *
  *   tsx bench/run.ts [--devices 100000] [--scale-devices 1000000] [--seconds 6] [--warmup 2]
  *                    [--rounds 3] [--phases all|lookup,register,triggers,scale]
@@ -16,6 +18,7 @@
  * `node bin/ztp.mjs serve` with its defaults (logging at info, one line per request, to a file)
  * and a local manager (bench/manager.mjs) that receives the triggers.
  */
+import Database from 'better-sqlite3';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -98,9 +101,9 @@ async function stop(p: Proc) {
   procs.splice(procs.indexOf(p), 1);
 }
 
-async function startManager(): Promise<Proc> {
+async function startManager(name = 'manager'): Promise<Proc> {
   const port = await freePort();
-  return start(['bench/manager.mjs', String(port)], port, 'manager', '/stats');
+  return start(['bench/manager.mjs', String(port)], port, name, '/stats');
 }
 
 async function startServer(db: string, managerUrl: string | undefined, name: string) {
@@ -110,10 +113,14 @@ async function startServer(db: string, managerUrl: string | undefined, name: str
   return start(['bin/ztp.mjs', 'serve', ...flags], port, name);
 }
 
-async function startBaseline(db: string, mode: 'lookup' | 'each' | 'group') {
+async function startBaseline(db: string, mode: 'lookup' | 'each' | 'group'): Promise<Proc>;
+async function startBaseline(db: string, mode: 'equal', managerUrl: string): Promise<Proc>;
+async function startBaseline(db: string, mode: string, managerUrl?: string) {
   const port = await freePort();
+  const argv = ['bench/baseline.mjs', db, String(port), mode];
+  if (managerUrl) argv.push(managerUrl);
   // The baseline has no /healthz: any answer (404) means it listens.
-  return start(['bench/baseline.mjs', db, String(port), mode], port, `baseline-${mode}`, '/');
+  return start(argv, port, `baseline-${mode}`, '/');
 }
 
 /** The local manager's pid, once started: its CPU is counted per request of ztp's runs. */
@@ -129,6 +136,8 @@ async function load(
   seconds = SECONDS,
   pid?: number,
   isZtp = true,
+  /** The manager whose CPU is counted per request: ztp's by default, none for a baseline. */
+  manager = isZtp ? managerPid : undefined,
 ): Promise<LoadResult> {
   if (WARMUP > 0 && pid !== undefined && !warmed.has(`${pid} ${kind}`)) {
     // Every server (baseline included) gets one unrecorded warm-up run per kind of request, so
@@ -141,7 +150,6 @@ async function load(
   const sampler = pid === undefined || !isZtp ? undefined : sampleRss(pid);
   const cpu0 = pid === undefined ? 0 : cpuTimeUs(pid);
   const main0 = pid === undefined ? 0 : mainThreadCpuTimeUs(pid);
-  const manager = isZtp ? managerPid : undefined;
   const manager0 = manager === undefined ? 0 : cpuTimeUs(manager);
   const machine0 = machineCpuUs();
   const r = await runWrk({ url, kind, connections, seconds, idSpace, seed: seed++ }, tmp);
@@ -172,20 +180,24 @@ interface Side {
   kind: LoadSpec['kind'];
   idSpace: number;
   isZtp: boolean;
+  /** A baseline's own manager, whose CPU is counted per request like ztp's. */
+  managerPid?: number;
 }
 
 /** Median of the per-round req/s ratios a ÷ b, by pair name (filled by `interleaved`). */
 const pairRatios: Record<string, number> = {};
 
 /**
- * Runs `a` and `b` in turns, ROUNDS times each, at 50 connections; records each under its name
- * with the figures of its median round and the ratio a ÷ b as the median of the rounds' ratios.
+ * Runs `a` and each of `against` in turns, ROUNDS times each, at 50 connections; records each
+ * under its name with the figures of its median round, and for each pair name the ratio
+ * a ÷ against[pair] as the median of the rounds' ratios.
  */
-async function interleaved(pair: string, a: Side, b: Side): Promise<void> {
-  const runs: [LoadResult, LoadResult][] = [];
+async function interleaved(a: Side, against: Record<string, Side>): Promise<void> {
+  const sides = [a, ...Object.values(against)];
+  const runs: LoadResult[][] = [];
   for (let i = 0; i < ROUNDS; i++) {
     const turn: LoadResult[] = [];
-    for (const side of [a, b]) {
+    for (const side of sides) {
       turn.push(
         await load(
           side.name,
@@ -196,24 +208,33 @@ async function interleaved(pair: string, a: Side, b: Side): Promise<void> {
           SECONDS,
           side.proc.pid,
           side.isZtp,
+          side.isZtp ? managerPid : side.managerPid,
         ),
       );
     }
-    runs.push([turn[0]!, turn[1]!]);
+    runs.push(turn);
   }
   const median = <T>(xs: T[], key: (x: T) => number): T =>
     [...xs].sort((x, y) => key(x) - key(y))[Math.floor(xs.length / 2)]!;
-  for (const [i, side] of [a, b].entries()) {
+  for (const [i, side] of sides.entries()) {
     const all = runs.map((r) => r[i]!);
     loads[side.name] = { ...median(all, (r) => r.rps), roundsRps: all.map((r) => r.rps) };
   }
-  pairRatios[pair] = round(
-    median(
-      runs.map(([x, y]) => x.rps / y.rps),
-      (v) => v,
-    ),
-  );
-  log(`  ${pair}: ${pairRatios[pair]}× (median of ${ROUNDS} rounds)`);
+  for (const [j, pair] of Object.keys(against).entries()) {
+    // A round whose baseline completed no request (a stalled disk) has no ratio.
+    const ratios = runs.filter((r) => r[j + 1]!.rps > 0).map((r) => r[0]!.rps / r[j + 1]!.rps);
+    if (ratios.length === 0) {
+      log(`  ${pair}: no ratio (the baseline completed no request)`);
+      continue;
+    }
+    // With an even count, the mean of the middle two: `median` picks the upper one.
+    const sorted = ratios.sort((x, y) => x - y);
+    const mid = Math.floor(sorted.length / 2);
+    pairRatios[pair] = round(
+      sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2,
+    );
+    log(`  ${pair}: ${pairRatios[pair]}× (median of ${ratios.length} rounds)`);
+  }
 }
 
 async function main() {
@@ -255,6 +276,8 @@ async function main() {
     // Each baseline has its own copy of the seeded database, as ztp has.
     const baseGroupDb = join(tmp, 'base-group.db');
     copyFileSync(mainDb, baseGroupDb);
+    const baseEqualDb = join(tmp, 'base-equal.db');
+    if (PHASES.has('register')) copyFileSync(mainDb, baseEqualDb);
     const server = await startServer(mainDb, manager.url, 'server');
     await sleep(2000);
     results.idleRssMB = round(rssOf(server.pid) / MB, 1);
@@ -262,9 +285,16 @@ async function main() {
     if (PHASES.has('lookup')) {
       const b = await startBaseline(baseDb, 'lookup');
       await interleaved(
-        'check',
         { name: 'ztp check c50', proc: server, kind: 'check', idSpace: DEVICES, isZtp: true },
-        { name: 'baseline lookup c50', proc: b, kind: 'check', idSpace: DEVICES, isZtp: false },
+        {
+          check: {
+            name: 'baseline lookup c50',
+            proc: b,
+            kind: 'check',
+            idSpace: DEVICES,
+            isZtp: false,
+          },
+        },
       );
       await stop(b);
       await load(
@@ -291,10 +321,13 @@ async function main() {
       );
       await stop(each);
       const b = await startBaseline(baseGroupDb, 'group');
+      // The equal-work baseline calls a manager of its own, so that each side's calls (and the
+      // manager's CPU per request) are counted apart.
+      const equalManager = await startManager('manager-equal');
+      const equal = await startBaseline(baseEqualDb, 'equal', equalManager.url);
       const before = await managerCalls();
       const t = performance.now();
       await interleaved(
-        'register',
         {
           name: 'ztp register c50',
           proc: server,
@@ -303,14 +336,31 @@ async function main() {
           isZtp: true,
         },
         {
-          name: 'baseline upsert group-commit c50',
-          proc: b,
-          kind: 'register',
-          idSpace: 2 * DEVICES,
-          isZtp: false,
+          register: {
+            name: 'baseline upsert group-commit c50',
+            proc: b,
+            kind: 'register',
+            idSpace: 2 * DEVICES,
+            isZtp: false,
+          },
+          registerEqual: {
+            name: 'equal-work baseline c50',
+            proc: equal,
+            kind: 'register',
+            idSpace: 2 * DEVICES,
+            isZtp: false,
+            managerPid: equalManager.pid,
+          },
         },
       );
       await stop(b);
+      await stop(equal);
+      results.equalWorkBaseline = {
+        ...equalWorkDone(baseEqualDb),
+        managerCalls: (await getJson<{ calls: number }>(`${equalManager.url}/stats`)).calls,
+      };
+      log(`  equal-work baseline: ${JSON.stringify(results.equalWorkBaseline)}`);
+      await stop(equalManager);
       // Every trigger of the ztp rounds, delivered while the rounds ran (baseline turns included).
       const delivered = (await managerCalls()) - before;
       const rounds = loads['ztp register c50']!.roundsRps ?? [];
@@ -429,7 +479,6 @@ async function main() {
     };
     log(`  ${round(dl.seconds)} s, ${dl.bytes} bytes, peak RSS ${round(peak / MB, 1)} MB`);
     await interleaved(
-      'scale',
       {
         name: `ztp check c50 @${SCALE} devices`,
         proc: s,
@@ -437,7 +486,15 @@ async function main() {
         idSpace: SCALE,
         isZtp: true,
       },
-      { name: 'ztp check c50 @1k devices', proc: small, kind: 'check', idSpace: 1000, isZtp: true },
+      {
+        scale: {
+          name: 'ztp check c50 @1k devices',
+          proc: small,
+          kind: 'check',
+          idSpace: 1000,
+          isZtp: true,
+        },
+      },
     );
     results.scale = {
       devices: SCALE,
@@ -508,6 +565,32 @@ async function main() {
 }
 
 /**
+ * What the equal-work baseline did, read from its database once it stopped (warm-up included):
+ * the registrations it committed and the state of the triggers they made, so that the table
+ * shows that its figures include every manager call and delivered mark.
+ */
+function equalWorkDone(path: string): Record<string, number> {
+  const db = new Database(path, { readonly: true });
+  try {
+    const registrations = db
+      .prepare<[], { n: number }>('SELECT sum(registrations) AS n FROM devices')
+      .get()!.n;
+    const count = (state: string) =>
+      db
+        .prepare<[string], { n: number }>('SELECT count(*) AS n FROM triggers WHERE state = ?')
+        .get(state)!.n;
+    return {
+      // The seeded database holds one registration per device.
+      registrations: registrations - DEVICES,
+      triggersDelivered: count('delivered'),
+      triggersPending: count('pending'),
+    };
+  } finally {
+    db.close();
+  }
+}
+
+/**
  * Where the machine's CPU went per registration (median rounds of the register pair), and the
  * most req/s this mix of work could reach if it also used the time the machine sat idle: the
  * ceiling that no change to ztp's event loop alone can lift, since the manager, wrk and the
@@ -534,6 +617,25 @@ function registerCpuBudget(): Record<string, number> | undefined {
     ztpCeilingRps: ceiling(ztp),
     baselineRps: base.rps,
     ceilingRatio: round(ceiling(ztp) / base.rps),
+    ...equalWorkCpu(ceiling(ztp)),
+  };
+}
+
+/** The equal-work baseline's share of the same budget, split as ztp's is. */
+function equalWorkCpu(ztpCeilingRps: number): Record<string, number> {
+  const equal = loads['equal-work baseline c50'];
+  if (equal?.machineBusyUsPerRequest === undefined || equal.cpuUsPerRequest === undefined)
+    return {};
+  const main = equal.mainThreadCpuUsPerRequest ?? 0;
+  const manager = equal.managerCpuUsPerRequest ?? 0;
+  return {
+    equalMainThreadUs: main,
+    equalOtherThreadsUs: equal.cpuUsPerRequest - main,
+    equalManagerUs: manager,
+    equalRestUs: equal.machineBusyUsPerRequest - equal.cpuUsPerRequest - manager,
+    equalIdleUs: equal.machineIdleUsPerRequest!,
+    equalRps: equal.rps,
+    equalCeilingRatio: round(ztpCeilingRps / equal.rps),
   };
 }
 
@@ -582,6 +684,13 @@ function targets(): Target[] {
     '×',
   );
   add(
+    'register c50 / equal-work baseline',
+    pairRatios.registerEqual,
+    '≥ 0.8×',
+    (v) => v >= 0.8,
+    '×',
+  );
+  add(
     'register c50: ceiling with idle CPU used ÷ baseline',
     (results.registerCpu as { ceilingRatio: number } | undefined)?.ceilingRatio,
     'reported',
@@ -592,6 +701,13 @@ function targets(): Target[] {
   add(
     'baseline group commit c50 p99 (reference)',
     loads['baseline upsert group-commit c50']?.p99ms,
+    'reported',
+    () => true,
+    ' ms',
+  );
+  add(
+    'equal-work baseline c50 p99 (reference)',
+    loads['equal-work baseline c50']?.p99ms,
     'reported',
     () => true,
     ' ms',
@@ -644,6 +760,13 @@ function targets(): Target[] {
   add(
     'register: baseline group CPU/req ÷ ztp CPU/req',
     cost(loads['baseline upsert group-commit c50'], reg),
+    'reported',
+    () => true,
+    '×',
+  );
+  add(
+    'register: equal-work baseline CPU/req ÷ ztp CPU/req',
+    cost(loads['equal-work baseline c50'], reg),
     'reported',
     () => true,
     '×',
@@ -728,7 +851,7 @@ try {
     console.log('');
     console.log('CPU per registration at 50 connections (µs, whole machine, median rounds):');
     printTable([
-      ['', 'ztp main thread', 'ztp other threads', 'manager', 'wrk and kernel', 'idle'],
+      ['', 'server main thread', 'server other threads', 'manager', 'wrk and kernel', 'idle'],
       [
         'ztp register c50',
         ...[
@@ -747,10 +870,27 @@ try {
         String(budget.baselineRestUs),
         String(budget.baselineIdleUs),
       ],
+      ...(budget.equalMainThreadUs === undefined
+        ? []
+        : [
+            [
+              'equal-work baseline',
+              ...[
+                budget.equalMainThreadUs,
+                budget.equalOtherThreadsUs,
+                budget.equalManagerUs,
+                budget.equalRestUs,
+                budget.equalIdleUs,
+              ].map(String),
+            ],
+          ]),
     ]);
     console.log(
       `ztp with the idle time used too: at most ${budget.ztpCeilingRps} req/s, ` +
-        `${budget.ceilingRatio}× the baseline's ${budget.baselineRps} req/s`,
+        `${budget.ceilingRatio}× the baseline's ${budget.baselineRps} req/s` +
+        (budget.equalRps === undefined
+          ? ''
+          : `, ${budget.equalCeilingRatio}× the equal-work baseline's ${budget.equalRps} req/s`),
     );
   }
   console.log('');
