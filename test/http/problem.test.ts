@@ -16,7 +16,9 @@ function documentedStatuses(): Record<string, number> {
   const section = page.split(/^## /m).find((s) => s.startsWith('Errors\n'));
   assert.ok(section, 'docs/api.md has an "Errors" section');
   const rows = [...section.matchAll(/^\|\s*`([a-z_]+)`\s*\|\s*(\d{3})\s*\|/gm)];
-  return Object.fromEntries(rows.map(([, code, status]) => [code, Number(status)]));
+  const statuses: Record<string, number> = {};
+  for (const [, code, status] of rows) statuses[code!] = Number(status);
+  return statuses;
 }
 
 describe('error codes and their HTTP status', () => {
