@@ -1,7 +1,7 @@
 /**
- * Domain errors with stable machine-readable codes. The HTTP layer maps them to
- * RFC 9457 problem responses in one place (src/http/problem.ts); nothing else
- * decides a status code.
+ * Domain errors with stable machine-readable codes and no HTTP status: the HTTP layer maps each
+ * code to its status and an RFC 9457 problem response in one place (src/http/problem.ts), so the
+ * domain, storage and CLI never decide a status code.
  */
 export type ErrorCode =
   | 'invalid_id'
@@ -34,20 +34,13 @@ export class ConfigError extends Error {
 
 export class ZtpError extends Error {
   readonly code: ErrorCode;
-  readonly status: number;
   /** Extra members for the problem document (e.g. validation details). */
   readonly extra: Record<string, unknown>;
 
-  constructor(
-    code: ErrorCode,
-    status: number,
-    message: string,
-    extra: Record<string, unknown> = {},
-  ) {
+  constructor(code: ErrorCode, message: string, extra: Record<string, unknown> = {}) {
     super(message);
     this.name = 'ZtpError';
     this.code = code;
-    this.status = status;
     this.extra = extra;
   }
 }
@@ -58,13 +51,13 @@ export class InvalidInputError extends ZtpError {
     message: string,
     extra: Record<string, unknown> = {},
   ) {
-    super(code, 400, message, extra);
+    super(code, message, extra);
   }
 }
 
 export class DeviceNotFoundError extends ZtpError {
   constructor(id: string) {
-    super('device_not_found', 404, `no device is registered with id '${id}'`, { id });
+    super('device_not_found', `no device is registered with id '${id}'`, { id });
   }
 }
 
@@ -74,7 +67,7 @@ export class StorageUnavailableError extends ZtpError {
     message = 'storage is unavailable; nothing was stored, retry later',
     cause?: unknown,
   ) {
-    super('storage_unavailable', 503, message);
+    super('storage_unavailable', message);
     if (cause !== undefined) this.cause = cause;
   }
 }

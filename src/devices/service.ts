@@ -143,7 +143,6 @@ export class DeviceService {
     if (!this.opts.triggersEnabled) {
       throw new ZtpError(
         'triggers_disabled',
-        409,
         'no manager URL is configured, so no trigger can be queued',
       );
     }

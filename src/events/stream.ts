@@ -64,7 +64,7 @@ class Frame {
 
 export class TooManyStreamsError extends ZtpError {
   constructor(readonly limit: number) {
-    super('rate_limited', 429, `too many event streams are open (limit ${limit})`, {
+    super('rate_limited', `too many event streams are open (limit ${limit})`, {
       retryAfter: 5,
     });
   }

@@ -35,7 +35,7 @@ export class UnauthorizedError extends ZtpError {
   readonly challenge: string;
 
   constructor(detail: string, invalidToken = false) {
-    super('unauthorized', 401, detail);
+    super('unauthorized', detail);
     this.challenge = invalidToken
       ? 'Bearer realm="ztp", error="invalid_token"'
       : 'Bearer realm="ztp"';

@@ -74,7 +74,6 @@ export async function consolePage(
     if (!asset) {
       return sendProblem(
         reply,
-        404,
         'route_not_found',
         name === 'index.html'
           ? 'the console is not built; run `npm run build`'

@@ -36,7 +36,7 @@ export const opsApi: FastifyPluginAsyncTypebox<{ store: Store }> = async (app, {
       } catch (e) {
         throw e instanceof ZtpError
           ? e
-          : new ZtpError('storage_unavailable', 503, 'storage is unavailable');
+          : new ZtpError('storage_unavailable', 'storage is unavailable');
       }
       return { status: 'ready' as const, storage: store.engine };
     },

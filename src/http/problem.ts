@@ -1,12 +1,40 @@
 /**
- * The one domain→HTTP error map. Every error leaves as an RFC 9457 problem document
- * (application/problem+json) with a stable `code`; unexpected errors are logged with their stack
- * and answered with a generic 500 that reveals nothing internal.
+ * The one domain→HTTP error map. Domain errors carry only a stable `code`; this module decides
+ * each code's status, and every error leaves as an RFC 9457 problem document
+ * (application/problem+json); unexpected errors are logged with their stack and answered with a
+ * generic 500 that reveals nothing internal.
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ZtpError, type ErrorCode } from '../errors.js';
 import { redactUrl } from './redact-url.js';
 import type { RouteMethods } from './route-methods.js';
+
+/**
+ * The HTTP status of every error code, and the only place one is decided. A `Record` over the
+ * `ErrorCode` union, so a new code does not compile until it has a status here; docs/api.md
+ * "Errors" lists the same table for clients.
+ */
+export const HTTP_STATUS_OF_CODE: Readonly<Record<ErrorCode, number>> = {
+  invalid_id: 400,
+  invalid_ip: 400,
+  invalid_body: 400,
+  invalid_json: 400,
+  invalid_query: 400,
+  invalid_url: 400,
+  https_required: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  cross_site_request: 403,
+  device_not_found: 404,
+  route_not_found: 404,
+  method_not_allowed: 405,
+  triggers_disabled: 409,
+  body_too_large: 413,
+  unsupported_media_type: 415,
+  rate_limited: 429,
+  internal_error: 500,
+  storage_unavailable: 503,
+};
 
 const TITLES: Record<number, string> = {
   400: 'Bad Request',
@@ -40,11 +68,20 @@ export function problemType(code: ErrorCode): string {
   return `urn:ztp:problem:${code}`;
 }
 
+/** The problem document for an error code, with the status the code maps to. */
 export function problemBody(
-  status: number,
   code: ErrorCode,
   detail: string,
   extra: Record<string, unknown> = {},
+): ProblemBody {
+  return problemDocument(HTTP_STATUS_OF_CODE[code], code, detail, extra);
+}
+
+function problemDocument(
+  status: number,
+  code: ErrorCode,
+  detail: string,
+  extra: Record<string, unknown>,
 ): ProblemBody {
   return {
     ...extra,
@@ -58,46 +95,40 @@ export function problemBody(
 
 export function sendProblem(
   reply: FastifyReply,
-  status: number,
   code: ErrorCode,
   detail: string,
   extra: Record<string, unknown> = {},
 ): FastifyReply {
-  const body = problemBody(status, code, detail, extra);
+  return sendDocument(reply, problemBody(code, detail, extra));
+}
+
+function sendDocument(reply: FastifyReply, body: ProblemBody): FastifyReply {
   // The URL as requested, minus the values of credential-like query parameters.
   body.instance = redactUrl(reply.request.url).slice(0, 512);
   return reply
-    .code(status)
+    .code(body.status)
     .type('application/problem+json; charset=utf-8')
     .serializer(JSON.stringify)
     .send(body);
 }
 
 /** Fastify's own error codes that are the client's fault, mapped to ours. */
-const FASTIFY_CODES: Record<string, { status: number; code: ErrorCode; detail?: string }> = {
-  FST_ERR_CTP_INVALID_JSON_BODY: {
-    status: 400,
-    code: 'invalid_json',
-    detail: 'the body is not valid JSON',
-  },
+const FASTIFY_CODES: Record<string, { code: ErrorCode; detail?: string }> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: { code: 'invalid_json', detail: 'the body is not valid JSON' },
   FST_ERR_CTP_EMPTY_JSON_BODY: {
-    status: 400,
     code: 'invalid_json',
     detail: 'the body is empty but declared as JSON',
   },
-  FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, code: 'body_too_large' },
+  FST_ERR_CTP_BODY_TOO_LARGE: { code: 'body_too_large' },
   FST_ERR_CTP_INVALID_MEDIA_TYPE: {
-    status: 415,
     code: 'unsupported_media_type',
     detail: 'send the body as application/json',
   },
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: {
-    status: 400,
     code: 'invalid_body',
     detail: 'Content-Length does not match the body',
   },
   FST_ERR_CTP_INVALID_TYPE: {
-    status: 415,
     code: 'unsupported_media_type',
     detail: 'send the body as application/json',
   },
@@ -114,7 +145,6 @@ export function frameworkError(
 ): void {
   void sendProblem(
     reply,
-    400,
     'invalid_url',
     error.code === 'FST_ERR_BAD_URL'
       ? 'the URL is not valid percent-encoded UTF-8'
@@ -129,11 +159,12 @@ export function installProblemHandlers(
 ): void {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     if (error instanceof ZtpError) {
-      if (error.status >= 500) request.log.warn({ err: error, code: error.code }, error.message);
+      if (HTTP_STATUS_OF_CODE[error.code] >= 500)
+        request.log.warn({ err: error, code: error.code }, error.message);
       if (error.code === 'rate_limited' && typeof error.extra.retryAfter === 'number') {
         void reply.header('retry-after', String(error.extra.retryAfter));
       }
-      return sendProblem(reply, error.status, error.code, error.message, error.extra);
+      return sendProblem(reply, error.code, error.message, error.extra);
     }
     if (error.validation) {
       const context = error.validationContext ?? 'request';
@@ -148,7 +179,7 @@ export function installProblemHandlers(
         path: v.instancePath || '/',
         message: v.message ?? 'is not valid',
       }));
-      return sendProblem(reply, 400, code, errors.map((e) => e.message).join('; '), { errors });
+      return sendProblem(reply, code, errors.map((e) => e.message).join('; '), { errors });
     }
     if (error instanceof SyntaxError || error.code in FASTIFY_CODES) {
       const mapped = FASTIFY_CODES[error.code] ?? FASTIFY_CODES.FST_ERR_CTP_INVALID_JSON_BODY!;
@@ -156,30 +187,28 @@ export function installProblemHandlers(
         mapped.code === 'body_too_large'
           ? `the body is larger than the limit of ${bodyLimit} bytes`
           : (mapped.detail ?? error.message);
-      return sendProblem(reply, mapped.status, mapped.code, detail);
+      return sendProblem(reply, mapped.code, detail);
     }
     if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
-      return sendProblem(reply, error.statusCode, 'invalid_body', error.message);
+      // Another framework or plugin error that is the client's fault keeps its own 4xx status.
+      return sendDocument(
+        reply,
+        problemDocument(error.statusCode, 'invalid_body', error.message, {}),
+      );
     }
     request.log.error({ err: error }, 'unhandled error');
-    return sendProblem(
-      reply,
-      500,
-      'internal_error',
-      'an unexpected error occurred; it has been logged',
-    );
+    return sendProblem(reply, 'internal_error', 'an unexpected error occurred; it has been logged');
   });
 
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0]?.slice(0, 256) ?? '';
     const allowed = routeMethods.allowed(request.url);
     if (allowed.length === 0)
-      return sendProblem(reply, 404, 'route_not_found', `no route ${request.method} ${path}`);
+      return sendProblem(reply, 'route_not_found', `no route ${request.method} ${path}`);
     const allow = allowed.join(', ');
     void reply.header('allow', allow);
     return sendProblem(
       reply,
-      405,
       'method_not_allowed',
       `${request.method} is not allowed on ${path}; allowed: ${allow}`,
       { allow: allowed },

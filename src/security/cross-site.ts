@@ -33,7 +33,6 @@ export class CrossSiteRequestError extends ZtpError {
   constructor(site: string) {
     super(
       'cross_site_request',
-      403,
       `a state-changing request from another site (Sec-Fetch-Site: ${site}) is refused; use the console or an API client`,
     );
   }

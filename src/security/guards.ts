@@ -45,7 +45,7 @@ export interface GuardPolicy {
 }
 
 function forbidden(detail: string): ZtpError {
-  return new ZtpError('forbidden', 403, detail);
+  return new ZtpError('forbidden', detail);
 }
 
 function verifiedCert(request: GuardRequest): ClientCert | undefined {
@@ -105,7 +105,6 @@ function guardFor(group: ApiGroup, policy: GuardPolicy): Guard | undefined {
         const retryAfter = Math.max(1, Math.ceil(taken.retryAfterMs / 1000));
         throw new ZtpError(
           'rate_limited',
-          429,
           `too many registrations from this address; retry in ${retryAfter} s`,
           { retryAfter },
         );

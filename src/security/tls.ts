@@ -67,11 +67,10 @@ const isHttpMethodLetter = (byte: number | undefined) =>
   byte !== undefined && byte >= 0x41 && byte <= 0x5a;
 
 const PLAIN_HTTP_ANSWER = (() => {
-  const body = JSON.stringify(
-    problemBody(400, 'https_required', 'this port speaks HTTPS only: use an https:// URL'),
-  );
+  const problem = problemBody('https_required', 'this port speaks HTTPS only: use an https:// URL');
+  const body = JSON.stringify(problem);
   return (
-    'HTTP/1.1 400 Bad Request\r\nContent-Type: application/problem+json; charset=utf-8\r\n' +
+    `HTTP/1.1 ${problem.status} ${problem.title}\r\nContent-Type: application/problem+json; charset=utf-8\r\n` +
     `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
   );
 })();

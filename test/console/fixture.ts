@@ -62,10 +62,10 @@ export async function startConsoleServer(
   const guard: Guard = async (request) => {
     if (auth.token === undefined) return undefined;
     if (request.headers.authorization === 'Bearer manager-token') {
-      throw new ZtpError('forbidden', 403, "role 'manager' may not use the management API");
+      throw new ZtpError('forbidden', "role 'manager' may not use the management API");
     }
     if (request.headers.authorization !== `Bearer ${auth.token}`) {
-      throw new ZtpError('unauthorized', 401, 'a valid admin token is required');
+      throw new ZtpError('unauthorized', 'a valid admin token is required');
     }
     return { role: 'admin', subject: 'test' };
   };

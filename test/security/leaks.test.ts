@@ -156,7 +156,7 @@ describe('responses', () => {
     const t = await testApp({
       app: {
         guards: {
-          retrieval: () => Promise.reject(new ZtpError('forbidden', 403, 'not you')),
+          retrieval: () => Promise.reject(new ZtpError('forbidden', 'not you')),
         },
       },
     });
