@@ -32,8 +32,8 @@ export interface Clocked {
   logs: LogLine[];
   /** Trigger objects of every 'trigger' event, in order. */
   events: Trigger[];
-  /** The manager: what it answers from now on. */
-  manager: { answer: AttemptResult };
+  /** The manager: what it answers from now on (a promise holds each call until it settles). */
+  manager: { answer: AttemptResult | Promise<AttemptResult> };
   now(): number;
   /** Registers a device (enqueuing its trigger) at the current time and wakes the dispatcher. */
   register(id: string, ip: string): Promise<void>;

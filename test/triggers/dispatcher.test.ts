@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import type { Store } from '../../src/storage/store.js';
 import { Dispatcher, type DispatcherOptions } from '../../src/triggers/dispatcher.js';
+import type { AttemptResult } from '../../src/triggers/retry-policy.js';
 import { ConfigError, StorageUnavailableError } from '../../src/errors.js';
 import { EventBus } from '../../src/events/bus.js';
 import { eventually, json, sleep } from '../helpers.js';
@@ -470,6 +471,36 @@ describe('dispatcher on the in-memory store, on an injected clock', () => {
       [[A, 1, 'HTTP 400: unknown ip']],
     );
     assert.equal(c.events.at(-1)?.state, 'failed');
+  });
+
+  it('a registration during an in-flight call queues behind it: per-device order holds', async (t) => {
+    const c = clocked(t);
+    let answer: (result: AttemptResult) => void = () => undefined;
+    c.manager.answer = new Promise((resolve) => (answer = resolve));
+    c.dispatcher.start();
+    await c.register(A, '10.0.0.1');
+    await c.settle();
+    await c.register(A, '10.0.0.2'); // the first call is still held by the manager
+    await c.advance(1000);
+    assert.deepEqual(
+      c.calls.map((x) => x.ip),
+      ['10.0.0.1'],
+      'the newer trigger waits for the older one',
+    );
+    c.manager.answer = { kind: 'response', status: 200 };
+    answer({ kind: 'response', status: 200 });
+    await c.settle();
+    assert.deepEqual(
+      c.calls.map((x) => x.ip),
+      ['10.0.0.1', '10.0.0.2'],
+    );
+    assert.deepEqual(
+      (await c.store.recentTriggers(A, 10)).map((x) => [x.ip, x.state]),
+      [
+        ['10.0.0.2', 'delivered'],
+        ['10.0.0.1', 'delivered'],
+      ],
+    );
   });
 
   it('waits for Retry-After on a 429 before the retry', async (t) => {
