@@ -1,17 +1,13 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import type { Store } from '../../src/storage/store.js';
-import {
-  Dispatcher,
-  type DispatcherOptions,
-  type TriggerSender,
-} from '../../src/triggers/dispatcher.js';
+import { Dispatcher, type DispatcherOptions } from '../../src/triggers/dispatcher.js';
 import type { AttemptResult } from '../../src/triggers/retry-policy.js';
 import { ConfigError, StorageUnavailableError } from '../../src/errors.js';
-import { ManagerClient } from '../../src/triggers/manager-client.js';
-import { FakeManager } from './fake-manager.js';
 import { EventBus } from '../../src/events/bus.js';
-import { eventually, json, sleep, tempSqliteStore } from '../helpers.js';
+import { eventually, json, sleep } from '../helpers.js';
+import { MemoryStore } from '../fakes/memory-store.js';
+import { clocked } from './clocked.js';
 import { harness, quiet, waitFor } from './setup.js';
 
 /** Counts the triggers the store hands out through claims from now on. */
@@ -47,8 +43,6 @@ describe('trigger delivery to a real manager', () => {
       assert.equal(tr.lastError, null);
       assert.ok(tr.deliveredAt !== null && Date.parse(tr.deliveredAt) > 0);
       assert.equal(tr.nextAttemptAt, null);
-      await sleep(150); // several poll intervals: nothing is sent again
-      assert.equal(h.manager.calls.length, 1);
       assert.equal(h.dispatcher.stats().delivered, 1);
       assert.equal(h.events.at(-1)?.state, 'delivered');
       assert.equal(h.events.at(-1)?.deviceId, A);
@@ -122,8 +116,6 @@ describe('trigger delivery to a real manager', () => {
       });
       assert.equal(tr.lastError, 'HTTP 400: unknown ip');
       assert.equal(tr.nextAttemptAt, null);
-      await sleep(200);
-      assert.equal(h.manager.calls.length, 1);
       assert.equal(h.dispatcher.stats().failed, 1);
       const err = h.logs.find((l) => l.level === 'error');
       assert.deepEqual(
@@ -131,21 +123,6 @@ describe('trigger delivery to a real manager', () => {
         [A, 1, 'HTTP 400: unknown ip'],
       );
       assert.equal(h.events.at(-1)?.state, 'failed');
-    } finally {
-      await h.close();
-    }
-  });
-
-  it('waits for Retry-After on a 429', async () => {
-    const h = await harness({ maxBackoffMs: 5000 });
-    try {
-      h.manager.mode = { kind: 'status', status: 429, headers: { 'retry-after': '1' } };
-      await h.register(A, '10.0.0.5');
-      await eventually(() => h.manager.calls.length === 1);
-      h.manager.mode = { kind: 'status', status: 200 };
-      await eventually(() => h.manager.calls.length === 2, 5000, 'the retry');
-      const gap = h.manager.calls[1]!.at - h.manager.calls[0]!.at;
-      assert.ok(gap >= 950, `retried after ${gap} ms, asked for 1 s`);
     } finally {
       await h.close();
     }
@@ -390,26 +367,6 @@ describe('trigger delivery to a real manager', () => {
     }
   });
 
-  it('marks a trigger dead once it is older than the maximum age', async () => {
-    const h = await harness({ maxAgeMs: 150 });
-    try {
-      h.manager.mode = { kind: 'status', status: 503 };
-      await h.register(A, '10.0.0.1');
-      const tr = await waitFor(async () => {
-        const v = await h.trigger(A);
-        return v?.state === 'dead' ? v : undefined;
-      });
-      assert.match(tr.lastError ?? '', /^HTTP 503 \(undelivered after 150 ms\)$/);
-      const calls = h.manager.calls.length;
-      await sleep(150);
-      assert.equal(h.manager.calls.length, calls, 'no call after death');
-      assert.equal(h.dispatcher.stats().dead, 1);
-      assert.equal(h.events.at(-1)?.state, 'dead');
-    } finally {
-      await h.close();
-    }
-  });
-
   it('stop(grace) waits for an in-flight call, then leaves it pending for the next start', async () => {
     const h = await harness({ timeoutMs: 5000, idle: false });
     try {
@@ -473,33 +430,137 @@ describe('trigger delivery to a real manager', () => {
       await h.close();
     }
   });
+});
 
-  it('prunes finished triggers past the retention but keeps the latest of each device', async () => {
-    const h = await harness({ retentionMs: 1, pruneIntervalMs: 20, idle: true });
-    try {
-      await h.register(A, '10.0.0.1');
-      await h.register(B, '10.0.0.2');
-      h.dispatcher.start();
-      await eventually(() => h.dispatcher.stats().delivered === 2);
-      await h.t.app.inject({ method: 'POST', url: `/ztp/mng/${A}/trigger` });
-      await eventually(() => h.dispatcher.stats().delivered === 3);
-      await h.t.app.inject({ method: 'DELETE', url: `/ztp/mng/${B}` });
-      await eventually(() => h.dispatcher.stats().pruned === 2, 3000, 'pruning');
-      const left = await h.t.store.listTriggers(undefined, undefined, 10);
-      assert.deepEqual(
-        left.map((x) => [x.deviceId, x.state]),
-        [[A, 'delivered']],
-      );
-      assert.equal((await h.trigger(A))?.state, 'delivered');
-    } finally {
-      await h.close();
-    }
+describe('dispatcher on the in-memory store, on an injected clock', () => {
+  it('delivers once on 2xx, publishes it, and sends nothing again over later polls', async (t) => {
+    const c = clocked(t);
+    c.dispatcher.start();
+    await c.register(A, '10.0.0.1');
+    await c.settle();
+    assert.deepEqual(
+      c.calls.map((x) => x.ip),
+      ['10.0.0.1'],
+    );
+    const delivered = await c.store.latestTrigger(A);
+    assert.equal(delivered?.state, 'delivered');
+    assert.equal(delivered.attempts, 1);
+    assert.equal(delivered.deliveredAt, c.now());
+    assert.equal(c.calls[0]!.key, delivered.key);
+    await c.advance(1000); // forty poll intervals
+    assert.equal(c.calls.length, 1);
+    assert.equal(c.dispatcher.stats().delivered, 1);
+    assert.equal(c.dispatcher.stats().pending, 0);
+    assert.deepEqual([c.events.at(-1)?.deviceId, c.events.at(-1)?.state], [A, 'delivered']);
   });
 
-  it('survives storage errors: logs them and delivers once the database answers again', async () => {
-    const { store, cleanup } = tempSqliteStore();
+  it('does not retry a 4xx: the trigger fails with the answer, logged once', async (t) => {
+    const c = clocked(t);
+    c.manager.answer = { kind: 'response', status: 400, detail: 'unknown ip' };
+    c.dispatcher.start();
+    await c.register(A, '10.0.0.4');
+    await c.advance(1000);
+    assert.equal(c.calls.length, 1);
+    const failed = await c.store.latestTrigger(A);
+    assert.equal(failed?.state, 'failed');
+    assert.equal(failed.lastError, 'HTTP 400: unknown ip');
+    assert.equal(c.dispatcher.stats().failed, 1);
+    const errors = c.logs.filter((l) => l.level === 'error');
+    assert.deepEqual(
+      errors.map((l) => [l.obj.deviceId, l.obj.attempt, l.obj.error]),
+      [[A, 1, 'HTTP 400: unknown ip']],
+    );
+    assert.equal(c.events.at(-1)?.state, 'failed');
+  });
+
+  it('a registration during an in-flight call queues behind it: per-device order holds', async (t) => {
+    const c = clocked(t);
+    let answer: (result: AttemptResult) => void = () => undefined;
+    c.manager.answer = new Promise((resolve) => (answer = resolve));
+    c.dispatcher.start();
+    await c.register(A, '10.0.0.1');
+    await c.settle();
+    await c.register(A, '10.0.0.2'); // the first call is still held by the manager
+    await c.advance(1000);
+    assert.deepEqual(
+      c.calls.map((x) => x.ip),
+      ['10.0.0.1'],
+      'the newer trigger waits for the older one',
+    );
+    c.manager.answer = { kind: 'response', status: 200 };
+    answer({ kind: 'response', status: 200 });
+    await c.settle();
+    assert.deepEqual(
+      c.calls.map((x) => x.ip),
+      ['10.0.0.1', '10.0.0.2'],
+    );
+    assert.deepEqual(
+      (await c.store.recentTriggers(A, 10)).map((x) => [x.ip, x.state]),
+      [
+        ['10.0.0.2', 'delivered'],
+        ['10.0.0.1', 'delivered'],
+      ],
+    );
+  });
+
+  it('waits for Retry-After on a 429 before the retry', async (t) => {
+    const c = clocked(t, { maxBackoffMs: 5000 });
+    c.manager.answer = { kind: 'response', status: 429, retryAfter: '1' };
+    c.dispatcher.start();
+    await c.register(A, '10.0.0.5');
+    await c.settle();
+    assert.equal(c.calls.length, 1);
+    c.manager.answer = { kind: 'response', status: 200 };
+    await c.advance(990);
+    assert.equal(c.calls.length, 1, 'not retried before the asked second');
+    await c.advance(100);
+    assert.equal(c.calls.length, 2);
+    assert.equal(c.calls[1]!.at - c.calls[0]!.at, 1000);
+    assert.equal(c.calls[1]!.key, c.calls[0]!.key, 'the same Idempotency-Key');
+    assert.equal((await c.store.latestTrigger(A))?.state, 'delivered');
+  });
+
+  it('marks a trigger dead once it is older than the maximum age, and calls no more', async (t) => {
+    const c = clocked(t, { maxAgeMs: 150 });
+    c.manager.answer = { kind: 'response', status: 503 };
+    c.dispatcher.start();
+    await c.register(A, '10.0.0.1');
+    await c.advance(200);
+    const dead = await c.store.latestTrigger(A);
+    assert.equal(dead?.state, 'dead');
+    assert.equal(dead.lastError, 'HTTP 503 (undelivered after 150 ms)');
+    const calls = c.calls.length;
+    assert.ok(calls >= 2, `${calls} attempts in 150 ms`);
+    await c.advance(1000);
+    assert.equal(c.calls.length, calls, 'no call after death');
+    assert.equal(c.dispatcher.stats().dead, 1);
+    assert.equal(c.events.at(-1)?.state, 'dead');
+  });
+
+  it('prunes finished triggers past the retention but keeps the latest of each device', async (t) => {
+    const c = clocked(t, { retentionMs: 1, pruneIntervalMs: 20 });
+    c.dispatcher.start();
+    await c.register(A, '10.0.0.1');
+    await c.register(B, '10.0.0.2');
+    await c.settle();
+    await c.store.requeueTrigger(A, c.now());
+    c.dispatcher.wake();
+    await c.settle();
+    assert.equal(c.dispatcher.stats().delivered, 3);
+    await c.store.delete(B);
+    await c.advance(100);
+    assert.equal(c.dispatcher.stats().pruned, 2);
+    const left = await c.store.listTriggers(undefined, undefined, 10);
+    assert.deepEqual(
+      left.map((x) => [x.deviceId, x.state]),
+      [[A, 'delivered']],
+    );
+  });
+
+  it('survives storage errors: logs them and delivers once the store answers again', async (t) => {
+    const memory = new MemoryStore();
     let failures = 3;
-    const flaky = new Proxy(store, {
+    const flaky = new Proxy(memory, {
       get(target, prop, receiver) {
         const value: unknown = Reflect.get(target, prop, receiver);
         if (prop === 'claimTriggers' && failures > 0) {
@@ -511,176 +572,94 @@ describe('trigger delivery to a real manager', () => {
         return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
       },
     });
-    const manager = await new FakeManager().start();
-    const client = new ManagerClient({ managerUrl: manager.url, timeoutMs: 1000, connections: 1 });
-    const errors: string[] = [];
-    const d = new Dispatcher({
-      store: flaky,
-      sender: client,
-      events: new EventBus(),
-      logger: { ...quiet, error: (_o, msg) => errors.push(msg) },
-      concurrency: 2,
-      timeoutMs: 1000,
-      leaseMs: 2000,
-      initialBackoffMs: 20,
-      maxBackoffMs: 100,
-      maxAgeMs: 60_000,
-      pollIntervalMs: 20,
-      retentionMs: 60_000,
-    });
-    try {
-      await store.register(
-        { id: A, ip: '10.0.0.1', name: '', userdata: '', source: '', at: Date.now() },
-        { enqueueTrigger: true, historyLimit: 0 },
-      );
-      d.start();
-      await waitFor(() => manager.calls.length === 1, 5000, 'delivery after the errors');
-      assert.equal(failures, 0);
-      assert.ok(errors.filter((m) => m.includes('storage error')).length >= 3);
-      await waitFor(async () => (await store.latestTrigger(A))?.state === 'delivered');
-    } finally {
-      await d.stop(0);
-      await client.close();
-      await manager.stop();
-      await cleanup();
-    }
+    const c = clocked(t, { store: flaky, pollIntervalMs: 20 });
+    await memory.register(
+      { id: A, ip: '10.0.0.1', name: '', userdata: '', source: '', at: c.now() },
+      { enqueueTrigger: true, historyLimit: 0 },
+    );
+    c.dispatcher.start();
+    await c.settle();
+    assert.equal(c.calls.length, 0, 'the claim failed');
+    await c.advance(60);
+    assert.equal(failures, 0);
+    assert.equal(
+      c.logs.filter((l) => l.level === 'error' && l.msg.includes('storage error')).length,
+      3,
+    );
+    assert.equal(c.calls.length, 1, 'delivered after the poll interval that followed the errors');
+    assert.equal((await memory.latestTrigger(A))?.state, 'delivered');
   });
 
-  it('refuses a lease that does not comfortably exceed the timeout', async () => {
-    const { store, cleanup } = tempSqliteStore();
-    try {
-      assert.throws(
-        () =>
-          new Dispatcher({
-            store,
-            sender: { send: () => Promise.resolve({ kind: 'error', error: 'x' }) },
-            events: new EventBus(),
-            logger: quiet,
-            concurrency: 1,
-            timeoutMs: 10_000,
-            leaseMs: 15_000,
-            initialBackoffMs: 1000,
-            maxBackoffMs: 300_000,
-            maxAgeMs: 86_400_000,
-            pollIntervalMs: 1000,
-            retentionMs: 1000,
-          }),
-        (e: unknown) => e instanceof ConfigError && e.message.includes('trigger-lease'),
-      );
-    } finally {
-      await cleanup();
-    }
+  it('refuses a lease that does not comfortably exceed the timeout', () => {
+    assert.throws(
+      () =>
+        new Dispatcher({
+          store: new MemoryStore(),
+          sender: { send: () => Promise.resolve({ kind: 'error', error: 'x' }) },
+          events: new EventBus(),
+          logger: quiet,
+          concurrency: 1,
+          timeoutMs: 10_000,
+          leaseMs: 15_000,
+          initialBackoffMs: 1000,
+          maxBackoffMs: 300_000,
+          maxAgeMs: 86_400_000,
+          pollIntervalMs: 1000,
+          retentionMs: 1000,
+        }),
+      (e: unknown) => e instanceof ConfigError && e.message.includes('trigger-lease'),
+    );
   });
-});
 
-describe('circuit breaker, on an injected clock', () => {
-  /**
-   * A dispatcher over a fresh SQLite store with `devices` pending triggers, a sender that
-   * answers `answer` at once, and a clock that moves only in advance().
-   */
-  async function clocked(devices: number, extra: Partial<DispatcherOptions> = {}) {
-    const { store, cleanup } = tempSqliteStore();
-    let clock = Date.now();
-    let clockReads = 0; // every pass of the dispatcher's loop reads the clock several times
-    const calls: number[] = []; // the clock at each manager call
-    const state: { answer: AttemptResult } = {
-      answer: { kind: 'response', status: 500, detail: 'internal error' },
-    };
-    const sender: TriggerSender = {
-      send: () => {
-        calls.push(clock);
-        return Promise.resolve(state.answer);
-      },
-    };
-    for (let i = 0; i < devices; i++) {
-      await store.register(
-        { id: `dev-${i}`, ip: `10.1.0.${i}`, name: '', userdata: '', source: '', at: clock },
-        { enqueueTrigger: true, historyLimit: 0 },
-      );
-    }
-    const dispatcher = new Dispatcher({
-      store,
-      sender,
-      events: new EventBus(),
-      logger: quiet,
-      concurrency: 8,
-      timeoutMs: 1000,
-      leaseMs: 60_000,
+  /** `devices` triggers pending before the dispatcher starts, with a manager answering 500. */
+  async function backlog(t: TestContext, devices: number, extra: Partial<DispatcherOptions> = {}) {
+    const c = clocked(t, {
       initialBackoffMs: 1000,
       maxBackoffMs: 8000,
       maxAgeMs: 86_400_000,
       pollIntervalMs: 2,
-      retentionMs: 86_400_000,
-      now: () => {
-        clockReads++;
-        return clock;
-      },
-      random: () => 0.5,
       ...extra,
     });
-    return {
-      store,
-      dispatcher,
-      calls,
-      state,
-      now: () => clock,
-      /** Moves the clock on by `ms` in steps of `step`, letting the loop run a few passes at each. */
-      async advance(ms: number, step = 100): Promise<void> {
-        for (let moved = 0; moved < ms; moved += step) {
-          clock += step;
-          const seen = clockReads;
-          await eventually(() => clockReads >= seen + 8, 5000, 'loop passes');
-        }
-      },
-      async close(): Promise<void> {
-        await dispatcher.stop(0);
-        await cleanup();
-      },
-    };
+    c.manager.answer = { kind: 'response', status: 500, detail: 'internal error' };
+    for (let i = 0; i < devices; i++) await c.register(`dev-${i}`, `10.1.0.${i}`);
+    return c;
   }
 
-  it('a manager answering 500 is probed once per pause, not hammered, and the backlog goes out promptly once it recovers', async () => {
-    const c = await clocked(100);
-    try {
-      c.dispatcher.start();
-      await c.advance(30_000, 250);
-      // Without the breaker each of the 100 triggers would be retried every 0.5-4 s (~900 calls).
-      assert.ok(c.calls.length <= 8 + 10, `${c.calls.length} calls in 30 s of 500s`);
-      assert.equal(c.dispatcher.stats().managerDown, true);
-      const probes = c.calls.slice(8); // the first batch of 8 was sent before the circuit opened
-      for (let i = 1; i < probes.length; i++) {
-        const gap = probes[i]! - probes[i - 1]!;
-        assert.ok(gap >= 1000, `probes ${gap} ms apart`);
-      }
-
-      c.state.answer = { kind: 'response', status: 200 };
-      const recoveredAt = c.now();
-      const delivered = async () => (await c.store.countTriggers()).delivered === 100;
-      while (!(await delivered()) && c.now() - recoveredAt < 60_000) await c.advance(100);
-      const took = c.now() - recoveredAt;
-      // The next probe (at most 8 s away) closes the circuit; the backlog follows at once.
-      assert.ok(took <= 10_000, `all delivered ${took} ms after the recovery`);
-      assert.equal(c.dispatcher.stats().managerDown, false);
-    } finally {
-      await c.close();
+  it('a manager answering 500 is probed once per pause, not hammered, and the backlog goes out promptly once it recovers', async (t) => {
+    const c = await backlog(t, 100);
+    c.dispatcher.start();
+    await c.advance(30_000, 50);
+    // Without the breaker each of the 100 triggers would be retried every 0.5-4 s (~900 calls).
+    assert.ok(c.calls.length <= 8 + 10, `${c.calls.length} calls in 30 s of 500s`);
+    assert.equal(c.dispatcher.stats().managerDown, true);
+    const probes = c.calls.slice(8).map((x) => x.at); // the first 8 went out before the circuit opened
+    assert.ok(probes.length >= 3, `${probes.length} probes in 30 s`);
+    for (let i = 1; i < probes.length; i++) {
+      const gap = probes[i]! - probes[i - 1]!;
+      assert.ok(gap >= 1000, `probes ${gap} ms apart`);
     }
+
+    c.manager.answer = { kind: 'response', status: 200 };
+    const recoveredAt = c.now();
+    const delivered = async () => (await c.store.countTriggers()).delivered === 100;
+    while (!(await delivered()) && c.now() - recoveredAt < 60_000) await c.advance(100);
+    const took = c.now() - recoveredAt;
+    // The next probe (at most 8 s away) closes the circuit; the backlog follows at once.
+    assert.ok(took <= 8_100, `all delivered ${took} ms after the recovery`);
+    assert.equal(c.dispatcher.stats().managerDown, false);
   });
 
-  it("honours a 429's Retry-After between probes, up to the max backoff", async () => {
-    const c = await clocked(50, { maxBackoffMs: 60_000 });
-    try {
-      c.state.answer = { kind: 'response', status: 429, retryAfter: '20' };
-      c.dispatcher.start();
-      await c.advance(65_000, 500);
-      assert.equal(c.dispatcher.stats().managerDown, true);
-      const probes = c.calls.slice(8);
-      assert.ok(probes.length >= 2 && probes.length <= 4, `${probes.length} probes in 65 s`);
-      for (let i = 1; i < probes.length; i++) {
-        const gap = probes[i]! - probes[i - 1]!;
-        assert.ok(gap >= 20_000, `probes ${gap} ms apart; Retry-After asked for 20 s`);
-      }
-    } finally {
-      await c.close();
+  it("honours a 429's Retry-After between probes, up to the max backoff", async (t) => {
+    const c = await backlog(t, 50, { maxBackoffMs: 60_000 });
+    c.manager.answer = { kind: 'response', status: 429, retryAfter: '20' };
+    c.dispatcher.start();
+    await c.advance(65_000, 100);
+    assert.equal(c.dispatcher.stats().managerDown, true);
+    const probes = c.calls.slice(8).map((x) => x.at);
+    assert.ok(probes.length >= 2 && probes.length <= 4, `${probes.length} probes in 65 s`);
+    for (let i = 1; i < probes.length; i++) {
+      const gap = probes[i]! - probes[i - 1]!;
+      assert.ok(gap >= 20_000, `probes ${gap} ms apart; Retry-After asked for 20 s`);
     }
   });
 });
