@@ -254,12 +254,16 @@ export function storeSuite(name: string, open: () => Promise<OpenedStore>): void
           assert.deepEqual(row.device, await store.get(row.device.id));
           assert.deepEqual(row.latestTrigger, await store.latestTrigger(row.device.id));
         }
-        const [a, none, b] = page.items;
-        assert.equal(a!.latestTrigger?.state, 'failed');
-        assert.equal(a!.latestTrigger?.lastError, 'refused');
-        assert.equal(none!.latestTrigger, undefined);
-        assert.equal(b!.latestTrigger?.state, 'pending');
-        assert.equal(b!.latestTrigger?.attempts, 0);
+        const [latestOfA, latestOfNone, latestOfB] = page.items.map((row) => row.latestTrigger);
+        assert.deepEqual(
+          { state: latestOfA?.state, lastError: latestOfA?.lastError },
+          { state: 'failed', lastError: 'refused' },
+        );
+        assert.equal(latestOfNone, undefined);
+        assert.deepEqual(
+          { state: latestOfB?.state, attempts: latestOfB?.attempts },
+          { state: 'pending', attempts: 0 },
+        );
 
         const leased = await store.queryDevices({ search: 'dev-c', limit: 10, offset: 0 });
         const ofC = leased.items[0]!.latestTrigger!;
