@@ -1,6 +1,6 @@
 // Types of check-boundaries.mjs for the TypeScript tests that import it.
 
-export type Rule = 'cycles' | 'engines';
+export type Rule = 'cycles' | 'engines' | 'layers';
 
 export const RULES: readonly Rule[];
 
@@ -15,7 +15,7 @@ export interface CheckOptions {
 export function check(options?: CheckOptions): string[];
 
 export function importsOf(file: string): {
-  local: { path: string; typeOnly: boolean }[];
+  local: { path: string; typeOnly: boolean; statement: string }[];
   packages: string[];
 };
 

@@ -5,16 +5,19 @@
 //           may import each other freely.
 //  engines: Each database engine loads only its own driver: nothing reachable by static imports
 //           from a module that imports `pg` imports `better-sqlite3`, and the other way round.
+//  layers:  HTTP -> services -> stores: no file under src/http/ imports src/storage/ at runtime,
+//           nor its Store type; type-only imports of the shared record types (Device, Trigger)
+//           are fine.
 // Static imports only: a dynamic import() is how a module loads something on demand, which is
 // how a composition root (server.ts) picks one engine.
 //
-// Usage: node scripts/check-boundaries.mjs [--rule cycles|engines]...   (default: every rule)
+// Usage: node scripts/check-boundaries.mjs [--rule cycles|engines|layers]...   (default: every rule)
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
 /** The rules, by the name `--rule` and check({ rules }) take. */
-export const RULES = ['cycles', 'engines'];
+export const RULES = ['cycles', 'engines', 'layers'];
 const SRC = resolve(new URL('..', import.meta.url).pathname, 'src');
 const DRIVERS = ['pg', 'better-sqlite3'];
 
@@ -41,7 +44,11 @@ export function importsOf(file) {
     const typeOnly = m[2] !== undefined;
     const spec = m[3] ?? m[4];
     if (spec.startsWith('.')) {
-      local.push({ path: resolve(dirname(file), spec).replace(/\.js$/, '.ts'), typeOnly });
+      local.push({
+        path: resolve(dirname(file), spec).replace(/\.js$/, '.ts'),
+        typeOnly,
+        statement: m[0],
+      });
     } else if (!typeOnly) {
       packages.push(
         spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0],
@@ -70,6 +77,7 @@ export function check({ root = SRC, rules = RULES } = {}) {
   const problems = [];
   if (rules.includes('cycles')) problems.push(...folderCycles(root, graph));
   if (rules.includes('engines')) problems.push(...engineLeaks(root, graph));
+  if (rules.includes('layers')) problems.push(...storesReachedFromHttp(root, graph));
   return problems;
 }
 
@@ -108,6 +116,27 @@ function folderCycles(root, graph) {
     state.set(n, 'done');
   };
   for (const n of [...edges.keys()].sort()) if (!state.has(n)) visit(n);
+  return problems;
+}
+
+/** Routes call services; a route holding the store (or its interface) skips them. */
+function storesReachedFromHttp(root, graph) {
+  const problems = [];
+  for (const [file, { local }] of graph) {
+    if (nodeOf(file, root) !== 'http/') continue;
+    for (const { path, typeOnly, statement } of local) {
+      if (nodeOf(path, root) !== 'storage/') continue;
+      const what = typeOnly
+        ? /\bStore\b/.test(statement)
+          ? 'the Store type'
+          : undefined
+        : 'at runtime';
+      if (what === undefined) continue;
+      problems.push(
+        `${relative(root, file)} imports ${relative(root, path)} (${what}): HTTP reaches storage through a service`,
+      );
+    }
+  }
   return problems;
 }
 

@@ -239,7 +239,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
 
   const group = { service: opts.service };
-  await app.register(opsApi, { store: opts.service.store });
+  await app.register(opsApi, { service: opts.service });
   await app.register(registrationApi, { ...group, guard: opts.guards?.registration });
   await app.register(retrievalApi, { ...group, guard: opts.guards?.retrieval });
   await app.register(managementApi, { ...group, guard: opts.guards?.management });

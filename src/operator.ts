@@ -36,7 +36,8 @@ export interface OperatorFeatures {
 export function operatorFeatures(opts: OperatorOptions): OperatorFeatures {
   const hub = new EventStreamHub(opts.events, opts.streamLimits);
   const metrics = new Metrics({
-    store: opts.service.store,
+    devices: opts.service.queries,
+    triggers: opts.service.triggerQueries,
     events: opts.events,
     hub,
     processMetrics: opts.processMetrics,

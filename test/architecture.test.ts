@@ -13,6 +13,10 @@ describe('architecture of src/', () => {
   it('loads one database driver per engine', () => {
     assert.deepEqual(check({ rules: ['engines'] }), []);
   });
+
+  it('reaches storage from HTTP only through services', () => {
+    assert.deepEqual(check({ rules: ['layers'] }), []);
+  });
 });
 
 describe('the boundary checker', () => {
@@ -68,5 +72,19 @@ describe('the boundary checker', () => {
       'db/postgres.ts uses pg but also loads better-sqlite3 (imported by db/sqlite.ts)',
     ]);
     assert.deepEqual(check({ root, rules: ['cycles'] }), [], 'one folder has no cycle');
+  });
+
+  it('finds HTTP code importing storage at runtime or taking the Store type', () => {
+    const root = tree({
+      'http/routes.ts': "import { TRIGGER_STATES } from '../storage/store.js';\n",
+      'http/ops.ts': "import type { Store } from '../storage/store.js';\n",
+      'http/views.ts': "import type { Device, Trigger } from '../storage/store.js';\n",
+      'devices/service.ts': "import { TRIGGER_STATES } from '../storage/store.js';\n",
+      'storage/store.ts': 'export const TRIGGER_STATES = [];\n',
+    });
+    assert.deepEqual(check({ root, rules: ['layers'] }), [
+      'http/ops.ts imports storage/store.ts (the Store type): HTTP reaches storage through a service',
+      'http/routes.ts imports storage/store.ts (at runtime): HTTP reaches storage through a service',
+    ]);
   });
 });

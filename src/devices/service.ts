@@ -10,10 +10,12 @@ import {
   type ClaimedTrigger,
   type Device,
   type DeviceFields,
+  type DeviceRecord,
   type HistoryEntry,
   type Store,
   type Trigger,
 } from '../storage/store.js';
+import { TriggerQueries } from '../triggers/queries.js';
 import {
   normaliseId,
   normaliseIp,
@@ -21,6 +23,7 @@ import {
   validateName,
   validateUserdata,
 } from './identity.js';
+import { DeviceQueries } from './queries.js';
 
 export interface RegisterInput {
   ip?: string | undefined;
@@ -60,12 +63,32 @@ export interface DeviceDetail {
 
 export class DeviceService {
   readonly now: () => number;
+  /** Device read models (lists, the console's page, counts) over the same store. */
+  readonly queries: DeviceQueries;
+  /** Trigger read models (the outbox listing, counts) over the same store. */
+  readonly triggerQueries: TriggerQueries;
 
   constructor(
-    readonly store: Store,
+    private readonly store: Store,
     private readonly opts: ServiceOptions,
   ) {
     this.now = opts.now ?? Date.now;
+    this.queries = new DeviceQueries(store);
+    this.triggerQueries = new TriggerQueries(store);
+  }
+
+  /**
+   * The store's synchronous lookup (the record GET /ztp/check shows, of an already normalised
+   * id), when its engine reads synchronously; for the lookup fast lane (src/http/fast-check.ts).
+   */
+  get lookupNow(): ((id: string) => DeviceRecord | undefined) | undefined {
+    return this.store.lookupNow?.bind(this.store);
+  }
+
+  /** Resolves with the storage engine's name when it answers; throws StorageUnavailableError. */
+  async checkStorage(): Promise<Store['engine']> {
+    await this.store.ping();
+    return this.store.engine;
   }
 
   get triggersEnabled(): boolean {

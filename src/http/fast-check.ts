@@ -56,8 +56,7 @@ export interface FastCheck {
 export function fastCheck(opts: FastCheckOptions, fallback: RawHandler): FastCheck {
   const { service, guard, hooks } = opts;
   const stats = { answered: 0, passed: 0 };
-  const store = service.store;
-  const lookupNow = guard === undefined ? store.lookupNow?.bind(store) : undefined;
+  const lookupNow = guard === undefined ? service.lookupNow : undefined;
   const pass = (req: IncomingMessage, res: ServerResponse) => {
     stats.passed++;
     fallback(req, res);

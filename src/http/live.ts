@@ -6,10 +6,9 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { DeviceService } from '../devices/service.js';
-import { normaliseId } from '../devices/identity.js';
 import { TooManyStreamsError, type EventStreamHub } from '../events/stream.js';
 import { deviceSummary } from '../events/wire.js';
-import { TRIGGER_STATES } from '../storage/store.js';
+import { TRIGGER_STATES } from '../triggers/queries.js';
 import { installGuard, type Guard } from './auth.js';
 import { IdParams, iso, problems, triggerView } from './schemas.js';
 import { DevicePage, StatsView, TriggerView } from './views.js';
@@ -60,7 +59,6 @@ const HOUR = 3_600_000;
 export const liveApi: FastifyPluginAsyncTypebox<LiveOptions> = async (app, opts) => {
   installGuard(app, 'management', opts.guard);
   const { service, hub } = opts;
-  const store = service.store;
 
   app.get(
     '/ztp/mng/devices',
@@ -77,25 +75,23 @@ export const liveApi: FastifyPluginAsyncTypebox<LiveOptions> = async (app, opts)
       const q = request.query;
       const limit = q.limit ?? 50;
       const offset = q.offset ?? 0;
-      const search = q.search?.trim();
-      const page = await store.queryDevices({
-        search: search === '' ? undefined : search,
+      const page = await service.queries.page({
+        search: q.search,
         triggerState: q.trigger,
         sort: q.sort ?? 'id',
         order: q.order ?? 'asc',
         limit,
         offset,
       });
-      const triggers = await Promise.all(page.items.map((d) => store.latestTrigger(d.id)));
       const now = Date.now();
       return {
         total: page.total,
         offset,
         limit,
-        items: page.items.map((d, i) => {
-          const t = triggers[i];
-          return { ...deviceSummary(d), trigger: t ? triggerView(t, now) : null };
-        }),
+        items: page.items.map(({ device, latestTrigger }) => ({
+          ...deviceSummary(device),
+          trigger: latestTrigger ? triggerView(latestTrigger, now) : null,
+        })),
       };
     },
   );
@@ -112,17 +108,13 @@ export const liveApi: FastifyPluginAsyncTypebox<LiveOptions> = async (app, opts)
     },
     async () => {
       const now = service.now();
-      const [devices, registeredLastHour, triggers] = await Promise.all([
-        store.countDevices(),
-        store.countSeenSince(now - HOUR),
-        store.countDevicesByTrigger(),
-      ]);
+      const fleet = await service.queries.fleet(now - HOUR);
       return {
         time: iso(now),
-        devices,
-        registeredLastHour,
+        devices: fleet.devices,
+        registeredLastHour: fleet.registeredSince,
         triggersEnabled: service.triggersEnabled,
-        triggers,
+        triggers: fleet.byLatestTrigger,
         eventStreams: hub.clientCount,
       };
     },
@@ -147,9 +139,10 @@ export const liveApi: FastifyPluginAsyncTypebox<LiveOptions> = async (app, opts)
       },
     },
     async (request) => {
-      const id = normaliseId(request.params.id);
-      await store.get(id); // 404 for an unknown device
-      const rows = await store.recentTriggers(id, request.query.limit ?? 10);
+      const rows = await service.queries.recentTriggers(
+        request.params.id,
+        request.query.limit ?? 10,
+      );
       const now = Date.now();
       return { triggers: rows.map((t) => triggerView(t, now)) };
     },

@@ -2,8 +2,8 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Readable } from 'node:stream';
-import type { Store } from '../storage/store.js';
-import { TRIGGER_STATES } from '../storage/store.js';
+import type { DeviceQueries } from '../devices/queries.js';
+import { TRIGGER_STATES } from '../triggers/queries.js';
 import { installGuard } from './auth.js';
 import type { GroupOptions } from './registration.js';
 import {
@@ -27,8 +27,8 @@ const STREAM_CHUNK = 5000;
  * The first page is read before the status line is sent, so an unreachable database still
  * answers 503; a failure later can only cut the connection (the JSON stays unterminated).
  */
-async function streamHosts(store: Store): Promise<Readable> {
-  const firstPage = await store.listIds(undefined, STREAM_CHUNK);
+async function streamHosts(queries: DeviceQueries): Promise<Readable> {
+  const firstPage = await queries.listIds(undefined, STREAM_CHUNK);
   async function* generate(): AsyncGenerator<string> {
     let page = firstPage;
     let first = true;
@@ -41,7 +41,7 @@ async function streamHosts(store: Store): Promise<Readable> {
       }
       yield chunk;
       if (page.length < STREAM_CHUNK) break;
-      page = await store.listIds(page.at(-1), STREAM_CHUNK);
+      page = await queries.listIds(page.at(-1), STREAM_CHUNK);
     }
     yield ']}';
   }
@@ -51,7 +51,6 @@ async function streamHosts(store: Store): Promise<Readable> {
 export const managementApi: FastifyPluginAsyncTypebox<GroupOptions> = async (app, opts) => {
   installGuard(app, 'management', opts.guard);
   const { service } = opts;
-  const store = service.store;
 
   app.get(
     '/ztp/mng/list',
@@ -71,10 +70,10 @@ export const managementApi: FastifyPluginAsyncTypebox<GroupOptions> = async (app
       if (limit === undefined && after === undefined) {
         return reply
           .type('application/json; charset=utf-8')
-          .send((await streamHosts(store)) as never);
+          .send((await streamHosts(service.queries)) as never);
       }
       const size = limit ?? 1000;
-      const ids = await store.listIds(after, size + 1);
+      const ids = await service.queries.listIds(after, size + 1);
       const hosts = ids.slice(0, size);
       return ids.length > size ? { hosts, next: hosts.at(-1)! } : { hosts };
     },
@@ -104,7 +103,11 @@ export const managementApi: FastifyPluginAsyncTypebox<GroupOptions> = async (app
     },
     async (request) => {
       const limit = request.query.limit ?? 100;
-      const rows = await store.listTriggers(request.query.state, request.query.after, limit + 1);
+      const rows = await service.triggerQueries.list(
+        request.query.state,
+        request.query.after,
+        limit + 1,
+      );
       const now = Date.now();
       const triggers = rows.slice(0, limit).map((t) => triggerView(t, now));
       return rows.length > limit ? { triggers, next: triggers.at(-1)!.id } : { triggers };

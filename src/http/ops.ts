@@ -2,10 +2,13 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { ZtpError } from '../errors.js';
-import type { Store } from '../storage/store.js';
+import type { DeviceService } from '../devices/service.js';
 import { problems } from './schemas.js';
 
-export const opsApi: FastifyPluginAsyncTypebox<{ store: Store }> = async (app, { store }) => {
+export const opsApi: FastifyPluginAsyncTypebox<{ service: DeviceService }> = async (
+  app,
+  { service },
+) => {
   app.get(
     '/healthz',
     {
@@ -31,14 +34,15 @@ export const opsApi: FastifyPluginAsyncTypebox<{ store: Store }> = async (app, {
       },
     },
     async () => {
+      let storage;
       try {
-        await store.ping();
+        storage = await service.checkStorage();
       } catch (e) {
         throw e instanceof ZtpError
           ? e
           : new ZtpError('storage_unavailable', 'storage is unavailable');
       }
-      return { status: 'ready' as const, storage: store.engine };
+      return { status: 'ready' as const, storage };
     },
   );
 };

@@ -13,12 +13,15 @@ import type { EventStreamHub } from '../events/stream.js';
 import type { Guard } from '../http/auth.js';
 import { installGuard } from '../http/auth.js';
 import type { PluginContext } from '../http/plugin.js';
-import type { Store, TriggerState } from '../storage/store.js';
-import { TRIGGER_STATES } from '../storage/store.js';
+import type { DeviceQueries } from '../devices/queries.js';
+import type { TriggerState } from '../storage/store.js';
+import { TRIGGER_STATES, type TriggerQueries } from '../triggers/queries.js';
 import { HttpSeries } from './http-series.js';
 
 export interface MetricsOptions {
-  store: Store;
+  /** Read on each scrape for the device and trigger gauges. */
+  devices: Pick<DeviceQueries, 'count' | 'countByLatestTrigger'>;
+  triggers: Pick<TriggerQueries, 'countByState'>;
   events: EventBus;
   hub?: EventStreamHub | undefined;
   /** Collect process_* and nodejs_* metrics (default true). */
@@ -162,9 +165,9 @@ export class Metrics {
   private async readStore(): Promise<void> {
     try {
       const [devices, triggers, byDevice] = await Promise.all([
-        this.opts.store.countDevices(),
-        this.opts.store.countTriggers(),
-        this.opts.store.countDevicesByTrigger(),
+        this.opts.devices.count(),
+        this.opts.triggers.countByState(),
+        this.opts.devices.countByLatestTrigger(),
       ]);
       this.devices.set(devices);
       for (const state of TRIGGER_STATES) {

@@ -39,24 +39,28 @@ import {
   claimedTriggerFromRow,
   completionParams,
   deviceFromRow,
+  deviceWithTriggerFromRow,
   triggerFromRow,
   type DeviceRow,
+  type DeviceWithTriggerRow,
   type TriggerRow,
 } from './rows.js';
 import {
   COUNT_DEVICES_BY_TRIGGER_SQL,
+  devicePageOrder,
   latestTriggerSql,
   latestTriggerStateSql,
   likePattern,
   PRUNABLE_TRIGGER,
   recentTriggersSql,
-  SORT_COLUMNS,
+  withLatestTriggerSql,
 } from './sql.js';
 import type {
   ClaimedTrigger,
   Device,
   DeviceFields,
   DeviceQuery,
+  DeviceWithLatestTrigger,
   HistoryEntry,
   RegisterOptions,
   RegisterResult,
@@ -623,7 +627,7 @@ export class PostgresStore implements Store {
     return rows.map((r) => r.id);
   }
 
-  async queryDevices(q: DeviceQuery): Promise<{ total: number; items: Device[] }> {
+  async queryDevices(q: DeviceQuery): Promise<{ total: number; items: DeviceWithLatestTrigger[] }> {
     const conditions: string[] = [];
     const params: unknown[] = [];
     if (q.search) {
@@ -637,12 +641,11 @@ export class PostgresStore implements Store {
       conditions.push(latestTriggerStateSql(`$${params.length}`));
     }
     const where = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
-    const col = SORT_COLUMNS[q.sort ?? 'id'];
-    const dir = q.order === 'desc' ? 'DESC' : 'ASC';
     const n = params.length;
-    const { rows } = await this.query<DeviceRow & { total: string }>(
-      `SELECT *, count(*) OVER () AS total FROM devices ${where}
-       ORDER BY ${col} ${dir}, id ${dir} LIMIT $${n + 1} OFFSET $${n + 2}`,
+    const page = `SELECT *, count(*) OVER () AS total FROM devices ${where}
+       ORDER BY ${devicePageOrder(q)} LIMIT $${n + 1} OFFSET $${n + 2}`;
+    const { rows } = await this.query<DeviceWithTriggerRow & { total: string }>(
+      withLatestTriggerSql(page, devicePageOrder(q, 'page')),
       [...params, q.limit, q.offset],
     );
     let total = rows[0] ? Number(rows[0].total) : 0;
@@ -653,7 +656,7 @@ export class PostgresStore implements Store {
       );
       total = Number(counted.rows[0]!.n);
     }
-    return { total, items: rows.map(deviceFromRow) };
+    return { total, items: rows.map(deviceWithTriggerFromRow) };
   }
 
   async countDevices(): Promise<number> {

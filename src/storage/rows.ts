@@ -6,6 +6,7 @@ import {
   settle,
   type ClaimedTrigger,
   type Device,
+  type DeviceWithLatestTrigger,
   type Trigger,
   type TriggerOutcome,
   type TriggerState,
@@ -73,6 +74,36 @@ export function triggerFromRow(r: TriggerRow): Trigger {
     lastError: r.last_error,
     deliveredAt: r.delivered_at === null ? null : Number(r.delivered_at),
     updatedAt: Number(r.updated_at),
+  };
+}
+
+/** A trigger's columns as sql.ts withLatestTriggerSql selects them (no lease token: readers never see it). */
+type JoinedTriggerColumns = {
+  [K in Exclude<keyof TriggerRow, 'lease_token'> as `trigger_${K}`]: TriggerRow[K];
+};
+
+/** A device row joined with its latest trigger; the trigger's columns are NULL without one. */
+export type DeviceWithTriggerRow = DeviceRow & (JoinedTriggerColumns | { trigger_id: null });
+
+export function deviceWithTriggerFromRow(r: DeviceWithTriggerRow): DeviceWithLatestTrigger {
+  if (r.trigger_id === null) return { device: deviceFromRow(r), latestTrigger: undefined };
+  return {
+    device: deviceFromRow(r),
+    latestTrigger: triggerFromRow({
+      id: r.trigger_id,
+      device_id: r.trigger_device_id,
+      ip: r.trigger_ip,
+      key: r.trigger_key,
+      state: r.trigger_state,
+      attempts: r.trigger_attempts,
+      created_at: r.trigger_created_at,
+      next_attempt_at: r.trigger_next_attempt_at,
+      lease_until: r.trigger_lease_until,
+      lease_token: null,
+      last_error: r.trigger_last_error,
+      delivered_at: r.trigger_delivered_at,
+      updated_at: r.trigger_updated_at,
+    }),
   };
 }
 

@@ -24,19 +24,22 @@ import {
   claimedTriggerFromRow,
   completionParams,
   deviceFromRow,
+  deviceWithTriggerFromRow,
   triggerFromRow,
   type DeviceRow,
+  type DeviceWithTriggerRow,
   type Int,
   type TriggerRow,
 } from './rows.js';
 import {
   COUNT_DEVICES_BY_TRIGGER_SQL,
+  devicePageOrder,
   latestTriggerSql,
   latestTriggerStateSql,
   likePattern,
   PRUNABLE_TRIGGER,
   recentTriggersSql,
-  SORT_COLUMNS,
+  withLatestTriggerSql,
 } from './sql.js';
 import type {
   ClaimedTrigger,
@@ -44,6 +47,7 @@ import type {
   Device,
   DeviceFields,
   DeviceQuery,
+  DeviceWithLatestTrigger,
   DeviceRecord,
   HistoryEntry,
   RegisterOptions,
@@ -729,7 +733,7 @@ export class SqliteStore implements Store {
     );
   }
 
-  queryDevices(q: DeviceQuery): Promise<{ total: number; items: Device[] }> {
+  queryDevices(q: DeviceQuery): Promise<{ total: number; items: DeviceWithLatestTrigger[] }> {
     return this.read(() => {
       const conditions: string[] = [];
       const params: Record<string, string> = {};
@@ -744,17 +748,14 @@ export class SqliteStore implements Store {
         params.state = q.triggerState;
       }
       const where = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
-      const col = SORT_COLUMNS[q.sort ?? 'id'];
-      const dir = q.order === 'desc' ? 'DESC' : 'ASC';
       const total = (
         this.db.prepare(`SELECT count(*) AS n FROM devices ${where}`).get(params) as { n: number }
       ).n;
+      const page = `SELECT * FROM devices ${where} ORDER BY ${devicePageOrder(q)} LIMIT @limit OFFSET @offset`;
       const rows = this.db
-        .prepare(
-          `SELECT * FROM devices ${where} ORDER BY ${col} ${dir}, id ${dir} LIMIT @limit OFFSET @offset`,
-        )
-        .all({ ...params, limit: q.limit, offset: q.offset }) as DeviceRow[];
-      return { total, items: rows.map(deviceFromRow) };
+        .prepare(withLatestTriggerSql(page, devicePageOrder(q, 'page')))
+        .all({ ...params, limit: q.limit, offset: q.offset }) as DeviceWithTriggerRow[];
+      return { total, items: rows.map(deviceWithTriggerFromRow) };
     });
   }
 

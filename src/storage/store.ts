@@ -161,6 +161,12 @@ export interface DeviceQuery {
   offset: number;
 }
 
+/** A row of the console's device page: the device and its latest trigger, read in one query. */
+export interface DeviceWithLatestTrigger {
+  device: Device;
+  latestTrigger: Trigger | undefined;
+}
+
 export interface TriggerCounts {
   pending: number;
   delivered: number;
@@ -186,8 +192,11 @@ export interface Store {
   delete(id: string): Promise<Device>;
   /** Device ids in ascending order, strictly after `after`. */
   listIds(after: string | undefined, limit: number): Promise<string[]>;
-  /** Devices for the console: filtered, sorted, offset-paged; `total` counts the filter's matches. */
-  queryDevices(q: DeviceQuery): Promise<{ total: number; items: Device[] }>;
+  /**
+   * Devices for the console, each with its latest trigger (joined, not read row by row):
+   * filtered, sorted, offset-paged; `total` counts the filter's matches.
+   */
+  queryDevices(q: DeviceQuery): Promise<{ total: number; items: DeviceWithLatestTrigger[] }>;
   countDevices(): Promise<number>;
   /** Number of devices whose last registration is at or after `since`. */
   countSeenSince(since: number): Promise<number>;

@@ -15,6 +15,7 @@ import {
   type Device,
   type DeviceFields,
   type DeviceQuery,
+  type DeviceWithLatestTrigger,
   type DeviceRecord,
   type HistoryEntry,
   type RegisterOptions,
@@ -214,7 +215,7 @@ export class MemoryStore implements Store {
     );
   }
 
-  queryDevices(q: DeviceQuery): Promise<{ total: number; items: Device[] }> {
+  queryDevices(q: DeviceQuery): Promise<{ total: number; items: DeviceWithLatestTrigger[] }> {
     return this.run(() => {
       const search = q.search?.toLowerCase();
       const matches = [...this.devices.values()].filter(
@@ -238,7 +239,10 @@ export class MemoryStore implements Store {
       });
       return {
         total: matches.length,
-        items: matches.slice(q.offset, q.offset + q.limit).map(publicDevice),
+        items: matches.slice(q.offset, q.offset + q.limit).map((d) => {
+          const latest = this.latest(d);
+          return { device: publicDevice(d), latestTrigger: latest && publicTrigger(latest) };
+        }),
       };
     });
   }

@@ -148,22 +148,22 @@ export function storeSuite(name: string, open: () => Promise<OpenedStore>): void
         const all = await store.queryDevices({ limit: 10, offset: 0 });
         assert.equal(all.total, 3);
         assert.deepEqual(
-          all.items.map((d) => d.id),
+          all.items.map((d) => d.device.id),
           ['srv-1', 'sw-1', 'sw-2'],
         );
         const byName = await store.queryDevices({ search: 'core', limit: 10, offset: 0 });
         assert.deepEqual(
-          byName.items.map((d) => d.id),
+          byName.items.map((d) => d.device.id),
           ['sw-1'],
         );
         const byIp = await store.queryDevices({ search: '10.0.5', limit: 10, offset: 0 });
         assert.deepEqual(
-          byIp.items.map((d) => d.id),
+          byIp.items.map((d) => d.device.id),
           ['srv-1'],
         );
         const literal = await store.queryDevices({ search: '_server%', limit: 10, offset: 0 });
         assert.deepEqual(
-          literal.items.map((d) => d.id),
+          literal.items.map((d) => d.device.id),
           ['srv-1'],
         );
         const wildcardIsLiteral = await store.queryDevices({ search: '%', limit: 10, offset: 0 });
@@ -175,7 +175,7 @@ export function storeSuite(name: string, open: () => Promise<OpenedStore>): void
           offset: 0,
         });
         assert.deepEqual(
-          recent.items.map((d) => d.id),
+          recent.items.map((d) => d.device.id),
           ['sw-2', 'srv-1'],
         );
         assert.equal(recent.total, 3);
@@ -186,7 +186,7 @@ export function storeSuite(name: string, open: () => Promise<OpenedStore>): void
           offset: 2,
         });
         assert.deepEqual(
-          page2.items.map((d) => d.id),
+          page2.items.map((d) => d.device.id),
           ['sw-1'],
         );
         assert.equal(await store.countSeenSince(T0 + 1), 2);
@@ -214,7 +214,7 @@ export function storeSuite(name: string, open: () => Promise<OpenedStore>): void
         const ids = async (q: Partial<Parameters<Store['queryDevices']>[0]>) => {
           const page = await store.queryDevices({ limit: 10, offset: 0, ...q });
           assert.equal(page.total, page.items.length);
-          return page.items.map((d) => d.id);
+          return page.items.map((d) => d.device.id);
         };
         assert.deepEqual(await ids({ triggerState: 'failed' }), ['srv-failed', 'sw-failed']);
         assert.deepEqual(await ids({ triggerState: 'dead' }), ['sw-dead']);
@@ -225,6 +225,51 @@ export function storeSuite(name: string, open: () => Promise<OpenedStore>): void
         // Paging past the matches still counts them.
         const beyond = await store.queryDevices({ triggerState: 'failed', limit: 1, offset: 5 });
         assert.deepEqual(beyond, { total: 2, items: [] });
+      });
+
+      it('gives each device of a page its latest trigger, read in the same query', async () => {
+        // Registered out of id order, so that a join losing the page's order would show.
+        for (const [id, name] of [
+          ['dev-c', 'alpha'],
+          ['dev-a', 'gamma'],
+          ['dev-b', 'beta'],
+        ] as const)
+          await store.register(reg(id, '10.0.0.1', T0, { name }), withTrigger);
+        await store.register(reg('dev-none', '10.0.0.2', T0, { name: 'delta' }), noTrigger);
+        const claimed = await store.claimTriggers(T0, 10, 60_000);
+        const ofA = claimed.find((t) => t.deviceId === 'dev-a')!;
+        await store.completeTrigger(ofA, { kind: 'failed', at: T0 + 1, error: 'refused' });
+        // dev-b: a newer trigger queued behind its leased one; dev-c stays leased.
+        const ofB = claimed.find((t) => t.deviceId === 'dev-b')!;
+        await store.completeTrigger(ofB, { kind: 'delivered', at: T0 + 1 });
+        await store.requeueTrigger('dev-b', T0 + 2);
+
+        const page = await store.queryDevices({ sort: 'name', order: 'desc', limit: 3, offset: 0 });
+        assert.equal(page.total, 4);
+        assert.deepEqual(
+          page.items.map((row) => row.device.id),
+          ['dev-a', 'dev-none', 'dev-b'],
+        );
+        for (const row of page.items) {
+          assert.deepEqual(row.device, await store.get(row.device.id));
+          assert.deepEqual(row.latestTrigger, await store.latestTrigger(row.device.id));
+        }
+        const [latestOfA, latestOfNone, latestOfB] = page.items.map((row) => row.latestTrigger);
+        assert.deepEqual(
+          { state: latestOfA?.state, lastError: latestOfA?.lastError },
+          { state: 'failed', lastError: 'refused' },
+        );
+        assert.equal(latestOfNone, undefined);
+        assert.deepEqual(
+          { state: latestOfB?.state, attempts: latestOfB?.attempts },
+          { state: 'pending', attempts: 0 },
+        );
+
+        const leased = await store.queryDevices({ search: 'dev-c', limit: 10, offset: 0 });
+        const ofC = leased.items[0]!.latestTrigger!;
+        assert.equal(ofC.deviceId, 'dev-c');
+        assert.equal(typeof ofC.leaseUntil, 'number');
+        assert.equal('leaseToken' in ofC, false, 'a reader never sees the lease token');
       });
 
       it('imports devices exactly, replacing existing ones', async () => {
