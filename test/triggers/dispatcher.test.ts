@@ -12,7 +12,13 @@ import { ManagerClient } from '../../src/triggers/manager-client.js';
 import { FakeManager } from './fake-manager.js';
 import { EventBus } from '../../src/events/bus.js';
 import { eventually, json, sleep, tempSqliteStore } from '../helpers.js';
-import { harness, quiet, waitFor } from './setup.js';
+import {
+  harness as startHarness,
+  quiet,
+  HAND_OVER_MODES,
+  waitFor,
+  type HarnessOptions,
+} from './setup.js';
 
 /** Counts the triggers the store hands out through claims from now on. */
 function countClaims(store: Store): { triggers: number } {
@@ -29,549 +35,593 @@ function countClaims(store: Store): { triggers: number } {
 const A = 'aa:bb:cc:00:00:01';
 const B = 'aa:bb:cc:00:00:02';
 
-describe('trigger delivery to a real manager', () => {
-  it('delivers once on 200, with the ip, an Idempotency-Key, and shows it as delivered', async () => {
-    const h = await harness();
-    try {
-      assert.equal(await h.register(A, '10.0.0.1'), 201);
-      await eventually(() => h.manager.calls.length === 1, 5000, 'the manager call');
-      const [call] = h.manager.calls;
-      assert.equal(call!.path, '/api/exec');
-      assert.equal(call!.ip, '10.0.0.1');
-      assert.match(call!.key ?? '', /^[0-9a-f-]{36}$/);
-      const tr = await waitFor(async () => {
-        const v = await h.trigger(A);
-        return v?.state === 'delivered' ? v : undefined;
-      });
-      assert.equal(tr.attempts, 1);
-      assert.equal(tr.lastError, null);
-      assert.ok(tr.deliveredAt !== null && Date.parse(tr.deliveredAt) > 0);
-      assert.equal(tr.nextAttemptAt, null);
-      await sleep(150); // several poll intervals: nothing is sent again
-      assert.equal(h.manager.calls.length, 1);
-      assert.equal(h.dispatcher.stats().delivered, 1);
-      assert.equal(h.events.at(-1)?.state, 'delivered');
-      assert.equal(h.events.at(-1)?.deviceId, A);
-      await eventually(() => h.dispatcher.stats().pending === 0, 2000, 'the pending gauge');
-    } finally {
-      await h.close();
-    }
-  });
+for (const mode of HAND_OVER_MODES) {
+  describe(`trigger delivery to a real manager (${mode.name})`, () => {
+    const harness = (opts: HarnessOptions = {}) =>
+      startHarness({ handOver: mode.handOver, ...opts });
+    // What only the hand-over does (no claim for a fresh trigger) is not asked of the simple path.
+    const handOverOnly = { skip: mode.handOver ? false : 'hand-over only' };
 
-  it('retries on 500 with the same Idempotency-Key until the manager recovers', async () => {
-    const h = await harness();
-    try {
-      h.manager.mode = { kind: 'status', status: 500, body: 'db down' };
-      await h.register(A, '10.0.0.2');
-      await eventually(() => h.manager.calls.length >= 2, 5000, 'two failed attempts');
-      const failing = await h.trigger(A);
-      assert.ok(failing);
-      assert.equal(failing.state, 'pending');
-      assert.equal(failing.lastError, 'HTTP 500: db down');
-      assert.ok(failing.attempts >= 2);
-      assert.ok(failing.nextAttemptAt !== null);
-      h.manager.mode = { kind: 'status', status: 200 };
-      await eventually(async () => (await h.trigger(A))?.state === 'delivered', 5000, 'delivery');
-      const keys = new Set(h.manager.keys());
-      assert.equal(keys.size, 1, 'one key across all retries of one trigger');
-      const tr = await h.trigger(A);
-      assert.ok(tr);
-      assert.equal(tr.attempts, h.manager.calls.length);
-      assert.equal(tr.lastError, null);
-      const s = h.dispatcher.stats();
-      assert.equal(s.delivered, 1);
-      assert.equal(s.retried, h.manager.calls.length - 1);
-      const warn = h.logs.find((l) => l.level === 'warn');
-      assert.ok(warn);
-      assert.deepEqual(
-        [warn.obj.deviceId, warn.obj.attempt, warn.obj.error],
-        [A, 1, 'HTTP 500: db down'],
-      );
-    } finally {
-      await h.close();
-    }
-  });
-
-  it('retries while the connection is refused and delivers once the manager is back', async () => {
-    const h = await harness({ managerUp: false });
-    try {
-      await h.register(A, '10.0.0.3');
-      const down = await waitFor(async () => {
-        const v = await h.trigger(A);
-        return v && v.attempts >= 2 ? v : undefined;
-      });
-      assert.equal(down.state, 'pending');
-      assert.match(down.lastError ?? '', /ECONNREFUSED/);
-      await h.manager.start();
-      await eventually(async () => (await h.trigger(A))?.state === 'delivered', 5000, 'delivery');
-      assert.equal(h.manager.calls.length, 1);
-      assert.equal(h.manager.calls[0]!.ip, '10.0.0.3');
-    } finally {
-      await h.close();
-    }
-  });
-
-  it('does not retry a 400 and marks the trigger failed with the answer', async () => {
-    const h = await harness();
-    try {
-      h.manager.mode = { kind: 'status', status: 400, body: 'unknown ip\n' };
-      await h.register(A, '10.0.0.4');
-      const tr = await waitFor(async () => {
-        const v = await h.trigger(A);
-        return v?.state === 'failed' ? v : undefined;
-      });
-      assert.equal(tr.lastError, 'HTTP 400: unknown ip');
-      assert.equal(tr.nextAttemptAt, null);
-      await sleep(200);
-      assert.equal(h.manager.calls.length, 1);
-      assert.equal(h.dispatcher.stats().failed, 1);
-      const err = h.logs.find((l) => l.level === 'error');
-      assert.deepEqual(
-        [err?.obj.deviceId, err?.obj.attempt, err?.obj.error],
-        [A, 1, 'HTTP 400: unknown ip'],
-      );
-      assert.equal(h.events.at(-1)?.state, 'failed');
-    } finally {
-      await h.close();
-    }
-  });
-
-  it('waits for Retry-After on a 429', async () => {
-    const h = await harness({ maxBackoffMs: 5000 });
-    try {
-      h.manager.mode = { kind: 'status', status: 429, headers: { 'retry-after': '1' } };
-      await h.register(A, '10.0.0.5');
-      await eventually(() => h.manager.calls.length === 1);
-      h.manager.mode = { kind: 'status', status: 200 };
-      await eventually(() => h.manager.calls.length === 2, 5000, 'the retry');
-      const gap = h.manager.calls[1]!.at - h.manager.calls[0]!.at;
-      assert.ok(gap >= 950, `retried after ${gap} ms, asked for 1 s`);
-    } finally {
-      await h.close();
-    }
-  });
-
-  it('a blackholed manager does not slow registrations and each call times out per the setting', async () => {
-    const h = await harness({ timeoutMs: 1000 });
-    try {
-      h.manager.mode = { kind: 'blackhole' };
-      const times: number[] = [];
-      for (let i = 0; i < 20; i++) {
-        const started = performance.now();
-        assert.equal(await h.register(`dev-${i}`, `10.0.1.${i}`), 201);
-        times.push(performance.now() - started);
-        await sleep(5);
-      }
-      // The manager holds every call until the 1 s timeout; a registration that waited for it
-      // would take that long. Typical times are a few ms (an fsync); the bound is generous for
-      // a loaded test machine.
-      assert.ok(Math.max(...times) < 500, `registration times: ${times.map(Math.round).join(',')}`);
-      await eventually(() => h.manager.calls.length >= 8, 5000, 'calls in flight');
-      const tr = await waitFor(async () => {
-        const v = await h.trigger('dev-0');
-        return v?.lastError ? v : undefined;
-      });
-      assert.equal(tr.state, 'pending');
-      assert.equal(tr.lastError, 'timeout after 1000 ms');
-      const firstCall = h.manager.calls.find((c) => c.ip === '10.0.1.0')!;
-      const timedOutAt = h.events.find((e) => e.deviceId === 'dev-0' && e.lastError)!.updatedAt;
-      // The manager sees the call a little after the client's clock starts (connecting, a
-      // loaded machine: 45 ms once in CI), so the lower bound leaves room for that.
-      const held = timedOutAt - firstCall.at;
-      assert.ok(held >= 900 && held < 4000, `gave up after ${held} ms`);
-    } finally {
-      await h.close();
-    }
-  });
-
-  it('while the manager is unreachable it probes with one call at a time, then drains the backlog', async () => {
-    const h = await harness({ managerUp: false, initialBackoffMs: 20, maxBackoffMs: 200 });
-    try {
-      for (let i = 0; i < 30; i++) assert.equal(await h.register(`dev-${i}`, `10.0.2.${i}`), 201);
-      await waitFor(() => h.dispatcher.stats().managerDown, 5000, 'the circuit to open');
-      const warn = h.logs.find((l) => l.msg.startsWith('service manager unreachable'));
-      assert.match(String(warn?.obj.error), /ECONNREFUSED/);
-      await sleep(600);
-      const attempts = async () =>
-        (await h.t.store.listTriggers(undefined, undefined, 100)).reduce(
-          (n, t) => n + t.attempts,
-          0,
-        );
-      // Without the breaker each of the 30 triggers would have been tried every <=200 ms.
-      const during = await attempts();
-      assert.ok(during < 30 + 10, `${during} attempts in total while the manager was down`);
-      const untried = (await h.t.store.listTriggers('pending', undefined, 100)).filter(
-        (t) => t.attempts === 0,
-      );
-      assert.ok(untried.length > 0, 'most triggers wait unattempted');
-
-      await h.manager.start();
-      await waitFor(() => new Set(h.manager.calls.map((c) => c.ip)).size === 30, 5000, 'drain');
-      assert.equal(h.manager.calls.length, 30, 'each trigger sent once after the recovery');
-      assert.equal(h.dispatcher.stats().managerDown, false);
-      assert.ok(h.logs.some((l) => l.msg.startsWith('service manager reachable again')));
-    } finally {
-      await h.close();
-    }
-  });
-
-  it('coalesces the pending trigger of a device: the manager gets the latest ip once', async () => {
-    const h = await harness({ idle: true });
-    try {
-      await h.register(A, '10.0.0.1');
-      await h.register(A, '10.0.0.2');
-      await h.register(A, '10.0.0.3');
-      await h.register(B, '10.0.9.9');
-      const pending = json<{ triggers: { deviceId: string; ip: string }[] }>(
-        await h.t.app.inject({ method: 'GET', url: '/ztp/mng/triggers?state=pending' }),
-      ).triggers;
-      assert.deepEqual(
-        pending.map((p) => [p.deviceId, p.ip]),
-        [
-          [A, '10.0.0.3'],
-          [B, '10.0.9.9'],
-        ],
-      );
-      h.dispatcher.start();
-      await eventually(() => h.manager.calls.length === 2);
-      await sleep(100);
-      assert.deepEqual(h.manager.calls.map((c) => c.ip).sort(), ['10.0.0.3', '10.0.9.9']);
-      assert.notEqual(h.manager.calls[0]!.key, h.manager.calls[1]!.key);
-    } finally {
-      await h.close();
-    }
-  });
-
-  it('a registration during an in-flight call queues behind it: per-device order holds', async () => {
-    const h = await harness({ timeoutMs: 300 });
-    try {
-      h.manager.mode = { kind: 'blackhole' };
-      h.manager.onCall = () => (h.manager.mode = { kind: 'status', status: 200 });
-      await h.register(A, '10.0.0.1');
-      await eventually(() => h.manager.calls.length === 1);
-      await h.register(A, '10.0.0.2'); // the first call is still held by the manager
-      await eventually(async () => (await h.trigger(A))?.ip === '10.0.0.2');
-      await eventually(async () => (await h.trigger(A))?.state === 'delivered', 5000, 'delivery');
-      const ips = h.manager.calls.map((c) => c.ip);
-      assert.deepEqual(ips, ['10.0.0.1', '10.0.0.1', '10.0.0.2']);
-    } finally {
-      await h.close();
-    }
-  });
-
-  it("hands a registration's trigger straight to the dispatcher: delivered without a claim", async () => {
-    const h = await harness();
-    try {
-      const claims = countClaims(h.t.store);
-      const ids = Array.from(
-        { length: 20 },
-        (_, i) => `aa:bb:cc:00:01:${String(i).padStart(2, '0')}`,
-      );
-      for (const id of ids) assert.equal(await h.register(id, '10.0.0.1'), 201);
-      await eventually(() => h.dispatcher.stats().delivered === ids.length, 5000, 'deliveries');
-      assert.equal(claims.triggers, 0, 'no trigger went through a claim');
-      assert.equal(h.manager.calls.length, ids.length);
-      for (const id of ids.slice(0, 3)) {
+    it('delivers once on 200, with the ip, an Idempotency-Key, and shows it as delivered', async () => {
+      const h = await harness();
+      try {
+        assert.equal(await h.register(A, '10.0.0.1'), 201);
+        await eventually(() => h.manager.calls.length === 1, 5000, 'the manager call');
+        const [call] = h.manager.calls;
+        assert.equal(call!.path, '/api/exec');
+        assert.equal(call!.ip, '10.0.0.1');
+        assert.match(call!.key ?? '', /^[0-9a-f-]{36}$/);
         const tr = await waitFor(async () => {
-          const v = await h.trigger(id);
+          const v = await h.trigger(A);
           return v?.state === 'delivered' ? v : undefined;
         });
         assert.equal(tr.attempts, 1);
+        assert.equal(tr.lastError, null);
+        assert.ok(tr.deliveredAt !== null && Date.parse(tr.deliveredAt) > 0);
+        assert.equal(tr.nextAttemptAt, null);
+        await sleep(150); // several poll intervals: nothing is sent again
+        assert.equal(h.manager.calls.length, 1);
+        assert.equal(h.dispatcher.stats().delivered, 1);
+        assert.equal(h.events.at(-1)?.state, 'delivered');
+        assert.equal(h.events.at(-1)?.deviceId, A);
+        await eventually(() => h.dispatcher.stats().pending === 0, 2000, 'the pending gauge');
+      } finally {
+        await h.close();
       }
-    } finally {
-      await h.close();
-    }
-  });
+    });
 
-  it('a device registering again right after a hand-over gets its second call at once, not after a poll', async () => {
-    const h = await harness({ pollIntervalMs: 5000 });
-    try {
-      await h.register(A, '10.0.0.1');
-      await h.register(A, '10.0.0.2'); // queued behind the first (in flight or not yet recorded)
-      const started = performance.now();
-      await eventually(() => h.manager.calls.length === 2, 4000, 'the second call');
-      const took = performance.now() - started;
-      assert.ok(took < 1500, `the second call took ${Math.round(took)} ms`);
-      assert.deepEqual(
-        h.manager.calls.map((c) => c.ip),
-        ['10.0.0.1', '10.0.0.2'],
-      );
-    } finally {
-      await h.close();
-    }
-  });
-
-  it('with every slot busy a handed-over trigger waits for one, before any claim; beyond that, claims', async () => {
-    const h = await harness({ concurrency: 1, timeoutMs: 300 });
-    const C = 'aa:bb:cc:00:00:03';
-    try {
-      const claims = countClaims(h.t.store);
-      h.manager.mode = { kind: 'blackhole' }; // A's call holds the only slot until it times out
-      h.manager.onCall = () => (h.manager.mode = { kind: 'status', status: 200 });
-      await h.register(A, '10.0.0.1');
-      await eventually(() => h.manager.calls.length === 1);
-      await h.register(B, '10.0.0.2'); // handed over, waits for the slot
-      await h.register(C, '10.0.0.3'); // one hand-over already waits (concurrency 1): claimed
-      for (const id of [A, B, C]) {
-        await eventually(async () => (await h.trigger(id))?.state === 'delivered', 5000, id);
+    it('retries on 500 with the same Idempotency-Key until the manager recovers', async () => {
+      const h = await harness();
+      try {
+        h.manager.mode = { kind: 'status', status: 500, body: 'db down' };
+        await h.register(A, '10.0.0.2');
+        await eventually(() => h.manager.calls.length >= 2, 5000, 'two failed attempts');
+        const failing = await h.trigger(A);
+        assert.ok(failing);
+        assert.equal(failing.state, 'pending');
+        assert.equal(failing.lastError, 'HTTP 500: db down');
+        assert.ok(failing.attempts >= 2);
+        assert.ok(failing.nextAttemptAt !== null);
+        h.manager.mode = { kind: 'status', status: 200 };
+        await eventually(async () => (await h.trigger(A))?.state === 'delivered', 5000, 'delivery');
+        const keys = new Set(h.manager.keys());
+        assert.equal(keys.size, 1, 'one key across all retries of one trigger');
+        const tr = await h.trigger(A);
+        assert.ok(tr);
+        assert.equal(tr.attempts, h.manager.calls.length);
+        assert.equal(tr.lastError, null);
+        const s = h.dispatcher.stats();
+        assert.equal(s.delivered, 1);
+        assert.equal(s.retried, h.manager.calls.length - 1);
+        const warn = h.logs.find((l) => l.level === 'warn');
+        assert.ok(warn);
+        assert.deepEqual(
+          [warn.obj.deviceId, warn.obj.attempt, warn.obj.error],
+          [A, 1, 'HTTP 500: db down'],
+        );
+      } finally {
+        await h.close();
       }
-      assert.deepEqual(
-        h.manager.calls.map((c) => c.ip),
-        ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.1'],
-      );
-      assert.equal((await h.trigger(A))?.attempts, 2, 'timed out once, then retried');
-      assert.equal((await h.trigger(B))?.attempts, 1);
-      assert.equal((await h.trigger(C))?.attempts, 1);
-      assert.equal(claims.triggers, 2, "C and A's retry were claimed, B was not");
-    } finally {
-      await h.close();
-    }
-  });
+    });
 
-  it('URL-encodes IPv6 addresses and keeps the manager URL path', async () => {
-    const h = await harness({ managerUrl: (m) => `${m.url}/svc` });
-    try {
-      await h.register(A, '2001:DB8::1');
-      await eventually(() => h.manager.calls.length === 1);
-      assert.equal(h.manager.calls[0]!.url, '/svc/api/exec?ip=2001%3Adb8%3A%3A1');
-      assert.equal(h.manager.calls[0]!.ip, '2001:db8::1');
-    } finally {
-      await h.close();
-    }
-  });
+    it('retries while the connection is refused and delivers once the manager is back', async () => {
+      const h = await harness({ managerUp: false });
+      try {
+        await h.register(A, '10.0.0.3');
+        const down = await waitFor(async () => {
+          const v = await h.trigger(A);
+          return v && v.attempts >= 2 ? v : undefined;
+        });
+        assert.equal(down.state, 'pending');
+        assert.match(down.lastError ?? '', /ECONNREFUSED/);
+        await h.manager.start();
+        await eventually(async () => (await h.trigger(A))?.state === 'delivered', 5000, 'delivery');
+        assert.equal(h.manager.calls.length, 1);
+        assert.equal(h.manager.calls[0]!.ip, '10.0.0.3');
+      } finally {
+        await h.close();
+      }
+    });
 
-  it('an admin edit does not trigger; a re-queue sends the current ip with a new key', async () => {
-    const h = await harness();
-    try {
-      await h.register(A, '10.0.0.1');
-      await eventually(async () => (await h.trigger(A))?.state === 'delivered');
-      const edit = await h.t.app.inject({
-        method: 'PUT',
-        url: `/ztp/mng/${A}`,
-        payload: { ip: '10.0.0.77', name: 'edited' },
+    it('does not retry a 400 and marks the trigger failed with the answer', async () => {
+      const h = await harness();
+      try {
+        h.manager.mode = { kind: 'status', status: 400, body: 'unknown ip\n' };
+        await h.register(A, '10.0.0.4');
+        const tr = await waitFor(async () => {
+          const v = await h.trigger(A);
+          return v?.state === 'failed' ? v : undefined;
+        });
+        assert.equal(tr.lastError, 'HTTP 400: unknown ip');
+        assert.equal(tr.nextAttemptAt, null);
+        await sleep(200);
+        assert.equal(h.manager.calls.length, 1);
+        assert.equal(h.dispatcher.stats().failed, 1);
+        const err = h.logs.find((l) => l.level === 'error');
+        assert.deepEqual(
+          [err?.obj.deviceId, err?.obj.attempt, err?.obj.error],
+          [A, 1, 'HTTP 400: unknown ip'],
+        );
+        assert.equal(h.events.at(-1)?.state, 'failed');
+      } finally {
+        await h.close();
+      }
+    });
+
+    it('waits for Retry-After on a 429', async () => {
+      const h = await harness({ maxBackoffMs: 5000 });
+      try {
+        h.manager.mode = { kind: 'status', status: 429, headers: { 'retry-after': '1' } };
+        await h.register(A, '10.0.0.5');
+        await eventually(() => h.manager.calls.length === 1);
+        h.manager.mode = { kind: 'status', status: 200 };
+        await eventually(() => h.manager.calls.length === 2, 5000, 'the retry');
+        const gap = h.manager.calls[1]!.at - h.manager.calls[0]!.at;
+        assert.ok(gap >= 950, `retried after ${gap} ms, asked for 1 s`);
+      } finally {
+        await h.close();
+      }
+    });
+
+    it('a blackholed manager does not slow registrations and each call times out per the setting', async () => {
+      const h = await harness({ timeoutMs: 1000 });
+      try {
+        h.manager.mode = { kind: 'blackhole' };
+        const times: number[] = [];
+        for (let i = 0; i < 20; i++) {
+          const started = performance.now();
+          assert.equal(await h.register(`dev-${i}`, `10.0.1.${i}`), 201);
+          times.push(performance.now() - started);
+          await sleep(5);
+        }
+        // The manager holds every call until the 1 s timeout; a registration that waited for it
+        // would take that long. Typical times are a few ms (an fsync); the bound is generous for
+        // a loaded test machine.
+        assert.ok(
+          Math.max(...times) < 500,
+          `registration times: ${times.map(Math.round).join(',')}`,
+        );
+        await eventually(() => h.manager.calls.length >= 8, 5000, 'calls in flight');
+        const tr = await waitFor(async () => {
+          const v = await h.trigger('dev-0');
+          return v?.lastError ? v : undefined;
+        });
+        assert.equal(tr.state, 'pending');
+        assert.equal(tr.lastError, 'timeout after 1000 ms');
+        const firstCall = h.manager.calls.find((c) => c.ip === '10.0.1.0')!;
+        const timedOutAt = h.events.find((e) => e.deviceId === 'dev-0' && e.lastError)!.updatedAt;
+        // The manager sees the call a little after the client's clock starts (connecting, a
+        // loaded machine: 45 ms once in CI), so the lower bound leaves room for that.
+        const held = timedOutAt - firstCall.at;
+        assert.ok(held >= 900 && held < 4000, `gave up after ${held} ms`);
+      } finally {
+        await h.close();
+      }
+    });
+
+    it('while the manager is unreachable it probes with one call at a time, then drains the backlog', async () => {
+      const h = await harness({ managerUp: false, initialBackoffMs: 20, maxBackoffMs: 200 });
+      try {
+        for (let i = 0; i < 30; i++) assert.equal(await h.register(`dev-${i}`, `10.0.2.${i}`), 201);
+        await waitFor(() => h.dispatcher.stats().managerDown, 5000, 'the circuit to open');
+        const warn = h.logs.find((l) => l.msg.startsWith('service manager unreachable'));
+        assert.match(String(warn?.obj.error), /ECONNREFUSED/);
+        await sleep(600);
+        const attempts = async () =>
+          (await h.t.store.listTriggers(undefined, undefined, 100)).reduce(
+            (n, t) => n + t.attempts,
+            0,
+          );
+        // Without the breaker each of the 30 triggers would have been tried every <=200 ms.
+        const during = await attempts();
+        assert.ok(during < 30 + 10, `${during} attempts in total while the manager was down`);
+        const untried = (await h.t.store.listTriggers('pending', undefined, 100)).filter(
+          (t) => t.attempts === 0,
+        );
+        assert.ok(untried.length > 0, 'most triggers wait unattempted');
+
+        await h.manager.start();
+        await waitFor(() => new Set(h.manager.calls.map((c) => c.ip)).size === 30, 5000, 'drain');
+        assert.equal(h.manager.calls.length, 30, 'each trigger sent once after the recovery');
+        assert.equal(h.dispatcher.stats().managerDown, false);
+        assert.ok(h.logs.some((l) => l.msg.startsWith('service manager reachable again')));
+      } finally {
+        await h.close();
+      }
+    });
+
+    it('coalesces the pending trigger of a device: the manager gets the latest ip once', async () => {
+      const h = await harness({ idle: true });
+      try {
+        await h.register(A, '10.0.0.1');
+        await h.register(A, '10.0.0.2');
+        await h.register(A, '10.0.0.3');
+        await h.register(B, '10.0.9.9');
+        const pending = json<{ triggers: { deviceId: string; ip: string }[] }>(
+          await h.t.app.inject({ method: 'GET', url: '/ztp/mng/triggers?state=pending' }),
+        ).triggers;
+        assert.deepEqual(
+          pending.map((p) => [p.deviceId, p.ip]),
+          [
+            [A, '10.0.0.3'],
+            [B, '10.0.9.9'],
+          ],
+        );
+        h.dispatcher.start();
+        await eventually(() => h.manager.calls.length === 2);
+        await sleep(100);
+        assert.deepEqual(h.manager.calls.map((c) => c.ip).sort(), ['10.0.0.3', '10.0.9.9']);
+        assert.notEqual(h.manager.calls[0]!.key, h.manager.calls[1]!.key);
+      } finally {
+        await h.close();
+      }
+    });
+
+    it('a registration during an in-flight call queues behind it: per-device order holds', async () => {
+      const h = await harness({ timeoutMs: 300 });
+      try {
+        h.manager.mode = { kind: 'blackhole' };
+        h.manager.onCall = () => (h.manager.mode = { kind: 'status', status: 200 });
+        await h.register(A, '10.0.0.1');
+        await eventually(() => h.manager.calls.length === 1);
+        await h.register(A, '10.0.0.2'); // the first call is still held by the manager
+        await eventually(async () => (await h.trigger(A))?.ip === '10.0.0.2');
+        await eventually(async () => (await h.trigger(A))?.state === 'delivered', 5000, 'delivery');
+        const ips = h.manager.calls.map((c) => c.ip);
+        assert.deepEqual(ips, ['10.0.0.1', '10.0.0.1', '10.0.0.2']);
+      } finally {
+        await h.close();
+      }
+    });
+
+    it(
+      'with hand-over off, every trigger goes through a claim and is delivered once',
+      { skip: mode.handOver ? 'hand-over off only' : false },
+      async () => {
+        const h = await harness();
+        try {
+          const claims = countClaims(h.t.store);
+          const ids = ['aa:bb:cc:00:02:01', 'aa:bb:cc:00:02:02', 'aa:bb:cc:00:02:03'];
+          for (const id of ids) assert.equal(await h.register(id, '10.0.0.1'), 201);
+          await eventually(() => h.dispatcher.stats().delivered === ids.length, 5000, 'deliveries');
+          assert.equal(claims.triggers, ids.length);
+          assert.equal(h.manager.calls.length, ids.length);
+        } finally {
+          await h.close();
+        }
+      },
+    );
+
+    it(
+      "hands a registration's trigger straight to the dispatcher: delivered without a claim",
+      handOverOnly,
+      async () => {
+        const h = await harness();
+        try {
+          const claims = countClaims(h.t.store);
+          const ids = Array.from(
+            { length: 20 },
+            (_, i) => `aa:bb:cc:00:01:${String(i).padStart(2, '0')}`,
+          );
+          for (const id of ids) assert.equal(await h.register(id, '10.0.0.1'), 201);
+          await eventually(() => h.dispatcher.stats().delivered === ids.length, 5000, 'deliveries');
+          assert.equal(claims.triggers, 0, 'no trigger went through a claim');
+          assert.equal(h.manager.calls.length, ids.length);
+          for (const id of ids.slice(0, 3)) {
+            const tr = await waitFor(async () => {
+              const v = await h.trigger(id);
+              return v?.state === 'delivered' ? v : undefined;
+            });
+            assert.equal(tr.attempts, 1);
+          }
+        } finally {
+          await h.close();
+        }
+      },
+    );
+
+    it('a device registering again right after a hand-over gets its second call at once, not after a poll', async () => {
+      const h = await harness({ pollIntervalMs: 5000 });
+      try {
+        await h.register(A, '10.0.0.1');
+        await h.register(A, '10.0.0.2'); // queued behind the first (in flight or not yet recorded)
+        const started = performance.now();
+        await eventually(() => h.manager.calls.length === 2, 4000, 'the second call');
+        const took = performance.now() - started;
+        assert.ok(took < 1500, `the second call took ${Math.round(took)} ms`);
+        assert.deepEqual(
+          h.manager.calls.map((c) => c.ip),
+          ['10.0.0.1', '10.0.0.2'],
+        );
+      } finally {
+        await h.close();
+      }
+    });
+
+    it(
+      'with every slot busy a handed-over trigger waits for one, before any claim; beyond that, claims',
+      handOverOnly,
+      async () => {
+        const h = await harness({ concurrency: 1, timeoutMs: 300 });
+        const C = 'aa:bb:cc:00:00:03';
+        try {
+          const claims = countClaims(h.t.store);
+          h.manager.mode = { kind: 'blackhole' }; // A's call holds the only slot until it times out
+          h.manager.onCall = () => (h.manager.mode = { kind: 'status', status: 200 });
+          await h.register(A, '10.0.0.1');
+          await eventually(() => h.manager.calls.length === 1);
+          await h.register(B, '10.0.0.2'); // handed over, waits for the slot
+          await h.register(C, '10.0.0.3'); // one hand-over already waits (concurrency 1): claimed
+          for (const id of [A, B, C]) {
+            await eventually(async () => (await h.trigger(id))?.state === 'delivered', 5000, id);
+          }
+          assert.deepEqual(
+            h.manager.calls.map((c) => c.ip),
+            ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.1'],
+          );
+          assert.equal((await h.trigger(A))?.attempts, 2, 'timed out once, then retried');
+          assert.equal((await h.trigger(B))?.attempts, 1);
+          assert.equal((await h.trigger(C))?.attempts, 1);
+          assert.equal(claims.triggers, 2, "C and A's retry were claimed, B was not");
+        } finally {
+          await h.close();
+        }
+      },
+    );
+
+    it('URL-encodes IPv6 addresses and keeps the manager URL path', async () => {
+      const h = await harness({ managerUrl: (m) => `${m.url}/svc` });
+      try {
+        await h.register(A, '2001:DB8::1');
+        await eventually(() => h.manager.calls.length === 1);
+        assert.equal(h.manager.calls[0]!.url, '/svc/api/exec?ip=2001%3Adb8%3A%3A1');
+        assert.equal(h.manager.calls[0]!.ip, '2001:db8::1');
+      } finally {
+        await h.close();
+      }
+    });
+
+    it('an admin edit does not trigger; a re-queue sends the current ip with a new key', async () => {
+      const h = await harness();
+      try {
+        await h.register(A, '10.0.0.1');
+        await eventually(async () => (await h.trigger(A))?.state === 'delivered');
+        const edit = await h.t.app.inject({
+          method: 'PUT',
+          url: `/ztp/mng/${A}`,
+          payload: { ip: '10.0.0.77', name: 'edited' },
+        });
+        assert.equal(edit.statusCode, 200);
+        await sleep(150);
+        assert.equal(h.manager.calls.length, 1);
+        assert.equal((await h.trigger(A))?.state, 'delivered');
+
+        const requeue = await h.t.app.inject({ method: 'POST', url: `/ztp/mng/${A}/trigger` });
+        assert.equal(requeue.statusCode, 202);
+        assert.equal(json(requeue).state, 'pending');
+        assert.equal(json(requeue).ip, '10.0.0.77');
+        await eventually(() => h.manager.calls.length === 2);
+        assert.equal(h.manager.calls[1]!.ip, '10.0.0.77');
+        assert.notEqual(h.manager.calls[1]!.key, h.manager.calls[0]!.key);
+        await eventually(async () => (await h.trigger(A))?.state === 'delivered');
+      } finally {
+        await h.close();
+      }
+    });
+
+    it('re-queues a failed trigger and delivers it', async () => {
+      const h = await harness();
+      try {
+        h.manager.mode = { kind: 'status', status: 404 };
+        await h.register(A, '10.0.0.1');
+        await eventually(async () => (await h.trigger(A))?.state === 'failed');
+        h.manager.mode = { kind: 'status', status: 200 };
+        const res = await h.t.app.inject({ method: 'POST', url: `/ztp/mng/${A}/trigger` });
+        assert.equal(res.statusCode, 202);
+        await eventually(async () => (await h.trigger(A))?.state === 'delivered');
+        const all = json<{ triggers: { state: string }[] }>(
+          await h.t.app.inject({ method: 'GET', url: '/ztp/mng/triggers' }),
+        ).triggers;
+        assert.deepEqual(
+          all.map((x) => x.state),
+          ['failed', 'delivered'],
+        );
+      } finally {
+        await h.close();
+      }
+    });
+
+    it('marks a trigger dead once it is older than the maximum age', async () => {
+      const h = await harness({ maxAgeMs: 150 });
+      try {
+        h.manager.mode = { kind: 'status', status: 503 };
+        await h.register(A, '10.0.0.1');
+        const tr = await waitFor(async () => {
+          const v = await h.trigger(A);
+          return v?.state === 'dead' ? v : undefined;
+        });
+        assert.match(tr.lastError ?? '', /^HTTP 503 \(undelivered after 150 ms\)$/);
+        const calls = h.manager.calls.length;
+        await sleep(150);
+        assert.equal(h.manager.calls.length, calls, 'no call after death');
+        assert.equal(h.dispatcher.stats().dead, 1);
+        assert.equal(h.events.at(-1)?.state, 'dead');
+      } finally {
+        await h.close();
+      }
+    });
+
+    it('stop(grace) waits for an in-flight call, then leaves it pending for the next start', async () => {
+      const h = await harness({ timeoutMs: 5000, idle: false });
+      try {
+        h.manager.mode = { kind: 'blackhole' };
+        await h.register(A, '10.0.0.1');
+        await eventually(() => h.manager.calls.length === 1);
+        const started = performance.now();
+        await h.dispatcher.stop(100);
+        const took = performance.now() - started;
+        assert.ok(took >= 90 && took < 4000, `stop took ${took} ms`);
+        const tr = await h.trigger(A);
+        assert.ok(tr);
+        assert.equal(tr.state, 'pending');
+        assert.equal(tr.inFlight, false, 'the lease is released');
+        assert.equal(tr.lastError, 'interrupted by shutdown');
+
+        // The next dispatcher delivers it at once rather than after the lease.
+        h.manager.mode = { kind: 'status', status: 200 };
+        const next = new Dispatcher({
+          store: h.t.store,
+          sender: h.client,
+          events: new EventBus(),
+          logger: quiet,
+          concurrency: 2,
+          timeoutMs: 5000,
+          leaseMs: 60_000,
+          initialBackoffMs: 20,
+          maxBackoffMs: 100,
+          maxAgeMs: 60_000,
+          pollIntervalMs: 25,
+          retentionMs: 60_000,
+        });
+        next.start();
+        await eventually(async () => (await h.trigger(A))?.state === 'delivered', 2000, 'delivery');
+        await next.stop(0);
+      } finally {
+        await h.close();
+      }
+    });
+
+    it(
+      'stop() also releases handed-over triggers still waiting for a slot',
+      handOverOnly,
+      async () => {
+        const h = await harness({ timeoutMs: 5000, concurrency: 1 });
+        try {
+          h.manager.mode = { kind: 'blackhole' };
+          await h.register(A, '10.0.0.1');
+          await eventually(() => h.manager.calls.length === 1);
+          await h.register(B, '10.0.0.2'); // handed over, waiting behind A's call
+          await h.dispatcher.stop(50);
+          for (const id of [A, B]) {
+            const tr = await h.trigger(id);
+            assert.equal(tr?.state, 'pending', id);
+            assert.equal(tr.inFlight, false, `${id}: the lease is released`);
+            assert.equal(tr.lastError, 'interrupted by shutdown');
+          }
+          assert.equal(h.manager.calls.length, 1, 'B was never sent');
+          assert.deepEqual(
+            await h.t.store.claimTriggers(Date.now(), 10, 1000).then((ts) => ts.length),
+            2,
+          );
+        } finally {
+          await h.close();
+        }
+      },
+    );
+
+    it('prunes finished triggers past the retention but keeps the latest of each device', async () => {
+      const h = await harness({ retentionMs: 1, pruneIntervalMs: 20, idle: true });
+      try {
+        await h.register(A, '10.0.0.1');
+        await h.register(B, '10.0.0.2');
+        h.dispatcher.start();
+        await eventually(() => h.dispatcher.stats().delivered === 2);
+        await h.t.app.inject({ method: 'POST', url: `/ztp/mng/${A}/trigger` });
+        await eventually(() => h.dispatcher.stats().delivered === 3);
+        await h.t.app.inject({ method: 'DELETE', url: `/ztp/mng/${B}` });
+        await eventually(() => h.dispatcher.stats().pruned === 2, 3000, 'pruning');
+        const left = await h.t.store.listTriggers(undefined, undefined, 10);
+        assert.deepEqual(
+          left.map((x) => [x.deviceId, x.state]),
+          [[A, 'delivered']],
+        );
+        assert.equal((await h.trigger(A))?.state, 'delivered');
+      } finally {
+        await h.close();
+      }
+    });
+
+    it('survives storage errors: logs them and delivers once the database answers again', async () => {
+      const { store, cleanup } = tempSqliteStore();
+      let failures = 3;
+      const flaky = new Proxy(store, {
+        get(target, prop, receiver) {
+          const value: unknown = Reflect.get(target, prop, receiver);
+          if (prop === 'claimTriggers' && failures > 0) {
+            return () => {
+              failures--;
+              return Promise.reject(new StorageUnavailableError('database unreachable'));
+            };
+          }
+          return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
+        },
       });
-      assert.equal(edit.statusCode, 200);
-      await sleep(150);
-      assert.equal(h.manager.calls.length, 1);
-      assert.equal((await h.trigger(A))?.state, 'delivered');
-
-      const requeue = await h.t.app.inject({ method: 'POST', url: `/ztp/mng/${A}/trigger` });
-      assert.equal(requeue.statusCode, 202);
-      assert.equal(json(requeue).state, 'pending');
-      assert.equal(json(requeue).ip, '10.0.0.77');
-      await eventually(() => h.manager.calls.length === 2);
-      assert.equal(h.manager.calls[1]!.ip, '10.0.0.77');
-      assert.notEqual(h.manager.calls[1]!.key, h.manager.calls[0]!.key);
-      await eventually(async () => (await h.trigger(A))?.state === 'delivered');
-    } finally {
-      await h.close();
-    }
-  });
-
-  it('re-queues a failed trigger and delivers it', async () => {
-    const h = await harness();
-    try {
-      h.manager.mode = { kind: 'status', status: 404 };
-      await h.register(A, '10.0.0.1');
-      await eventually(async () => (await h.trigger(A))?.state === 'failed');
-      h.manager.mode = { kind: 'status', status: 200 };
-      const res = await h.t.app.inject({ method: 'POST', url: `/ztp/mng/${A}/trigger` });
-      assert.equal(res.statusCode, 202);
-      await eventually(async () => (await h.trigger(A))?.state === 'delivered');
-      const all = json<{ triggers: { state: string }[] }>(
-        await h.t.app.inject({ method: 'GET', url: '/ztp/mng/triggers' }),
-      ).triggers;
-      assert.deepEqual(
-        all.map((x) => x.state),
-        ['failed', 'delivered'],
-      );
-    } finally {
-      await h.close();
-    }
-  });
-
-  it('marks a trigger dead once it is older than the maximum age', async () => {
-    const h = await harness({ maxAgeMs: 150 });
-    try {
-      h.manager.mode = { kind: 'status', status: 503 };
-      await h.register(A, '10.0.0.1');
-      const tr = await waitFor(async () => {
-        const v = await h.trigger(A);
-        return v?.state === 'dead' ? v : undefined;
+      const manager = await new FakeManager().start();
+      const client = new ManagerClient({
+        managerUrl: manager.url,
+        timeoutMs: 1000,
+        connections: 1,
       });
-      assert.match(tr.lastError ?? '', /^HTTP 503 \(undelivered after 150 ms\)$/);
-      const calls = h.manager.calls.length;
-      await sleep(150);
-      assert.equal(h.manager.calls.length, calls, 'no call after death');
-      assert.equal(h.dispatcher.stats().dead, 1);
-      assert.equal(h.events.at(-1)?.state, 'dead');
-    } finally {
-      await h.close();
-    }
-  });
-
-  it('stop(grace) waits for an in-flight call, then leaves it pending for the next start', async () => {
-    const h = await harness({ timeoutMs: 5000, idle: false });
-    try {
-      h.manager.mode = { kind: 'blackhole' };
-      await h.register(A, '10.0.0.1');
-      await eventually(() => h.manager.calls.length === 1);
-      const started = performance.now();
-      await h.dispatcher.stop(100);
-      const took = performance.now() - started;
-      assert.ok(took >= 90 && took < 4000, `stop took ${took} ms`);
-      const tr = await h.trigger(A);
-      assert.ok(tr);
-      assert.equal(tr.state, 'pending');
-      assert.equal(tr.inFlight, false, 'the lease is released');
-      assert.equal(tr.lastError, 'interrupted by shutdown');
-
-      // The next dispatcher delivers it at once rather than after the lease.
-      h.manager.mode = { kind: 'status', status: 200 };
-      const next = new Dispatcher({
-        store: h.t.store,
-        sender: h.client,
+      const errors: string[] = [];
+      const d = new Dispatcher({
+        store: flaky,
+        sender: client,
         events: new EventBus(),
-        logger: quiet,
+        logger: { ...quiet, error: (_o, msg) => errors.push(msg) },
         concurrency: 2,
-        timeoutMs: 5000,
-        leaseMs: 60_000,
+        timeoutMs: 1000,
+        leaseMs: 2000,
         initialBackoffMs: 20,
         maxBackoffMs: 100,
         maxAgeMs: 60_000,
-        pollIntervalMs: 25,
+        pollIntervalMs: 20,
         retentionMs: 60_000,
       });
-      next.start();
-      await eventually(async () => (await h.trigger(A))?.state === 'delivered', 2000, 'delivery');
-      await next.stop(0);
-    } finally {
-      await h.close();
-    }
-  });
-
-  it('stop() also releases handed-over triggers still waiting for a slot', async () => {
-    const h = await harness({ timeoutMs: 5000, concurrency: 1 });
-    try {
-      h.manager.mode = { kind: 'blackhole' };
-      await h.register(A, '10.0.0.1');
-      await eventually(() => h.manager.calls.length === 1);
-      await h.register(B, '10.0.0.2'); // handed over, waiting behind A's call
-      await h.dispatcher.stop(50);
-      for (const id of [A, B]) {
-        const tr = await h.trigger(id);
-        assert.equal(tr?.state, 'pending', id);
-        assert.equal(tr.inFlight, false, `${id}: the lease is released`);
-        assert.equal(tr.lastError, 'interrupted by shutdown');
+      try {
+        await store.register(
+          { id: A, ip: '10.0.0.1', name: '', userdata: '', source: '', at: Date.now() },
+          { enqueueTrigger: true, historyLimit: 0 },
+        );
+        d.start();
+        await waitFor(() => manager.calls.length === 1, 5000, 'delivery after the errors');
+        assert.equal(failures, 0);
+        assert.ok(errors.filter((m) => m.includes('storage error')).length >= 3);
+        await waitFor(async () => (await store.latestTrigger(A))?.state === 'delivered');
+      } finally {
+        await d.stop(0);
+        await client.close();
+        await manager.stop();
+        await cleanup();
       }
-      assert.equal(h.manager.calls.length, 1, 'B was never sent');
-      assert.deepEqual(
-        await h.t.store.claimTriggers(Date.now(), 10, 1000).then((ts) => ts.length),
-        2,
-      );
-    } finally {
-      await h.close();
-    }
-  });
-
-  it('prunes finished triggers past the retention but keeps the latest of each device', async () => {
-    const h = await harness({ retentionMs: 1, pruneIntervalMs: 20, idle: true });
-    try {
-      await h.register(A, '10.0.0.1');
-      await h.register(B, '10.0.0.2');
-      h.dispatcher.start();
-      await eventually(() => h.dispatcher.stats().delivered === 2);
-      await h.t.app.inject({ method: 'POST', url: `/ztp/mng/${A}/trigger` });
-      await eventually(() => h.dispatcher.stats().delivered === 3);
-      await h.t.app.inject({ method: 'DELETE', url: `/ztp/mng/${B}` });
-      await eventually(() => h.dispatcher.stats().pruned === 2, 3000, 'pruning');
-      const left = await h.t.store.listTriggers(undefined, undefined, 10);
-      assert.deepEqual(
-        left.map((x) => [x.deviceId, x.state]),
-        [[A, 'delivered']],
-      );
-      assert.equal((await h.trigger(A))?.state, 'delivered');
-    } finally {
-      await h.close();
-    }
-  });
-
-  it('survives storage errors: logs them and delivers once the database answers again', async () => {
-    const { store, cleanup } = tempSqliteStore();
-    let failures = 3;
-    const flaky = new Proxy(store, {
-      get(target, prop, receiver) {
-        const value: unknown = Reflect.get(target, prop, receiver);
-        if (prop === 'claimTriggers' && failures > 0) {
-          return () => {
-            failures--;
-            return Promise.reject(new StorageUnavailableError('database unreachable'));
-          };
-        }
-        return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
-      },
     });
-    const manager = await new FakeManager().start();
-    const client = new ManagerClient({ managerUrl: manager.url, timeoutMs: 1000, connections: 1 });
-    const errors: string[] = [];
-    const d = new Dispatcher({
-      store: flaky,
-      sender: client,
-      events: new EventBus(),
-      logger: { ...quiet, error: (_o, msg) => errors.push(msg) },
-      concurrency: 2,
-      timeoutMs: 1000,
-      leaseMs: 2000,
-      initialBackoffMs: 20,
-      maxBackoffMs: 100,
-      maxAgeMs: 60_000,
-      pollIntervalMs: 20,
-      retentionMs: 60_000,
-    });
-    try {
-      await store.register(
-        { id: A, ip: '10.0.0.1', name: '', userdata: '', source: '', at: Date.now() },
-        { enqueueTrigger: true, historyLimit: 0 },
-      );
-      d.start();
-      await waitFor(() => manager.calls.length === 1, 5000, 'delivery after the errors');
-      assert.equal(failures, 0);
-      assert.ok(errors.filter((m) => m.includes('storage error')).length >= 3);
-      await waitFor(async () => (await store.latestTrigger(A))?.state === 'delivered');
-    } finally {
-      await d.stop(0);
-      await client.close();
-      await manager.stop();
-      await cleanup();
-    }
-  });
 
-  it('refuses a lease that does not comfortably exceed the timeout', async () => {
-    const { store, cleanup } = tempSqliteStore();
-    try {
-      assert.throws(
-        () =>
-          new Dispatcher({
-            store,
-            sender: { send: () => Promise.resolve({ kind: 'error', error: 'x' }) },
-            events: new EventBus(),
-            logger: quiet,
-            concurrency: 1,
-            timeoutMs: 10_000,
-            leaseMs: 15_000,
-            initialBackoffMs: 1000,
-            maxBackoffMs: 300_000,
-            maxAgeMs: 86_400_000,
-            pollIntervalMs: 1000,
-            retentionMs: 1000,
-          }),
-        (e: unknown) => e instanceof ConfigError && e.message.includes('trigger-lease'),
-      );
-    } finally {
-      await cleanup();
-    }
+    it('refuses a lease that does not comfortably exceed the timeout', async () => {
+      const { store, cleanup } = tempSqliteStore();
+      try {
+        assert.throws(
+          () =>
+            new Dispatcher({
+              store,
+              sender: { send: () => Promise.resolve({ kind: 'error', error: 'x' }) },
+              events: new EventBus(),
+              logger: quiet,
+              concurrency: 1,
+              timeoutMs: 10_000,
+              leaseMs: 15_000,
+              initialBackoffMs: 1000,
+              maxBackoffMs: 300_000,
+              maxAgeMs: 86_400_000,
+              pollIntervalMs: 1000,
+              retentionMs: 1000,
+            }),
+          (e: unknown) => e instanceof ConfigError && e.message.includes('trigger-lease'),
+        );
+      } finally {
+        await cleanup();
+      }
+    });
   });
-});
+}
 
 describe('circuit breaker, on an injected clock', () => {
   /**
