@@ -19,8 +19,7 @@ import {
 import type { DeviceService } from './devices/service.js';
 import type { ApiGroup, Guard } from './http/auth.js';
 import { clientScriptApi } from './http/client-script.js';
-import { connectionHandler } from './http/connections.js';
-import { fastCheck, type AnswerHooks, type FastCheck, type RawHandler } from './http/fast-check.js';
+import { connectionHandler, type RawHandler } from './http/connections.js';
 import { installJsonBodyParser } from './http/json-body.js';
 import { managementApi } from './http/management.js';
 import { opsApi } from './http/ops.js';
@@ -51,6 +50,12 @@ export interface AppOptions {
   https?: HttpsServerOptions | undefined;
   /** Slow-client protection and header size; defaults in SERVER_LIMITS. */
   limits?: Partial<ServerLimits>;
+  /**
+   * App-wide hooks (audit, authentication, tracing), installed before any route is registered:
+   * Fastify gives a route only the hooks its scope had when the route was added, so hooks added
+   * later by a plugin would miss the API routes.
+   */
+  hooks?: (app: FastifyInstance) => void;
 }
 
 /** Connection limits of the listener (milliseconds, bytes); each is in the limits table of docs/api.md. */
@@ -83,13 +88,6 @@ export const SERVER_LIMITS: ServerLimits = {
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
-declare module 'fastify' {
-  interface FastifyInstance {
-    /** Requests the lookup fast lane answered itself and handed to Fastify. */
-    fastCheckStats: FastCheck['stats'];
-  }
-}
-
 /** The request id: the client's `X-Request-Id` when it is a sane token, a new UUID otherwise. */
 export function requestIdOf(req: IncomingMessage): string {
   const given = req.headers['x-request-id'];
@@ -111,17 +109,13 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     // hold a connection up to 30 s past them).
     connectionsCheckingInterval: 1000,
   };
-  // The server is created here rather than by Fastify so that the lookup fast lane can see each
-  // request first (src/http/fast-check.ts); until the app is built every request goes to Fastify.
-  // https when TLS is configured (node's https options include the http server options); the
-  // instance is typed as http either way, as Fastify types it.
-  let fastifyHandler: RawHandler | undefined;
-  let entry: RawHandler | undefined;
+  // The server is created here rather than by Fastify for the per-connection ordering and
+  // lingering close (src/http/connections.ts), which wrap Fastify's handler: every request still
+  // goes through Fastify's one pipeline. https when TLS is configured (node's https options
+  // include the http server options); the instance is typed as http either way, as Fastify
+  // types it.
   const serverFactory = (fastify: RawHandler): HttpServer => {
-    fastifyHandler = fastify;
-    const handler = connectionHandler((req, res) => {
-      (entry ?? fastify)(req, res);
-    }, limits);
+    const handler = connectionHandler(fastify, limits);
     // With TLS, the slow-client limit for the headers also bounds the handshake.
     const server = (
       opts.https
@@ -193,30 +187,31 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   // level is the server's (no route sets its own).
   const requestLines = app.log.child({}, { redact: { paths: [], censor: '[redacted]' } });
   const answerListeners: AnswerListener[] = [];
-  const answered: AnswerHooks['answered'] = (req, reqId, route, status, elapsed) => {
-    const method = req.method ?? '';
-    const url = redactUrl(req.url ?? '');
+  app.addHook('onResponse', (request, reply, done) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    const method = request.method;
+    const status = reply.statusCode;
+    const elapsed = reply.elapsedTime;
     const read = (method === 'GET' || method === 'HEAD') && !stateChangingGets.has(route);
     const quiet = read && status < 400 && elapsed < SLOW_REQUEST_MS;
     if (!quiet || DEBUG_LEVELS.has(requestLines.level)) {
+      const url = redactUrl(request.raw.url ?? '');
       const line = {
-        reqId,
+        reqId: request.id,
         method,
         url: url.length > 256 ? `${url.slice(0, 256)}…` : url,
         status,
         ms: Math.round(elapsed * 100) / 100,
-        remote: req.socket.remoteAddress ?? '',
+        remote: request.raw.socket.remoteAddress ?? '',
       };
       if (quiet) requestLines.debug(line, 'request');
       else requestLines.info(line, 'request');
     }
     for (const listener of answerListeners) listener(method, route, status, elapsed / 1000);
-  };
-  app.addHook('onResponse', (request, reply, done) => {
-    const route = request.routeOptions.url ?? 'unmatched';
-    answered(request.raw, request.id, route, reply.statusCode, reply.elapsedTime);
     done();
   });
+
+  opts.hooks?.(app);
 
   await app.register(swagger, {
     openapi: {
@@ -249,21 +244,6 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     onAnswer: (listener) => answerListeners.push(listener),
   };
   for (const plugin of opts.plugins ?? []) await plugin(app, ctx);
-
-  let closing = false;
-  app.addHook('preClose', (done) => {
-    closing = true;
-    done();
-  });
-  if (fastifyHandler) {
-    const hooks: AnswerHooks = { requestId: requestIdOf, answered, closing: () => closing };
-    const lane = fastCheck(
-      { service: opts.service, guard: opts.guards?.retrieval, hooks },
-      fastifyHandler,
-    );
-    entry = lane.handler;
-    app.decorate('fastCheckStats', lane.stats);
-  }
 
   return app;
 }

@@ -44,6 +44,8 @@ export interface ServeConfig {
   triggerLease: number;
   triggerPollInterval: number;
   triggerRetention: number;
+  triggerSender: 'thread' | 'inline';
+  triggerHandOver: 'on' | 'off';
   instanceId: string | undefined;
   shutdownGrace: number;
   tlsCert: string | undefined;
@@ -226,6 +228,24 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
     default: '1s',
     min: 10,
     help: 'Longest sleep of an idle dispatcher (it is also woken by local registrations).',
+  },
+  {
+    key: 'triggerSender',
+    flag: 'trigger-sender',
+    env: 'ZTP_TRIGGER_SENDER',
+    kind: 'enum',
+    choices: ['thread', 'inline'],
+    default: 'thread',
+    help: "Where the manager calls are made: thread (a worker thread of their own, so they do not take the request handlers' event loop) or inline (the server's own event loop: the simple path, one thread to debug).",
+  },
+  {
+    key: 'triggerHandOver',
+    flag: 'trigger-hand-over',
+    env: 'ZTP_TRIGGER_HAND_OVER',
+    kind: 'enum',
+    choices: ['on', 'off'],
+    default: 'on',
+    help: "on: a registration's new trigger is leased to this process in the registration's own transaction and sent at once, without a claim query. off: the dispatcher claims it like any other (the simple path, one more query per trigger).",
   },
   {
     key: 'triggerRetention',

@@ -14,6 +14,7 @@ import { setupSecurity } from './security/setup.js';
 import { openStore } from './storage/open.js';
 import type { Store } from './storage/store.js';
 import { Dispatcher, validateTriggerTiming } from './triggers/dispatcher.js';
+import { openTriggerSender } from './triggers/sender.js';
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -83,13 +84,10 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
       'no --manager-url (ZTP_MANAGER_URL) configured: registrations are stored but no manager trigger is queued',
     );
   }
-  // Imported here, not above: the bundle then keeps it in a chunk of its own, which is all
-  // that the trigger thread loads (it runs that module), not the whole server.
-  const { ThreadedSender } = await import('./triggers/sender-thread.js');
   const managerClient =
     config.managerUrl === undefined
       ? undefined
-      : new ThreadedSender({
+      : await openTriggerSender(config.triggerSender, {
           managerUrl: config.managerUrl,
           timeoutMs: config.triggerTimeout,
           connections: config.triggerConcurrency,
@@ -104,6 +102,7 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
       concurrency: config.triggerConcurrency,
       maxAgeMs: config.triggerMaxAge,
       retentionMs: config.triggerRetention,
+      handOver: config.triggerHandOver === 'on',
     });
   }
 

@@ -10,7 +10,6 @@ import {
   type ClaimedTrigger,
   type Device,
   type DeviceFields,
-  type DeviceRecord,
   type HistoryEntry,
   type Store,
   type Trigger,
@@ -75,14 +74,6 @@ export class DeviceService {
     this.now = opts.now ?? Date.now;
     this.queries = new DeviceQueries(store);
     this.triggerQueries = new TriggerQueries(store);
-  }
-
-  /**
-   * The store's synchronous lookup (the record GET /ztp/check shows, of an already normalised
-   * id), when its engine reads synchronously; for the lookup fast lane (src/http/fast-check.ts).
-   */
-  get lookupNow(): ((id: string) => DeviceRecord | undefined) | undefined {
-    return this.store.lookupNow?.bind(this.store);
   }
 
   /** Resolves with the storage engine's name when it answers; throws StorageUnavailableError. */

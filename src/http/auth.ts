@@ -16,8 +16,7 @@ export interface Principal {
 
 /**
  * What a guard may look at: headers, source address, path parameters and the socket (client
- * certificate). Narrower than FastifyRequest so that the lookup fast lane
- * (src/http/fast-check.ts), which answers outside Fastify's pipeline, runs the same guard.
+ * certificate). Narrower than FastifyRequest so that a guard can be tested without Fastify.
  */
 export type GuardRequest = Pick<FastifyRequest, 'headers' | 'ip' | 'params' | 'raw'>;
 

@@ -1,5 +1,5 @@
 /**
- * What the listener does per connection before a request reaches the fast lane or Fastify.
+ * What the listener does per connection before a request reaches Fastify.
  *
  * Pipelining (RFC 9112 §9.3.2): node hands every pipelined request of a connection to the
  * handler at once, so a lookup written after a registration on the same connection used to run
@@ -13,9 +13,10 @@
  * of the 413. The rest of the body is now read and dropped first, bounded in time and size, as
  * nginx does.
  */
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { RawHandler } from './fast-check.js';
+
+export type RawHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
 /** How long, and how much of an unread request body, a closing connection drains first. */
 export interface LingerLimits {

@@ -6,7 +6,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ApiGroup, Guard } from './auth.js';
 
-/** Called once per answered request, from Fastify's onResponse or from the lookup fast lane. */
+/** Called once per answered request, from Fastify's onResponse hook. */
 export type AnswerListener = (
   method: string,
   route: string,
@@ -16,7 +16,7 @@ export type AnswerListener = (
 
 export interface PluginContext {
   guards: Partial<Record<ApiGroup, Guard>>;
-  /** Observe every answered request (metrics), including those the fast lane answers. */
+  /** Observe every answered request (metrics). */
   onAnswer: (listener: AnswerListener) => void;
 }
 

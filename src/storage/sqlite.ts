@@ -48,7 +48,6 @@ import type {
   DeviceFields,
   DeviceQuery,
   DeviceWithLatestTrigger,
-  DeviceRecord,
   HistoryEntry,
   RegisterOptions,
   RegisterResult,
@@ -253,9 +252,6 @@ export class SqliteStore implements Store {
   private prepareStatements(db: Database.Database) {
     return {
       getDevice: db.prepare<[string], DeviceRow>('SELECT * FROM devices WHERE id = ?'),
-      lookupRecord: db.prepare<[string], DeviceRecord>(
-        'SELECT id, ip, name, userdata FROM devices WHERE id = ?',
-      ),
       insertDevice: db.prepare<unknown[], DeviceRow>(
         `INSERT INTO devices (id, ip, name, userdata, first_seen, last_seen, updated_at, registrations, last_source)
          VALUES (@id, @ip, @name, @userdata, @at, @at, @at, 1, @source) RETURNING *`,
@@ -703,10 +699,6 @@ export class SqliteStore implements Store {
       if (!row) throw new DeviceNotFoundError(id);
       return deviceFromRow(row);
     });
-  }
-
-  lookupNow(id: string): DeviceRecord | undefined {
-    return this.readNow(() => this.stmts.lookupRecord.get(id));
   }
 
   edit(id: string, fields: DeviceFields, at: number): Promise<Device> {

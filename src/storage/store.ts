@@ -180,12 +180,6 @@ export interface Store {
   /** Upsert a device from a registration, record history and (optionally) enqueue a trigger, atomically. */
   register(reg: Registration, opts: RegisterOptions): Promise<RegisterResult>;
   get(id: string): Promise<Device>;
-  /**
-   * Engines that read synchronously (SQLite) also answer a lookup without a promise: the record
-   * the lookup API shows (exactly these four keys, in this order), or undefined when the device
-   * is unknown; throws StorageUnavailableError. For the lookup fast lane (src/http/fast-check.ts).
-   */
-  lookupNow?(id: string): DeviceRecord | undefined;
   /** Replace ip/name/userdata of an existing device. Never creates. */
   edit(id: string, fields: DeviceFields, at: number): Promise<Device>;
   /** Remove a device and its history; returns what was removed. */

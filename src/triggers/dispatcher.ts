@@ -64,6 +64,11 @@ export interface DispatcherOptions extends RetryPolicy {
   timeoutMs: number;
   pollIntervalMs: number;
   retentionMs: number;
+  /**
+   * Take hand-overs from registrations (the default). False: reserveHandOver() never grants one,
+   * so every trigger goes through the claim loop (--trigger-hand-over off, the simple path).
+   */
+  handOver?: boolean;
   /** How often finished triggers are pruned (default 10 minutes). */
   pruneIntervalMs?: number;
   /** How often the pending gauge is re-read from the store (default 5 seconds). */
@@ -205,6 +210,7 @@ export class Dispatcher {
    * leased the trigger.
    */
   reserveHandOver(): number | undefined {
+    if (this.opts.handOver === false) return undefined;
     if (!this.running || this.stopping || this.managerDown) return undefined;
     if (this.reserved + this.handedOver.length >= this.opts.concurrency) return undefined;
     this.reserved++;

@@ -16,7 +16,6 @@ import {
   type DeviceFields,
   type DeviceQuery,
   type DeviceWithLatestTrigger,
-  type DeviceRecord,
   type HistoryEntry,
   type RegisterOptions,
   type RegisterResult,
@@ -179,12 +178,6 @@ export class MemoryStore implements Store {
 
   get(id: string): Promise<Device> {
     return this.run(() => publicDevice(this.device(id)));
-  }
-
-  lookupNow(id: string): DeviceRecord | undefined {
-    if (this.closed) throw new StorageUnavailableError('storage is closed');
-    const d = this.devices.get(id);
-    return d && { id: d.id, ip: d.ip, name: d.name, userdata: d.userdata };
   }
 
   edit(id: string, fields: DeviceFields, at: number): Promise<Device> {

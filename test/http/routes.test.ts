@@ -228,7 +228,7 @@ describe('request log and problem documents', () => {
     assert.ok(lines.some((l) => l.url === '/ztp/check/nobody?api_key=[redacted]'));
   });
 
-  it('the lookup fast lane logs a lookup with a credential redacted too', async () => {
+  it('a lookup over a socket is logged with its credential redacted too', async () => {
     const lines: LogLine[] = [];
     const stream = { write: (s: string) => lines.push(JSON.parse(s) as LogLine) };
     const t = await testApp({ app: { logger: { level: 'debug', stream } } });

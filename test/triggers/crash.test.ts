@@ -29,65 +29,73 @@ describe('ztp serve with --manager-url (real process)', () => {
   const { dir, cleanup } = tempDir();
   after(cleanup);
 
-  it('delivers a trigger that was pending at kill -9 after a restart', async () => {
-    const manager = await new FakeManager().start();
-    const db = join(dir, 'crash.db');
-    try {
-      // The manager holds every call: the triggers are in flight (leased) when the server dies.
-      manager.mode = { kind: 'blackhole' };
-      const first = await startServe([
-        '--database',
-        db,
-        '--manager-url',
-        manager.url,
-        ...timings,
-        ...fast,
-      ]);
-      assert.equal(await register(first.url, 'dev-a', '10.1.0.1'), 201);
-      assert.equal(await register(first.url, 'dev-b', '10.1.0.2'), 201);
-      await waitFor(() => manager.calls.length >= 2, 5000, 'both calls in flight');
-      await first.kill9();
-      const keysBefore = new Map(manager.calls.map((c) => [c.ip, c.key]));
-
-      manager.mode = { kind: 'status', status: 200 };
-      manager.calls = [];
-      const second = await startServe([
-        '--database',
-        db,
-        '--manager-url',
-        manager.url,
-        ...timings,
-        ...fast,
-      ]);
+  // The default trigger path and the simple one (no worker thread, no hand-over).
+  for (const [name, paths] of [
+    ['default', []],
+    ['inline sender, hand-over off', ['--trigger-sender', 'inline', '--trigger-hand-over', 'off']],
+  ] as const) {
+    it(`delivers a trigger that was pending at kill -9 after a restart (${name})`, async () => {
+      const manager = await new FakeManager().start();
+      const db = join(dir, `crash-${paths.length}.db`);
       try {
-        await waitFor(
-          () => new Set(manager.calls.map((c) => c.ip)).size === 2,
-          5000,
-          'redelivery after the restart',
-        );
-        // Both ips, each with its pre-crash key. Now delivered right after the restart (no lease
-        // wait), a call may be given up at the short --trigger-timeout while the server is still
-        // warming up and sent again: at-least-once, with the same Idempotency-Key.
-        assert.deepEqual([...new Set(manager.calls.map((c) => c.ip))].sort(), [
-          '10.1.0.1',
-          '10.1.0.2',
+        // The manager holds every call: the triggers are in flight (leased) when the server dies.
+        manager.mode = { kind: 'blackhole' };
+        const first = await startServe([
+          '--database',
+          db,
+          '--manager-url',
+          manager.url,
+          ...timings,
+          ...fast,
+          ...paths,
         ]);
-        for (const c of manager.calls)
-          assert.equal(c.key, keysBefore.get(c.ip), 'same Idempotency-Key as before the crash');
-        const detail = await waitFor(async () => {
-          const res = await fetch(`${second.url}/ztp/mng/dev-a`);
-          const body = (await res.json()) as { trigger: { state: string; attempts: number } };
-          return body.trigger.state === 'delivered' ? body.trigger : undefined;
-        });
-        // one or more attempts before the crash (the last one cut by kill -9), one after
-        assert.ok(detail.attempts >= 2, `${detail.attempts} attempts`);
+        assert.equal(await register(first.url, 'dev-a', '10.1.0.1'), 201);
+        assert.equal(await register(first.url, 'dev-b', '10.1.0.2'), 201);
+        await waitFor(() => manager.calls.length >= 2, 5000, 'both calls in flight');
+        await first.kill9();
+        const keysBefore = new Map(manager.calls.map((c) => [c.ip, c.key]));
+
+        manager.mode = { kind: 'status', status: 200 };
+        manager.calls = [];
+        const second = await startServe([
+          '--database',
+          db,
+          '--manager-url',
+          manager.url,
+          ...timings,
+          ...fast,
+          ...paths,
+        ]);
+        try {
+          await waitFor(
+            () => new Set(manager.calls.map((c) => c.ip)).size === 2,
+            5000,
+            'redelivery after the restart',
+          );
+          // Both ips, each with its pre-crash key. Now delivered right after the restart (no lease
+          // wait), a call may be given up at the short --trigger-timeout while the server is still
+          // warming up and sent again: at-least-once, with the same Idempotency-Key.
+          assert.deepEqual([...new Set(manager.calls.map((c) => c.ip))].sort(), [
+            '10.1.0.1',
+            '10.1.0.2',
+          ]);
+          for (const c of manager.calls)
+            assert.equal(c.key, keysBefore.get(c.ip), 'same Idempotency-Key as before the crash');
+          const detail = await waitFor(async () => {
+            const res = await fetch(`${second.url}/ztp/mng/dev-a`);
+            const body = (await res.json()) as { trigger: { state: string; attempts: number } };
+            return body.trigger.state === 'delivered' ? body.trigger : undefined;
+          });
+          // one or more attempts before the crash (the last one cut by kill -9), one after
+          assert.ok(detail.attempts >= 2, `${detail.attempts} attempts`);
+        } finally {
+          assert.equal(await second.stop(), 0);
+        }
       } finally {
-        assert.equal(await second.stop(), 0);
+        await manager.stop();
       }
-    } finally {
-      await manager.stop();
-    }
-  });
+    });
+  }
 
   /**
    * The default 60 s lease: a restart must not wait for the dead process's lease. On SQLite the

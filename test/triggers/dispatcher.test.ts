@@ -26,6 +26,21 @@ const A = 'aa:bb:cc:00:00:01';
 const B = 'aa:bb:cc:00:00:02';
 
 describe('trigger delivery to a real manager', () => {
+  // --trigger-hand-over off: the simple path, every trigger claimed by the loop.
+  it('with hand-over off, every trigger goes through a claim and is delivered once', async () => {
+    const h = await harness({ handOver: false });
+    try {
+      const claims = countClaims(h.t.store);
+      const ids = ['aa:bb:cc:00:02:01', 'aa:bb:cc:00:02:02', 'aa:bb:cc:00:02:03'];
+      for (const id of ids) assert.equal(await h.register(id, '10.0.0.1'), 201);
+      await eventually(() => h.dispatcher.stats().delivered === ids.length, 5000, 'deliveries');
+      assert.equal(claims.triggers, ids.length);
+      assert.equal(h.manager.calls.length, ids.length);
+    } finally {
+      await h.close();
+    }
+  });
+
   it('delivers once on 200, with the ip, an Idempotency-Key, and shows it as delivered', async () => {
     const h = await harness();
     try {

@@ -4,7 +4,7 @@
  */
 import type { Trigger } from '../../src/storage/store.js';
 import { Dispatcher, type DispatcherOptions } from '../../src/triggers/dispatcher.js';
-import { ManagerClient } from '../../src/triggers/manager-client.js';
+import { openTriggerSender, type ClosableTriggerSender } from '../../src/triggers/sender.js';
 import { eventually, json, testApp, type TestApp } from '../helpers.js';
 import { FakeManager } from './fake-manager.js';
 
@@ -45,7 +45,7 @@ export interface Harness {
   manager: FakeManager;
   t: TestApp;
   dispatcher: Dispatcher;
-  client: ManagerClient;
+  client: ClosableTriggerSender;
   logs: LogLine[];
   /** Trigger objects of every 'trigger' event, in order. */
   events: Trigger[];
@@ -67,6 +67,12 @@ export type HarnessOptions = Partial<
   managerUp?: boolean;
 };
 
+/** The trigger paths a suite runs over (--trigger-hand-over): the default and the simple one. */
+export const HAND_OVER_MODES = [
+  { name: 'hand-over on', handOver: true },
+  { name: 'hand-over off', handOver: false },
+] as const;
+
 export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
   const manager = new FakeManager();
   await manager.start();
@@ -76,7 +82,7 @@ export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
     service: { triggersEnabled: true, dispatcher: () => ref.dispatcher },
   });
   const timeoutMs = opts.timeoutMs ?? 2000;
-  const client = new ManagerClient({
+  const client = await openTriggerSender('inline', {
     managerUrl: opts.managerUrl?.(manager) ?? manager.url,
     timeoutMs,
     connections: opts.concurrency ?? 8,
