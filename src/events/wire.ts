@@ -27,7 +27,7 @@ export interface TriggerEventData {
 }
 
 /** Event timestamps are ISO 8601 text in UTC, like the API's. */
-const iso = (ms: number): string => new Date(ms).toISOString();
+export const iso = (ms: number): string => new Date(ms).toISOString();
 
 /** A device without its userdata (up to 64 KiB): for events and the console's table rows. */
 export function deviceSummary(d: Device): DeviceEventData {

@@ -7,10 +7,10 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { DeviceService } from '../devices/service.js';
 import { TooManyStreamsError, type EventStreamHub } from '../events/stream.js';
-import { deviceSummary } from '../events/wire.js';
+import { deviceSummary, iso } from '../events/wire.js';
 import { TRIGGER_STATES } from '../triggers/queries.js';
 import { installGuard, type Guard } from './auth.js';
-import { IdParams, iso, problems, triggerView } from './schemas.js';
+import { IdParams, problems, triggerView } from './schemas.js';
 import { DevicePage, StatsView, TriggerView } from './views.js';
 
 /** Largest device page of GET /ztp/mng/devices. */

@@ -4,6 +4,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { ID_MAX_LENGTH, NAME_MAX_LENGTH } from '../devices/identity.js';
+import { iso } from '../events/wire.js';
 import type { Device, HistoryEntry, Trigger } from '../storage/store.js';
 import type { DeviceDetailView, TriggerView } from './views.js';
 
@@ -77,8 +78,6 @@ export const Problem = Type.Object(
 export function problems(...statuses: number[]): Record<number, typeof Problem> {
   return Object.fromEntries(statuses.map((s) => [s, Problem]));
 }
-
-export const iso = (ms: number): string => new Date(ms).toISOString();
 
 export function recordView(d: Device) {
   return { id: d.id, ip: d.ip, name: d.name, userdata: d.userdata };

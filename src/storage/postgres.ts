@@ -55,6 +55,7 @@ import {
   recentTriggersSql,
   withLatestTriggerSql,
 } from './sql.js';
+import { WriteHealth } from './write-health.js';
 import type {
   ClaimedTrigger,
   Device,
@@ -98,9 +99,6 @@ export const POSTGRES_DEFAULTS = { poolSize: 10, statementTimeout: 5000, connect
 
 /** Key of the advisory lock that serialises migrations of replicas starting together. */
 const MIGRATION_LOCK = 0x7a7470; // 'ztp'
-
-/** While writes fail: how often a probe write checks whether the database takes writes again. */
-export const WRITE_PROBE_INTERVAL_MS = 2000;
 
 /**
  * SQLSTATEs that say the database takes no writes at all (a read-only database or standby,
@@ -301,9 +299,16 @@ export class PostgresStore implements Store {
    * Why the last write batch could not write, until one does: readiness (ping()) fails
    * meanwhile, and a probe write runs every few seconds.
    */
-  private writeFailure: string | undefined;
+  private readonly writeHealth = new WriteHealth(() => {
+    // A real row update (WAL and all), of the newest schema_version row, through the batch path;
+    // a failure reschedules the probe (writeFailed).
+    this.write('', async (c) => {
+      await c.query(
+        'UPDATE schema_version SET version = version WHERE version = (SELECT max(version) FROM schema_version)',
+      );
+    }).catch(() => undefined);
+  });
   private readonly connectedAt = new WeakMap<pg.PoolClient, number>();
-  private probeTimer: NodeJS.Timeout | undefined;
   /** Lease-token prefix: instance id and this process's incarnation (see leaseToken()). */
   private readonly instancePrefix: string | undefined;
   private readonly incarnationPrefix: string | undefined;
@@ -872,7 +877,7 @@ export class PostgresStore implements Store {
    * started with even once it is lifted); a connection opened now reflects the current setting.
    */
   private async writeConnection(): Promise<pg.PoolClient> {
-    if (this.writeFailure === undefined) return this.pool.connect();
+    if (this.writeHealth.failure === undefined) return this.pool.connect();
     const since = Date.now();
     for (;;) {
       const client = await this.pool.connect();
@@ -893,26 +898,12 @@ export class PostgresStore implements Store {
   }
 
   private writeFailed(error: unknown): void {
-    this.writeFailure = this.redact(error instanceof Error ? error.message : String(error));
-    if (this.probeTimer !== undefined || this.closed) return;
-    this.probeTimer = setTimeout(() => {
-      this.probeTimer = undefined;
-      if (this.writeFailure === undefined || this.closed) return;
-      // A real row update (WAL and all), of the newest schema_version row, through the batch
-      // path; a failure reschedules the probe (writeFailed).
-      this.write('', async (c) => {
-        await c.query(
-          'UPDATE schema_version SET version = version WHERE version = (SELECT max(version) FROM schema_version)',
-        );
-      }).catch(() => undefined);
-    }, WRITE_PROBE_INTERVAL_MS);
-    this.probeTimer.unref();
+    if (!this.closed)
+      this.writeHealth.failed(this.redact(error instanceof Error ? error.message : String(error)));
   }
 
   private writeSucceeded(): void {
-    this.writeFailure = undefined;
-    clearTimeout(this.probeTimer);
-    this.probeTimer = undefined;
+    this.writeHealth.succeeded();
   }
 
   /**
@@ -921,9 +912,10 @@ export class PostgresStore implements Store {
    */
   async ping(): Promise<void> {
     await this.query('SELECT 1');
-    if (this.writeFailure !== undefined)
+    const { failure, intervalMs } = this.writeHealth;
+    if (failure !== undefined)
       throw new StorageUnavailableError(
-        `the database takes no writes (${this.writeFailure}); retried every ${WRITE_PROBE_INTERVAL_MS} ms`,
+        `the database takes no writes (${failure}); retried every ${intervalMs} ms`,
       );
   }
 
@@ -935,7 +927,7 @@ export class PostgresStore implements Store {
       await new Promise<void>((resolve) => this.idle.push(resolve));
     }
     this.closed = true;
-    clearTimeout(this.probeTimer);
+    this.writeHealth.stop();
     await this.pool.end();
   }
 

@@ -41,6 +41,7 @@ import {
   recentTriggersSql,
   withLatestTriggerSql,
 } from './sql.js';
+import { WriteHealth } from './write-health.js';
 import type {
   ClaimedTrigger,
   CompleteOptions,
@@ -70,9 +71,6 @@ const OLDER_PENDING = `SELECT 1 FROM triggers o INDEXED BY triggers_device_pendi
 
 /** Longest wait of a lazy write for a batch started by another write (see write()). */
 const LAZY_WRITE_MS = 5;
-
-/** While writes fail: how often a probe write checks whether the database can be written again. */
-export const WRITE_PROBE_INTERVAL_MS = 2000;
 
 /**
  * Errors that say the database cannot be written at all (read-only file or mount, disk full, I/O
@@ -165,10 +163,8 @@ export class SqliteStore implements Store {
    * Why the last write could not commit, until one does: readiness (ping()) fails meanwhile,
    * the next write first reopens the connection, and a probe write runs every few seconds.
    */
-  private writeFailure: string | undefined;
-  private probeTimer: NodeJS.Timeout | undefined;
+  private readonly writeHealth: WriteHealth;
   private readonly openConnection: (path: string) => Database.Database;
-  private readonly writeProbeIntervalMs: number;
   /** SQLite's automatic checkpoints are off (see SqliteStoreOptions.autoCheckpoint). */
   private autoCheckpointOff = false;
 
@@ -182,7 +178,10 @@ export class SqliteStore implements Store {
       opts.openConnection ??
       // fileMustExist (export): a file removed since the check above is still not created.
       ((p) => new Database(p, { fileMustExist: opts.existing === true }));
-    this.writeProbeIntervalMs = opts.writeProbeIntervalMs ?? WRITE_PROBE_INTERVAL_MS;
+    // A failure reschedules the probe (writeFailed); nobody waits for its answer.
+    this.writeHealth = new WriteHealth(() => {
+      this.write(() => probeWrite(this.db), 'relaxed').catch(() => undefined);
+    }, opts.writeProbeIntervalMs);
     let opened: Database.Database | undefined;
     try {
       if (opts.owner === true && path !== ':memory:') this.ownerLock = takeOwnerLock(path);
@@ -401,7 +400,7 @@ export class SqliteStore implements Store {
     if (batch.length === 0) return;
     // The connection may be what fails (SQLite opens a file it may not write read-only, for
     // good): after a failed write, try a fresh one.
-    if (this.writeFailure !== undefined) this.reopen();
+    if (this.writeHealth.failure !== undefined) this.reopen();
     const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
     const s = this.stmts;
     let writeFailure: unknown;
@@ -510,21 +509,12 @@ export class SqliteStore implements Store {
 
   /** Readiness follows the last write's outcome; while it failed, probe writes look for recovery. */
   private writeFailed(error: unknown): void {
-    this.writeFailure = error instanceof Error ? error.message : String(error);
-    if (this.probeTimer !== undefined || this.closed) return;
-    this.probeTimer = setTimeout(() => {
-      this.probeTimer = undefined;
-      if (this.writeFailure === undefined || this.closed) return;
-      // A failure reschedules the probe (writeFailed); nobody waits for its answer.
-      this.write(() => probeWrite(this.db), 'relaxed').catch(() => undefined);
-    }, this.writeProbeIntervalMs);
-    this.probeTimer.unref();
+    if (!this.closed)
+      this.writeHealth.failed(error instanceof Error ? error.message : String(error));
   }
 
   private writeSucceeded(): void {
-    this.writeFailure = undefined;
-    clearTimeout(this.probeTimer);
-    this.probeTimer = undefined;
+    this.writeHealth.succeeded();
   }
 
   /**
@@ -896,9 +886,10 @@ export class SqliteStore implements Store {
   ping(): Promise<void> {
     return this.read(() => {
       this.db.prepare('SELECT 1').get();
-      if (this.writeFailure !== undefined)
+      const { failure, intervalMs } = this.writeHealth;
+      if (failure !== undefined)
         throw new StorageUnavailableError(
-          `the database cannot be written (${this.writeFailure}); retried every ${this.writeProbeIntervalMs} ms`,
+          `the database cannot be written (${failure}); retried every ${intervalMs} ms`,
         );
     });
   }
@@ -910,7 +901,7 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    clearTimeout(this.probeTimer);
+    this.writeHealth.stop();
     // Let writes already queued commit before the connection goes.
     if (this.queue.length > 0) this.flush();
     this.closed = true;

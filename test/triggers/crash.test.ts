@@ -37,18 +37,19 @@ describe('ztp serve with --manager-url (real process)', () => {
     it(`delivers a trigger that was pending at kill -9 after a restart (${name})`, async () => {
       const manager = await new FakeManager().start();
       const db = join(dir, `crash-${paths.length}.db`);
+      const serveArgs = [
+        '--database',
+        db,
+        '--manager-url',
+        manager.url,
+        ...timings,
+        ...fast,
+        ...paths,
+      ];
       try {
         // The manager holds every call: the triggers are in flight (leased) when the server dies.
         manager.mode = { kind: 'blackhole' };
-        const first = await startServe([
-          '--database',
-          db,
-          '--manager-url',
-          manager.url,
-          ...timings,
-          ...fast,
-          ...paths,
-        ]);
+        const first = await startServe(serveArgs);
         assert.equal(await register(first.url, 'dev-a', '10.1.0.1'), 201);
         assert.equal(await register(first.url, 'dev-b', '10.1.0.2'), 201);
         await waitFor(() => manager.calls.length >= 2, 5000, 'both calls in flight');
@@ -57,15 +58,7 @@ describe('ztp serve with --manager-url (real process)', () => {
 
         manager.mode = { kind: 'status', status: 200 };
         manager.calls = [];
-        const second = await startServe([
-          '--database',
-          db,
-          '--manager-url',
-          manager.url,
-          ...timings,
-          ...fast,
-          ...paths,
-        ]);
+        const second = await startServe(serveArgs);
         try {
           await waitFor(
             () => new Set(manager.calls.map((c) => c.ip)).size === 2,
