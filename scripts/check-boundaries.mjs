@@ -5,8 +5,8 @@
 //           may import each other freely.
 //  engines: Each database engine loads only its own driver: nothing reachable by static imports
 //           from a module that imports `pg` imports `better-sqlite3`, and the other way round.
-//  layers:  HTTP -> services -> stores: no file under src/http/ imports src/storage/ at runtime,
-//           nor its Store type; type-only imports of the shared record types (Device, Trigger)
+//  layers:  HTTP -> services -> stores: no HTTP file (src/http/, a feature's routes.ts or
+//           routes/ folder) imports src/storage/ at runtime, nor its Store type; type-only imports of the shared record types (Device, Trigger)
 //           are fine.
 // Static imports only: a dynamic import() is how a module loads something on demand, which is
 // how a composition root (server.ts) picks one engine.
@@ -120,10 +120,16 @@ function folderCycles(root, graph) {
 }
 
 /** Routes call services; a route holding the store (or its interface) skips them. */
+/** The HTTP shell (src/http/) and every feature's routes (a `routes.ts` or a `routes/` folder). */
+export function isHttpFile(file, root = SRC) {
+  const parts = relative(root, file).split('/');
+  return parts[0] === 'http' || parts.includes('routes') || parts.at(-1) === 'routes.ts';
+}
+
 function storesReachedFromHttp(root, graph) {
   const problems = [];
   for (const [file, { local }] of graph) {
-    if (nodeOf(file, root) !== 'http/') continue;
+    if (!isHttpFile(file, root)) continue;
     for (const { path, typeOnly, statement } of local) {
       if (nodeOf(path, root) !== 'storage/') continue;
       const what = typeOnly

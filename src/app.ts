@@ -17,17 +17,17 @@ import {
   type ServerOptions as HttpsServerOptions,
 } from 'node:https';
 import type { DeviceService } from './devices/service.js';
+import { clientScriptApi } from './bootstrap/client-script.js';
+import { managementApi } from './devices/routes/management.js';
+import { registrationApi } from './devices/routes/registration.js';
+import { retrievalApi } from './devices/routes/retrieval.js';
+import { opsApi } from './health/routes.js';
 import type { ApiGroup, Guard } from './http/auth.js';
-import { clientScriptApi } from './http/client-script.js';
 import { connectionHandler, type RawHandler } from './http/connections.js';
 import { installJsonBodyParser } from './http/json-body.js';
-import { managementApi } from './http/management.js';
-import { opsApi } from './http/ops.js';
 import type { AnswerListener, AppPlugin, PluginContext } from './http/plugin.js';
 import { frameworkError, installProblemHandlers } from './http/problem.js';
 import { redactUrl } from './http/redact-url.js';
-import { registrationApi } from './http/registration.js';
-import { retrievalApi } from './http/retrieval.js';
 import { RouteMethods } from './http/route-methods.js';
 import { validatorCompiler } from './http/validation.js';
 import { refuseCrossSite } from './security/cross-site.js';

@@ -10,8 +10,8 @@
 import type { DeviceService } from './devices/service.js';
 import type { EventBus } from './events/bus.js';
 import { EventStreamHub, type StreamLimits } from './events/stream.js';
-import { consolePage } from './http/console.js';
-import { liveApi } from './http/live.js';
+import { consolePage } from './console/page.js';
+import { liveApi } from './console/routes.js';
 import type { AppPlugin } from './http/plugin.js';
 import { Metrics, type MetricsOptions } from './metrics/metrics.js';
 

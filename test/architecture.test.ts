@@ -80,9 +80,13 @@ describe('the boundary checker', () => {
       'http/ops.ts': "import type { Store } from '../storage/store.js';\n",
       'http/views.ts': "import type { Device, Trigger } from '../storage/store.js';\n",
       'devices/service.ts': "import { TRIGGER_STATES } from '../storage/store.js';\n",
+      'devices/routes/admin.ts': "import { TRIGGER_STATES } from '../../storage/store.js';\n",
+      'console/routes.ts': "import type { Store } from '../storage/store.js';\n",
       'storage/store.ts': 'export const TRIGGER_STATES = [];\n',
     });
     assert.deepEqual(check({ root, rules: ['layers'] }), [
+      'console/routes.ts imports storage/store.ts (the Store type): HTTP reaches storage through a service',
+      'devices/routes/admin.ts imports storage/store.ts (at runtime): HTTP reaches storage through a service',
       'http/ops.ts imports storage/store.ts (the Store type): HTTP reaches storage through a service',
       'http/routes.ts imports storage/store.ts (at runtime): HTTP reaches storage through a service',
     ]);

@@ -17,12 +17,12 @@ import { loadTransferConfig, optionsHelp, TRANSFER_OPTIONS } from '../config.js'
 import {
   normaliseId,
   normaliseIp,
-  refuseLoneSurrogates,
   sourceAddress,
   validateName,
   validateUserdata,
 } from '../devices/identity.js';
 import { ConfigError, DeviceNotFoundError, ZtpError } from '../errors.js';
+import { refuseLoneSurrogates } from '../unicode.js';
 import { openStore } from '../storage/open.js';
 import type { Device, HistoryEntry, Store } from '../storage/store.js';
 

@@ -43,7 +43,7 @@ export function deviceSummary(d: Device): DeviceEventData {
 }
 
 /**
- * The API's trigger view (src/http/views.ts) without its time-dependent members: an event is a
+ * The API's trigger view (src/triggers/views.ts) without its time-dependent members: an event is a
  * fact, replayed later.
  */
 export function triggerEventData(t: Trigger): TriggerEventData {

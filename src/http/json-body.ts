@@ -4,7 +4,7 @@
  * not Unicode text; see refuseLoneSurrogates), in every member of every body, before any route. An empty body is `{}`.
  */
 import type { FastifyInstance } from 'fastify';
-import { refuseLoneSurrogates } from '../devices/identity.js';
+import { refuseLoneSurrogates } from '../unicode.js';
 
 /**
  * Lone surrogates can only come from `\uD800`-`\uDFFF` escapes (invalid UTF-8 bytes decode to

@@ -10,7 +10,7 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SHELL_CLIENT } from '../../src/client/shell-script.js';
-import { servedFrom } from '../../src/http/client-script.js';
+import { servedFrom } from '../../src/bootstrap/client-script.js';
 import { tempDir, testApp } from '../helpers.js';
 import {
   BUNDLE,

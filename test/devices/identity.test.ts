@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   canonicalMac,
-  loneSurrogatePointer,
   normaliseId,
   normaliseIp,
   sourceAddress,
@@ -10,6 +9,7 @@ import {
   validateUserdata,
 } from '../../src/devices/identity.js';
 import { InvalidInputError } from '../../src/errors.js';
+import { loneSurrogatePointer } from '../../src/unicode.js';
 
 describe('device id normalisation', () => {
   it('unifies colon, hyphen and Cisco dotted MAC notations in any case', () => {

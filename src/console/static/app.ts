@@ -9,13 +9,9 @@
 // Wire types come from the server's own schema modules (type-only: esbuild erases them), so
 // that a change of a response shape fails `npm run typecheck` here instead of the page.
 import type { DeviceEventData, TriggerEventData } from '../../events/wire.js';
-import type {
-  DeviceDetailView,
-  DevicePage,
-  DeviceRow,
-  StatsView,
-  TriggerView,
-} from '../../http/views.js';
+import type { DeviceDetailView, DevicePage, DeviceRow } from '../../devices/views.js';
+import type { TriggerView } from '../../triggers/views.js';
+import type { StatsView } from '../views.js';
 
 type TriggerState = TriggerView['state'];
 

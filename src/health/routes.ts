@@ -3,7 +3,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { ZtpError } from '../errors.js';
 import type { DeviceService } from '../devices/service.js';
-import { problems } from './schemas.js';
+import { problems } from '../http/schemas.js';
 
 export const opsApi: FastifyPluginAsyncTypebox<{ service: DeviceService }> = async (
   app,

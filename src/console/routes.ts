@@ -9,9 +9,12 @@ import type { DeviceService } from '../devices/service.js';
 import { TooManyStreamsError, type EventStreamHub } from '../events/stream.js';
 import { deviceSummary, iso } from '../events/wire.js';
 import { TRIGGER_STATES } from '../triggers/queries.js';
-import { installGuard, type Guard } from './auth.js';
-import { IdParams, problems, triggerView } from './schemas.js';
-import { DevicePage, StatsView, TriggerView } from './views.js';
+import { IdParams } from '../devices/schemas.js';
+import { DevicePage } from '../devices/views.js';
+import { installGuard, type Guard } from '../http/auth.js';
+import { problems } from '../http/schemas.js';
+import { TriggerView, triggerView } from '../triggers/views.js';
+import { StatsView } from './views.js';
 
 /** Largest device page of GET /ztp/mng/devices. */
 export const DEVICE_PAGE_MAX = 500;

@@ -1,8 +1,10 @@
 /** Registration API: devices announce themselves at boot (PUT /ztp/register/{id}). */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { DeviceService } from '../devices/service.js';
-import { installGuard, type Guard } from './auth.js';
-import { DeviceRecord, IdParams, problems, recordView, RegisterBody } from './schemas.js';
+import { installGuard, type Guard } from '../../http/auth.js';
+import { problems } from '../../http/schemas.js';
+import { DeviceRecord, IdParams, RegisterBody } from '../schemas.js';
+import type { DeviceService } from '../service.js';
+import { recordView } from '../views.js';
 
 export interface GroupOptions {
   service: DeviceService;

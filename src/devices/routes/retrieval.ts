@@ -1,8 +1,10 @@
 /** Retrieval API: the service manager looks a device's IP up (GET /ztp/check/{id}). */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { installGuard } from './auth.js';
+import { installGuard } from '../../http/auth.js';
+import { problems } from '../../http/schemas.js';
+import { DeviceRecord, IdParams } from '../schemas.js';
+import { recordView } from '../views.js';
 import type { GroupOptions } from './registration.js';
-import { DeviceRecord, IdParams, problems, recordView } from './schemas.js';
 
 export const retrievalApi: FastifyPluginAsyncTypebox<GroupOptions> = async (app, opts) => {
   installGuard(app, 'retrieval', opts.guard);

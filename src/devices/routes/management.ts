@@ -2,22 +2,14 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Readable } from 'node:stream';
-import type { DeviceQueries } from '../devices/queries.js';
-import { TRIGGER_STATES } from '../triggers/queries.js';
-import { installGuard } from './auth.js';
+import { installGuard } from '../../http/auth.js';
+import { problems } from '../../http/schemas.js';
+import { TRIGGER_STATES } from '../../triggers/queries.js';
+import { TriggerView, triggerView } from '../../triggers/views.js';
+import type { DeviceQueries } from '../queries.js';
+import { DeviceRecord, EditBody, HostList, IdParams, ListQuery } from '../schemas.js';
+import { DeviceDetailView, detailView, recordView } from '../views.js';
 import type { GroupOptions } from './registration.js';
-import {
-  DeviceRecord,
-  detailView,
-  EditBody,
-  HostList,
-  IdParams,
-  ListQuery,
-  problems,
-  recordView,
-  triggerView,
-} from './schemas.js';
-import { DeviceDetailView, TriggerView } from './views.js';
 
 /** Page size used when streaming the whole id list. */
 const STREAM_CHUNK = 5000;

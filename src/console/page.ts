@@ -11,7 +11,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { sendProblem } from './problem.js';
+import { sendProblem } from '../http/problem.js';
 
 export const CONSOLE_SECURITY_HEADERS: Record<string, string> = {
   'content-security-policy':
