@@ -38,7 +38,7 @@ describe('operator console (browser)', { skip }, () => {
     await server.close();
   });
 
-  async function open(): Promise<Page> {
+  async function open(path = ''): Promise<Page> {
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     page.setDefaultTimeout(5000);
     const errors: string[] = [];
@@ -48,7 +48,7 @@ describe('operator console (browser)', { skip }, () => {
       errors.push(`native ${d.type()}: ${d.message()}`);
       void d.dismiss();
     });
-    await page.goto(server.url);
+    await page.goto(`${server.url}${path}`);
     await page.getByText('Live', { exact: true }).waitFor();
     assert.deepEqual(errors, []);
     return page;
@@ -109,6 +109,56 @@ describe('operator console (browser)', { skip }, () => {
     await page.getByText('No devices match: search “no-such-thing”.').waitFor();
     // The pager says so too, rather than "0–0 of 0".
     assert.equal(await page.locator('#page-info').textContent(), 'No devices match');
+    await page.close();
+  });
+
+  it('keeps the view in the address bar, so a link shows a colleague the same page and device', async () => {
+    const page = await open();
+    await page.getByLabel('Search id, name or ip').fill('sw-edge');
+    await page.locator('#page-info', { hasText: 'of 8' }).waitFor();
+    await page.getByRole('button', { name: 'Name' }).click();
+    await page.getByRole('button', { name: 'Name' }).click();
+    await page.locator('th[aria-sort="descending"]', { hasText: 'Name' }).waitFor();
+    await page.getByLabel('Rows per page').selectOption('10');
+    await page.locator('#page-info', { hasText: '1–8 of 8' }).waitFor();
+    await row(page, ids[5]!).getByRole('button').click();
+    await page.locator('#detail[open]').waitFor();
+    const link = new URL(page.url());
+    assert.deepEqual(Object.fromEntries(link.searchParams), {
+      search: 'sw-edge',
+      sort: 'name',
+      order: 'desc',
+      limit: '10',
+      device: ids[5],
+    });
+    await page.close();
+
+    // The colleague opens the link: the same search, sort, page size and the device's detail.
+    const colleague = await open(`${link.pathname}${link.search}`);
+    await colleague.locator('#detail[open]').waitFor();
+    assert.equal(await colleague.locator('#detail-title').textContent(), ids[5]);
+    assert.equal(await colleague.getByLabel('Search id, name or ip').inputValue(), 'sw-edge');
+    assert.equal(await colleague.getByLabel('Rows per page').inputValue(), '10');
+    await colleague.locator('#page-info', { hasText: '1–8 of 8' }).waitFor();
+    const names = await colleague.locator('#devices td[data-label="Name"]').allTextContents();
+    assert.equal(names[0], 'sw-edge-29');
+    // Closing the detail takes the device out of the address, and keeps the rest.
+    await colleague.keyboard.press('Escape');
+    await colleague.waitForURL((u) => !u.searchParams.has('device'));
+    assert.equal(new URL(colleague.url()).searchParams.get('search'), 'sw-edge');
+    await colleague.close();
+  });
+
+  it('a link to a device that is gone shows the list and says so', async () => {
+    const page = await open('/?device=no-such-device&trigger=bogus&offset=-4');
+    await page
+      .getByText(/no-such-device/)
+      .first()
+      .waitFor();
+    await page.locator('#page-info', { hasText: '1–25 of' }).waitFor();
+    assert.equal(await page.locator('#detail[open]').count(), 0);
+    assert.equal(await page.getByLabel('Latest trigger').inputValue(), '');
+    assert.equal(new URL(page.url()).search, '');
     await page.close();
   });
 

@@ -224,6 +224,54 @@ async function loadStats(): Promise<void> {
   $('stat-dead').textContent = stats.triggers.dead.toLocaleString();
 }
 
+// ---- the address bar -------------------------------------------------------------------------
+// The URL reflects what is shown (search, filter, sort, page, open device), so an operator can
+// send a colleague a link to it, and reloading shows the same view.
+
+const SORTS = ['id', 'lastSeen', 'ip', 'name', 'registrations'];
+const PAGE_SIZES = [10, 25, 50, 100];
+const TRIGGER_STATES: readonly string[] = ['pending', 'delivered', 'failed', 'dead'];
+
+/** Reads the view from the address bar, ignoring any value the page could not show. */
+function readLocation(): string | undefined {
+  const q = new URLSearchParams(window.location.search);
+  state.search = (q.get('search') ?? '').trim();
+  const trigger = q.get('trigger') ?? '';
+  state.trigger = TRIGGER_STATES.includes(trigger) ? (trigger as TriggerState) : '';
+  const sort = q.get('sort') ?? 'id';
+  state.sort = SORTS.includes(sort) ? sort : 'id';
+  state.order = q.get('order') === 'desc' ? 'desc' : 'asc';
+  const limit = Number(q.get('limit'));
+  state.limit = PAGE_SIZES.includes(limit) ? limit : 25;
+  const offset = Number(q.get('offset'));
+  state.offset = Number.isSafeInteger(offset) && offset > 0 ? offset - (offset % state.limit) : 0;
+  const device = q.get('device');
+  return device === null || device === '' ? undefined : device;
+}
+
+/** Writes the view into the address bar; defaults are left out to keep links short. */
+function writeLocation(device = state.detail?.id): void {
+  const q = new URLSearchParams();
+  if (state.search) q.set('search', state.search);
+  if (state.trigger) q.set('trigger', state.trigger);
+  if (state.sort !== 'id') q.set('sort', state.sort);
+  if (state.order !== 'asc') q.set('order', state.order);
+  if (state.limit !== 25) q.set('limit', String(state.limit));
+  if (state.offset > 0) q.set('offset', String(state.offset));
+  if (device !== undefined) q.set('device', device);
+  const search = q.toString();
+  const url = `${window.location.pathname}${search ? `?${search}` : ''}`;
+  if (url !== `${window.location.pathname}${window.location.search}`)
+    window.history.replaceState(null, '', url);
+}
+
+/** Shows the view's controls as the state says (after reading the address bar). */
+function showControls(): void {
+  $<HTMLInputElement>('search').value = state.search;
+  $<HTMLSelectElement>('page-size').value = String(state.limit);
+  filterCards();
+}
+
 // ---- device table ----------------------------------------------------------------------------
 
 let loadSeq = 0;
@@ -248,6 +296,7 @@ async function loadDevices(): Promise<void> {
   state.total = page.total;
   state.items = page.items;
   renderDevices();
+  writeLocation();
 }
 
 function renderDevices(): void {
@@ -315,13 +364,17 @@ function renderDevices(): void {
 function filterByTrigger(trigger: TriggerState | ''): void {
   state.trigger = trigger;
   state.offset = 0;
-  $<HTMLSelectElement>('trigger-filter').value = trigger;
+  filterCards();
+  void loadDevices().catch(showError('status'));
+}
+
+function filterCards(): void {
+  $<HTMLSelectElement>('trigger-filter').value = state.trigger;
   for (const card of document.querySelectorAll<HTMLButtonElement>(
     '.summary button[data-trigger]',
   )) {
-    card.setAttribute('aria-pressed', String(card.dataset.trigger === trigger));
+    card.setAttribute('aria-pressed', String(card.dataset.trigger === state.trigger));
   }
-  void loadDevices().catch(showError('status'));
 }
 
 function refreshTimes(): void {
@@ -356,6 +409,7 @@ async function openDetail(id: string): Promise<void> {
   setStatus('detail-status', '');
   clearFieldErrors();
   await loadDetail(id);
+  writeLocation();
   const dialog = $<HTMLDialogElement>('detail');
   if (!dialog.open) dialog.showModal();
   $('detail-title').focus();
@@ -747,6 +801,7 @@ function init(): void {
   dialog.addEventListener('close', () => {
     const id = state.detail?.id;
     state.detail = undefined;
+    writeLocation();
     // The row may have been re-rendered by a live update meanwhile: find it again by id.
     if (returnFocus?.isConnected) returnFocus.focus();
     else if (id) {
@@ -776,11 +831,19 @@ function init(): void {
   $('detail-title').tabIndex = -1;
 
   window.setInterval(refreshTimes, 15_000);
+  const linkedDevice = readLocation();
+  showControls();
   void (async () => {
     try {
       await Promise.all([loadStats(), loadDevices()]);
     } catch (err) {
       showError('status')(err);
+    }
+    if (linkedDevice !== undefined) {
+      await openDetail(linkedDevice).catch((err: unknown) => {
+        writeLocation(undefined);
+        showError('status')(err);
+      });
     }
     void streamEvents();
   })();
