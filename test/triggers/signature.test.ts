@@ -299,16 +299,16 @@ describe('the minimal manager of docs/service-manager.md', () => {
 describe('the dispatcher builds informative calls', () => {
   it('registered, then retriggered by hand, with the name and userdata read at call time', async () => {
     const m = await recordingManager();
-    let service: DeviceService | undefined;
+    const ref: { service?: DeviceService } = {};
     const h = await harness({
       managerUrl: () => `${m.url}/ztp/{id}`,
       client: { format: 'json', secrets: [SECRET_A] },
       buildCall: callBuilder(async (id) => {
-        const d = await service!.get(id);
+        const d = await ref.service!.get(id);
         return { name: d.name, userdata: d.userdata, lastSeen: d.lastSeen };
       }, true),
     });
-    service = h.t.service;
+    ref.service = h.t.service;
     try {
       const reg = await h.t.app.inject({
         method: 'PUT',
