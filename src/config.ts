@@ -7,8 +7,11 @@
  */
 import { parseArgs } from 'node:util';
 import { ConfigError } from './errors.js';
+import { parseManagerUrl } from './triggers/manager-url.js';
+import { parseSecrets, type ManagerSecrets } from './triggers/signature.js';
 
-type Kind = 'string' | 'integer' | 'duration' | 'boolean' | 'level' | 'url' | 'enum' | 'rate';
+type Kind =
+  'string' | 'integer' | 'duration' | 'boolean' | 'level' | 'url' | 'enum' | 'rate' | 'secret';
 
 export interface OptionSpec {
   /** camelCase key in ServeConfig */
@@ -23,6 +26,11 @@ export interface OptionSpec {
   /** Inclusive bounds: of the integer, or of a duration in milliseconds. */
   min?: number;
   max?: number;
+  /**
+   * Only from the environment (a secret: a flag's value is visible to every user in `ps`).
+   * `flag` then only names it in messages.
+   */
+  envOnly?: boolean;
 }
 
 export interface ServeConfig {
@@ -33,6 +41,9 @@ export interface ServeConfig {
   databaseStatementTimeout: number;
   databaseConnectTimeout: number;
   managerUrl: string | undefined;
+  managerFormat: 'get' | 'json';
+  managerSecretFile: string | undefined;
+  managerSecret: ManagerSecrets | undefined;
   logLevel: string;
   historyLimit: number;
   bodyLimit: number;
@@ -134,7 +145,33 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
     env: 'ZTP_MANAGER_URL',
     kind: 'url',
     default: undefined,
-    help: 'Service manager base URL; after each registration the server calls GET {url}/api/exec?ip={ip}. Unset: no triggers.',
+    help: 'Service manager URL; after each registration the server calls GET {url}/api/exec?ip={ip}. Or a template with {ip}, {id}, {name}, {previous_ip} in its path or query, called as written with the values percent-encoded. Unset: no triggers.',
+  },
+  {
+    key: 'managerFormat',
+    flag: 'manager-format',
+    env: 'ZTP_MANAGER_FORMAT',
+    kind: 'enum',
+    choices: ['get', 'json'],
+    default: 'get',
+    help: "get: GET the URL (the seed's call). json: POST a JSON event (event_id, type, at, device) to the URL, nothing appended.",
+  },
+  {
+    key: 'managerSecretFile',
+    flag: 'manager-secret-file',
+    env: 'ZTP_MANAGER_SECRET_FILE',
+    kind: 'string',
+    default: undefined,
+    help: 'File with the secret that signs every manager call (ZTP-Signature header), one per line; two during a rotation (both sign). Read at start.',
+  },
+  {
+    key: 'managerSecret',
+    flag: 'manager-secret',
+    env: 'ZTP_MANAGER_SECRET',
+    kind: 'secret',
+    envOnly: true,
+    default: undefined,
+    help: 'Environment only (never a flag): the signing secret(s) instead of a file, separated by a comma or a newline.',
   },
   {
     key: 'logLevel',
@@ -413,8 +450,10 @@ export function formatDuration(ms: number): string {
 }
 
 function convert(spec: OptionSpec, raw: string, source: string): unknown {
-  const where = `${source} (${spec.flag})`;
+  const where = spec.envOnly ? source : `${source} (${spec.flag})`;
   switch (spec.kind) {
+    case 'secret':
+      return parseSecrets(raw, where, 'comma-or-line'); // its messages never repeat the value
     case 'integer': {
       if (!/^-?\d+$/.test(raw)) throw new ConfigError(`${where}: '${raw}' is not an integer`);
       const n = Number(raw);
@@ -446,29 +485,14 @@ function convert(spec: OptionSpec, raw: string, source: string): unknown {
         throw new ConfigError(`${where}: '${raw}' is not one of ${spec.choices?.join(', ')}`);
       return raw;
     case 'url':
-      return validateManagerUrl(raw, where);
+      // Checked for the chosen --manager-format once every option is read (checkCombinations).
+      parseManagerUrl(raw, 'json', where);
+      return raw;
     case 'rate':
       return parseRate(raw, where);
     case 'string':
       return raw;
   }
-}
-
-/** The manager URL must be plain http(s) with no query or fragment: the trigger path is appended to it. */
-export function validateManagerUrl(raw: string, where = 'manager-url'): string {
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    throw new ConfigError(`${where}: '${raw}' is not a URL`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:')
-    throw new ConfigError(`${where}: must be http:// or https://`);
-  if (url.search !== '' || url.hash !== '')
-    throw new ConfigError(`${where}: must not have a query or fragment`);
-  if (url.username !== '' || url.password !== '')
-    throw new ConfigError(`${where}: credentials in the URL are not supported`);
-  return url.href.replace(/\/+$/, '');
 }
 
 /** Parses `N/window` (`60/1m`, `5/10s`; a bare `N` means per second). */
@@ -505,6 +529,13 @@ function checkCombinations(c: ServeConfig): void {
     throw new ConfigError(
       '--instance-id: 1 to 128 letters, digits and . _ : - (lease tokens carry it)',
     );
+  if (c.managerUrl !== undefined) parseManagerUrl(c.managerUrl, c.managerFormat);
+  if (c.managerSecretFile !== undefined && c.managerSecret !== undefined)
+    throw new ConfigError(
+      'give the manager secret once: --manager-secret-file (ZTP_MANAGER_SECRET_FILE) or ZTP_MANAGER_SECRET, not both',
+    );
+  if (c.managerUrl === undefined && (c.managerSecretFile ?? c.managerSecret) !== undefined)
+    throw new ConfigError('a manager secret needs --manager-url (the calls it signs)');
   if (c.requestTimeout > 0 && c.headersTimeout > c.requestTimeout)
     throw new ConfigError('--headers-timeout must not be longer than --request-timeout');
 }
@@ -518,14 +549,23 @@ export function resolveOptions(
   env: Env,
 ): Record<string, unknown> {
   let values: Record<string, string | boolean | undefined>;
+  for (const s of specs) {
+    // Said before parseArgs, whose message would not say why; never repeating the value.
+    if (s.envOnly && argv.some((a) => a === `--${s.flag}` || a.startsWith(`--${s.flag}=`)))
+      throw new ConfigError(
+        `--${s.flag} is not a flag (its value would be visible in ps): set ${s.env}${s.kind === 'secret' ? ' or use --manager-secret-file' : ''}`,
+      );
+  }
   try {
     ({ values } = parseArgs({
       args: argv,
       options: Object.fromEntries(
-        specs.map((s) => [
-          s.flag,
-          { type: s.kind === 'boolean' ? ('boolean' as const) : ('string' as const) },
-        ]),
+        specs
+          .filter((s) => !s.envOnly)
+          .map((s) => [
+            s.flag,
+            { type: s.kind === 'boolean' ? ('boolean' as const) : ('string' as const) },
+          ]),
       ),
       strict: true,
       allowPositionals: false,
@@ -577,6 +617,7 @@ export function optionsHelp(specs: readonly OptionSpec[]): string {
     .map((s) => {
       const value = s.kind === 'boolean' ? '' : ' <value>';
       const def = s.default === undefined ? '' : ` (default: ${s.default})`;
+      if (s.envOnly) return `  env ${s.env}\n      ${helpText(s)}`;
       return `  --${s.flag}${value}\n      ${helpText(s)}${def}\n      env: ${s.env}`;
     })
     .join('\n');
@@ -586,7 +627,7 @@ export function optionsHelp(specs: readonly OptionSpec[]): string {
 export function optionsTable(specs: readonly OptionSpec[]): string {
   const rows = specs.map(
     (s) =>
-      `| \`--${s.flag}\` | \`${s.env}\` | ${s.default === undefined ? '—' : `\`${s.default}\``} | ${helpText(s)} |`,
+      `| ${s.envOnly ? '—' : `\`--${s.flag}\``} | \`${s.env}\` | ${s.default === undefined ? '—' : `\`${s.default}\``} | ${helpText(s)} |`,
   );
   return ['| flag | environment | default | meaning |', '|---|---|---|---|', ...rows].join('\n');
 }

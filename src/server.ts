@@ -13,7 +13,11 @@ import { loggerOptions } from './security/logging.js';
 import { setupSecurity } from './security/setup.js';
 import { openStore } from './storage/open.js';
 import type { Store } from './storage/store.js';
+import { DeviceNotFoundError } from './errors.js';
 import { Dispatcher, validateTriggerTiming } from './triggers/dispatcher.js';
+import { callBuilder, needsDevice, type DescribeDevice } from './triggers/manager-call.js';
+import { parseManagerUrl } from './triggers/manager-url.js';
+import { readManagerSecretFile } from './triggers/secret-file.js';
 import { openTriggerSender } from './triggers/sender.js';
 
 export interface RunningServer {
@@ -39,6 +43,15 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
     pollIntervalMs: config.triggerPollInterval,
   };
   if (config.managerUrl !== undefined) validateTriggerTiming(triggerTiming);
+  // The call's form, checked (and the secret file read) before anything is opened.
+  const target =
+    config.managerUrl === undefined
+      ? undefined
+      : parseManagerUrl(config.managerUrl, config.managerFormat);
+  const secrets =
+    config.managerSecretFile === undefined
+      ? config.managerSecret
+      : readManagerSecretFile(config.managerSecretFile);
   // PostgreSQL: a connection lost while idle is reported here (the pool reconnects on demand).
   let onConnectionError: (message: string) => void = () => undefined;
   const store = await openStore(config.database, {
@@ -89,10 +102,22 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
       ? undefined
       : await openTriggerSender(config.triggerSender, {
           managerUrl: config.managerUrl,
+          format: config.managerFormat,
+          secrets: secrets?.reveal(),
           timeoutMs: config.triggerTimeout,
           connections: config.triggerConcurrency,
         });
-  if (managerClient) {
+  // Name and userdata for the json form and {name}, read at call time from the registry.
+  const describeDevice: DescribeDevice = async (id) => {
+    try {
+      const d = await service.get(id);
+      return { name: d.name, userdata: d.userdata, lastSeen: d.lastSeen };
+    } catch (e) {
+      if (e instanceof DeviceNotFoundError) return undefined;
+      throw e;
+    }
+  };
+  if (managerClient && target) {
     dispatcher = new Dispatcher({
       ...triggerTiming,
       store,
@@ -103,6 +128,8 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
       maxAgeMs: config.triggerMaxAge,
       retentionMs: config.triggerRetention,
       handOver: config.triggerHandOver === 'on',
+      buildCall: callBuilder(describeDevice, needsDevice(config.managerFormat, target)),
+      onCall: (seconds, result) => operator.metrics.observeManagerCall(seconds, result),
     });
   }
 

@@ -16,6 +16,7 @@ import type { PluginContext } from '../http/plugin.js';
 import type { DeviceQueries } from '../devices/queries.js';
 import type { TriggerState } from '../storage/store.js';
 import { TRIGGER_STATES, type TriggerQueries } from '../triggers/queries.js';
+import type { AttemptResult } from '../triggers/retry-policy.js';
 import { HttpSeries } from './http-series.js';
 
 export interface MetricsOptions {
@@ -40,6 +41,7 @@ export class Metrics {
   private readonly registrations;
   private readonly triggerChanges;
   private readonly deliveryLag;
+  private readonly callDuration;
   private readonly storageErrors;
   private readonly scrapeErrors;
   private readonly storeUp;
@@ -68,6 +70,13 @@ export class Metrics {
       name: 'ztp_trigger_delivery_lag_seconds',
       help: 'Time from a trigger being queued (its registration) to the manager accepting it',
       buckets: LAG_BUCKETS,
+      registers,
+    });
+    this.callDuration = new client.Histogram({
+      name: 'ztp_manager_call_duration_seconds',
+      help: 'One call to the manager, sent to answered (or given up), by result: 2xx, 4xx, 5xx, other (1xx/3xx), timeout, error',
+      labelNames: ['result'] as const,
+      buckets: LATENCY_BUCKETS,
       registers,
     });
     this.storageErrors = new client.Counter({
@@ -161,6 +170,11 @@ export class Metrics {
     }
   }
 
+  /** A call of this process's dispatcher to the manager (DispatcherOptions.onCall). */
+  observeManagerCall(seconds: number, result: AttemptResult): void {
+    this.callDuration.observe({ result: callResult(result) }, seconds);
+  }
+
   /** Reads the store gauges (once per scrape). */
   private async readStore(): Promise<void> {
     try {
@@ -245,4 +259,13 @@ export function triggerOutcome(
 ): string {
   if (state !== 'pending') return state;
   return attempts > 0 && lastError !== null ? 'retried' : 'queued';
+}
+
+/** The result label of a manager call. */
+export function callResult(r: AttemptResult): string {
+  if (r.kind !== 'response') return r.kind;
+  if (r.status >= 200 && r.status < 300) return '2xx';
+  if (r.status >= 400 && r.status < 500) return '4xx';
+  if (r.status >= 500 && r.status < 600) return '5xx';
+  return 'other';
 }

@@ -37,7 +37,7 @@ import {
   type AttemptResult,
   type RetryPolicy,
 } from './retry-policy.js';
-import type { TriggerCall } from './manager-client.js';
+import { basicCall, type ManagerCall } from './manager-call.js';
 
 export interface DispatcherLogger {
   debug(obj: object, msg: string): void;
@@ -48,7 +48,7 @@ export interface DispatcherLogger {
 
 /** What the dispatcher needs from the manager client (ManagerClient, or a fake). */
 export interface TriggerSender {
-  send(call: TriggerCall, signal?: AbortSignal): Promise<AttemptResult>;
+  send(call: ManagerCall, signal?: AbortSignal): Promise<AttemptResult>;
 }
 
 export interface DispatcherOptions extends RetryPolicy {
@@ -71,6 +71,13 @@ export interface DispatcherOptions extends RetryPolicy {
   handOver?: boolean;
   /** How often finished triggers are pruned (default 10 minutes). */
   pruneIntervalMs?: number;
+  /**
+   * The call for a trigger (manager-call.ts callBuilder: the device looked up when the form needs
+   * it). Default: from the trigger alone. A rejection counts as a failed attempt (retried).
+   */
+  buildCall?: (t: Trigger) => Promise<ManagerCall>;
+  /** Every call made, with its duration in seconds (the metrics' call duration histogram). */
+  onCall?: (seconds: number, result: AttemptResult) => void;
   /** How often the pending gauge is re-read from the store (default 5 seconds). */
   gaugeIntervalMs?: number;
   now?: () => number;
@@ -441,10 +448,19 @@ export class Dispatcher {
   }
 
   private async attempt(t: Trigger): Promise<TriggerOutcome> {
-    const { sender } = this.opts;
+    const { sender, buildCall, onCall } = this.opts;
     try {
+      let call: ManagerCall;
+      try {
+        call = buildCall ? await buildCall(t) : basicCall(t);
+      } catch (e) {
+        const error = `could not read the device for the call: ${e instanceof Error ? e.message : String(e)}`;
+        return decide(t, { kind: 'error', error }, this.now(), this.policy, this.random);
+      }
       const probe = this.managerDown;
-      const result = await sender.send({ ip: t.ip, key: t.key }, this.abort.signal);
+      const started = performance.now();
+      const result = await sender.send(call, this.abort.signal);
+      onCall?.((performance.now() - started) / 1000, result);
       if (!this.abort.signal.aborted) this.observe(result, probe);
       // A call cut short by stop() is released (due now) for the next start, unless it got an answer.
       return this.abort.signal.aborted && result.kind !== 'response'

@@ -1,6 +1,7 @@
 /**
- * The HTTP call that tells the service manager about a registration:
- * `GET {managerUrl}/api/exec?ip={ip}` with an `Idempotency-Key` header.
+ * The HTTP call that tells the service manager about a registration: by default the seed's
+ * `GET {managerUrl}/api/exec?ip={ip}` with an `Idempotency-Key` header; a URL template, the json
+ * form and signatures as configured (manager-url.ts, manager-call.ts, signature.ts).
  *
  * One undici Agent (keep-alive pool of `connections` sockets) for the process. Every call is
  * bounded by `timeoutMs` as a whole (connect, headers and body), and each of undici's own
@@ -9,7 +10,11 @@
  * Never throws: every failure is an AttemptResult.
  */
 import { Agent } from 'undici';
+import { managerRequest, type CallForm, type ManagerCall } from './manager-call.js';
+import { parseManagerUrl, type ManagerFormat } from './manager-url.js';
 import type { AttemptResult } from './retry-policy.js';
+
+export { execUrl } from './manager-url.js';
 
 /** Largest response body read (and discarded) before the connection is dropped instead. */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -17,28 +22,21 @@ export const MAX_BODY_BYTES = 64 * 1024;
 export const DETAIL_CHARS = 200;
 
 export interface ManagerClientOptions {
-  /** Validated base URL without a trailing slash (config.validateManagerUrl). */
+  /** --manager-url as configured: a base URL or a template (parseManagerUrl). */
   managerUrl: string;
+  /** --manager-format (default get). */
+  format?: ManagerFormat | undefined;
+  /** Signing secrets (none: unsigned). Plain strings: they cross to the sender thread. */
+  secrets?: readonly string[] | undefined;
   timeoutMs: number;
   /** Keep-alive sockets to the manager (the dispatcher's concurrency). */
   connections: number;
 }
 
-export interface TriggerCall {
-  ip: string;
-  key: string;
-}
-
-/** The URL of a trigger call, built only from the configured base URL and the stored ip. */
-export function execUrl(managerUrl: string, ip: string): string {
-  return `${managerUrl}/api/exec?ip=${encodeURIComponent(ip)}`;
-}
-
 export class ManagerClient {
   private readonly agent: Agent;
   private readonly origin: string;
-  /** The manager URL's path, without a trailing slash ('' for none). */
-  private readonly basePath: string;
+  private readonly form: CallForm;
 
   constructor(private readonly opts: ManagerClientOptions) {
     this.agent = new Agent({
@@ -49,9 +47,10 @@ export class ManagerClient {
       keepAliveTimeout: 4_000,
       keepAliveMaxTimeout: 60_000,
     });
-    const url = new URL(opts.managerUrl);
-    this.origin = url.origin;
-    this.basePath = url.pathname.replace(/\/+$/, '');
+    const format = opts.format ?? 'get';
+    const target = parseManagerUrl(opts.managerUrl, format);
+    this.origin = target.origin;
+    this.form = { target, format, secrets: opts.secrets ?? [] };
   }
 
   /**
@@ -61,9 +60,11 @@ export class ManagerClient {
    * stream, no async iteration, no AbortController per call, which made a call cost about three
    * times as much CPU. One timer per call bounds it as a whole (connect, headers and body).
    */
-  send(call: TriggerCall, signal?: AbortSignal): Promise<AttemptResult> {
+  send(call: ManagerCall, signal?: AbortSignal): Promise<AttemptResult> {
     if (signal?.aborted) return Promise.resolve(shutdownResult());
     const { timeoutMs } = this.opts;
+    // Signed with the time of sending: a retry is signed anew.
+    const request = managerRequest(this.form, call, Math.floor(Date.now() / 1000));
     return new Promise<AttemptResult>((resolve) => {
       let done = false;
       let controller: { abort(reason: Error): void } | undefined;
@@ -101,9 +102,10 @@ export class ManagerClient {
         this.agent.dispatch(
           {
             origin: this.origin,
-            path: execUrl(this.basePath, call.ip), // the base URL's path + the exec path
-            method: 'GET',
-            headers: { 'idempotency-key': call.key, 'user-agent': 'ztp-trigger' },
+            path: request.path,
+            method: request.method,
+            headers: request.headers,
+            body: request.body,
           },
           {
             onRequestStart(c: { abort(reason: Error): void }) {

@@ -19,20 +19,40 @@
 import { setMaxListeners } from 'node:events';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import type { TriggerSender } from './dispatcher.js';
-import {
-  ManagerClient,
-  shutdownResult,
-  type ManagerClientOptions,
-  type TriggerCall,
-} from './manager-client.js';
+import { ManagerClient, shutdownResult, type ManagerClientOptions } from './manager-client.js';
+import type { ManagerCall, ManagerEventType } from './manager-call.js';
 import type { AttemptResult } from './retry-policy.js';
 
 const ROLE = 'ztp-trigger-sender';
 const DEFAULT_IDLE_MS = 30_000;
 const YOUNG_GENERATION_MB = 16;
 
-/** [call id, ip, Idempotency-Key] */
-type CallMessage = [number, string, string];
+/**
+ * A ManagerCall flattened (a flat array clones faster than nested objects):
+ * [call id, key, ip, type, at, device id, previous ip, name, userdata, aliases]
+ */
+type CallMessage = [
+  number,
+  string,
+  string,
+  ManagerEventType,
+  number,
+  string,
+  string | null,
+  string | null,
+  string | null,
+  string[],
+];
+
+function toMessage(id: number, c: ManagerCall): CallMessage {
+  const d = c.device;
+  return [id, c.key, c.ip, c.type, c.at, d.id, d.previousIp, d.name, d.userdata, d.aliases];
+}
+
+function fromMessage(m: CallMessage): ManagerCall {
+  const [, key, ip, type, at, id, previousIp, name, userdata, aliases] = m;
+  return { key, ip, type, at, device: { id, ip, previousIp, name, userdata, aliases } };
+}
 type ToThread = { calls: CallMessage[] } | { abort: true } | { close: true };
 interface FromThread {
   results: [number, AttemptResult][];
@@ -67,7 +87,7 @@ export class ThreadedSender implements TriggerSender {
 
   constructor(private readonly opts: ThreadedSenderOptions) {}
 
-  send(call: TriggerCall, signal?: AbortSignal): Promise<AttemptResult> {
+  send(call: ManagerCall, signal?: AbortSignal): Promise<AttemptResult> {
     if (signal?.aborted) return Promise.resolve(shutdownResult());
     if (this.closed) {
       return Promise.resolve({ kind: 'error', error: 'the trigger sender is closed' });
@@ -83,7 +103,7 @@ export class ThreadedSender implements TriggerSender {
     // written first (posting to the thread costs ~50 µs here), and a whole batch still goes in
     // one message, as its registrations resolve in one turn of the event loop.
     if (this.outgoing.length === 0) setImmediate(() => this.flush());
-    this.outgoing.push([id, call.ip, call.key]);
+    this.outgoing.push(toMessage(id, call));
     return new Promise<AttemptResult>((resolve) => this.waiting.set(id, resolve));
   }
 
@@ -188,7 +208,13 @@ export class ThreadedSender implements TriggerSender {
 }
 
 function clientOptions(o: ManagerClientOptions): ManagerClientOptions {
-  return { managerUrl: o.managerUrl, timeoutMs: o.timeoutMs, connections: o.connections };
+  return {
+    managerUrl: o.managerUrl,
+    format: o.format,
+    secrets: o.secrets ? [...o.secrets] : undefined,
+    timeoutMs: o.timeoutMs,
+    connections: o.connections,
+  };
 }
 
 function threadError(e: unknown): string {
@@ -212,8 +238,9 @@ function serveCalls(port: NonNullable<typeof parentPort>, data: SenderWorkerData
   };
   port.on('message', (m: ToThread) => {
     if ('calls' in m) {
-      for (const [id, ip, key] of m.calls) {
-        void client.send({ ip, key }, shutdown.signal).then((r) => report(id, r));
+      for (const message of m.calls) {
+        const id = message[0];
+        void client.send(fromMessage(message), shutdown.signal).then((r) => report(id, r));
       }
     } else if ('abort' in m) {
       shutdown.abort();

@@ -37,6 +37,20 @@ describe('ztp CLI', () => {
     assert.match(badEnv.stderr, /ZTP_MANAGER_URL/);
     assert.equal(cli(['frobnicate']).status, 2);
   });
+
+  it('refuses a bad manager URL template or secret file at start (exit 2, the reason)', () => {
+    const template = cli(['serve', '--manager-url', 'http://m/{mac}']);
+    assert.equal(template.status, 2);
+    assert.match(template.stderr, /unknown placeholder \{mac\}/);
+    const secret = cli(
+      ['serve', '--port', '0', '--database', ':memory:', '--manager-url', 'http://m'],
+      {
+        ZTP_MANAGER_SECRET_FILE: '/nonexistent/ztp-secret',
+      },
+    );
+    assert.equal(secret.status, 2);
+    assert.match(secret.stderr, /--manager-secret-file \/nonexistent\/ztp-secret: cannot be read/);
+  });
 });
 
 describe('ztp serve as a real process', () => {

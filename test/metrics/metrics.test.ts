@@ -202,6 +202,36 @@ describe('metrics', () => {
     }
   });
 
+  it('has a histogram of manager call durations by result', async () => {
+    const events = new EventBus();
+    const service = new DeviceService(failingStore(), {
+      triggersEnabled: true,
+      historyLimit: 20,
+      events,
+    });
+    const operator = operatorFeatures({ service, events, processMetrics: false });
+    const app = await buildApp({ service, plugins: [operator.plugin] });
+    try {
+      const m = operator.metrics;
+      m.observeManagerCall(0.02, { kind: 'response', status: 204, detail: '' });
+      m.observeManagerCall(0.3, { kind: 'response', status: 503, detail: '' });
+      m.observeManagerCall(0.4, { kind: 'response', status: 404, detail: '' });
+      m.observeManagerCall(0.5, { kind: 'response', status: 302, detail: '' });
+      m.observeManagerCall(10, { kind: 'timeout', error: 'timeout after 10000 ms' });
+      m.observeManagerCall(0.001, { kind: 'error', error: 'connect ECONNREFUSED' });
+      const { samples, types } = parsePrometheus((await app.inject('/metrics')).body);
+      const name = 'ztp_manager_call_duration_seconds';
+      assert.equal(types.get(name), 'histogram');
+      for (const result of ['2xx', '5xx', '4xx', 'other', 'timeout', 'error'])
+        assert.equal(value(samples, `${name}_count`, { result }), 1, result);
+      assert.equal(value(samples, `${name}_bucket`, { result: '2xx', le: '0.025' }), 1);
+      assert.equal(value(samples, `${name}_bucket`, { result: '5xx', le: '0.25' }), 0);
+      assert.equal(value(samples, `${name}_sum`, { result: 'timeout' }), 10);
+    } finally {
+      await app.close();
+    }
+  });
+
   it('classifies trigger changes', () => {
     assert.equal(triggerOutcome('pending', 0, null), 'queued');
     assert.equal(triggerOutcome('pending', 2, 'manager answered 503'), 'retried');

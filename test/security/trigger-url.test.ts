@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { ManagerClient } from '../../src/triggers/manager-client.js';
 import { startServe, type ServeProcess } from '../e2e/server-process.js';
 import { eventually, json, tempDir, testApp } from '../helpers.js';
+import { basicCall } from '../../src/triggers/manager-call.js';
 
 interface Seen {
   target: string;
@@ -67,7 +68,7 @@ describe('manager client', () => {
     try {
       for (const ip of [...HOSTILE, '10.0.0.1', '2001:db8::1']) {
         manager.seen.length = 0;
-        const result = await client.send({ ip, key: 'k' });
+        const result = await client.send(basicCall({ ip, key: 'k' }));
         assert.equal(result.kind, 'response', `${JSON.stringify(ip)}: ${JSON.stringify(result)}`);
         assert.equal(manager.seen.length, 1);
         const { target, host } = manager.seen[0]!;
@@ -91,7 +92,7 @@ describe('manager client', () => {
     });
     try {
       manager.seen.length = 0;
-      await client.send({ ip: '10.0.0.1/../../x', key: 'k' });
+      await client.send(basicCall({ ip: '10.0.0.1/../../x', key: 'k' }));
       assert.equal(manager.seen[0]?.target, '/tenant-a/api/exec?ip=10.0.0.1%2F..%2F..%2Fx');
     } finally {
       await client.close();

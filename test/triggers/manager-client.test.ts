@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { execUrl, ManagerClient } from '../../src/triggers/manager-client.js';
 import { closedPort, FakeManager } from './fake-manager.js';
+import { basicCall } from '../../src/triggers/manager-call.js';
 
 describe('execUrl', () => {
   it('appends the exec path and encodes the ip, whatever characters it holds', () => {
@@ -24,7 +25,7 @@ describe('ManagerClient against a real HTTP server', () => {
         headers: { 'retry-after': '7' },
         body: 'busy\r\nretry later',
       };
-      const r = await client.send({ ip: '10.0.0.1', key: 'k-1' });
+      const r = await client.send(basicCall({ ip: '10.0.0.1', key: 'k-1' }));
       assert.deepEqual(r, {
         kind: 'response',
         status: 503,
@@ -49,7 +50,7 @@ describe('ManagerClient against a real HTTP server', () => {
     const client = new ManagerClient({ managerUrl: url, timeoutMs: 2000, connections: 4 });
     try {
       for (let i = 0; i < 10; i++) {
-        const r = await client.send({ ip: `10.0.0.${i}`, key: `k${i}` });
+        const r = await client.send(basicCall({ ip: `10.0.0.${i}`, key: `k${i}` }));
         assert.equal(r.kind === 'response' && r.status, 200);
       }
       assert.ok(sockets.size <= 2, `${sockets.size} connections for 10 calls`);
@@ -77,7 +78,7 @@ describe('ManagerClient against a real HTTP server', () => {
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     const client = new ManagerClient({ managerUrl: url, timeoutMs: 5000, connections: 1 });
     try {
-      const r = await client.send({ ip: '10.0.0.1', key: 'k' });
+      const r = await client.send(basicCall({ ip: '10.0.0.1', key: 'k' }));
       assert.equal(r.kind === 'response' && r.status, 200);
       assert.ok(written < 64 * 1024 * 1024, `the server could write only ${written} bytes`);
     } finally {
@@ -94,7 +95,7 @@ describe('ManagerClient against a real HTTP server', () => {
       connections: 1,
     });
     try {
-      const r = await client.send({ ip: '10.0.0.1', key: 'k' });
+      const r = await client.send(basicCall({ ip: '10.0.0.1', key: 'k' }));
       assert.equal(r.kind, 'error');
       assert.match(r.error, /ECONNREFUSED/);
     } finally {
@@ -108,7 +109,7 @@ describe('ManagerClient against a real HTTP server', () => {
     const client = new ManagerClient({ managerUrl: m.url, timeoutMs: 250, connections: 1 });
     try {
       const started = performance.now();
-      const r = await client.send({ ip: '10.0.0.1', key: 'k' });
+      const r = await client.send(basicCall({ ip: '10.0.0.1', key: 'k' }));
       const took = performance.now() - started;
       assert.deepEqual(r, { kind: 'timeout', error: 'timeout after 250 ms' });
       assert.ok(took >= 240 && took < 3000, `gave up after ${took} ms`);
@@ -125,7 +126,7 @@ describe('ManagerClient against a real HTTP server', () => {
     try {
       const ac = new AbortController();
       setTimeout(() => ac.abort(), 50);
-      const r = await client.send({ ip: '10.0.0.1', key: 'k' }, ac.signal);
+      const r = await client.send(basicCall({ ip: '10.0.0.1', key: 'k' }), ac.signal);
       assert.deepEqual(r, { kind: 'error', error: 'aborted: the server is shutting down' });
     } finally {
       await client.close();

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { ThreadedSender } from '../../src/triggers/sender-thread.js';
 import { eventually } from '../helpers.js';
 import { closedPort, FakeManager } from './fake-manager.js';
+import { basicCall } from '../../src/triggers/manager-call.js';
 
 describe('ThreadedSender: trigger calls on a worker thread', () => {
   it('makes the calls with their Idempotency-Keys and reports what the manager answered', async () => {
@@ -10,7 +11,9 @@ describe('ThreadedSender: trigger calls on a worker thread', () => {
     const sender = new ThreadedSender({ managerUrl: m.url, timeoutMs: 2000, connections: 4 });
     try {
       const ips = ['10.0.0.1', '2001:db8::1', '10.0.0.3'];
-      const results = await Promise.all(ips.map((ip, i) => sender.send({ ip, key: `k-${i}` })));
+      const results = await Promise.all(
+        ips.map((ip, i) => sender.send(basicCall({ ip, key: `k-${i}` }))),
+      );
       assert.deepEqual(
         results.map((r) => r.kind === 'response' && r.status),
         [200, 200, 200],
@@ -19,7 +22,7 @@ describe('ThreadedSender: trigger calls on a worker thread', () => {
       assert.deepEqual(m.keys().sort(), ['k-0', 'k-1', 'k-2']);
 
       m.mode = { kind: 'status', status: 503, headers: { 'retry-after': '7' }, body: 'busy' };
-      assert.deepEqual(await sender.send({ ip: '10.0.0.4', key: 'k-3' }), {
+      assert.deepEqual(await sender.send(basicCall({ ip: '10.0.0.4', key: 'k-3' })), {
         kind: 'response',
         status: 503,
         retryAfter: '7',
@@ -42,10 +45,10 @@ describe('ThreadedSender: trigger calls on a worker thread', () => {
     m.mode = { kind: 'blackhole' };
     const slow = new ThreadedSender({ managerUrl: m.url, timeoutMs: 150, connections: 1 });
     try {
-      const r = await refused.send({ ip: '10.0.0.1', key: 'k' });
+      const r = await refused.send(basicCall({ ip: '10.0.0.1', key: 'k' }));
       assert.ok(r.kind === 'error', `an error result, got ${r.kind}`);
       assert.match(r.error, /ECONNREFUSED/);
-      assert.deepEqual(await slow.send({ ip: '10.0.0.1', key: 'k' }), {
+      assert.deepEqual(await slow.send(basicCall({ ip: '10.0.0.1', key: 'k' })), {
         kind: 'timeout',
         error: 'timeout after 150 ms',
       });
@@ -63,17 +66,20 @@ describe('ThreadedSender: trigger calls on a worker thread', () => {
     const shutdown = new AbortController();
     try {
       const calls = [1, 2].map((i) =>
-        sender.send({ ip: `10.0.0.${i}`, key: `k${i}` }, shutdown.signal),
+        sender.send(basicCall({ ip: `10.0.0.${i}`, key: `k${i}` }), shutdown.signal),
       );
       await eventually(() => m.calls.length === 2);
       shutdown.abort();
       for (const r of await Promise.all(calls)) {
         assert.deepEqual(r, { kind: 'error', error: 'aborted: the server is shutting down' });
       }
-      assert.deepEqual(await sender.send({ ip: '10.0.0.3', key: 'k3' }, shutdown.signal), {
-        kind: 'error',
-        error: 'aborted: the server is shutting down',
-      });
+      assert.deepEqual(
+        await sender.send(basicCall({ ip: '10.0.0.3', key: 'k3' }), shutdown.signal),
+        {
+          kind: 'error',
+          error: 'aborted: the server is shutting down',
+        },
+      );
     } finally {
       await sender.close();
       await m.stop();
@@ -90,10 +96,10 @@ describe('ThreadedSender: trigger calls on a worker thread', () => {
     });
     try {
       assert.equal(sender.running, false, 'no thread before the first call');
-      await sender.send({ ip: '10.0.0.1', key: 'a' });
+      await sender.send(basicCall({ ip: '10.0.0.1', key: 'a' }));
       assert.equal(sender.running, true);
       await eventually(() => !sender.running);
-      const r = await sender.send({ ip: '10.0.0.2', key: 'b' });
+      const r = await sender.send(basicCall({ ip: '10.0.0.2', key: 'b' }));
       assert.equal(r.kind === 'response' && r.status, 200);
       assert.equal(sender.threadsStarted, 2);
       assert.deepEqual(m.keys(), ['a', 'b']);
@@ -108,7 +114,7 @@ describe('ThreadedSender: trigger calls on a worker thread', () => {
     m.mode = { kind: 'blackhole' };
     const sender = new ThreadedSender({ managerUrl: m.url, timeoutMs: 30_000, connections: 2 });
     try {
-      const held = sender.send({ ip: '10.0.0.1', key: 'k1' });
+      const held = sender.send(basicCall({ ip: '10.0.0.1', key: 'k1' }));
       await eventually(() => m.calls.length === 1);
       await sender.terminateThreadForTest();
       const r = await held;
@@ -116,7 +122,7 @@ describe('ThreadedSender: trigger calls on a worker thread', () => {
       assert.match(r.error, /trigger thread stopped/);
 
       m.mode = { kind: 'status', status: 200 };
-      const again = await sender.send({ ip: '10.0.0.1', key: 'k1' });
+      const again = await sender.send(basicCall({ ip: '10.0.0.1', key: 'k1' }));
       assert.equal(again.kind === 'response' && again.status, 200);
       assert.equal(sender.threadsStarted, 2);
     } finally {
@@ -132,7 +138,7 @@ describe('ThreadedSender: trigger calls on a worker thread', () => {
       connections: 1,
     });
     await sender.close();
-    assert.deepEqual(await sender.send({ ip: '10.0.0.1', key: 'k' }), {
+    assert.deepEqual(await sender.send(basicCall({ ip: '10.0.0.1', key: 'k' })), {
       kind: 'error',
       error: 'the trigger sender is closed',
     });

@@ -4,6 +4,7 @@
  */
 import type { Trigger } from '../../src/storage/store.js';
 import { Dispatcher, type DispatcherOptions } from '../../src/triggers/dispatcher.js';
+import type { ManagerClientOptions } from '../../src/triggers/manager-client.js';
 import { openTriggerSender, type ClosableTriggerSender } from '../../src/triggers/sender.js';
 import { eventually, json, testApp, type TestApp } from '../helpers.js';
 import { FakeManager } from './fake-manager.js';
@@ -65,6 +66,8 @@ export type HarnessOptions = Partial<
   managerUrl?: (manager: FakeManager) => string;
   /** Start the fake manager (default true); when false it refuses connections until started. */
   managerUp?: boolean;
+  /** The call's form (--manager-format, secrets). */
+  client?: Pick<ManagerClientOptions, 'format' | 'secrets'>;
 };
 
 /** The trigger paths a suite runs over (--trigger-hand-over): the default and the simple one. */
@@ -83,6 +86,7 @@ export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
   });
   const timeoutMs = opts.timeoutMs ?? 2000;
   const client = await openTriggerSender('inline', {
+    ...opts.client,
     managerUrl: opts.managerUrl?.(manager) ?? manager.url,
     timeoutMs,
     connections: opts.concurrency ?? 8,
@@ -97,6 +101,7 @@ export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
   t.events.subscribe((e) => {
     if (e.type === 'trigger') events.push(e.trigger);
   });
+  const { client: _client, ...dispatcherOpts } = opts;
   const d = new Dispatcher({
     store: t.store,
     sender: client,
@@ -111,7 +116,7 @@ export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
     pollIntervalMs: 25,
     retentionMs: 86_400_000,
     gaugeIntervalMs: 10,
-    ...opts,
+    ...dispatcherOpts,
   });
   ref.dispatcher = d;
   if (!opts.idle) d.start();
