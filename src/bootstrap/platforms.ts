@@ -92,7 +92,8 @@ case $ip in *[!0-9A-Fa-f.:]*) ip= ;; esac
 # No ip: the server records the address the request came from.
 body=
 [ -z "$ip" ] || body="ip=$ip"
-set -- -q -O /dev/null -T 30 --post-data "$body" \\
+# No -T: BusyBox 1.35's wget crashes when a timeout is combined with --post-data.
+set -- -q -O /dev/null --post-data "$body" \\
   --header 'Content-Type: application/x-www-form-urlencoded'
 [ -z "$ZTP_TOKEN" ] || set -- "$@" --header "Authorization: Bearer $ZTP_TOKEN"
 if wget "$@" "$ZTP_SERVER/ztp/register/$mac"; then
