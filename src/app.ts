@@ -16,6 +16,7 @@ import {
   createServer as createHttpsServer,
   type ServerOptions as HttpsServerOptions,
 } from 'node:https';
+import { bootstrapApi } from './bootstrap/routes.js';
 import type { DeviceService } from './devices/service.js';
 import { clientScriptApi } from './bootstrap/client-script.js';
 import { managementApi } from './devices/routes/management.js';
@@ -239,6 +240,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(retrievalApi, { ...group, guard: opts.guards?.retrieval });
   await app.register(managementApi, { ...group, guard: opts.guards?.management });
   await app.register(clientScriptApi);
+  await app.register(bootstrapApi, { ...group, guard: opts.guards?.registration });
   const ctx: PluginContext = {
     guards: opts.guards ?? {},
     onAnswer: (listener) => answerListeners.push(listener),

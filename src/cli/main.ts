@@ -10,6 +10,7 @@ Commands:
   export      write every device as JSON lines to standard output
   import      read JSON lines (from export) on standard input into the database
   token       create API tokens
+  dhcp        print DHCP server configuration for zero-touch boot (isc, kea, dnsmasq)
 
 Run 'ztp <command> --help' for the options of a command.`;
 
@@ -19,6 +20,7 @@ const COMMANDS: Record<string, () => Promise<{ main: (argv: string[]) => Promise
   export: () => import('./transfer.js').then((m) => ({ main: m.exportMain })),
   import: () => import('./transfer.js').then((m) => ({ main: m.importMain })),
   token: () => import('./token.js'),
+  dhcp: () => import('./dhcp.js'),
 };
 
 async function run(argv: string[]): Promise<number> {
