@@ -65,7 +65,11 @@ interface Seen {
   headers: IncomingHttpHeaders;
   body: string;
 }
-type Answer = { status: number; headers?: Record<string, string>; body: string };
+interface Answer {
+  status: number;
+  headers?: Record<string, string>;
+  body: string;
+}
 
 /** A server that records every request; answers come from `answers`, then a 201 record. */
 async function recorder(): Promise<{
@@ -174,7 +178,7 @@ describe('the Python client against a real server', { concurrency: true }, () =>
     writeFileSync(script, await res.text());
   });
   after(async () => {
-    await Promise.all([server?.stop(), guarded?.stop()]);
+    await Promise.all([server.stop(), guarded.stop()]);
   });
 
   PYTHONS.forEach((p, index) => {
