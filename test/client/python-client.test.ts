@@ -312,6 +312,40 @@ describe('the Python client against a real server', { concurrency: true }, () =>
         assert.equal((JSON.parse(noIp.stdout) as { id: string }).id, mac);
       });
 
+      it('a server beyond this box: the MAC of the interface routing to it, by /proc/net/route', async (t) => {
+        // A dry run: connecting a UDP socket and reading routes sends no packet. Here the default
+        // route is eth0's and 192.0.2.0/24 wlan0's: the longest prefix wins.
+        const routes = [
+          'Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\tMTU\tWindow\tIRTT',
+          'eth0\t00000000\t010200C0\t0003\t0\t0\t100\t00000000\t0\t0\t0',
+          'wlan0\t000200C0\t00000000\t0001\t0\t0\t600\t00FFFFFF\t0\t0\t0',
+        ];
+        const root = fakeRoot(
+          `${tag}-lpm`,
+          boxFiles(mac, { '/proc/net/route': `${routes.join('\n')}\n` }),
+        );
+        const r = await run(
+          p.path,
+          [script, '--server', 'http://192.0.2.50:8080', '--dry-run', '--wait', '0'],
+          {
+            env: clientEnv({ ZTP_PY_TEST_ROOT: root, PATH: join(tmp.dir, 'empty-path') }),
+          },
+        );
+        if (r.code === 5 && /network not ready/.test(r.stderr)) {
+          t.skip('this machine has no route to 192.0.2.50 at all');
+          return;
+        }
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(
+          r.stdout,
+          /^PUT http:\/\/192\.0\.2\.50:8080\/ztp\/register\/3c:52:82:99:99:99\n/,
+        );
+        assert.match(
+          r.stdout,
+          /\(dry run: nothing sent; id is the mac of wlan0 \(route to the server\)\)\n$/,
+        );
+      });
+
       it('--id in colon, hyphen, dotted and bare 12-hex notation is one canonical MAC', async () => {
         for (const given of [
           'AA-BB-CC-00-11-22',
