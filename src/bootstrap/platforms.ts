@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { SHELL_CLIENT } from '../client/shell-script.js';
-import { EMBEDDED_PYTHON_CLIENT } from './python-client.js';
+import { pythonClientFor } from './client-script.js';
 
 /** What a generator is given. */
 export interface ScriptContext {
@@ -216,9 +216,7 @@ export function withPoapMd5(text: string): string {
 }
 
 function pythonClient(ctx: ScriptContext): string {
-  return EMBEDDED_PYTHON_CLIENT
-    ? EMBEDDED_PYTHON_CLIENT(ctx.server, ctx.token)
-    : pythonBootstrap(ctx, { shebang: '#!/usr/bin/env python', platform: 'python' });
+  return pythonClientFor(ctx.server, ctx.token);
 }
 
 // --- the list --------------------------------------------------------------------------------

@@ -192,7 +192,7 @@ describe('Python platforms', { skip: noPython }, () => {
     });
     after(() => new Promise((r) => server.close(r)));
 
-    for (const name of ['eos', 'iosxe', 'nxos', 'junos', 'python']) {
+    for (const name of ['eos', 'iosxe', 'nxos', 'junos']) {
       it(`${name}: passes --server and --token, exits with the client's code`, async () => {
         const path = file(`${name}-run.py`, render(name, { server: url, token: 'tok' }));
         for (const py of PYTHONS) {
@@ -205,6 +205,23 @@ describe('Python platforms', { skip: noPython }, () => {
         assert.deepEqual(JSON.parse(r.stdout), ['--server', url]);
       });
     }
+
+    it('python: is the client itself, with the server and the presented token filled in', async () => {
+      const args = ['--dry-run', '--json', '--id', 'sw1', '--ip', '10.0.0.1'];
+      for (const [token, authorization] of [
+        ['tok', 'Bearer ***'],
+        [undefined, null],
+      ] as const) {
+        const path = file(`python-${token ?? 'none'}.py`, render('python', { server: url, token }));
+        for (const py of PYTHONS) {
+          const r = await run('python', [path, ...args], { env: py.env });
+          assert.equal(r.code, 0, `${py.version}: ${r.stderr}`);
+          const plan = JSON.parse(r.stdout) as { url: string; authorization: string | null };
+          assert.equal(plan.url, `${url}/ztp/register/sw1`);
+          assert.equal(plan.authorization, authorization);
+        }
+      }
+    });
 
     it('says why and exits non-zero when the server cannot be reached', async () => {
       const path = file('eos-down.py', render('eos', { server: 'http://127.0.0.1:1' }));

@@ -92,7 +92,6 @@ function harness(
       random: () => 0.5,
       log: (line) => h.err.push(line),
     },
-    hostname: () => 'sw-core-1',
     readStdin: async () => opts.stdin ?? Buffer.alloc(0),
     out: (line) => h.out.push(line),
     err: (line) => h.err.push(line),
@@ -110,16 +109,13 @@ const dir = mkdtempSync(join(tmpdir(), 'ztp-client-main-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('ztp register: success', () => {
-  it('sends the detected MAC and source address with the hostname, prints one line', async () => {
+  it('sends the detected MAC and source address only (no name, no userdata), prints one line', async () => {
     const h = harness([OK]);
     assert.equal(await main([...S], h.deps), EXIT.ok);
     assert.equal(h.sent.length, 1);
     assert.equal(h.sent[0]!.url.href, `http://ztp.example:8080/ztp/register/${MAC}`);
-    assert.deepEqual(JSON.parse(h.sent[0]!.body), {
-      ip: '10.0.0.5',
-      name: 'sw-core-1',
-      userdata: '',
-    });
+    // A boot must not overwrite what an operator wrote: nothing the device was not told to send.
+    assert.deepEqual(JSON.parse(h.sent[0]!.body), { ip: '10.0.0.5' });
     assert.equal(h.sent[0]!.token, undefined);
     assert.deepEqual(h.out, [`registered ${MAC} as 10.0.0.5 (created)`]);
   });
@@ -143,6 +139,20 @@ describe('ztp register: success', () => {
     const body = JSON.parse(h.sent[0]!.body) as { ip: string; name: string };
     assert.equal(body.name, 'from-flag');
     assert.equal(body.ip, '192.0.2.77');
+  });
+
+  it('sends name and userdata when given by flag or environment, an empty flag value too', async () => {
+    const env = harness([OK], { env: { ZTP_NAME: 'env-name', ZTP_USERDATA: 'env ud' } });
+    assert.equal(await main(S, env.deps), 0);
+    assert.deepEqual(JSON.parse(env.sent[0]!.body), {
+      ip: '10.0.0.5',
+      name: 'env-name',
+      userdata: 'env ud',
+    });
+    // An explicit empty value clears the field; an empty variable counts as unset.
+    const flags = harness([OK], { env: { ZTP_NAME: '', ZTP_USERDATA: '' } });
+    assert.equal(await main([...S, '--userdata', ''], flags.deps), 0);
+    assert.deepEqual(JSON.parse(flags.sent[0]!.body), { ip: '10.0.0.5', userdata: '' });
   });
 
   it('--id is canonicalised; a path prefix in --server is kept', async () => {

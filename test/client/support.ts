@@ -1,7 +1,8 @@
 /** Real processes for the client end-to-end tests: a `ztp serve` on loopback and client runs. */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { tempDir } from '../helpers.js';
 
@@ -17,7 +18,9 @@ export interface Served {
 }
 
 /** Starts `node bin/ztp.mjs serve --port PORT` on `host` with a fresh database; resolves when listening. */
-export async function serve(opts: { host?: string; port?: number } = {}): Promise<Served> {
+export async function serve(
+  opts: { host?: string; port?: number; args?: string[] } = {},
+): Promise<Served> {
   const { dir, cleanup } = tempDir('ztp-client-e2e-');
   const proc = spawn(
     process.execPath,
@@ -32,6 +35,7 @@ export async function serve(opts: { host?: string; port?: number } = {}): Promis
       join(dir, 'ztp.db'),
       '--log-level',
       'info',
+      ...(opts.args ?? []),
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
@@ -177,4 +181,61 @@ export function wgetOnlyToolbox(dir: string): string | undefined {
   if (wget === undefined) return undefined;
   if (!execFileSync(wget, ['--help'], { encoding: 'utf8' }).includes('--method')) return undefined;
   return makeToolbox(dir, { ...Object.fromEntries(GNU_TOOLS.map((n) => [n, which(n)])), wget });
+}
+
+export interface Python {
+  /** e.g. "2.7.18" */
+  version: string;
+  /** Absolute path of its interpreter (run directly: no pyenv shim, no .python-version lookup). */
+  path: string;
+}
+
+/** pyenv's root: $PYENV_ROOT, else what `pyenv root` says, else ~/.pyenv. */
+function pyenvRoot(): string {
+  if (process.env.PYENV_ROOT) return process.env.PYENV_ROOT;
+  try {
+    return execFileSync('pyenv', ['root'], { encoding: 'utf8' }).trim();
+  } catch {
+    return join(homedir(), '.pyenv');
+  }
+}
+
+/** The CPython versions pyenv has installed, oldest first. */
+export function pyenvPythons(): Python[] {
+  const root = pyenvRoot();
+  let names: string[];
+  try {
+    names = readdirSync(join(root, 'versions'));
+  } catch {
+    return [];
+  }
+  const key = (v: string) =>
+    v
+      .split('.')
+      .map((n) => n.padStart(4, '0'))
+      .join('.');
+  return names
+    .filter((v) => /^\d+\.\d+\.\d+$/.test(v))
+    .map((version) => ({ version, path: join(root, 'versions', version, 'bin', 'python') }))
+    .filter((p) => existsSync(p.path))
+    .sort((a, b) => key(a.version).localeCompare(key(b.version)));
+}
+
+/**
+ * The interpreters the Python client is proven on: 2.7, 3.6 and the newest installed, and the
+ * versions wanted but missing (a CI run must fail on those, a developer's skips them).
+ */
+export function clientPythons(): { found: Python[]; missing: string[] } {
+  const all = pyenvPythons();
+  const found: Python[] = [];
+  const missing: string[] = [];
+  for (const series of ['2.7', '3.6']) {
+    const p = all.filter((x) => x.version.startsWith(`${series}.`)).pop();
+    if (p === undefined) missing.push(series);
+    else found.push(p);
+  }
+  const newest = all.filter((x) => x.version.startsWith('3.')).pop();
+  if (newest === undefined) missing.push('3 (newest)');
+  else if (!found.includes(newest)) found.push(newest);
+  return { found, missing };
 }

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SHELL_CLIENT } from '../../src/client/shell-script.js';
 import { tempDir } from '../helpers.js';
-import { BIN, BUNDLE, clientEnv, run, wgetOnlyToolbox } from './support.js';
+import { BIN, BUNDLE, clientEnv, clientPythons, ROOT, run, wgetOnlyToolbox } from './support.js';
 
 const tmp = tempDir('ztp-client-tls-');
 const f = (name: string) => join(tmp.dir, name);
@@ -160,6 +160,27 @@ describe('https with a private CA', { skip: !hasOpenssl() && 'openssl is not ins
     ]);
   } else {
     it('sh client (GNU wget)', (t) => t.skip('GNU wget is not installed'));
+  }
+  // The Python client on the oldest and newest interpreter (test/client/python-client.test.ts
+  // fails in CI when they are missing), and on 2.7 with the TLS code of Pythons before 2.7.9.
+  const pythonClient = join(ROOT, 'src/client/ztp_client.py');
+  const pythons = clientPythons().found;
+  const oldest = pythons[0];
+  for (const p of new Set([oldest, pythons.at(-1)])) {
+    if (p === undefined) continue;
+    clients.push([
+      `Python ${p.version}`,
+      (a, env) => run(p.path, [pythonClient, ...a], { env: clientEnv(env) }),
+    ]);
+  }
+  if (oldest?.version.startsWith('2.')) {
+    clients.push([
+      `Python ${oldest.version} (TLS without ssl.SSLContext)`,
+      (a, env) =>
+        run(oldest.path, [pythonClient, ...a], {
+          env: clientEnv({ ...env, ZTP_PY_TEST_LEGACY_TLS: '1' }),
+        }),
+    ]);
   }
 
   for (const [name, client] of clients) {

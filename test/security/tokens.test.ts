@@ -171,7 +171,10 @@ describe('token roles × API groups', () => {
   }
 
   it('keeps the probes, docs, OpenAPI document, console page and client script public', async () => {
-    for (const url of ['/healthz', '/readyz', '/openapi.json', '/docs/', '/', '/ztp/client.sh']) {
+    for (const url of [
+      ...['/healthz', '/readyz', '/openapi.json', '/docs/', '/', '/ztp/client.sh'],
+      '/ztp/client.py',
+    ]) {
       const res = await t.app.inject({ method: 'GET', url });
       assert.ok(![401, 403].includes(res.statusCode), `${url}: ${res.statusCode}`);
     }
