@@ -5,7 +5,7 @@
  * server's), so it starts fast and bundles into one file.
  */
 import { open, readFile, realpath } from 'node:fs/promises';
-import { hostname, networkInterfaces } from 'node:os';
+import { networkInterfaces } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { normaliseId, normaliseIp, USERDATA_MAX_BYTES, validateName } from '../devices/identity.js';
 import {
@@ -29,7 +29,6 @@ export interface ClientDeps {
   sourceAddressFor(host: string, port: number): Promise<string>;
   attempt(spec: AttemptSpec): Promise<Outcome>;
   retry: RetryDeps;
-  hostname(): string;
   readStdin(limit: number): Promise<Buffer>;
   out(line: string): void;
   err(line: string): void;
@@ -67,7 +66,6 @@ export function defaultDeps(command = 'ztp register'): ClientDeps {
     sourceAddressFor,
     attempt,
     retry: realRetryDeps((line) => err(`${command}: ${line}`)),
-    hostname,
     readStdin,
     out: (line) => process.stdout.write(`${line}\n`),
     err,
@@ -96,9 +94,11 @@ function fileError(what: string, path: string, e: unknown): UsageError {
   return new UsageError(`cannot read ${what} ${path}: ${code ?? String(e)}`);
 }
 
-async function loadUserdata(opts: ClientOptions, deps: ClientDeps): Promise<string> {
+/** The userdata to send, or undefined when none was given (the stored value is then kept). */
+async function loadUserdata(opts: ClientOptions, deps: ClientDeps): Promise<string | undefined> {
   if (opts.userdataFile === undefined) {
-    const text = opts.userdata ?? '';
+    if (opts.userdata === undefined) return undefined;
+    const text = opts.userdata;
     if (Buffer.byteLength(text) > USERDATA_MAX_BYTES) {
       throw new UsageError(`--userdata is larger than ${USERDATA_MAX_BYTES} bytes`);
     }
@@ -185,8 +185,8 @@ export async function main(argv: string[], deps: ClientDeps = defaultDeps()): Pr
   let ca: string | undefined;
   let cert: string | undefined;
   let key: string | undefined;
-  let userdata: string;
-  let name: string;
+  let userdata: string | undefined;
+  let name: string | undefined;
   let fixedIp: string | undefined;
   let fixedId: Identity | undefined;
   try {
@@ -205,7 +205,8 @@ export async function main(argv: string[], deps: ClientDeps = defaultDeps()): Pr
       'private key',
     );
     userdata = await loadUserdata(opts, deps);
-    name = usage('name', () => validateName(opts.name ?? deps.hostname()));
+    // Sent only when given: a boot must not erase the name an admin set (issue 18).
+    name = opts.name === undefined ? undefined : usage('name', () => validateName(opts.name!));
     fixedIp = opts.ip === undefined ? undefined : usage('ip', () => normaliseIp(opts.ip!));
     if (opts.id !== undefined) {
       const given = opts.id;
@@ -265,10 +266,15 @@ export async function main(argv: string[], deps: ClientDeps = defaultDeps()): Pr
       }
     }
     const url = new URL(`${base}/ztp/register/${identity.id}`);
-    const body = JSON.stringify({ ip, name, userdata });
+    const body = JSON.stringify({
+      ip,
+      ...(name === undefined ? {} : { name }),
+      ...(userdata === undefined ? {} : { userdata }),
+    });
     lastRequest = { url, body, identity };
     if (opts.dryRun) {
-      return { kind: 'ok', created: false, record: { id: identity.id, ip, name, userdata } };
+      const record = { id: identity.id, ip, name: name ?? '', userdata: userdata ?? '' };
+      return { kind: 'ok', created: false, record };
     }
     return deps.attempt({
       url,

@@ -54,8 +54,18 @@ export const CLIENT_OPTIONS: readonly Spec[] = [
     arg: 'IP',
     help: 'Address to register. Default: the local address used to reach the server.',
   },
-  { flag: 'name', env: 'ZTP_NAME', arg: 'NAME', help: 'Device name. Default: the hostname.' },
-  { flag: 'userdata', env: 'ZTP_USERDATA', arg: 'TEXT', help: 'Free text, at most 64 KiB.' },
+  {
+    flag: 'name',
+    env: 'ZTP_NAME',
+    arg: 'NAME',
+    help: 'Device name. Sent only when given: otherwise the stored name is left as it is.',
+  },
+  {
+    flag: 'userdata',
+    env: 'ZTP_USERDATA',
+    arg: 'TEXT',
+    help: 'Free text, at most 64 KiB. Sent only when given (this or --userdata-file).',
+  },
   {
     flag: 'userdata-file',
     env: 'ZTP_USERDATA_FILE',
@@ -143,8 +153,8 @@ export function clientHelp(command: string): string {
   const codes = EXIT_CODE_HELP.map(([c, m]) => `  ${c}  ${m}`).join('\n');
   return `Usage: ${command} --server URL [options]
 
-Registers this device with a ztp server: PUT {server}/ztp/register/{id} with its ip, name and
-userdata. Run it at every boot. Flags win over environment variables.
+Registers this device with a ztp server: PUT {server}/ztp/register/{id} with its ip, and its
+name and userdata when given. Run it at every boot. Flags win over environment variables.
 
 Options:
 ${opts}

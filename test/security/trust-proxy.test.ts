@@ -97,7 +97,7 @@ describe('requests through a trusted proxy', () => {
   });
 
   it('from anyone else the headers are ignored, garbage included', async () => {
-    const cases = [
+    const cases: Record<string, string>[] = [
       { 'x-forwarded-for': '198.51.100.7' },
       { 'x-forwarded-for': 'garbage', 'x-forwarded-proto': 'gopher' },
       { forwarded: 'for=unknown', 'x-forwarded-for': '1.2.3.4' },
