@@ -34,6 +34,7 @@ import { validatorCompiler } from './http/validation.js';
 import { refuseCrossSite } from './security/cross-site.js';
 import { docsUiSecurity } from './security/headers.js';
 import { checkBeforeHandshake } from './security/tls.js';
+import { forwardingHeadersHook, type TrustProxy } from './security/trust-proxy.js';
 
 export interface AppOptions {
   service: DeviceService;
@@ -47,6 +48,11 @@ export interface AppOptions {
    * the root instance; they get the guards so that they protect their routes like the groups.
    */
   plugins?: AppPlugin[];
+  /**
+   * `--trust-proxy`: the peers whose forwarding headers give `request.ip`, `.protocol` and
+   * `.host` (src/security/trust-proxy.ts); undefined: the socket's peer, always.
+   */
+  trustProxy?: TrustProxy | undefined;
   /** TLS: passed to the Fastify factory, which creates an https server with it. */
   https?: HttpsServerOptions | undefined;
   /** Slow-client protection and header size; defaults in SERVER_LIMITS. */
@@ -150,6 +156,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: false,
     genReqId: requestIdOf,
+    ...(opts.trustProxy ? { trustProxy: opts.trustProxy } : {}),
   }).withTypeProvider<TypeBoxTypeProvider>();
   // TypeBox checks bodies exactly (no type coercion: {"name": 5} is a 400, not "5") and converts
   // only query strings and path parameters; each problem is worded as one sentence.
@@ -169,6 +176,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   app.removeContentTypeParser('text/plain');
   // JSON bodies: an empty one is {} (a registration may be empty), lone surrogates are refused.
   installJsonBodyParser(app);
+  // Before any guard (the rate limit reads request.ip): a trusted proxy's headers are checked.
+  if (opts.trustProxy) app.addHook('onRequest', forwardingHeadersHook(opts.trustProxy));
   // Before any guard: a browser's cross-site state change is refused whatever the credentials.
   app.addHook('onRequest', refuseCrossSite);
 

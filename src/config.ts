@@ -67,6 +67,7 @@ export interface ServeConfig {
   tokensFile: string | undefined;
   tokens: string | undefined;
   registerRateLimit: RateLimit | undefined;
+  trustProxy: string | undefined;
   headersTimeout: number;
   requestTimeout: number;
   idleTimeout: number;
@@ -375,6 +376,14 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
     kind: 'rate',
     default: undefined,
     help: 'Registrations allowed per source address (IPv6: per /64), as N/window, e.g. 60/1m; beyond it 429 with Retry-After. Unset: no limit.',
+  },
+  {
+    key: 'trustProxy',
+    flag: 'trust-proxy',
+    env: 'ZTP_TRUST_PROXY',
+    kind: 'string',
+    default: undefined,
+    help: 'Reverse proxies to believe, as CIDR[,CIDR...] (e.g. 10.0.0.0/8,fd00::/8). From these peers only, X-Forwarded-For / Forwarded give the source address (default ip, lastSource, rate-limit key) and X-Forwarded-Proto/-Host the public URL in served scripts; from anyone else the headers are ignored. Unset: trust no proxy.',
   },
   {
     key: 'headersTimeout',

@@ -82,6 +82,7 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
     plugins: [operator.plugin],
     guards: security.guards,
     https: security.https,
+    trustProxy: security.trustProxy,
     limits: {
       headersTimeout: config.headersTimeout,
       requestTimeout: config.requestTimeout,

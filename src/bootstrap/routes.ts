@@ -16,10 +16,11 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import type { DeviceService } from '../devices/service.js';
-import { InvalidInputError, ZtpError } from '../errors.js';
+import { ZtpError } from '../errors.js';
 import { UnauthorizedError, type Guard, type GuardRequest } from '../http/auth.js';
 import { servedFrom } from './client-script.js';
 import { problems } from '../http/schemas.js';
+import { AmbiguousTokenError, queryToken } from '../security/device-token.js';
 import { TOKEN_SYNTAX } from '../security/tokens.js';
 import { identityFromHeaders, type HeaderIdentity } from './identity-headers.js';
 import { bootstrapUrl, platformNamed, PLATFORMS } from './platforms.js';
@@ -47,20 +48,16 @@ const Script = {
 };
 
 /**
- * Runs the registration guard for this fetch; a `?token=` stands for `Authorization: Bearer`.
- * Throws its 401/403/429 problem.
+ * Runs the registration guard for this fetch (it reads a `?token=` as it does on the registration
+ * URL). Throws its 400/401/403/429 problem.
  */
 async function authorise(
   guard: Guard,
   request: FastifyRequest,
-  token: string | undefined,
   identity: HeaderIdentity | undefined,
 ): Promise<void> {
   const credentials: GuardRequest = {
-    headers:
-      token === undefined
-        ? request.headers
-        : { ...request.headers, authorization: `Bearer ${token}` },
+    headers: request.headers,
     ip: request.ip,
     params: identity === undefined ? {} : { id: identity.id },
     raw: request.raw,
@@ -107,9 +104,7 @@ export const bootstrapApi: FastifyPluginAsyncTypebox<BootstrapOptions> = async (
           'A GET carrying ONIE-*, SONiC (SERIAL-NUMBER, BASE-MAC-ADDRESS, PRODUCT-NAME) or CUMULUS-* identity headers registers the device (id: its base MAC; ip: the source address) before the script is sent; HEAD never does.',
         params: Type.Object({ platform: Type.String() }),
         querystring: Type.Object({
-          token: Type.Optional(
-            Type.String({ minLength: 1, maxLength: 512, description: 'A device token' }),
-          ),
+          token: Type.Optional(Type.Unknown({ description: 'A device token' })),
         }),
         response: { 200: Script, ...problems(400, 401, 403, 404, 429, 503) },
       },
@@ -128,20 +123,20 @@ export const bootstrapApi: FastifyPluginAsyncTypebox<BootstrapOptions> = async (
           'invalid_url',
           "the Host header is not a host name or address that can be written into a script; fetch it by the server's name or address",
         );
-      const { token } = request.query;
-      if (token !== undefined && !TOKEN_SYNTAX.test(token))
-        throw new UnauthorizedError('?token= is not a well-formed token', true);
+      // Repeated (or given with Authorization too): 400 ambiguous_token, as on the registration URL.
+      const token = queryToken(request.url);
       if (token !== undefined && request.headers.authorization !== undefined)
-        throw new InvalidInputError(
-          'invalid_query',
+        throw new AmbiguousTokenError(
           'give the token either in ?token= or in the Authorization header, not both',
         );
+      if (token !== undefined && !TOKEN_SYNTAX.test(token))
+        throw new UnauthorizedError('?token= is not a well-formed token', true);
       // Checked on HEAD too, so that HEAD answers what GET would; only GET acts on them.
       const identity = identityFromHeaders(request.headers);
       if (request.method === 'GET') {
         if (guard && (token !== undefined || identity !== undefined)) {
           try {
-            await authorise(guard, request, token, identity);
+            await authorise(guard, request, identity);
           } catch (e) {
             if (e instanceof UnauthorizedError) void reply.header('www-authenticate', e.challenge);
             throw e;

@@ -268,7 +268,11 @@ export async function main(argv: string[], deps: ClientDeps = defaultDeps()): Pr
       }
     }
     const url = new URL(`${base}/ztp/register/${identity.id}`);
-    const body = JSON.stringify({ ip, name, userdata });
+    const body = JSON.stringify({
+      ip,
+      ...(name === undefined ? {} : { name }),
+      ...(userdata === undefined ? {} : { userdata }),
+    });
     lastRequest = { url, body, identity };
     if (opts.dryRun) {
       // Only lastRequest is printed for a dry run; the record just ends the retry loop.

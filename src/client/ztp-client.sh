@@ -6,8 +6,8 @@
 #     curl -fsS http://server:8080/ztp/client.sh | sh -s -- --name sw1 --wait 60s
 #
 # registers the device. Same options, environment variables, output and exit codes as
-# `ztp register`; run with --help for the list. Needs: curl (or GNU wget), ip (iproute2 or
-# busybox), awk, sed, tr, od. Everything runs inside main(), called on the last line, so the
+# `ztp register`; run with --help for the list. Needs: curl (or GNU wget, or BusyBox wget
+# alone: then it registers by POST with a form body), ip (iproute2 or busybox), awk, sed, tr, od. Everything runs inside main(), called on the last line, so the
 # whole script is read before anything runs (safe to pipe into sh).
 # This file is the source of src/client/shell-script.ts (npm run gen:client-sh).
 
@@ -22,8 +22,9 @@ usage() {
 Usage: sh ztp-client.sh [--server URL] [options]
        curl -fsS http://SERVER/ztp/client.sh | sh -s -- [options]
 
-Registers this device with a ztp server: PUT {server}/ztp/register/{id} with its ip, name and
-userdata. Run it at every boot. Flags win over environment variables.
+Registers this device with a ztp server: PUT {server}/ztp/register/{id} with its ip, and its
+name and userdata when given (with BusyBox wget alone: POST with a form body). Run it at every
+boot. Flags win over environment variables.
 
 Options:
   --server URL  (env ZTP_SERVER; default: the server this script was fetched from)
@@ -31,10 +32,13 @@ Options:
       mac (the interface that routes to the server), machine-id, cpu (CPU serial), dmi-uuid.
   --id ID  (env ZTP_ID)            Use this device id instead of detecting one.
   --ip IP  (env ZTP_IP)            Address to register. Default: the local source address.
-  --name NAME  (env ZTP_NAME)      Device name. Default: the hostname.
-  --userdata TEXT  (env ZTP_USERDATA)  Free text, at most 64 KiB.
+  --name NAME  (env ZTP_NAME)      Device name. Sent only when given: otherwise the stored
+      name is left as it is.
+  --userdata TEXT  (env ZTP_USERDATA)  Free text, at most 64 KiB. Sent only when given (this
+      or --userdata-file).
   --userdata-file PATH  (env ZTP_USERDATA_FILE)  Read userdata from a file.
-  --token TOKEN  (env ZTP_TOKEN)   Bearer token (Authorization: Bearer TOKEN).
+  --token TOKEN  (env ZTP_TOKEN)   Bearer token (Authorization: Bearer TOKEN; as ?token=TOKEN
+      with a BusyBox wget that cannot send headers).
   --token-file PATH  (env ZTP_TOKEN_FILE)  Read the bearer token from a file.
   --ca-file PATH  (env ZTP_CA_FILE)  PEM CA certificate(s) for an https server.
   --cert-file PATH  (env ZTP_CERT_FILE)  PEM client certificate for mutual TLS.
@@ -51,7 +55,7 @@ Exit codes:
   0  registered (or, with --dry-run, detected and printed)
   1  unexpected error
   2  usage error: bad option, unreadable file, id/name/userdata invalid or too large,
-     no curl/GNU wget
+     no curl, GNU wget or BusyBox wget (or BusyBox wget with https)
   3  identity detection failed: the id source or the local address is unavailable
   4  the server rejected the registration (4xx other than 408/429, a redirect, or a refused
      client certificate)
@@ -79,6 +83,16 @@ json_escape() {
       for (i = 1; i <= n; i++) { c = substr($0, i, 1); s = s ((c in m) ? m[c] : c) }
       out = (NR > 1) ? out "\\n" s : s }
     END { printf "%s", substr(out, 1, length(out) - 1) }'
+}
+
+# application/x-www-form-urlencoded text of standard input, byte for byte.
+form_escape() {
+  od -An -v -tx1 | LC_ALL=C awk '
+    BEGIN { for (i = 0; i < 256; i++) b[sprintf("%02x", i)] = i }
+    { for (i = 1; i <= NF; i++) { c = b[$i]
+        if ((c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) ||
+          c == 45 || c == 46 || c == 95 || c == 126) printf "%c", c
+        else printf "%%%s", toupper($i) } }'
 }
 
 # First string member $1 of the JSON object in file $2 (escapes left as they are).
@@ -349,8 +363,22 @@ client_cert_refused() {
   return 1
 }
 
-# PUT $url with $tmp/req. Sets a_kind (ok|retry|rejected|untrusted), a_status, a_reason,
-# a_retry_after (seconds or empty), and leaves the answer in $tmp/body.
+# Runs "$@" (BusyBox wget, which has no timeout option in every build) for at most $1 ms.
+with_deadline() {
+  wd_s=$((($1 + 999) / 1000))
+  shift
+  "$@" &
+  wd_pid=$!
+  (sleep "$wd_s" && kill "$wd_pid") </dev/null >/dev/null 2>&1 &
+  wd_killer=$!
+  wait "$wd_pid"
+  wd_rc=$?
+  kill "$wd_killer" 2>/dev/null
+  return "$wd_rc"
+}
+
+# PUT $url with $tmp/req (BusyBox wget: POST). Sets a_kind (ok|retry|rejected|untrusted),
+# a_status, a_reason, a_retry_after (seconds or empty), and leaves the answer in $tmp/body.
 send() {
   : >"$tmp/body"
   : >"$tmp/headers"
@@ -381,7 +409,7 @@ send() {
       esac
       return
     fi
-  else
+  elif [ "$http_tool" = wget ]; then
     set -- -nv -S -O "$tmp/body" --method=PUT --body-file="$tmp/req" --tries=1 --max-redirect=0 \
       --content-on-error --timeout="$(secs "$1")" --header='Content-Type: application/json' \
       --header='Accept: application/json, application/problem+json' \
@@ -408,6 +436,29 @@ send() {
       return
     fi
     sed -i 's/^  //' "$tmp/headers" 2>/dev/null
+  elif [ "$http_tool" = busybox ]; then
+    # BusyBox wget sends GET or POST only, with Content-Type application/x-www-form-urlencoded
+    # for --post-data; it keeps no body of an error answer (the status line is the reason).
+    bb_ms=$1
+    set -- -S -O "$tmp/body" -U "ztp-client-sh/$ZTP_CLIENT_VERSION"
+    [ -n "$token" ] && [ -n "$bb_header" ] && set -- "$@" --header "Authorization: Bearer $token"
+    # One argument may hold at most 128 KiB (Linux): a larger body goes by file when possible.
+    if [ "$(wc -c <"$tmp/req")" -gt 65536 ] && [ -n "$bb_post_file" ]; then
+      set -- "$@" --post-file "$tmp/req"
+    else
+      set -- "$@" --post-data "$(cat "$tmp/req")"
+    fi
+    with_deadline "$bb_ms" wget "$@" "$url$url_token" </dev/null 2>"$tmp/headers"
+    s_rc=$?
+    a_status=$(awk '/^  HTTP\// { s = $2 } END { print s }' "$tmp/headers")
+    if [ -z "$a_status" ]; then
+      a_reason=$(grep -v -e '^  ' -e '^Connecting' "$tmp/headers" | sed 's/^wget: //' | head -n 1)
+      [ -n "$a_reason" ] || a_reason="wget exit $s_rc (network failure or timeout)"
+      a_kind=retry
+      return
+    fi
+    # Only the answer's head (its lines are indented), as GNU wget's.
+    sed -n 's/^  //p' "$tmp/headers" >"$tmp/head" && mv "$tmp/head" "$tmp/headers"
   fi
   a_retry_after=$(awk 'tolower($1) == "retry-after:" { v = $2 } END { gsub(/\r/, "", v); print v }' "$tmp/headers")
   case $a_retry_after in *[!0-9]* | '') a_retry_after= ;; esac
@@ -522,12 +573,28 @@ main() {
   timeout_ms=$(to_ms timeout "${o_timeout:-${ZTP_TIMEOUT:-10s}}") || exit 2
   [ "$timeout_ms" -ge 100 ] || usage_error '--timeout must be at least 100ms'
 
+  http_tool= bb_header= bb_post_file=
   if command -v curl >/dev/null 2>&1; then
     http_tool=curl
-  elif command -v wget >/dev/null 2>&1 && wget --help 2>&1 | grep -q -- '--method'; then
-    http_tool=wget
-  elif [ -z "$dry" ]; then
-    usage_error 'needs curl or GNU wget (busybox wget cannot send PUT)'
+  elif command -v wget >/dev/null 2>&1; then
+    wget_help=$(wget --help 2>&1)
+    case $wget_help in
+      *--method*) http_tool=wget ;;
+      *--post-data*)
+        # BusyBox wget: POST only; --header and --post-file only in some builds.
+        http_tool=busybox
+        case $wget_help in *--header*) bb_header=1 ;; esac
+        case $wget_help in *--post-file*) bb_post_file=1 ;; esac
+        ;;
+    esac
+  fi
+  if [ -z "$http_tool" ] && [ -z "$dry" ]; then
+    usage_error 'needs curl, GNU wget, or a BusyBox wget with --post-data'
+  fi
+  if [ "$http_tool" = busybox ]; then
+    case $server in
+      https://*) usage_error "BusyBox wget cannot check the server's TLS certificate: use an http:// --server, or install curl or GNU wget" ;;
+    esac
   fi
 
   tmp=$(mktemp -d 2>/dev/null || { d=/tmp/ztp-client.$$ && mkdir -m 700 "$d" && echo "$d"; }) || die 1 'cannot create a temporary directory'
@@ -548,10 +615,17 @@ main() {
       t_esc=$(printf '%s' "$token" | sed 's/\\/\\\\/g; s/"/\\"/g')
       if [ "$http_tool" = curl ]; then
         printf 'header = "Authorization: Bearer %s"\n' "$t_esc" >"$tmp/auth"
+      elif [ "$http_tool" = busybox ]; then
+        : # on the command line: BusyBox wget reads no configuration file
       else
         printf 'header = Authorization: Bearer %s\n' "$token" >"$tmp/auth"
       fi
     )
+  fi
+  # A BusyBox wget without --header: the token travels in the URL (docs/security.md).
+  url_token=
+  if [ -n "$token" ] && [ "$http_tool" = busybox ] && [ -z "$bb_header" ]; then
+    url_token="?token=$(printf '%s' "$token" | form_escape)"
   fi
   if [ -n "$ca_file" ]; then
     [ -r "$ca_file" ] || usage_error "cannot read --ca-file $ca_file: $(file_reason "$ca_file")"
@@ -575,7 +649,11 @@ main() {
     printf '%s' "$o_ud" >"$tmp/userdata"
     [ "$(wc -c <"$tmp/userdata")" -le 65536 ] || usage_error '--userdata is larger than 65536 bytes'
   fi
-  [ -n "$o_name_set" ] || o_name=${ZTP_NAME:-$(uname -n)}
+  # Name and userdata are sent only when given: a boot must not erase what an admin wrote.
+  name_given=$o_name_set
+  [ -n "$o_name_set" ] || { o_name=${ZTP_NAME:-} && [ -n "$o_name" ] && name_given=1; }
+  ud_given=$o_ud_set
+  [ -n "$o_ud$o_udf" ] && ud_given=1
   name=$o_name
   [ "$(printf '%s' "$name" | LC_ALL=C tr -d '\000-\037\177' | wc -c)" -eq "$(printf '%s' "$name" | wc -c)" ] ||
     usage_error '--name: name must not contain control characters'
@@ -643,17 +721,34 @@ main() {
     fi
     if [ -z "$a_kind" ]; then
       url="$base/ztp/register/$id"
-      printf '{"ip":"%s","name":"%s","userdata":"%s"}' "$(printf '%s' "$ip" | json_escape)" \
-        "$(printf '%s' "$name" | json_escape)" "$(json_escape <"$tmp/userdata")" >"$tmp/req"
+      if [ "$http_tool" = busybox ]; then
+        {
+          printf 'ip=%s' "$(printf '%s' "$ip" | form_escape)"
+          [ -z "$name_given" ] || printf '&name=%s' "$(printf '%s' "$name" | form_escape)"
+          [ -z "$ud_given" ] || printf '&userdata=%s' "$(form_escape <"$tmp/userdata")"
+        } >"$tmp/req"
+        method=POST
+      else
+        {
+          printf '{"ip":"%s"' "$(printf '%s' "$ip" | json_escape)"
+          [ -z "$name_given" ] || printf ',"name":"%s"' "$(printf '%s' "$name" | json_escape)"
+          [ -z "$ud_given" ] || printf ',"userdata":"%s"' "$(json_escape <"$tmp/userdata")"
+          printf '}'
+        } >"$tmp/req"
+        method=PUT
+      fi
       if [ -n "$dry" ]; then
+        d_url=$url
+        [ -z "$url_token" ] || d_url="$url?token=***"
         if [ -n "$json" ]; then
-          if [ -n "$token" ]; then d_auth='"Bearer ***"'; else d_auth=null; fi
-          printf '{"method":"PUT","url":"%s","authorization":%s,"body":%s,"id":"%s","idFrom":"%s"}\n' \
-            "$(printf '%s' "$url" | json_escape)" "$d_auth" "$(cat "$tmp/req")" "$id" \
+          if [ -z "$token" ] || [ -n "$url_token" ]; then d_auth=null; else d_auth='"Bearer ***"'; fi
+          if [ "$method" = PUT ]; then d_body=$(cat "$tmp/req"); else d_body="\"$(cat "$tmp/req")\""; fi
+          printf '{"method":"%s","url":"%s","authorization":%s,"body":%s,"id":"%s","idFrom":"%s"}\n' \
+            "$method" "$(printf '%s' "$d_url" | json_escape)" "$d_auth" "$d_body" "$id" \
             "$(printf '%s' "$id_how" | json_escape)"
         else
-          printf 'PUT %s\n' "$url"
-          [ -z "$token" ] || echo 'authorization: Bearer ***'
+          printf '%s %s\n' "$method" "$d_url"
+          [ -z "$token" ] || [ -n "$url_token" ] || echo 'authorization: Bearer ***'
           cat "$tmp/req"
           echo
           echo "(dry run: nothing sent; id is the $id_how)"

@@ -3,7 +3,7 @@
  * refusal of any string holding a lone UTF-16 surrogate (`{"name":"\ud800"}` is valid JSON but
  * not Unicode text; see refuseLoneSurrogates), in every member of every body, before any route. An empty body is `{}`.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { refuseLoneSurrogates } from '../unicode.js';
 
 /**
@@ -12,38 +12,47 @@ import { refuseLoneSurrogates } from '../unicode.js';
  */
 const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
 
-export function installJsonBodyParser(app: FastifyInstance): void {
+/** Parses a JSON body given as text; Fastify's content-type parser signature. */
+export type JsonTextParser = (
+  request: FastifyRequest,
+  body: string,
+  done: (error: Error | null, value?: unknown) => void,
+) => void;
+
+/** The JSON text parser of this app: also used by routes that read other media types as JSON. */
+export function jsonTextParser(app: FastifyInstance): JsonTextParser {
   const parseJson = app.getDefaultJsonParser(
     app.initialConfig.onProtoPoisoning ?? 'error',
     app.initialConfig.onConstructorPoisoning ?? 'error',
   );
-  app.removeContentTypeParser('application/json');
-  app.addContentTypeParser(
-    'application/json',
-    { parseAs: 'string' },
-    (request, body: string, done) => {
-      // An empty JSON body (curl -X PUT -H 'content-type: application/json' with no data) means
-      // "no members": {} (a registration may be empty; an edit then says `ip is required`).
-      if (/^\s*$/.test(body)) {
-        done(null, {});
+  return (request, body, done) => {
+    // An empty JSON body (curl -X PUT -H 'content-type: application/json' with no data) means
+    // "no members": {} (a registration may be empty; an edit then says `ip is required`).
+    if (/^\s*$/.test(body)) {
+      done(null, {});
+      return;
+    }
+    // Fastify's parser answers through `done` (synchronously); its return value is nothing.
+    void parseJson(request, body, (error, value) => {
+      if (error) {
+        done(error, undefined);
         return;
       }
-      // Fastify's parser answers through `done` (synchronously); its return value is nothing.
-      void parseJson(request, body, (error, value) => {
-        if (error) {
-          done(error, undefined);
+      if (SURROGATE_ESCAPE.test(body)) {
+        try {
+          refuseLoneSurrogates(value, 'body:');
+        } catch (e) {
+          done(e as Error, undefined);
           return;
         }
-        if (SURROGATE_ESCAPE.test(body)) {
-          try {
-            refuseLoneSurrogates(value, 'body:');
-          } catch (e) {
-            done(e as Error, undefined);
-            return;
-          }
-        }
-        done(null, value);
-      });
-    },
-  );
+      }
+      done(null, value);
+    });
+  };
+}
+
+export function installJsonBodyParser(app: FastifyInstance): void {
+  const parse = jsonTextParser(app);
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, parse);
 }

@@ -4,8 +4,9 @@
  *
  * 1. client certificate from the configured CA, when required for the group → 403;
  * 2. `--bind-cert-to-id`: the certificate must name the device id being registered → 403;
- * 3. API tokens (when configured): `Authorization: Bearer <token>` → 401 without or with an
- *    unknown token, 403 when the token's role is not accepted by the group. In the registration
+ * 3. API tokens (when configured): `Authorization: Bearer <token>` (registration group: or
+ *    `?token=<token>`) → 401 without or with an unknown token, 403 when the token's role is not
+ *    accepted by the group, 400 when the token is given twice. In the registration
  *    group a verified client certificate also authenticates a device (role `device`);
  * 4. registration rate limit per source address (when configured) → 429. Last, so that a request
  *    refused by 1–3 spends nothing: otherwise one host behind a site's NAT could use up, with
@@ -23,6 +24,7 @@ import {
   type Principal,
 } from '../http/auth.js';
 import { certDeviceIds, certSubject, clientCert, type ClientCert } from './certs.js';
+import { AmbiguousTokenError, queryToken } from './device-token.js';
 import { sourceKey, type RateLimiter } from './rate-limit.js';
 import { TOKEN_SYNTAX, type Role, type TokenSet } from './tokens.js';
 
@@ -53,16 +55,39 @@ function verifiedCert(request: GuardRequest): ClientCert | undefined {
   return cert?.authorized ? cert : undefined;
 }
 
-function tokenPrincipal(request: GuardRequest, group: ApiGroup, tokens: TokenSet): Principal {
+/**
+ * The token a request presents: `Authorization: Bearer`, or (registration group only) `?token=`.
+ * Both, or the query parameter twice: 400 `ambiguous_token`, never a guess.
+ */
+function presentedToken(request: GuardRequest, group: ApiGroup): string | undefined {
   const header = request.headers.authorization;
-  if (header === undefined || header === '')
-    throw new UnauthorizedError(
-      `an API token is required for the ${group} API: send Authorization: Bearer <token>`,
-    );
+  const fromQuery = group === 'registration' ? queryToken(request.raw.url ?? '') : undefined;
+  const hasHeader = header !== undefined && header !== '';
+  if (fromQuery !== undefined) {
+    if (hasHeader)
+      throw new AmbiguousTokenError(
+        'give the token once: either Authorization: Bearer or ?token=, not both',
+      );
+    if (!TOKEN_SYNTAX.test(fromQuery))
+      throw new UnauthorizedError('the API token is not valid', true);
+    return fromQuery;
+  }
+  if (!hasHeader) return undefined;
   const m = /^Bearer +(\S+) *$/i.exec(header);
   if (!m || !TOKEN_SYNTAX.test(m[1]!))
     throw new UnauthorizedError('the Authorization header must be "Bearer <token>"', true);
-  const entry = tokens.find(m[1]!);
+  return m[1]!;
+}
+
+function tokenPrincipal(request: GuardRequest, group: ApiGroup, tokens: TokenSet): Principal {
+  const token = presentedToken(request, group);
+  if (token === undefined)
+    throw new UnauthorizedError(
+      group === 'registration'
+        ? 'an API token is required for the registration API: send Authorization: Bearer <token>, or ?token=<token> where a device cannot send headers'
+        : `an API token is required for the ${group} API: send Authorization: Bearer <token>`,
+    );
+  const entry = tokens.find(token);
   if (!entry) throw new UnauthorizedError('the API token is not valid', true);
   if (!GROUP_ROLES[group].includes(entry.role))
     throw forbidden(

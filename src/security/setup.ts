@@ -10,6 +10,7 @@ import { buildGuards } from './guards.js';
 import { RateLimiter } from './rate-limit.js';
 import { httpsOptions, reloadTls, type TlsFiles } from './tls.js';
 import { parseTokens, readTokensFile, TokenSet, type TokenEntry } from './tokens.js';
+import { parseTrustProxy, type TrustProxy } from './trust-proxy.js';
 
 export type SecurityConfig = Pick<
   ServeConfig,
@@ -21,6 +22,7 @@ export type SecurityConfig = Pick<
   | 'tokensFile'
   | 'tokens'
   | 'registerRateLimit'
+  | 'trustProxy'
 >;
 
 /** Every security feature off: the seed's open API (the defaults of `ztp serve`). */
@@ -33,12 +35,15 @@ export const SECURITY_OFF: SecurityConfig = {
   tokensFile: undefined,
   tokens: undefined,
   registerRateLimit: undefined,
+  trustProxy: undefined,
 };
 
 export interface Security {
   guards: Partial<Record<ApiGroup, Guard>>;
   /** HTTPS listener options; undefined: plain HTTP. */
   https: HttpsServerOptions | undefined;
+  /** `--trust-proxy`: which peers' forwarding headers to believe; undefined: none. */
+  trustProxy: TrustProxy | undefined;
   /** Messages to log at warn level once the logger exists. */
   warnings: string[];
   /** Number of configured tokens (0 with token authentication off). */
@@ -54,6 +59,8 @@ export function setupSecurity(config: SecurityConfig): Security {
       ? { cert: config.tlsCert, key: config.tlsKey, ca: config.tlsClientCa }
       : undefined;
   const https = tls ? httpsOptions(tls) : undefined;
+  const trustProxy =
+    config.trustProxy === undefined ? undefined : parseTrustProxy(config.trustProxy);
 
   const fromEnv: TokenEntry[] =
     config.tokens === undefined ? [] : parseTokens(config.tokens, '--tokens (ZTP_TOKENS)', true);
@@ -106,6 +113,7 @@ export function setupSecurity(config: SecurityConfig): Security {
   return {
     guards,
     https,
+    trustProxy,
     warnings,
     tokenCount: () => (tokensOn ? tokens.size : 0),
     reload(server, log) {

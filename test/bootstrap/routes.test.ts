@@ -181,8 +181,9 @@ describe('tokens', () => {
     for (const [query, status, code] of [
       ['token=ztp_wrong', 401, 'unauthorized'],
       ['token=bad%20token', 401, 'unauthorized'],
-      [`token=${DEVICE}&token=${DEVICE}`, 400, 'invalid_query'],
-      ['token=', 400, 'invalid_query'],
+      // As on the registration URL: a repeated token is ambiguous, an empty one is not valid.
+      [`token=${DEVICE}&token=${DEVICE}`, 400, 'ambiguous_token'],
+      ['token=', 401, 'unauthorized'],
     ] as const) {
       const res = await t.app.inject({ url: `/ztp/bootstrap/sh?${query}`, headers: HOST });
       assert.equal(res.statusCode, status, query);
@@ -194,7 +195,7 @@ describe('tokens', () => {
       headers: { ...HOST, authorization: `Bearer ${DEVICE}` },
     });
     assert.equal(both.statusCode, 400);
-    assert.equal(json(both).code, 'invalid_query');
+    assert.equal(json(both).code, 'ambiguous_token');
   });
 
   it('with tokens on, a fetch with identity headers registers only with a device token', async () => {

@@ -109,13 +109,16 @@ const dir = mkdtempSync(join(tmpdir(), 'ztp-client-main-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('ztp register: success', () => {
-  it('sends the detected MAC and source address only (no name, no userdata), prints one line', async () => {
+  it('sends the detected MAC and source address, no name or userdata unless given', async () => {
     const h = harness([OK]);
     assert.equal(await main([...S], h.deps), EXIT.ok);
     assert.equal(h.sent.length, 1);
     assert.equal(h.sent[0]!.url.href, `http://ztp.example:8080/ztp/register/${MAC}`);
-    // A boot must not overwrite what an operator wrote: nothing the device was not told to send.
+    // A boot must not erase the name and userdata an admin set (issue 18).
     assert.deepEqual(JSON.parse(h.sent[0]!.body), { ip: '10.0.0.5' });
+    const given = harness([OK], { env: { ZTP_USERDATA: '' } });
+    await main([...S, '--name', '', '--userdata', 'u'], given.deps);
+    assert.deepEqual(JSON.parse(given.sent[0]!.body), { ip: '10.0.0.5', name: '', userdata: 'u' });
     assert.equal(h.sent[0]!.token, undefined);
     assert.deepEqual(h.out, [`registered ${MAC} as 10.0.0.5 (created)`]);
   });

@@ -195,13 +195,14 @@ export function apiSuite(name: string, open: () => Promise<OpenedStore>): void {
       });
 
       it('answers 415 for a non-JSON body and 413 for an oversized one', async () => {
-        const form = await app().inject({
+        // Forms and untyped JSON are registration bodies too (test/devices/registration-bodies).
+        const xml = await app().inject({
           method: 'PUT',
           url: '/ztp/register/dev-1',
-          payload: 'ip=1.1.1.1',
-          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          payload: '<ip>1.1.1.1</ip>',
+          headers: { 'content-type': 'application/xml' },
         });
-        assertProblem(form, 415, 'unsupported_media_type');
+        assertProblem(xml, 415, 'unsupported_media_type');
         const big = await put('/ztp/register/dev-1', {
           ip: '1.1.1.1',
           userdata: 'x'.repeat(100 * 1024),
