@@ -1,8 +1,9 @@
 /**
  * What the event stream carries (the `data:` of GET /ztp/mng/events). This module imports only
- * types from storage/, so that the browser bundle (src/console/static/app.ts) can import it.
+ * types from the feature record modules (devices/store.ts, triggers/outbox.ts), so that the browser bundle (src/console/static/app.ts) can import it.
  */
-import type { Device, Trigger } from '../storage/store.js';
+import type { Device } from '../devices/store.js';
+import type { Trigger } from '../triggers/outbox.js';
 
 /** Device as carried by events: the record without userdata (which may be 64 KiB). */
 export interface DeviceEventData {

@@ -5,7 +5,8 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { ID_MAX_LENGTH, NAME_MAX_LENGTH } from '../devices/identity.js';
 import { iso } from '../events/wire.js';
-import type { Device, HistoryEntry, Trigger } from '../storage/store.js';
+import type { Device, HistoryEntry } from '../devices/store.js';
+import type { Trigger } from '../triggers/outbox.js';
 import type { DeviceDetailView, TriggerView } from './views.js';
 
 export const IdParams = Type.Object({
