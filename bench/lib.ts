@@ -6,7 +6,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { SqliteStore } from '../src/storage/sqlite.js';
+import { SqliteStore } from '../test/storage/store-view.js';
 
 export const ROOT = new URL('..', import.meta.url).pathname;
 

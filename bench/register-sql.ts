@@ -11,8 +11,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { SqliteStore } from '../src/storage/sqlite.js';
-import { isClaimed } from '../src/storage/store.js';
+import { SqliteStore } from '../test/storage/store-view.js';
+import { isClaimed } from '../src/triggers/outbox.js';
 import { macOf, seedDatabase } from './lib.js';
 
 const { values: args } = parseArgs({

@@ -75,7 +75,19 @@ const NEXT_DUE = `SELECT t.next_attempt_at AS t FROM triggers t INDEXED BY trigg
 const RELEASE_DEAD_LEASES = `UPDATE triggers SET lease_until = NULL, lease_token = NULL
   WHERE state = 'pending' AND lease_until IS NOT NULL`;
 
-type DeviceLink = { ip: string; last_trigger_id: number | null };
+/** The statements whose query plans test/triggers/outbox.test.ts checks. */
+export const PLANNED_SQL = {
+  claim: CLAIM,
+  coalesce: COALESCE,
+  nextDue: NEXT_DUE,
+  unleasedPending: UNLEASED_PENDING,
+  devicePending: DEVICE_PENDING,
+};
+
+interface DeviceLink {
+  ip: string;
+  last_trigger_id: number | null;
+}
 
 export class SqliteOutbox implements OutboxStore {
   /** Leases of a dead owner released on open (owner only). */
