@@ -71,7 +71,7 @@ db.statement = <R>(sql: string) => {
   const stmt = statement<R>(sql);
   if (!wrapped.has(stmt)) {
     wrapped.add(stmt);
-    timed(sql.replace(/\s+/g, ' ').slice(0, 27), stmt as unknown as Timed);
+    timed(sql.replace(/\s+/g, ' ').slice(0, 27), stmt);
   }
   return stmt;
 };
