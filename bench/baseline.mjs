@@ -7,8 +7,8 @@
 //       group   PUT /ztp/register/{id} -> upserts of one event-loop turn in one COMMIT, answer after it
 //       equal   PUT /ztp/register/{id} -> everything a registration with a manager must do (below)
 //
-// equal, the equal-work baseline: the statements of ztp's SQLite register path (src/storage/
-// sqlite.ts register and enqueueTrigger), in the same order and with the same rows, so that only
+// equal, the equal-work baseline: the statements of ztp's SQLite register path (the register
+// step of src/devices/store-sqlite.ts and the enqueue step of src/triggers/outbox-sqlite.ts), in the same order and with the same rows, so that only
 // what ztp adds around them (framework, validation, logging, events, failure isolation) is left
 // in the ratio. Per registration, group-committed with every write of the same event-loop turn:
 //   - device update (or insert when new), RETURNING the row;
@@ -119,7 +119,8 @@ process.on('SIGTERM', () =>
 
 /** The equal-work mode (see the top of this file): its statements, batches and manager calls. */
 function equalWork(manager) {
-  // The statements below are ztp's (src/storage/sqlite.ts), less what only other paths use.
+  // The statements below are ztp's (src/devices/store-sqlite.ts, src/triggers/outbox-sqlite.ts),
+  // less what only other paths use.
   const updateDevice = db.prepare(
     `UPDATE devices SET ip = @ip, name = @name, userdata = @userdata, last_seen = @at, updated_at = @at,
        registrations = registrations + 1, last_source = @source WHERE id = @id RETURNING *`,

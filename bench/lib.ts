@@ -6,7 +6,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { SqliteStore } from '../src/storage/sqlite.js';
+import { SqliteDatabase } from '../src/db/sqlite/database.js';
 
 export const ROOT = new URL('..', import.meta.url).pathname;
 
@@ -278,8 +278,8 @@ export async function runWrk(spec: LoadSpec, tmpDir: string): Promise<LoadResult
  * history entry, as a registration would have left them.
  */
 export function seedDatabase(path: string, n: number): void {
-  const store = new SqliteStore(path);
-  const db = store.db;
+  const database = new SqliteDatabase(path);
+  const db = database.connection;
   db.pragma('synchronous = OFF');
   const dev = db.prepare(
     `INSERT INTO devices (id, ip, name, userdata, first_seen, last_seen, updated_at, registrations, last_source)
@@ -301,13 +301,13 @@ export function seedDatabase(path: string, n: number): void {
     })();
   }
   db.pragma('wal_checkpoint(TRUNCATE)');
-  void store.close();
+  void database.close();
 }
 
 /** Adds `n` due pending triggers (the backlog an outage leaves behind once they are due). */
 export function seedTriggerBacklog(path: string, n: number): void {
-  const store = new SqliteStore(path);
-  const db = store.db;
+  const database = new SqliteDatabase(path);
+  const db = database.connection;
   db.pragma('synchronous = OFF');
   const ins = db.prepare(
     `INSERT INTO triggers (device_id, ip, key, state, attempts, created_at, next_attempt_at, updated_at)
@@ -327,7 +327,7 @@ export function seedTriggerBacklog(path: string, n: number): void {
     }
   })();
   db.pragma('wal_checkpoint(TRUNCATE)');
-  void store.close();
+  void database.close();
 }
 
 export async function getJson<T>(url: string): Promise<T> {

@@ -5,15 +5,17 @@
 //           may import each other freely.
 //  engines: Each database engine loads only its own driver: nothing reachable by static imports
 //           from a module that imports `pg` imports `better-sqlite3`, and the other way round.
-//  layers:  HTTP -> services -> stores: no HTTP file (src/http/, a feature's routes.ts or
-//           routes/ folder) imports src/storage/ at runtime, nor its Store type; type-only imports of the shared record types (Device, Trigger)
-//           are fine.
+//  layers:  HTTP -> services -> stores: no HTTP module (a file under src/http/, or a file of a
+//           feature folder that imports fastify: a route file) imports the database core (src/db/)
+//           or a store module (store*.ts, stores.ts, outbox*.ts, read-model*.ts) at runtime, nor
+//           takes a store or database type (…Store, …ReadModel, Database, Transactor);
+//           type-only imports of the record types (Device, Trigger) are fine.
 // Static imports only: a dynamic import() is how a module loads something on demand, which is
 // how a composition root (server.ts) picks one engine.
 //
 // Usage: node scripts/check-boundaries.mjs [--rule cycles|engines|layers]...   (default: every rule)
 import { readFileSync, readdirSync, statSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
 /** The rules, by the name `--rule` and check({ rules }) take. */
@@ -40,6 +42,7 @@ export function importsOf(file) {
   const text = readFileSync(file, 'utf8');
   const local = [];
   const packages = [];
+  const typePackages = [];
   for (const m of text.matchAll(IMPORT)) {
     const typeOnly = m[2] !== undefined;
     const spec = m[3] ?? m[4];
@@ -49,13 +52,14 @@ export function importsOf(file) {
         typeOnly,
         statement: m[0],
       });
-    } else if (!typeOnly) {
-      packages.push(
-        spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0],
-      );
+    } else {
+      const name = spec.startsWith('@')
+        ? spec.split('/').slice(0, 2).join('/')
+        : spec.split('/')[0];
+      (typeOnly ? typePackages : packages).push(name);
     }
   }
-  return { local, packages };
+  return { local, packages, typePackages };
 }
 
 /** The graph node a file of `root` belongs to: `folder/` or `file.ts`. */
@@ -119,24 +123,28 @@ function folderCycles(root, graph) {
   return problems;
 }
 
-/** Routes call services; a route holding the store (or its interface) skips them. */
-/** The HTTP shell (src/http/) and every feature's routes (a `routes.ts` or a `routes/` folder). */
-export function isHttpFile(file, root = SRC) {
-  const parts = relative(root, file).split('/');
-  return parts[0] === 'http' || parts.includes('routes') || parts.at(-1) === 'routes.ts';
+/** A module of the storage side: the database core, or a feature's store or engine module. */
+const STORE_MODULE = /^(store|stores|outbox|read-model)(-[a-z]+)?\.ts$/;
+const STORE_TYPE = /\b(\w+Store|\w+ReadModel|Database|Transactor)\b/;
+
+function isStoreModule(root, path) {
+  return nodeOf(path, root) === 'db/' || STORE_MODULE.test(basename(path));
 }
 
+/** Routes call services; a route holding a store (or its interface) skips them. */
 function storesReachedFromHttp(root, graph) {
   const problems = [];
-  for (const [file, { local }] of graph) {
-    if (!isHttpFile(file, root)) continue;
+  for (const [file, { local, packages, typePackages }] of graph) {
+    // The composition roots at the top of src/ (server.ts, app.ts) wire stores into services.
+    const node = nodeOf(file, root);
+    const http =
+      node === 'http/' ||
+      (node.endsWith('/') && (packages.includes('fastify') || typePackages.includes('fastify')));
+    if (!http) continue;
     for (const { path, typeOnly, statement } of local) {
-      if (nodeOf(path, root) !== 'storage/') continue;
-      const what = typeOnly
-        ? /\bStore\b/.test(statement)
-          ? 'the Store type'
-          : undefined
-        : 'at runtime';
+      if (!isStoreModule(root, path)) continue;
+      const type = typeOnly ? STORE_TYPE.exec(statement)?.[1] : undefined;
+      const what = typeOnly ? (type === undefined ? undefined : `the ${type} type`) : 'at runtime';
       if (what === undefined) continue;
       problems.push(
         `${relative(root, file)} imports ${relative(root, path)} (${what}): HTTP reaches storage through a service`,

@@ -520,7 +520,7 @@ export function parseRate(raw: string, where = 'rate'): RateLimit {
   return { limit, windowMs };
 }
 
-/** No space: it ends the instance id in a lease token (src/storage/postgres.ts). */
+/** No space: it ends the instance id in a lease token (src/triggers/outbox-postgres.ts). */
 const INSTANCE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** Options that only make sense together. */

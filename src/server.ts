@@ -1,5 +1,5 @@
 /**
- * Starts the server: opens the store, wires the service, the trigger dispatcher and the HTTP
+ * Starts the server: opens the database and the feature stores, wires the service, the trigger dispatcher and the HTTP
  * app, listens, and shuts all of it down in order on SIGTERM/SIGINT.
  */
 import type { FastifyInstance } from 'fastify';
@@ -11,8 +11,7 @@ import { EventBus } from './events/bus.js';
 import { operatorFeatures } from './operator.js';
 import { loggerOptions } from './security/logging.js';
 import { setupSecurity } from './security/setup.js';
-import { openStore } from './storage/open.js';
-import type { Store } from './storage/store.js';
+import { openStores, type OpenedStores } from './stores.js';
 import { DeviceNotFoundError } from './errors.js';
 import { Dispatcher, validateTriggerTiming } from './triggers/dispatcher.js';
 import { callBuilder, needsDevice, type DescribeDevice } from './triggers/manager-call.js';
@@ -22,7 +21,7 @@ import { openTriggerSender } from './triggers/sender.js';
 
 export interface RunningServer {
   app: FastifyInstance;
-  store: Store;
+  stores: OpenedStores;
   /** The trigger dispatcher, when a manager URL is configured (stats() for metrics). */
   dispatcher: Dispatcher | undefined;
   url: string;
@@ -54,11 +53,11 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
       : readManagerSecretFile(config.managerSecretFile);
   // PostgreSQL: a connection lost while idle is reported here (the pool reconnects on demand).
   let onConnectionError: (message: string) => void = () => undefined;
-  const store = await openStore(config.database, {
+  const stores = await openStores(config.database, {
     background: true,
     owner: true,
+    triggers: { instanceId: instanceIdOf(config) },
     postgres: {
-      instanceId: instanceIdOf(config),
       poolSize: config.databasePoolSize,
       statementTimeout: config.databaseStatementTimeout,
       connectTimeout: config.databaseConnectTimeout,
@@ -67,7 +66,7 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
   });
   const events = new EventBus();
   let dispatcher: Dispatcher | undefined;
-  const service = new DeviceService(store, {
+  const service = new DeviceService(stores, {
     triggersEnabled: config.managerUrl !== undefined,
     historyLimit: config.historyLimit,
     events,
@@ -121,7 +120,7 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
   if (managerClient && target) {
     dispatcher = new Dispatcher({
       ...triggerTiming,
-      store,
+      outbox: stores.outbox,
       sender: managerClient,
       events,
       logger: app.log,
@@ -138,14 +137,14 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
     await app.listen({ host: config.host, port: config.port });
   } catch (e) {
     await managerClient?.close();
-    await store.close();
+    await stores.db.close();
     throw e;
   }
   // After listen: a previous incarnation with this instance id (same host and port) is dead
   // now, or listen would have failed; its leases go back to the queue before the first claim.
-  if (dispatcher && store.releaseStaleLeases) {
+  if (dispatcher) {
     try {
-      const released = await store.releaseStaleLeases();
+      const released = await stores.outbox.releaseStaleLeases();
       if (released > 0)
         app.log.info({ released }, 'released trigger leases of a previous run of this instance');
     } catch (e) {
@@ -162,27 +161,27 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
   const close = (): Promise<void> =>
     (closing ??= (async () => {
       // Stop accepting, let in-flight requests finish (bounded), stop the dispatcher (in-flight
-      // trigger calls get the same grace; the rest stay pending), then close storage.
+      // trigger calls get the same grace; the rest stay pending), then close the database.
       const timer = setTimeout(() => app.server.closeAllConnections(), config.shutdownGrace);
       await app.close();
       clearTimeout(timer);
       await dispatcher?.stop(config.shutdownGrace);
       await managerClient?.close();
-      await store.close();
+      await stores.db.close();
     })());
 
   // The start-up line is what operators and supervisors wait for: written at any level but silent.
   const startupLog = config.logLevel === 'silent' ? app.log : app.log.child({}, { level: 'info' });
   startupLog.info(
-    { url, storage: store.engine, database: redactDatabase(config.database) },
+    { url, storage: stores.db.engine, database: redactDatabase(config.database) },
     'ztp listening',
   );
   const reload = () => security.reload(app.server, app.log);
-  return { app, store, dispatcher, url, reload, close };
+  return { app, stores, dispatcher, url, reload, close };
 }
 
 /**
- * PostgreSQL lease ownership (see PostgresOptions.instanceId): --instance-id, or else the host
+ * PostgreSQL lease ownership (see PostgresOutboxOptions.instanceId): --instance-id, or else the host
  * name and listen address, which no other live process on this host can share; none with
  * --port 0 (a new port each run).
  */

@@ -74,21 +74,25 @@ describe('the boundary checker', () => {
     assert.deepEqual(check({ root, rules: ['cycles'] }), [], 'one folder has no cycle');
   });
 
-  it('finds HTTP code importing storage at runtime or taking the Store type', () => {
+  it('finds HTTP code (http/ or any route file) importing a store or db/ at runtime, or taking a store type', () => {
     const root = tree({
-      'http/routes.ts': "import { TRIGGER_STATES } from '../storage/store.js';\n",
-      'http/ops.ts': "import type { Store } from '../storage/store.js';\n",
-      'http/views.ts': "import type { Device, Trigger } from '../storage/store.js';\n",
-      'devices/service.ts': "import { TRIGGER_STATES } from '../storage/store.js';\n",
-      'devices/routes/admin.ts': "import { TRIGGER_STATES } from '../../storage/store.js';\n",
-      'console/routes.ts': "import type { Store } from '../storage/store.js';\n",
-      'storage/store.ts': 'export const TRIGGER_STATES = [];\n',
+      'http/routes.ts': "import { TRIGGER_STATES } from '../triggers/outbox.js';\n",
+      'http/ops.ts': "import type { OutboxStore } from '../triggers/outbox.js';\n",
+      'http/views.ts': "import type { Device } from '../devices/store.js';\n",
+      'http/ready.ts': "import type { Database } from '../db/unit-of-work.js';\n",
+      'devices/routes.ts':
+        "import type { FastifyInstance } from 'fastify';\nimport { openDatabase } from '../db/open.js';\n",
+      'devices/service.ts': "import { TRIGGER_STATES } from '../triggers/outbox.js';\n",
+      'devices/store.ts': 'export interface Device {}\n',
+      'triggers/outbox.ts': 'export const TRIGGER_STATES = [];\n',
+      'db/open.ts': 'export const openDatabase = 1;\n',
+      'db/unit-of-work.ts': 'export interface Database {}\n',
     });
-    assert.deepEqual(check({ root, rules: ['layers'] }), [
-      'console/routes.ts imports storage/store.ts (the Store type): HTTP reaches storage through a service',
-      'devices/routes/admin.ts imports storage/store.ts (at runtime): HTTP reaches storage through a service',
-      'http/ops.ts imports storage/store.ts (the Store type): HTTP reaches storage through a service',
-      'http/routes.ts imports storage/store.ts (at runtime): HTTP reaches storage through a service',
+    assert.deepEqual(check({ root, rules: ['layers'] }).sort(), [
+      'devices/routes.ts imports db/open.ts (at runtime): HTTP reaches storage through a service',
+      'http/ops.ts imports triggers/outbox.ts (the OutboxStore type): HTTP reaches storage through a service',
+      'http/ready.ts imports db/unit-of-work.ts (the Database type): HTTP reaches storage through a service',
+      'http/routes.ts imports triggers/outbox.ts (at runtime): HTTP reaches storage through a service',
     ]);
   });
 });

@@ -6,8 +6,8 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp, type AppOptions } from '../src/app.js';
 import { DeviceService, type ServiceOptions } from '../src/devices/service.js';
 import { EventBus } from '../src/events/bus.js';
-import { SqliteStore } from '../src/storage/sqlite.js';
-import type { Store } from '../src/storage/store.js';
+import { SqliteStore } from './storage/store-view.js';
+import type { StoreView } from './storage/store-view.js';
 
 /** A fresh directory removed by the returned cleanup. */
 export function tempDir(prefix = 'ztp-test-'): { dir: string; cleanup: () => void } {
@@ -37,7 +37,7 @@ export function tempSqliteStore(): {
 export interface TestApp {
   app: FastifyInstance;
   service: DeviceService;
-  store: Store;
+  store: StoreView;
   events: EventBus;
   close: () => Promise<void>;
 }
@@ -48,7 +48,7 @@ export interface TestApp {
  */
 export async function testApp(
   opts: {
-    store?: Store;
+    store?: StoreView;
     service?: Partial<ServiceOptions>;
     app?: Partial<AppOptions>;
     closeStore?: boolean;
@@ -57,7 +57,7 @@ export async function testApp(
   const owned = opts.store ? undefined : tempSqliteStore();
   const store = opts.store ?? owned!.store;
   const events = new EventBus();
-  const service = new DeviceService(store, {
+  const service = new DeviceService(store.stores, {
     triggersEnabled: false,
     historyLimit: 20,
     events,

@@ -9,7 +9,10 @@
 import { randomBytes } from 'node:crypto';
 import { describe } from 'node:test';
 import pg from 'pg';
-import { openPostgresStore, type PostgresOptions } from '../src/storage/postgres.js';
+import {
+  openPostgresStore,
+  type PostgresStoreOptions as PostgresOptions,
+} from './storage/store-view.js';
 import type { OpenedStore } from './storage/store-suite.js';
 
 export const PG_SKIP_MESSAGE =

@@ -23,8 +23,14 @@ import {
 } from '../devices/identity.js';
 import { ConfigError, DeviceNotFoundError, ZtpError } from '../errors.js';
 import { refuseLoneSurrogates } from '../unicode.js';
-import { openStore } from '../storage/open.js';
-import type { Device, HistoryEntry, Store } from '../storage/store.js';
+import { openDatabase } from '../db/open.js';
+import type { DeviceReadModel } from '../devices/read-model.js';
+import type { Device, DeviceStore, HistoryEntry } from '../devices/store.js';
+import { openDeviceStores } from '../devices/stores.js';
+
+/** What export and import use of the device stores. */
+export type TransferStore = Pick<DeviceStore, 'get' | 'history' | 'importDevice'> &
+  Pick<DeviceReadModel, 'listIds'>;
 
 /** Devices read per page while exporting, and at once within a page. */
 const EXPORT_PAGE = 500;
@@ -143,7 +149,7 @@ export function parseImportLine(line: string): { device: Device; history: Histor
 }
 
 /** Writes every device as a JSON line; returns how many. */
-export async function exportDevices(store: Store, out: Writable): Promise<number> {
+export async function exportDevices(store: TransferStore, out: Writable): Promise<number> {
   let after: string | undefined;
   let count = 0;
   // A closed output (`ztp export | head`) ends the export with that error, not a crash.
@@ -202,7 +208,7 @@ export interface ImportReport {
 
 /** Reads JSON lines and imports each valid one; bad lines are reported, never fatal. */
 export async function importDevices(
-  store: Store,
+  store: TransferStore,
   input: Readable,
   onBad: (line: number, reason: string) => void = () => undefined,
 ): Promise<ImportReport> {
@@ -279,7 +285,7 @@ async function withStore(
   help: string,
   argv: string[],
   existing: boolean,
-  run: (store: Store) => Promise<number>,
+  run: (store: TransferStore) => Promise<number>,
 ): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
     console.log(help);
@@ -295,9 +301,9 @@ async function withStore(
     }
     throw e;
   }
-  let store;
+  let db;
   try {
-    store = await openStore(config.database, {
+    db = await openDatabase(config.database, {
       existing,
       postgres: {
         poolSize: 4,
@@ -313,9 +319,15 @@ async function withStore(
     throw e;
   }
   try {
-    return await run(store);
+    const { store, reads } = await openDeviceStores(db);
+    return await run({
+      get: (id) => store.get(id),
+      history: (id) => store.history(id),
+      importDevice: (device, history) => store.importDevice(device, history),
+      listIds: (after, limit) => reads.listIds(after, limit),
+    });
   } finally {
-    await store.close();
+    await db.close();
   }
 }
 

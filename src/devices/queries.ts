@@ -1,28 +1,13 @@
 /**
- * Device read models, independent of HTTP: the id list, the console's device page (each device
- * with its latest trigger), fleet numbers and a device's recent triggers. Routes call these, never
- * the store.
+ * Device read models as services see them, independent of HTTP and of the engine: the id list,
+ * the console's device page (each device with its latest trigger), fleet numbers and a device's
+ * recent triggers. Routes call these, never a store.
  */
-import type {
-  DeviceQuery,
-  DeviceWithLatestTrigger,
-  Store,
-  Trigger,
-  TriggerCounts,
-} from '../storage/store.js';
+import type { Trigger, TriggerCounts } from '../triggers/outbox.js';
+import type { TriggerReadModel } from '../triggers/read-model.js';
 import { normaliseId } from './identity.js';
-
-/** What the device read models need of a store. */
-export type DeviceReadStore = Pick<
-  Store,
-  | 'get'
-  | 'listIds'
-  | 'queryDevices'
-  | 'countDevices'
-  | 'countSeenSince'
-  | 'countDevicesByTrigger'
-  | 'recentTriggers'
->;
+import type { DeviceQuery, DeviceReadModel, DeviceWithLatestTrigger } from './read-model.js';
+import type { DeviceStore } from './store.js';
 
 export interface DevicePage {
   /** Devices matching the filter, all pages together. */
@@ -39,7 +24,11 @@ export interface FleetNumbers {
 }
 
 export class DeviceQueries {
-  constructor(private readonly store: DeviceReadStore) {}
+  constructor(
+    private readonly store: DeviceReadModel,
+    private readonly triggers: Pick<TriggerReadModel, 'recent'>,
+    private readonly devices: Pick<DeviceStore, 'get'>,
+  ) {}
 
   /** Device ids in ascending order, strictly after `after`. */
   listIds(after: string | undefined, limit: number): Promise<string[]> {
@@ -73,7 +62,7 @@ export class DeviceQueries {
   /** A device's most recent triggers, newest first; DeviceNotFoundError for an unknown device. */
   async recentTriggers(rawId: string, limit: number): Promise<Trigger[]> {
     const id = normaliseId(rawId);
-    await this.store.get(id);
-    return this.store.recentTriggers(id, limit);
+    await this.devices.get(id);
+    return this.triggers.recent(id, limit);
   }
 }

@@ -1,20 +1,17 @@
 /**
- * Device use cases, independent of HTTP: normalise and validate input, call the store, publish
+ * Device use cases, independent of HTTP: normalise and validate input, call the stores, publish
  * committed changes. Routes stay thin and every entry point shares these rules.
+ *
+ * A registration is one transaction of the database's group commit made of the steps of each
+ * feature concerned (db/unit-of-work.ts): the device store's upsert and, when a manager is
+ * configured, the trigger queue's outbox step.
  */
+import type { Database, Engine } from '../db/unit-of-work.js';
 import { ZtpError } from '../errors.js';
-import type { EventBus } from '../events/bus.js';
-import {
-  isClaimed,
-  withoutLease,
-  type ClaimedTrigger,
-  type Device,
-  type DeviceFields,
-  type HistoryEntry,
-  type Store,
-  type Trigger,
-} from '../storage/store.js';
+import { withoutLease, type OutboxStore, type Trigger } from '../triggers/outbox.js';
 import { TriggerQueries } from '../triggers/queries.js';
+import { TriggerQueue, type LocalDispatcher } from '../triggers/queue.js';
+import type { TriggerReadModel } from '../triggers/read-model.js';
 import {
   normaliseId,
   normaliseIp,
@@ -22,7 +19,19 @@ import {
   validateName,
   validateUserdata,
 } from './identity.js';
+import type { DeviceEventSink } from './events.js';
 import { DeviceQueries } from './queries.js';
+import type { DeviceReadModel } from './read-model.js';
+import type { Device, DeviceFields, DeviceStore, HistoryEntry } from './store.js';
+
+/** The stores of the features a device's use cases touch, all on one database. */
+export interface Stores {
+  db: Database;
+  devices: DeviceStore;
+  deviceReads: DeviceReadModel;
+  outbox: OutboxStore;
+  triggerReads: TriggerReadModel;
+}
 
 export interface RegisterInput {
   ip?: string | undefined;
@@ -34,24 +43,13 @@ export interface ServiceOptions {
   /** True when a manager URL is configured: registrations enqueue a trigger. */
   triggersEnabled: boolean;
   historyLimit: number;
-  events: EventBus;
+  events: DeviceEventSink;
   /**
    * The local trigger dispatcher, if any (looked up at each registration: it is built after the
-   * service). Its new triggers are handed over to it or wake it.
+   * service); the trigger queue (triggers/queue.ts) tells it about new triggers.
    */
   dispatcher?: () => LocalDispatcher | undefined;
   now?: () => number;
-}
-
-/** What registrations need from the local trigger dispatcher (src/triggers/dispatcher.ts). */
-export interface LocalDispatcher {
-  /** The lease for a hand-over, or undefined; endReservation() once the write has ended. */
-  reserveHandOver(): number | undefined;
-  endReservation(): void;
-  /** A trigger the store leased with that lease. */
-  handOver(trigger: ClaimedTrigger): void;
-  /** A trigger was committed that the dispatcher must claim. */
-  wake(): void;
 }
 
 export interface DeviceDetail {
@@ -62,24 +60,29 @@ export interface DeviceDetail {
 
 export class DeviceService {
   readonly now: () => number;
-  /** Device read models (lists, the console's page, counts) over the same store. */
+  /** Device read models (lists, the console's page, counts). */
   readonly queries: DeviceQueries;
-  /** Trigger read models (the outbox listing, counts) over the same store. */
+  /** Trigger read models (the outbox listing, counts). */
   readonly triggerQueries: TriggerQueries;
+  /** Where registrations put their triggers; undefined without a manager. */
+  private readonly triggers: TriggerQueue | undefined;
 
   constructor(
-    private readonly store: Store,
+    private readonly stores: Stores,
     private readonly opts: ServiceOptions,
   ) {
     this.now = opts.now ?? Date.now;
-    this.queries = new DeviceQueries(store);
-    this.triggerQueries = new TriggerQueries(store);
+    this.queries = new DeviceQueries(stores.deviceReads, stores.triggerReads, stores.devices);
+    this.triggerQueries = new TriggerQueries(stores.triggerReads);
+    this.triggers = opts.triggersEnabled
+      ? new TriggerQueue(stores.outbox, opts.dispatcher)
+      : undefined;
   }
 
   /** Resolves with the storage engine's name when it answers; throws StorageUnavailableError. */
-  async checkStorage(): Promise<Store['engine']> {
-    await this.store.ping();
-    return this.store.engine;
+  async checkStorage(): Promise<Engine> {
+    await this.stores.db.ping();
+    return this.stores.db.engine;
   }
 
   get triggersEnabled(): boolean {
@@ -96,40 +99,39 @@ export class DeviceService {
       name: validateName(input.name ?? ''),
       userdata: validateUserdata(input.userdata ?? ''),
     };
-    const triggers = this.opts.triggersEnabled;
-    const dispatcher = triggers ? this.opts.dispatcher?.() : undefined;
-    const handOverLeaseMs = dispatcher?.reserveHandOver();
+    const at = this.now();
+    const registration = this.stores.devices.registerStep(
+      { id, ...fields, source: src, at },
+      this.opts.historyLimit,
+    );
+    const queued = this.triggers?.prepare(id, ip, at);
     let result;
+    let trigger;
     try {
-      result = await this.store.register(
-        { id, ...fields, source: src, at: this.now() },
-        { enqueueTrigger: triggers, historyLimit: this.opts.historyLimit, handOverLeaseMs },
-      );
-    } finally {
-      if (handOverLeaseMs !== undefined) dispatcher?.endReservation();
+      if (queued) [result, trigger] = await this.stores.db.commit(id, [registration, queued.step]);
+      else [result] = await this.stores.db.commit(id, [registration]);
+    } catch (e) {
+      queued?.abandoned();
+      throw e;
     }
     this.opts.events.emit({ type: 'registered', device: result.device, created: result.created });
-    const { trigger } = result;
-    if (trigger) {
+    if (trigger && queued) {
       this.opts.events.emit({ type: 'trigger', trigger: withoutLease(trigger) });
-      // Leased by the store (only when asked): handed over, the lease is the claim; otherwise
-      // the loop claims it.
-      if (isClaimed(trigger)) dispatcher?.handOver(trigger);
-      else dispatcher?.wake();
+      queued.committed(trigger);
     }
-    return result;
+    return trigger ? { ...result, trigger: withoutLease(trigger) } : result;
   }
 
   get(rawId: string): Promise<Device> {
-    return this.store.get(normaliseId(rawId));
+    return this.stores.devices.get(normaliseId(rawId));
   }
 
   async detail(rawId: string): Promise<DeviceDetail> {
     const id = normaliseId(rawId);
     const [device, trigger, history] = await Promise.all([
-      this.store.get(id),
-      this.store.latestTrigger(id),
-      this.store.history(id),
+      this.stores.devices.get(id),
+      this.stores.triggerReads.latest(id),
+      this.stores.devices.history(id),
     ]);
     return { device, trigger, history };
   }
@@ -141,28 +143,27 @@ export class DeviceService {
       name: validateName(input.name),
       userdata: validateUserdata(input.userdata),
     };
-    const device = await this.store.edit(id, fields, this.now());
+    const device = await this.stores.devices.edit(id, fields, this.now());
     this.opts.events.emit({ type: 'edited', device });
     return device;
   }
 
   async delete(rawId: string): Promise<Device> {
-    const device = await this.store.delete(normaliseId(rawId));
+    const device = await this.stores.devices.delete(normaliseId(rawId));
     this.opts.events.emit({ type: 'deleted', device });
     return device;
   }
 
   /** Queue a trigger for the device's current ip now (re-provision, or retry a dead/failed one). */
   async requeueTrigger(rawId: string): Promise<Trigger> {
-    if (!this.opts.triggersEnabled) {
+    if (!this.triggers) {
       throw new ZtpError(
         'triggers_disabled',
         'no manager URL is configured, so no trigger can be queued',
       );
     }
-    const trigger = await this.store.requeueTrigger(normaliseId(rawId), this.now());
+    const trigger = await this.triggers.requeue(normaliseId(rawId), this.now());
     this.opts.events.emit({ type: 'trigger', trigger });
-    this.opts.dispatcher?.()?.wake();
     return trigger;
   }
 }

@@ -3,9 +3,10 @@
  * TypeBox and browser-safe modules, so that the console imports their types instead of copying them.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { iso } from '../events/wire.js';
+import { iso } from '../time.js';
 import { Timestamp } from '../http/schemas.js';
-import type { Device, HistoryEntry, Trigger } from '../storage/store.js';
+import type { Device, HistoryEntry } from './store.js';
+import type { Trigger } from '../triggers/outbox.js';
 import { TriggerView, triggerView } from '../triggers/views.js';
 
 export const HistoryView = Type.Object({ at: Timestamp, ip: Type.String(), source: Type.String() });

@@ -4,13 +4,11 @@
  * sees its own registrations' events and the trigger changes it makes itself.
  */
 import { EventEmitter } from 'node:events';
-import type { Device, Trigger } from '../storage/store.js';
+import type { DeviceEvent } from '../devices/events.js';
+import type { TriggerEvent } from '../triggers/outbox.js';
 
-export type RegistryEvent =
-  | { type: 'registered'; device: Device; created: boolean }
-  | { type: 'edited'; device: Device }
-  | { type: 'deleted'; device: Device }
-  | { type: 'trigger'; trigger: Trigger };
+/** Every feature's events (each feature defines its own: devices/events.ts, triggers/outbox.ts). */
+export type RegistryEvent = DeviceEvent | TriggerEvent;
 
 export class EventBus {
   private readonly emitter = new EventEmitter();

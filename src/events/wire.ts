@@ -1,8 +1,10 @@
 /**
  * What the event stream carries (the `data:` of GET /ztp/mng/events). This module imports only
- * types from storage/, so that the browser bundle (src/console/static/app.ts) can import it.
+ * types from the feature record modules (devices/store.ts, triggers/outbox.ts), so that the browser bundle (src/console/static/app.ts) can import it.
  */
-import type { Device, Trigger } from '../storage/store.js';
+import type { Device } from '../devices/store.js';
+import type { Trigger } from '../triggers/outbox.js';
+import { iso } from '../time.js';
 
 /** Device as carried by events: the record without userdata (which may be 64 KiB). */
 export interface DeviceEventData {
@@ -25,9 +27,6 @@ export interface TriggerEventData {
   lastError: string | null;
   deliveredAt: string | null;
 }
-
-/** Event timestamps are ISO 8601 text in UTC, like the API's. */
-export const iso = (ms: number): string => new Date(ms).toISOString();
 
 /** A device without its userdata (up to 64 KiB): for events and the console's table rows. */
 export function deviceSummary(d: Device): DeviceEventData {

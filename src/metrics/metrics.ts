@@ -14,7 +14,7 @@ import type { Guard } from '../http/auth.js';
 import { installGuard } from '../http/auth.js';
 import type { PluginContext } from '../http/plugin.js';
 import type { DeviceQueries } from '../devices/queries.js';
-import type { TriggerState } from '../storage/store.js';
+import type { TriggerState } from '../triggers/outbox.js';
 import { TRIGGER_STATES, type TriggerQueries } from '../triggers/queries.js';
 import type { AttemptResult } from '../triggers/retry-policy.js';
 import { HttpSeries } from './http-series.js';

@@ -7,12 +7,13 @@
  * registration commits) and every finished delivery cut the sleep short. Every `pruneIntervalMs`
  * it deletes finished triggers older than `retentionMs`.
  *
- * Hand-over: a registration may reserve a place (reserveHandOver) and have its new trigger
+ * Hand-over: a registration, through the TriggerQueue (queue.ts), may reserve a place
+ * (reserveHandOver) and have its new trigger
  * leased to this dispatcher in its own transaction; handOver() then delivers it without a claim,
  * at once or, with every slot busy, before anything is claimed (at most `concurrency` wait so,
  * well within their lease), and records a 2xx lazily (with the next batch). The loop is not
  * woken for it unless something waits for a slot or for this trigger (`quiet`). A trigger the
- * store did not lease (coalesced, or queued behind an older one of its device) goes through
+ * outbox did not lease (coalesced, or queued behind an older one of its device) goes through
  * the loop as before.
  *
  * At-least-once: a trigger is marked delivered only after the manager answered 2xx. If this
@@ -21,15 +22,15 @@
  * was re-claimed or replaced by a newer registration) changes nothing.
  */
 import { ConfigError } from '../errors.js';
-import type { EventBus } from '../events/bus.js';
 import {
   settle,
   withoutLease,
   type ClaimedTrigger,
-  type Store,
+  type OutboxStore,
   type Trigger,
+  type TriggerEventSink,
   type TriggerOutcome,
-} from '../storage/store.js';
+} from './outbox.js';
 import {
   decide,
   describe,
@@ -52,9 +53,9 @@ export interface TriggerSender {
 }
 
 export interface DispatcherOptions extends RetryPolicy {
-  store: Store;
+  outbox: OutboxStore;
   sender: TriggerSender;
-  events: EventBus;
+  events: TriggerEventSink;
   logger: DispatcherLogger;
   /** Deliveries in flight at once. */
   concurrency: number;
@@ -78,7 +79,7 @@ export interface DispatcherOptions extends RetryPolicy {
   buildCall?: (t: Trigger) => Promise<ManagerCall>;
   /** Every call made, with its duration in seconds (the metrics' call duration histogram). */
   onCall?: (seconds: number, result: AttemptResult) => void;
-  /** How often the pending gauge is re-read from the store (default 5 seconds). */
+  /** How often the pending gauge is re-read from the outbox (default 5 seconds). */
   gaugeIntervalMs?: number;
   now?: () => number;
   random?: () => number;
@@ -93,7 +94,7 @@ export interface DispatcherStats {
   failed: number;
   /** Triggers given up after the maximum age. */
   dead: number;
-  /** Pending triggers in the store (all processes), as last read. */
+  /** Pending triggers in the outbox (all processes), as last read. */
   pending: number;
   /** Deliveries in flight in this process now. */
   inFlight: number;
@@ -213,7 +214,7 @@ export class Dispatcher {
   /**
    * A place for a hand-over: the lease to give the registration's new trigger, or undefined
    * (stopped, the manager looks down, or `concurrency` hand-overs already wait or are promised).
-   * Once the registration's write has ended, endReservation(), then handOver() if the store
+   * Once the registration's write has ended, endReservation(), then handOver() if the outbox
    * leased the trigger.
    */
   reserveHandOver(): number | undefined {
@@ -228,7 +229,7 @@ export class Dispatcher {
     this.reserved = Math.max(0, this.reserved - 1);
   }
 
-  /** Delivers a trigger the store leased to this dispatcher with its registration. */
+  /** Delivers a trigger the outbox leased to this dispatcher with its registration. */
   handOver(t: ClaimedTrigger): void {
     this.handedOver.push(t);
     this.startHandedOver();
@@ -280,7 +281,7 @@ export class Dispatcher {
   }
 
   private async run(): Promise<void> {
-    const { store, logger, concurrency, leaseMs, pollIntervalMs } = this.opts;
+    const { outbox, logger, concurrency, leaseMs, pollIntervalMs } = this.opts;
     while (!this.stopping) {
       this.wakeRequested = false;
       const limit = this.claimLimit(concurrency - this.inFlight.size);
@@ -290,7 +291,7 @@ export class Dispatcher {
       try {
         if (limit > 0) {
           claimNow = this.now();
-          const batch = await store.claimTriggers(claimNow, limit, leaseMs);
+          const batch = await outbox.claim(claimNow, limit, leaseMs);
           claimed = batch.length;
           for (const t of batch) this.track(this.deliver(t));
         }
@@ -301,13 +302,13 @@ export class Dispatcher {
         } else if (this.managerDown && limit === 0) {
           delay = Math.min(pollIntervalMs, Math.max(1, this.nextProbeAt - this.now()));
         } else if (limit > 0) {
-          const next = await store.nextTriggerDue();
+          const next = await outbox.nextDue();
           // Due at or before the claim yet not claimed: in flight or queued behind an in-flight
           // trigger of the same device; a finished delivery (or the poll interval) wakes us.
           if (next !== undefined && next > claimNow)
             delay = Math.min(pollIntervalMs, Math.max(0, next - this.now()));
-          if (claimed === 0 && next === undefined && store.hasUnleasedTriggers) {
-            const waiting = await store.hasUnleasedTriggers();
+          if (claimed === 0 && next === undefined) {
+            const waiting = await outbox.hasUnleased();
             // Unless a wake() came meanwhile (it may be for a trigger committed since the read);
             // the cast: wake() may have set it during the await.
             if (!waiting && !(this.wakeRequested as boolean)) this.quiet = true;
@@ -404,10 +405,7 @@ export class Dispatcher {
     const now = this.now();
     if (now >= this.nextGaugeAt) {
       this.nextGaugeAt = now + (this.opts.gaugeIntervalMs ?? DEFAULT_GAUGE_INTERVAL);
-      const { store } = this.opts;
-      this.pending = store.countPendingTriggers
-        ? await store.countPendingTriggers()
-        : (await store.countTriggers()).pending;
+      this.pending = await this.opts.outbox.countPending();
     }
     if (now >= this.nextPruneAt && !this.pruning) {
       this.nextPruneAt = now + (this.opts.pruneIntervalMs ?? DEFAULT_PRUNE_INTERVAL);
@@ -420,7 +418,7 @@ export class Dispatcher {
 
   private async prune(before: number): Promise<void> {
     try {
-      const pruned = await this.opts.store.pruneTriggers(before);
+      const pruned = await this.opts.outbox.prune(before);
       this.counters.pruned += pruned;
       if (pruned > 0) this.opts.logger.info({ pruned }, 'pruned finished triggers');
     } catch (e) {
@@ -479,10 +477,10 @@ export class Dispatcher {
 
   /** Writes the outcome, then counts, logs and publishes it; never rejects. */
   private async record(t: ClaimedTrigger, outcome: TriggerOutcome, lazy: boolean): Promise<void> {
-    const { logger, store } = this.opts;
+    const { logger, outbox } = this.opts;
     let recorded: boolean;
     try {
-      recorded = await store.completeTrigger(t, outcome, { lazy });
+      recorded = await outbox.complete(t, outcome, { lazy });
     } catch (e) {
       logger.error(
         { err: e, deviceId: t.deviceId, triggerId: t.id, attempt: t.attempts },
@@ -543,7 +541,7 @@ export class Dispatcher {
   }
 }
 
-/** The trigger as completeTrigger left it in the store (its lease ended). */
+/** The trigger as complete() left it in the outbox (its lease ended). */
 export function applyOutcome(t: Trigger | ClaimedTrigger, outcome: TriggerOutcome): Trigger {
   return { ...withoutLease(t), ...settle(t, outcome) };
 }

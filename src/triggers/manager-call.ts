@@ -3,7 +3,7 @@
  * and the HTTP request it becomes for the configured form (--manager-url, --manager-format,
  * the secrets). Pure but for the injected device lookup.
  */
-import type { Trigger } from '../storage/store.js';
+import type { Trigger } from './outbox.js';
 import type { ManagerFormat, ManagerTarget } from './manager-url.js';
 import { EVENT_ID_HEADER, SIGNATURE_HEADER, signatureHeader } from './signature.js';
 

@@ -1,13 +1,11 @@
-/** Trigger read models, independent of HTTP: the outbox listing and its counts. */
-import type { Store, Trigger, TriggerCounts, TriggerState } from '../storage/store.js';
+/** Trigger read models as services see them, independent of HTTP: the outbox listing and its counts. */
+import type { Trigger, TriggerCounts, TriggerState } from './outbox.js';
+import type { TriggerReadModel } from './read-model.js';
 
-export { TRIGGER_STATES } from '../storage/store.js';
-
-/** What the trigger read models need of a store. */
-export type TriggerReadStore = Pick<Store, 'listTriggers' | 'countTriggers'>;
+export { TRIGGER_STATES } from './outbox.js';
 
 export class TriggerQueries {
-  constructor(private readonly store: TriggerReadStore) {}
+  constructor(private readonly reads: TriggerReadModel) {}
 
   /** Triggers oldest first, optionally in one state, strictly after the trigger id `afterId`. */
   list(
@@ -15,11 +13,11 @@ export class TriggerQueries {
     afterId: number | undefined,
     limit: number,
   ): Promise<Trigger[]> {
-    return this.store.listTriggers(state, afterId, limit);
+    return this.reads.list(state, afterId, limit);
   }
 
   /** Trigger rows by state (finished ones count until retention prunes them). */
   countByState(): Promise<TriggerCounts> {
-    return this.store.countTriggers();
+    return this.reads.countByState();
   }
 }

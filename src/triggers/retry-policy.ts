@@ -15,7 +15,7 @@
  *   that, the next attempt is never scheduled later than that deadline, so the last attempt
  *   happens at the deadline.
  */
-import type { Trigger, TriggerOutcome } from '../storage/store.js';
+import type { Trigger, TriggerOutcome } from './outbox.js';
 
 /** The result of one attempt, as the manager client reports it. */
 export type AttemptResult =

@@ -3,9 +3,9 @@
  * the console (src/console/static/app.ts) imports its type instead of copying it.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { iso } from '../events/wire.js';
+import { iso } from '../time.js';
 import { NullableTimestamp, Timestamp } from '../http/schemas.js';
-import type { Trigger } from '../storage/store.js';
+import type { Trigger } from './outbox.js';
 
 export const TriggerView = Type.Object({
   id: Type.Integer(),

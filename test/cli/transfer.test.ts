@@ -8,10 +8,10 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { parseImportLine } from '../../src/cli/transfer.js';
-import { openStore } from '../../src/storage/open.js';
+import { openStores } from '../../src/stores.js';
 import Database from 'better-sqlite3';
-import { SqliteStore } from '../../src/storage/sqlite.js';
-import type { Store } from '../../src/storage/store.js';
+import { SqliteStore } from '../storage/store-view.js';
+import { StoreView } from '../storage/store-view.js';
 import { tempDir } from '../helpers.js';
 import { createTestDatabase, PG_SKIP_MESSAGE } from '../pg-helpers.js';
 
@@ -36,7 +36,7 @@ function ztp(args: string[], stdin = ''): Promise<{ code: number; out: string; e
 }
 
 /** Everything a device is, as read back from a store. */
-async function snapshot(store: Store) {
+async function snapshot(store: StoreView) {
   const ids = await store.listIds(undefined, 10_000);
   return Promise.all(
     ids.map(async (id) => ({ device: await store.get(id), history: await store.history(id) })),
@@ -46,7 +46,7 @@ async function snapshot(store: Store) {
 const T0 = Date.UTC(2026, 0, 2, 3, 4, 5, 678);
 
 /** A registry with the awkward cases: MACs, unicode, large userdata, IPv6, edits, no history. */
-async function populate(store: Store) {
+async function populate(store: StoreView) {
   const opts = { enqueueTrigger: true, historyLimit: 5 };
   const reg = (
     id: string,
@@ -303,7 +303,7 @@ describe(
         assert.equal(first.out.trim().split('\n').length, expected.length);
         const intoPg = await ztp(['import', '--database', pgdb!.url], first.out);
         assert.equal(intoPg.code, 0, intoPg.err);
-        const pg = await openStore(pgdb!.url);
+        const pg = new StoreView(await openStores(pgdb!.url));
         try {
           assert.deepEqual(
             await snapshot(pg),
@@ -348,7 +348,7 @@ describe('ztp import into PostgreSQL', { skip: pgdb ? false : PG_SKIP_MESSAGE },
       const again = await ztp(['import', '--database', pgdb!.url], exported.out);
       assert.equal(again.code, 0, again.err);
       assert.match(again.err, new RegExp(`0 created, ${expected.length} replaced, 0 bad lines`));
-      const pg = await openStore(pgdb!.url);
+      const pg = new StoreView(await openStores(pgdb!.url));
       try {
         assert.deepEqual(await snapshot(pg), expected);
       } finally {

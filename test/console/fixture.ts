@@ -12,7 +12,8 @@ import { EventBus } from '../../src/events/bus.js';
 import type { StreamLimits } from '../../src/events/stream.js';
 import type { Guard } from '../../src/http/auth.js';
 import { operatorFeatures, type OperatorFeatures } from '../../src/operator.js';
-import type { Store, TriggerState } from '../../src/storage/store.js';
+import type { TriggerState } from '../../src/triggers/outbox.js';
+import type { StoreView } from '../storage/store-view.js';
 import { tempSqliteStore } from '../helpers.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
@@ -29,7 +30,7 @@ export const CHROMIUM_ARGS = [
 export interface ConsoleServer {
   app: FastifyInstance;
   url: string;
-  store: Store;
+  store: StoreView;
   service: DeviceService;
   events: EventBus;
   operator: OperatorFeatures;
@@ -47,7 +48,7 @@ export async function startConsoleServer(
 ): Promise<ConsoleServer> {
   const { store, cleanup } = tempSqliteStore();
   const events = new EventBus();
-  const service = new DeviceService(store, {
+  const service = new DeviceService(store.stores, {
     triggersEnabled: true,
     historyLimit: opts.historyLimit ?? 20,
     events,

@@ -1,15 +1,38 @@
-/** A store whose every operation fails as an unreachable database would: for error paths. */
+/** Stores whose every operation fails as an unreachable database would: for error paths. */
+import type { Stores } from '../../src/devices/service.js';
 import { StorageUnavailableError } from '../../src/errors.js';
-import type { Store } from '../../src/storage/store.js';
+import { StoreView } from '../storage/store-view.js';
 
-export function failingStore(): Store {
+/** Every method rejects with StorageUnavailableError; a step (…Step()) fails when committed. */
+function failing(extra: Record<string, unknown> = {}): never {
   const fail = () => Promise.reject(new StorageUnavailableError());
-  return new Proxy({} as Store, {
+  const failingStep = () => ({
+    engine: 'memory',
+    run: () => {
+      throw new StorageUnavailableError();
+    },
+  });
+  return new Proxy({} as never, {
     get(_target, prop) {
-      if (prop === 'engine') return 'fake';
-      if (prop === 'close') return () => Promise.resolve();
+      if (typeof prop === 'string' && prop in extra) return extra[prop];
       if (prop === 'then') return undefined;
+      if (typeof prop === 'string' && prop.endsWith('Step')) return failingStep;
       return fail;
     },
   });
+}
+
+export function failingStores(): Stores {
+  return {
+    db: failing({ engine: 'memory', close: () => Promise.resolve() }),
+    devices: failing(),
+    deviceReads: failing(),
+    outbox: failing(),
+    triggerReads: failing(),
+  };
+}
+
+/** The same behind the contract suites' view (test/storage/store-view.ts). */
+export function failingStore(): StoreView {
+  return new StoreView(failingStores());
 }

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, beforeEach, describe, it } from 'node:test';
-import type { Store } from '../../src/storage/store.js';
+import type { StoreView } from '../storage/store-view.js';
 import { json, testApp, type TestApp } from '../helpers.js';
 import type { OpenedStore } from '../storage/store-suite.js';
 
@@ -14,7 +14,7 @@ export function apiSuite(name: string, open: () => Promise<OpenedStore>): void {
   describe(`HTTP API: ${name}`, () => {
     let t: TestApp | undefined;
     let opened: OpenedStore | undefined;
-    let store: Store;
+    let store: StoreView;
 
     beforeEach(async () => {
       if (t) await t.close();

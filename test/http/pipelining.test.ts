@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import type { Store } from '../../src/storage/store.js';
+import type { StoreView } from '../storage/store-view.js';
 import { createTestDatabase, skippedPgSuite } from '../pg-helpers.js';
 import { tempSqliteStore, testApp, type TestApp } from '../helpers.js';
 
@@ -89,7 +89,7 @@ const get = (path: string) => `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`;
 
 function pipeliningSuite(
   engine: string,
-  open: () => Promise<{ store: Store; close: () => Promise<void> }>,
+  open: () => Promise<{ store: StoreView; close: () => Promise<void> }>,
 ) {
   describe(`pipelined requests (${engine})`, () => {
     let t: TestApp;

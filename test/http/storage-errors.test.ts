@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { SqliteStore } from '../../src/storage/sqlite.js';
+import { SqliteStore } from '../storage/store-view.js';
 import { json, tempDir, testApp, type TestApp } from '../helpers.js';
 import { failingStore } from '../fakes/failing-store.js';
 import { waitFor } from '../triggers/setup.js';

@@ -7,7 +7,7 @@ import { EventBus } from '../../src/events/bus.js';
 import { operatorFeatures } from '../../src/operator.js';
 import { triggerOutcome } from '../../src/metrics/metrics.js';
 import { startConsoleServer, type ConsoleServer } from '../console/fixture.js';
-import { failingStore } from '../fakes/failing-store.js';
+import { failingStores } from '../fakes/failing-store.js';
 
 interface Sample {
   name: string;
@@ -147,7 +147,7 @@ describe('metrics', () => {
 
   it('counts storage errors, includes process metrics, and still answers when the store is down', async () => {
     const events = new EventBus();
-    const service = new DeviceService(failingStore(), {
+    const service = new DeviceService(failingStores(), {
       triggersEnabled: false,
       historyLimit: 20,
       events,
@@ -172,7 +172,7 @@ describe('metrics', () => {
 
   it('shows whether the dispatcher sees the manager as down (circuit open)', async () => {
     const events = new EventBus();
-    const service = new DeviceService(failingStore(), {
+    const service = new DeviceService(failingStores(), {
       triggersEnabled: true,
       historyLimit: 20,
       events,
@@ -204,7 +204,7 @@ describe('metrics', () => {
 
   it('has a histogram of manager call durations by result', async () => {
     const events = new EventBus();
-    const service = new DeviceService(failingStore(), {
+    const service = new DeviceService(failingStores(), {
       triggersEnabled: true,
       historyLimit: 20,
       events,

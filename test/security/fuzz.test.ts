@@ -16,7 +16,7 @@ import { EventBus } from '../../src/events/bus.js';
 import { operatorFeatures } from '../../src/operator.js';
 import { SECURITY_OFF, setupSecurity } from '../../src/security/setup.js';
 import { hashToken } from '../../src/security/tokens.js';
-import type { Store } from '../../src/storage/store.js';
+import type { StoreView } from '../storage/store-view.js';
 import { tempSqliteStore } from '../helpers.js';
 
 const RUNS = 3000;
@@ -184,7 +184,7 @@ const request = fc.record({
 });
 
 /** The stored state a refused request must not change. */
-async function snapshot(store: Store, target: string | undefined): Promise<string> {
+async function snapshot(store: StoreView, target: string | undefined): Promise<string> {
   let device: unknown;
   try {
     device = target === undefined ? undefined : await store.get(target);
@@ -207,7 +207,7 @@ function targetOf(p: string): string | undefined {
 
 describe('random requests against every endpoint (token authentication on)', () => {
   let app: FastifyInstance;
-  let store: Store;
+  let store: StoreView;
   let cleanup: () => Promise<void>;
 
   before(async () => {
@@ -215,7 +215,11 @@ describe('random requests against every endpoint (token authentication on)', () 
     store = temp.store;
     cleanup = temp.cleanup;
     const events = new EventBus();
-    const service = new DeviceService(store, { triggersEnabled: true, historyLimit: 5, events });
+    const service = new DeviceService(store.stores, {
+      triggersEnabled: true,
+      historyLimit: 5,
+      events,
+    });
     const security = setupSecurity({
       ...SECURITY_OFF,
       tokens: Object.entries(TOKENS)

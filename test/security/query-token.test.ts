@@ -42,7 +42,7 @@ describe('?token= on the registration URLs', () => {
     cleanup = store.cleanup;
     const bus = new EventBus();
     bus.subscribe((e) => void events.push(JSON.stringify(e)));
-    const service = new DeviceService(store.store, {
+    const service = new DeviceService(store.store.stores, {
       triggersEnabled: false,
       historyLimit: 20,
       events: bus,

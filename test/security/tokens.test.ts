@@ -23,7 +23,11 @@ const root = new URL('../../', import.meta.url).pathname;
 async function withOperator(app: Partial<AppOptions>): Promise<TestApp> {
   const { store, cleanup } = tempSqliteStore();
   const events = new EventBus();
-  const service = new DeviceService(store, { triggersEnabled: false, historyLimit: 20, events });
+  const service = new DeviceService(store.stores, {
+    triggersEnabled: false,
+    historyLimit: 20,
+    events,
+  });
   const features = operatorFeatures({ service, events, processMetrics: false });
   const built = await buildApp({ service, logger: false, plugins: [features.plugin], ...app });
   return {

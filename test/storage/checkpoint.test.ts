@@ -4,8 +4,9 @@ import assert from 'node:assert/strict';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { openStore } from '../../src/storage/open.js';
-import { SqliteStore } from '../../src/storage/sqlite.js';
+import { SqliteDatabase } from '../../src/db/sqlite/database.js';
+import { openStores } from '../../src/stores.js';
+import { SqliteStore, StoreView } from './store-view.js';
 import { eventually, tempDir } from '../helpers.js';
 
 const reg = (id: string) => ({
@@ -66,20 +67,21 @@ describe('background checkpoints', () => {
     }
   });
 
-  it('are what openStore turns on for the server, and stop with the store', async () => {
+  it('are what openStores turns on for the server, and stop with the database', async () => {
     const { dir, cleanup } = tempDir();
     const path = join(dir, 'open.db');
-    const opened = await openStore(path, { background: true });
-    assert.ok(opened instanceof SqliteStore);
-    const store = opened;
+    const opened = await openStores(path, { background: true });
+    const db = opened.db;
+    assert.ok(db instanceof SqliteDatabase);
+    const store = new StoreView(opened);
     try {
-      assert.equal(store.db.pragma('wal_autocheckpoint', { simple: true }), 0);
+      assert.equal(db.connection.pragma('wal_autocheckpoint', { simple: true }), 0);
       await store.register(reg('a'), { enqueueTrigger: false, historyLimit: 20 });
-      assert.ok(store.checkpointer, 'no checkpoint worker after a commit');
+      assert.ok(db.checkpointer, 'no checkpoint worker after a commit');
     } finally {
       await store.close();
     }
-    await assert.rejects(store.checkpointer.runNow(), /stopped/);
+    await assert.rejects(db.checkpointer.runNow(), /stopped/);
     // The last connection closed: SQLite checkpointed and removed the WAL, nothing is lost.
     const again = new SqliteStore(path);
     try {

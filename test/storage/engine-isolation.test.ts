@@ -19,8 +19,8 @@ export async function resolve(specifier, context, next) {
   return next(specifier, context);
 }`;
 
-/** Imports `target` and prints what it loaded: {specifiers, cjsFiles}. */
-function loaderScript(target: string): string {
+/** Imports `targets` and prints what they loaded: {specifiers, cjsFiles}. */
+function loaderScript(targets: string[]): string {
   return `
 import { createRequire, register } from 'node:module';
 import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
@@ -29,7 +29,7 @@ register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(HOOKS)}`)},
   data: { port: port2 },
   transferList: [port2],
 });
-await import(${JSON.stringify(target)});
+for (const target of ${JSON.stringify(targets)}) await import(target);
 const specifiers = [];
 for (let m; (m = receiveMessageOnPort(port1)); ) specifiers.push(m.message);
 port1.close();
@@ -38,29 +38,39 @@ process.stdout.write(JSON.stringify({ specifiers, cjsFiles }));
 `;
 }
 
-async function loadedBy(module: string): Promise<{ specifiers: string[]; cjsFiles: string[] }> {
-  const target = new URL(`../../src/storage/${module}`, import.meta.url).href;
+async function loadedBy(modules: string[]): Promise<{ specifiers: string[]; cjsFiles: string[] }> {
+  const targets = modules.map((m) => new URL(`../../src/${m}`, import.meta.url).href);
   const { stdout } = await run(
     process.execPath,
-    ['--import', 'tsx', '--input-type=module', '--eval', loaderScript(target)],
+    ['--import', 'tsx', '--input-type=module', '--eval', loaderScript(targets)],
     { cwd: new URL('../..', import.meta.url).pathname },
   );
   return JSON.parse(stdout) as { specifiers: string[]; cjsFiles: string[] };
 }
 
+/** Each feature's engine modules, and the database core of the engine. */
+const POSTGRES_MODULES = [
+  'db/postgres/database.ts',
+  'devices/store-postgres.ts',
+  'devices/read-model-postgres.ts',
+  'triggers/outbox-postgres.ts',
+  'triggers/read-model-postgres.ts',
+];
+const SQLITE_MODULES = POSTGRES_MODULES.map((m) => m.replaceAll('postgres', 'sqlite'));
+
 const packageFiles = (files: string[], name: string) =>
   files.filter((f) => f.includes(`/node_modules/${name}/`));
 
 describe('each engine loads only its own driver', () => {
-  it('the PostgreSQL store loads pg and never better-sqlite3', async () => {
-    const { specifiers, cjsFiles } = await loadedBy('postgres.ts');
+  it('the PostgreSQL modules of every feature load pg and never better-sqlite3', async () => {
+    const { specifiers, cjsFiles } = await loadedBy(POSTGRES_MODULES);
     assert.ok(specifiers.includes('pg'), 'the recorder sees the engine load its own driver');
     assert.ok(!specifiers.includes('better-sqlite3'), specifiers.join('\n'));
     assert.deepEqual(packageFiles(cjsFiles, 'better-sqlite3'), []);
   });
 
-  it('the SQLite store loads better-sqlite3 and never pg', async () => {
-    const { specifiers, cjsFiles } = await loadedBy('sqlite.ts');
+  it('the SQLite modules of every feature load better-sqlite3 and never pg', async () => {
+    const { specifiers, cjsFiles } = await loadedBy(SQLITE_MODULES);
     assert.ok(
       specifiers.includes('better-sqlite3'),
       'the recorder sees the engine load its own driver',

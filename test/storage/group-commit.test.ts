@@ -20,7 +20,7 @@ import {
   testApp,
   type TestApp,
 } from '../helpers.js';
-import { SqliteStore } from '../../src/storage/sqlite.js';
+import { SqliteStore } from './store-view.js';
 
 const reg = (id: string, ip = '10.0.0.1') => ({
   id,
@@ -274,9 +274,9 @@ describe('group commit in the store', () => {
     const { store, cleanup } = tempSqliteStore();
     // The synchronous level a batch commits with, read from inside the batch.
     const level = (durable: boolean) =>
-      (store as unknown as { write(fn: () => unknown, durable: boolean): Promise<unknown> }).write(
+      store.database.write(
         () => store.db.pragma('synchronous', { simple: true }),
-        durable,
+        durable ? 'durable' : 'relaxed',
       );
     try {
       await store.register(reg('dev'), opts);

@@ -1,4 +1,4 @@
-import { MemoryStore } from '../fakes/memory-store.js';
+import { MemoryStore } from './store-view.js';
 import { storeSuite } from './store-suite.js';
 
 storeSuite('memory', () => {

@@ -13,9 +13,10 @@ import {
   InvalidInputError,
   StorageUnavailableError,
 } from '../../src/errors.js';
-import { MIGRATIONS } from '../../src/storage/migrations.js';
-import { openPostgresStore, PostgresStore } from '../../src/storage/postgres.js';
-import type { Registration, Trigger } from '../../src/storage/store.js';
+import { MIGRATIONS } from '../../src/db/migrations.js';
+import { openPostgresStore, PostgresStore } from './store-view.js';
+import type { Registration } from '../../src/devices/store.js';
+import type { Trigger } from '../../src/triggers/outbox.js';
 import { createTestDatabase, skippedPgSuite } from '../pg-helpers.js';
 import { storeSuite } from './store-suite.js';
 

@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { StorageUnavailableError } from '../../src/errors.js';
 import Database from 'better-sqlite3';
-import { MIGRATIONS } from '../../src/storage/migrations.js';
-import { SqliteStore } from '../../src/storage/sqlite.js';
+import { MIGRATIONS } from '../../src/db/migrations.js';
+import { SqliteStore } from './store-view.js';
 import { tempDir, tempSqliteStore } from '../helpers.js';
 import { storeSuite } from './store-suite.js';
 

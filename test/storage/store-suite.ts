@@ -5,11 +5,13 @@
 import assert from 'node:assert/strict';
 import { after, beforeEach, describe, it } from 'node:test';
 import { DeviceNotFoundError } from '../../src/errors.js';
-import type { Registration, Store, TriggerOutcome } from '../../src/storage/store.js';
+import type { Registration } from '../../src/devices/store.js';
+import type { TriggerOutcome } from '../../src/triggers/outbox.js';
+import type { StoreView } from './store-view.js';
 import { applyOutcome } from '../../src/triggers/dispatcher.js';
 
 export interface OpenedStore {
-  store: Store;
+  store: StoreView;
   cleanup: () => Promise<void>;
 }
 
@@ -23,9 +25,9 @@ const noTrigger = { enqueueTrigger: false, historyLimit: 20 };
 const withTrigger = { enqueueTrigger: true, historyLimit: 20 };
 
 export function storeSuite(name: string, open: () => Promise<OpenedStore>): void {
-  describe(`Store contract: ${name}`, () => {
+  describe(`StoreView contract: ${name}`, () => {
     let opened: OpenedStore | undefined;
-    let store: Store;
+    let store: StoreView;
     beforeEach(async () => {
       if (opened) await opened.cleanup();
       opened = await open();
@@ -211,7 +213,7 @@ export function storeSuite(name: string, open: () => Promise<OpenedStore>): void
         // Re-triggered after its failure: its latest trigger is pending, no longer failed.
         await store.requeueTrigger('sw-retriggered', T0 + 2);
 
-        const ids = async (q: Partial<Parameters<Store['queryDevices']>[0]>) => {
+        const ids = async (q: Partial<Parameters<StoreView['queryDevices']>[0]>) => {
           const page = await store.queryDevices({ limit: 10, offset: 0, ...q });
           assert.equal(page.total, page.items.length);
           return page.items.map((d) => d.device.id);

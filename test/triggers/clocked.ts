@@ -6,14 +6,15 @@
  */
 import type { TestContext } from 'node:test';
 import { EventBus } from '../../src/events/bus.js';
-import type { Store, Trigger } from '../../src/storage/store.js';
+import type { Trigger } from '../../src/triggers/outbox.js';
+import type { StoreView } from '../storage/store-view.js';
 import {
   Dispatcher,
   type DispatcherOptions,
   type TriggerSender,
 } from '../../src/triggers/dispatcher.js';
 import type { AttemptResult } from '../../src/triggers/retry-policy.js';
-import { MemoryStore } from '../fakes/memory-store.js';
+import { MemoryStore } from '../storage/store-view.js';
 import type { LogLine } from './setup.js';
 
 export const T0 = 1_700_000_000_000;
@@ -50,7 +51,7 @@ function turn(): Promise<void> {
 
 export function clocked(
   t: TestContext,
-  extra: Partial<DispatcherOptions> & { store?: Store } = {},
+  extra: Partial<DispatcherOptions> & { store?: StoreView } = {},
 ): Clocked {
   t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: T0 });
   const memory = new MemoryStore();
@@ -74,7 +75,7 @@ export function clocked(
     },
   };
   const dispatcher = new Dispatcher({
-    store: extra.store ?? memory,
+    outbox: (extra.store ?? memory).stores.outbox,
     sender,
     events: bus,
     logger: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') },

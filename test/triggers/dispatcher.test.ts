@@ -1,20 +1,20 @@
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
-import type { Store } from '../../src/storage/store.js';
+import { MemoryStore, StoreView } from '../storage/store-view.js';
 import { Dispatcher, type DispatcherOptions } from '../../src/triggers/dispatcher.js';
 import type { AttemptResult } from '../../src/triggers/retry-policy.js';
 import { ConfigError, StorageUnavailableError } from '../../src/errors.js';
 import { EventBus } from '../../src/events/bus.js';
 import { eventually, json, sleep } from '../helpers.js';
-import { MemoryStore } from '../fakes/memory-store.js';
 import { clocked } from './clocked.js';
 import { harness, quiet, waitFor } from './setup.js';
 
 /** Counts the triggers the store hands out through claims from now on. */
-function countClaims(store: Store): { triggers: number } {
+function countClaims(store: StoreView): { triggers: number } {
   const count = { triggers: 0 };
-  const claim = store.claimTriggers.bind(store);
-  store.claimTriggers = async (...args) => {
+  const { outbox } = store.stores;
+  const claim = outbox.claim.bind(outbox);
+  outbox.claim = async (...args) => {
     const got = await claim(...args);
     count.triggers += got.length;
     return got;
@@ -401,7 +401,7 @@ describe('trigger delivery to a real manager', () => {
       // The next dispatcher delivers it at once rather than after the lease.
       h.manager.mode = { kind: 'status', status: 200 };
       const next = new Dispatcher({
-        store: h.t.store,
+        outbox: h.t.store.stores.outbox,
         sender: h.client,
         events: new EventBus(),
         logger: quiet,
@@ -575,10 +575,10 @@ describe('dispatcher on the in-memory store, on an injected clock', () => {
   it('survives storage errors: logs them and delivers once the store answers again', async (t) => {
     const memory = new MemoryStore();
     let failures = 3;
-    const flaky = new Proxy(memory, {
+    const outbox = new Proxy(memory.stores.outbox, {
       get(target, prop, receiver) {
         const value: unknown = Reflect.get(target, prop, receiver);
-        if (prop === 'claimTriggers' && failures > 0) {
+        if (prop === 'claim' && failures > 0) {
           return () => {
             failures--;
             return Promise.reject(new StorageUnavailableError('database unreachable'));
@@ -587,6 +587,7 @@ describe('dispatcher on the in-memory store, on an injected clock', () => {
         return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
       },
     });
+    const flaky = new StoreView({ ...memory.stores, outbox });
     const c = clocked(t, { store: flaky, pollIntervalMs: 20 });
     await memory.register(
       { id: A, ip: '10.0.0.1', name: '', userdata: '', source: '', at: c.now() },
@@ -609,7 +610,7 @@ describe('dispatcher on the in-memory store, on an injected clock', () => {
     assert.throws(
       () =>
         new Dispatcher({
-          store: new MemoryStore(),
+          outbox: new MemoryStore().stores.outbox,
           sender: { send: () => Promise.resolve({ kind: 'error', error: 'x' }) },
           events: new EventBus(),
           logger: quiet,

@@ -1,8 +1,10 @@
 /** The SQLite outbox queries the dispatcher relies on (the shared store suite covers the rest). */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { SqliteStore } from '../../src/storage/sqlite.js';
-import { isClaimed, type RegisterOptions } from '../../src/storage/store.js';
+import type { SqliteStore } from '../storage/store-view.js';
+import { PLANNED_SQL } from '../../src/triggers/outbox-sqlite.js';
+import { isClaimed } from '../../src/triggers/outbox.js';
+import { type RegisterOptions } from '../storage/store-view.js';
 import { tempSqliteStore } from '../helpers.js';
 
 const opts = { enqueueTrigger: true, historyLimit: 0 };
@@ -89,18 +91,17 @@ describe('SQLite trigger outbox', () => {
         )
           .map((r) => r.detail)
           .join('\n');
-      const stmts = (store as unknown as { stmts: Record<string, { source: string }> }).stmts;
-      for (const name of ['claimTriggers', 'coalesceTrigger', 'nextDue']) {
-        const p = plan(stmts[name]!.source);
+      for (const name of ['claim', 'coalesce', 'nextDue'] as const) {
+        const p = plan(PLANNED_SQL[name]);
         assert.doesNotMatch(p, /triggers_state/, `${name}:\n${p}`);
         // the per-device checks read only the device's pending triggers, not its whole past
         assert.match(p, /triggers_device_pending/, `${name}:\n${p}`);
         assert.doesNotMatch(p, /^SCAN (t|triggers)$/m, `${name}: full table scan\n${p}`);
       }
-      const unleased = plan(stmts.unleasedPending!.source);
+      const unleased = plan(PLANNED_SQL.unleasedPending);
       assert.match(unleased, /triggers_due/, unleased);
       const devicePending = (
-        store.db.prepare(`EXPLAIN QUERY PLAN ${stmts.devicePending!.source}`).all('d') as {
+        store.db.prepare(`EXPLAIN QUERY PLAN ${PLANNED_SQL.devicePending}`).all('d') as {
           detail: string;
         }[]
       )

@@ -2,7 +2,7 @@
  * The real app, store, manager client and dispatcher wired as in src/server.ts, against a real
  * local HTTP manager, with short timings so that retries happen within milliseconds.
  */
-import type { Trigger } from '../../src/storage/store.js';
+import type { Trigger } from '../../src/triggers/outbox.js';
 import { Dispatcher, type DispatcherOptions } from '../../src/triggers/dispatcher.js';
 import type { ManagerClientOptions } from '../../src/triggers/manager-client.js';
 import { openTriggerSender, type ClosableTriggerSender } from '../../src/triggers/sender.js';
@@ -58,7 +58,7 @@ export interface Harness {
 }
 
 export type HarnessOptions = Partial<
-  Omit<DispatcherOptions, 'store' | 'sender' | 'events' | 'logger'>
+  Omit<DispatcherOptions, 'outbox' | 'sender' | 'events' | 'logger'>
 > & {
   /** Do not start the dispatcher (the test starts it). */
   idle?: boolean;
@@ -103,7 +103,7 @@ export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
   });
   const { client: _client, ...dispatcherOpts } = opts;
   const d = new Dispatcher({
-    store: t.store,
+    outbox: t.store.stores.outbox,
     sender: client,
     events: t.events,
     logger: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') },

@@ -1,0 +1,66 @@
+/**
+ * Device rows and their mappers, shared by both engines. Loads no database driver, so that each
+ * engine module loads only its own (scripts/check-boundaries.mjs).
+ */
+import type { Int } from '../db/sql.js';
+import { triggerFromRow, type TriggerRow } from '../triggers/rows.js';
+import type { DeviceWithLatestTrigger } from './read-model.js';
+import type { Device } from './store.js';
+
+export interface DeviceRow {
+  id: string;
+  ip: string;
+  name: string;
+  userdata: string;
+  first_seen: Int;
+  last_seen: Int;
+  updated_at: Int;
+  registrations: Int;
+  last_source: string;
+  /** The device's newest trigger (schema version 3). */
+  last_trigger_id?: Int | null;
+}
+
+export function deviceFromRow(r: DeviceRow): Device {
+  return {
+    id: r.id,
+    ip: r.ip,
+    name: r.name,
+    userdata: r.userdata,
+    firstSeen: Number(r.first_seen),
+    lastSeen: Number(r.last_seen),
+    updatedAt: Number(r.updated_at),
+    registrations: Number(r.registrations),
+    lastSource: r.last_source,
+  };
+}
+
+/** A trigger's columns as sql.ts withLatestTriggerSql selects them (no lease token: readers never see it). */
+type JoinedTriggerColumns = {
+  [K in Exclude<keyof TriggerRow, 'lease_token'> as `trigger_${K}`]: TriggerRow[K];
+};
+
+/** A device row joined with its latest trigger; the trigger's columns are NULL without one. */
+export type DeviceWithTriggerRow = DeviceRow & (JoinedTriggerColumns | { trigger_id: null });
+
+export function deviceWithTriggerFromRow(r: DeviceWithTriggerRow): DeviceWithLatestTrigger {
+  if (r.trigger_id === null) return { device: deviceFromRow(r), latestTrigger: undefined };
+  return {
+    device: deviceFromRow(r),
+    latestTrigger: triggerFromRow({
+      id: r.trigger_id,
+      device_id: r.trigger_device_id,
+      ip: r.trigger_ip,
+      key: r.trigger_key,
+      state: r.trigger_state,
+      attempts: r.trigger_attempts,
+      created_at: r.trigger_created_at,
+      next_attempt_at: r.trigger_next_attempt_at,
+      lease_until: r.trigger_lease_until,
+      lease_token: null,
+      last_error: r.trigger_last_error,
+      delivered_at: r.trigger_delivered_at,
+      updated_at: r.trigger_updated_at,
+    }),
+  };
+}

@@ -1,0 +1,35 @@
+/**
+ * Opens the database and every feature's stores on it: what a process that serves or transfers
+ * the registry holds. A new feature opens its stores here too.
+ */
+import { openDatabase, type EngineDatabase, type OpenDatabaseOptions } from './db/open.js';
+import type { Stores } from './devices/service.js';
+import { openDeviceStores } from './devices/stores.js';
+import { openTriggerStores, type TriggerStoreOptions } from './triggers/stores.js';
+
+export interface OpenedStores extends Stores {
+  db: EngineDatabase;
+}
+
+export async function openStores(
+  database: string,
+  opts: OpenDatabaseOptions & { triggers?: TriggerStoreOptions } = {},
+): Promise<OpenedStores> {
+  const db = await openDatabase(database, opts);
+  try {
+    const [devices, triggers] = await Promise.all([
+      openDeviceStores(db),
+      openTriggerStores(db, opts.triggers),
+    ]);
+    return {
+      db,
+      devices: devices.store,
+      deviceReads: devices.reads,
+      outbox: triggers.outbox,
+      triggerReads: triggers.reads,
+    };
+  } catch (e) {
+    await db.close();
+    throw e;
+  }
+}

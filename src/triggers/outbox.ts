@@ -1,0 +1,163 @@
+/**
+ * The trigger records and the outbox store: triggers waiting for (or done with) their call to
+ * the service manager, claimed under an explicit lease token. Imports only types, so that the
+ * browser bundle's typecheck may read it (through events/wire.ts).
+ */
+import type { Step } from '../db/unit-of-work.js';
+
+export type TriggerState = 'pending' | 'delivered' | 'failed' | 'dead';
+export const TRIGGER_STATES: readonly TriggerState[] = ['pending', 'delivered', 'failed', 'dead'];
+
+export interface Trigger {
+  id: number;
+  deviceId: string;
+  ip: string;
+  /** Sent as Idempotency-Key; stable across retries of one trigger. */
+  key: string;
+  state: TriggerState;
+  attempts: number;
+  createdAt: number;
+  nextAttemptAt: number;
+  /** Set while a dispatcher holds the trigger; another may claim it after this time. */
+  leaseUntil: number | null;
+  lastError: string | null;
+  deliveredAt: number | null;
+  updatedAt: number;
+}
+
+/**
+ * A trigger leased to one dispatcher (by claimTriggers, or by a registration's hand-over). The
+ * token is the lease: completeTrigger records an outcome only while the stored lease still has
+ * it, so a copy of this object completes as well as the original, and nothing else can.
+ */
+export interface ClaimedTrigger extends Trigger {
+  leaseToken: string;
+}
+
+export function isClaimed(t: Trigger | ClaimedTrigger): t is ClaimedTrigger {
+  return 'leaseToken' in t && typeof t.leaseToken === 'string';
+}
+
+/** The trigger as anyone but its lease holder may see it (events, the API). */
+export function withoutLease(t: Trigger | ClaimedTrigger): Trigger {
+  if (!isClaimed(t)) return t;
+  const { leaseToken: _token, ...trigger } = t;
+  return trigger;
+}
+
+/** What a dispatcher reports after one delivery attempt. */
+export type TriggerOutcome =
+  | { kind: 'delivered'; at: number }
+  | { kind: 'retry'; at: number; nextAttemptAt: number; error: string }
+  | { kind: 'failed'; at: number; error: string }
+  | { kind: 'dead'; at: number; error: string };
+
+/** The members of a trigger that recording an outcome sets (and what the lease leaves). */
+export type SettledTrigger = Pick<
+  Trigger,
+  'state' | 'nextAttemptAt' | 'leaseUntil' | 'lastError' | 'deliveredAt' | 'updatedAt'
+>;
+
+/**
+ * The one rule from a delivery outcome to the trigger's stored state: every engine writes it and
+ * the dispatcher publishes it. A retry stays pending with its new due time; anything else keeps
+ * the due time it had; the lease ends either way.
+ */
+export function settle(t: Pick<Trigger, 'nextAttemptAt'>, outcome: TriggerOutcome): SettledTrigger {
+  return {
+    state: outcome.kind === 'retry' ? 'pending' : outcome.kind,
+    nextAttemptAt: outcome.kind === 'retry' ? outcome.nextAttemptAt : t.nextAttemptAt,
+    leaseUntil: null,
+    lastError: outcome.kind === 'delivered' ? null : outcome.error,
+    deliveredAt: outcome.kind === 'delivered' ? outcome.at : null,
+    updatedAt: outcome.at,
+  };
+}
+
+export interface TriggerCounts {
+  pending: number;
+  delivered: number;
+  failed: number;
+  dead: number;
+}
+
+export interface CompleteOptions {
+  /**
+   * The write may wait a few milliseconds for the next group commit instead of committing on
+   * its own (engines may ignore it). Nothing depends on its timing but the trigger's state.
+   */
+  lazy?: boolean;
+}
+
+/** One implementation per engine: outbox-sqlite.ts, outbox-postgres.ts (and a fake in test/fakes/). */
+export interface OutboxStore {
+  /**
+   * A registration's trigger, as a step of its transaction (db/unit-of-work.ts): coalesced into
+   * the device's waiting trigger, or a new one for `ip`, made the device's newest.
+   *
+   * Hand-over: with `handOverLeaseMs`, a newly inserted trigger is leased to the caller for that
+   * long in the same step when it can be delivered at once (it was inserted, not coalesced, and
+   * no other trigger of the device is pending); the step then returns it claimed (attempts 1,
+   * lease token set) and the caller completes it without a claim. Engines may ignore it.
+   */
+  enqueueStep(
+    deviceId: string,
+    ip: string,
+    at: number,
+    handOverLeaseMs?: number,
+  ): Step<Trigger | ClaimedTrigger>;
+  /** A trigger for the device's current ip, on its own (DeviceNotFoundError for an unknown id). */
+  requeue(deviceId: string, at: number): Promise<Trigger>;
+  /**
+   * Claim up to `limit` due triggers for `leaseMs`: only pending ones, not leased by a live
+   * dispatcher, and only the oldest pending trigger of each device (per-device order).
+   */
+  claim(now: number, limit: number, leaseMs: number): Promise<ClaimedTrigger[]>;
+  /**
+   * Record the outcome of a delivery attempt under the trigger's lease token. Returns false (and
+   * changes nothing) when that lease is void: the trigger was meanwhile replaced or re-claimed,
+   * or the token is not the one the store gave.
+   */
+  complete(
+    trigger: ClaimedTrigger,
+    outcome: TriggerOutcome,
+    opts?: CompleteOptions,
+  ): Promise<boolean>;
+  /**
+   * Delete finished (delivered/failed/dead) triggers last updated before `before`, keeping each
+   * device's latest trigger. Returns how many were deleted.
+   */
+  prune(before: number): Promise<number>;
+  /**
+   * Earliest nextAttemptAt among pending triggers a claim could take (not leased, not behind an
+   * older pending trigger of the same device), for the dispatcher's sleep; undefined if none.
+   * Leased ones become claimable when their lease expires or their delivery completes; the
+   * dispatcher polls for those.
+   */
+  nextDue(): Promise<number | undefined>;
+  /**
+   * Whether any pending trigger is not leased (due, scheduled for a retry, or queued behind an
+   * older trigger of its device). When none is, only a new enqueue can give a dispatcher work.
+   */
+  hasUnleased(): Promise<boolean>;
+  /** Number of pending triggers (the dispatcher's gauge reads it every few seconds). */
+  countPending(): Promise<number>;
+  /**
+   * Releases (pending, unleased, due as they were) the leases that a previous incarnation of
+   * this server left behind when it died, so that a restart delivers them at once instead of
+   * after --trigger-lease. Never touches leases of this process or of other live replicas.
+   * Returns how many were released (SQLite does it on open and returns 0 here).
+   */
+  releaseStaleLeases(): Promise<number>;
+}
+
+/** What the trigger features publish after a commit (events/bus.ts carries it). */
+export interface TriggerEvent {
+  type: 'trigger';
+  trigger: Trigger;
+}
+
+/** Where they publish it (the app's EventBus fits). */
+export interface TriggerEventSink {
+  emit(event: TriggerEvent): void;
+}

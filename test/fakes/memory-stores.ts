@@ -1,0 +1,503 @@
+/**
+ * In-memory fakes of every store interface, for fast tests: the same contracts as SQLite and
+ * PostgreSQL (test/storage/memory.test.ts runs the contract suite on them), with no engine, no
+ * group commit and no timers, so tests that drive a dispatcher on an injected clock see every
+ * write settled within the promise that made it. One class per interface, all over one set of
+ * tables (MemoryTables), as the engines' stores share one database.
+ *
+ * Test-only by design: a resolved write is not durable (the contracts say it is), so a server
+ * must never run on them.
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  stepFor,
+  type Database,
+  type MemoryStep,
+  type Step,
+  type StepResults,
+} from '../../src/db/unit-of-work.js';
+import type {
+  DeviceQuery,
+  DeviceReadModel,
+  DeviceWithLatestTrigger,
+} from '../../src/devices/read-model.js';
+import type { Stores } from '../../src/devices/service.js';
+import type {
+  Device,
+  DeviceFields,
+  DeviceStore,
+  HistoryEntry,
+  RegisteredDevice,
+  Registration,
+} from '../../src/devices/store.js';
+import { DeviceNotFoundError, StorageUnavailableError } from '../../src/errors.js';
+import {
+  settle,
+  type ClaimedTrigger,
+  type OutboxStore,
+  type Trigger,
+  type TriggerCounts,
+  type TriggerOutcome,
+  type TriggerState,
+} from '../../src/triggers/outbox.js';
+import type { TriggerReadModel } from '../../src/triggers/read-model.js';
+
+interface StoredDevice extends Device {
+  /** The device's newest trigger, as the engines' devices.last_trigger_id. */
+  lastTriggerId: number | null;
+}
+
+interface StoredTrigger extends Trigger {
+  leaseToken: string | null;
+  /** The device's trigger before this one, as the engines' triggers.prev_id. */
+  prevId: number | null;
+}
+
+/** What a reader gets: a copy without the lease token or the chain link. */
+function publicTrigger(t: StoredTrigger): Trigger {
+  const { leaseToken: _token, prevId: _prev, ...trigger } = t;
+  return trigger;
+}
+
+function claimed(t: StoredTrigger): ClaimedTrigger {
+  if (t.leaseToken === null) throw new Error(`trigger ${t.id} was returned unleased by a claim`);
+  return { ...publicTrigger(t), leaseToken: t.leaseToken };
+}
+
+function publicDevice(d: StoredDevice): Device {
+  const { lastTriggerId: _last, ...device } = d;
+  return device;
+}
+
+/** Byte order of the engines' text columns for the ASCII ids and names tests use. */
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+const zeroCounts = (): TriggerCounts => ({ pending: 0, delivered: 0, failed: 0, dead: 0 });
+
+/** The rows of every memory store: the engines' tables. */
+export class MemoryTables {
+  readonly devices = new Map<string, StoredDevice>();
+  /** Newest first, per device: the engines' history rows (seq descending). */
+  readonly histories = new Map<string, HistoryEntry[]>();
+  /** By id; Map iteration is insertion order, which is id order. */
+  readonly triggers = new Map<number, StoredTrigger>();
+  lastTriggerId = 0;
+  closed = false;
+
+  device(id: string): StoredDevice {
+    const device = this.devices.get(id);
+    if (!device) throw new DeviceNotFoundError(id);
+    return device;
+  }
+
+  latest(device: StoredDevice): StoredTrigger | undefined {
+    return device.lastTriggerId === null ? undefined : this.triggers.get(device.lastTriggerId);
+  }
+
+  /** Pending triggers of a device id, oldest first. */
+  pendingOf(deviceId: string): StoredTrigger[] {
+    return [...this.triggers.values()].filter(
+      (t) => t.deviceId === deviceId && t.state === 'pending',
+    );
+  }
+
+  /** Every operation: errors as rejections, refused once closed (as the engines). */
+  async run<T>(fn: () => T): Promise<T> {
+    if (this.closed) throw new StorageUnavailableError('storage is closed');
+    return fn();
+  }
+
+  step<T>(run: () => T): MemoryStep<T> {
+    return { engine: 'memory', run };
+  }
+}
+
+/** The Transactor: steps run in order at once (nothing is rolled back: the fakes' steps do not fail midway). */
+export class MemoryDatabase implements Database {
+  readonly engine = 'memory' as const;
+
+  constructor(private readonly tables: MemoryTables) {}
+
+  commit<const S extends readonly Step<unknown>[]>(
+    _key: string,
+    steps: S,
+  ): Promise<StepResults<S>> {
+    return this.tables.run(() => steps.map((s) => stepFor('memory', s).run()) as StepResults<S>);
+  }
+
+  ping(): Promise<void> {
+    return this.tables.run(() => undefined);
+  }
+
+  close(): Promise<void> {
+    this.tables.closed = true;
+    return Promise.resolve();
+  }
+}
+
+export class MemoryDeviceStore implements DeviceStore {
+  constructor(private readonly t: MemoryTables) {}
+
+  registerStep(reg: Registration, historyLimit: number): MemoryStep<RegisteredDevice> {
+    return this.t.step(() => {
+      const existing = this.t.devices.get(reg.id);
+      const fields = { ip: reg.ip, name: reg.name, userdata: reg.userdata };
+      const device: StoredDevice = existing
+        ? {
+            ...existing,
+            ...fields,
+            lastSeen: reg.at,
+            updatedAt: reg.at,
+            registrations: existing.registrations + 1,
+            lastSource: reg.source,
+          }
+        : {
+            id: reg.id,
+            ...fields,
+            firstSeen: reg.at,
+            lastSeen: reg.at,
+            updatedAt: reg.at,
+            registrations: 1,
+            lastSource: reg.source,
+            lastTriggerId: null,
+          };
+      this.t.devices.set(reg.id, device);
+      if (historyLimit > 0) {
+        const entries = [
+          { at: reg.at, ip: reg.ip, source: reg.source },
+          ...(this.t.histories.get(reg.id) ?? []),
+        ];
+        this.t.histories.set(reg.id, entries.slice(0, historyLimit));
+      }
+      return { created: existing === undefined, device: publicDevice(device) };
+    });
+  }
+
+  get(id: string): Promise<Device> {
+    return this.t.run(() => publicDevice(this.t.device(id)));
+  }
+
+  edit(id: string, fields: DeviceFields, at: number): Promise<Device> {
+    return this.t.run(() => {
+      const device = this.t.device(id);
+      Object.assign(device, { ip: fields.ip, name: fields.name, userdata: fields.userdata });
+      device.updatedAt = at;
+      return publicDevice(device);
+    });
+  }
+
+  delete(id: string): Promise<Device> {
+    return this.t.run(() => {
+      const device = this.t.device(id);
+      // Its triggers stay (until retention), but are no longer any device's.
+      this.t.devices.delete(id);
+      this.t.histories.delete(id);
+      return publicDevice(device);
+    });
+  }
+
+  history(id: string): Promise<HistoryEntry[]> {
+    return this.t.run(() => (this.t.histories.get(id) ?? []).map((h) => ({ ...h })));
+  }
+
+  importDevice(device: Device, history: HistoryEntry[]): Promise<'created' | 'replaced'> {
+    return this.t.run(() => {
+      const existing = this.t.devices.get(device.id);
+      // A replaced device keeps its triggers, as on both engines.
+      this.t.devices.set(device.id, {
+        id: device.id,
+        ip: device.ip,
+        name: device.name,
+        userdata: device.userdata,
+        firstSeen: device.firstSeen,
+        lastSeen: device.lastSeen,
+        updatedAt: device.updatedAt,
+        registrations: device.registrations,
+        lastSource: device.lastSource,
+        lastTriggerId: existing?.lastTriggerId ?? null,
+      });
+      this.t.histories.set(
+        device.id,
+        history.map((h) => ({ at: h.at, ip: h.ip, source: h.source })),
+      );
+      return existing ? 'replaced' : 'created';
+    });
+  }
+}
+
+export class MemoryDeviceReadModel implements DeviceReadModel {
+  constructor(private readonly t: MemoryTables) {}
+
+  listIds(after: string | undefined, limit: number): Promise<string[]> {
+    return this.t.run(() =>
+      [...this.t.devices.keys()]
+        .filter((id) => after === undefined || id > after)
+        .sort(compareText)
+        .slice(0, limit),
+    );
+  }
+
+  queryDevices(q: DeviceQuery): Promise<{ total: number; items: DeviceWithLatestTrigger[] }> {
+    return this.t.run(() => {
+      const search = q.search?.toLowerCase();
+      const matches = [...this.t.devices.values()].filter(
+        (d) =>
+          (!search ||
+            d.id.toLowerCase().includes(search) ||
+            d.name.toLowerCase().includes(search) ||
+            d.ip.toLowerCase().includes(search)) &&
+          (!q.triggerState || this.t.latest(d)?.state === q.triggerState),
+      );
+      const key = q.sort ?? 'id';
+      const direction = q.order === 'desc' ? -1 : 1;
+      matches.sort((a, b) => {
+        const x = a[key];
+        const y = b[key];
+        const byKey =
+          typeof x === 'number' && typeof y === 'number'
+            ? x - y
+            : compareText(String(x), String(y));
+        return direction * (byKey || compareText(a.id, b.id));
+      });
+      return {
+        total: matches.length,
+        items: matches.slice(q.offset, q.offset + q.limit).map((d) => {
+          const latest = this.t.latest(d);
+          return { device: publicDevice(d), latestTrigger: latest && publicTrigger(latest) };
+        }),
+      };
+    });
+  }
+
+  countDevices(): Promise<number> {
+    return this.t.run(() => this.t.devices.size);
+  }
+
+  countSeenSince(since: number): Promise<number> {
+    return this.t.run(() => [...this.t.devices.values()].filter((d) => d.lastSeen >= since).length);
+  }
+
+  countDevicesByTrigger(): Promise<TriggerCounts> {
+    return this.t.run(() => {
+      const counts = zeroCounts();
+      for (const d of this.t.devices.values()) {
+        const t = this.t.latest(d);
+        if (t) counts[t.state] += 1;
+      }
+      return counts;
+    });
+  }
+}
+
+export class MemoryOutbox implements OutboxStore {
+  constructor(private readonly t: MemoryTables) {}
+
+  enqueueStep(
+    deviceId: string,
+    _ip: string,
+    at: number,
+    handOverLeaseMs?: number,
+  ): MemoryStep<Trigger | ClaimedTrigger> {
+    // The device's ip as its registration (the step before) left it.
+    return this.t.step(() => this.enqueue(this.t.device(deviceId), at, handOverLeaseMs));
+  }
+
+  /** Coalesces into the device's waiting trigger, or appends one (leased at once on hand-over). */
+  private enqueue(
+    device: StoredDevice,
+    at: number,
+    handOverLeaseMs: number | undefined,
+  ): Trigger | ClaimedTrigger {
+    const prevId = device.lastTriggerId;
+    const pending = this.t.pendingOf(device.id);
+    // The newest pending trigger not held by a live lease; it may be left by a deleted device of
+    // the same id, and then becomes this device's first.
+    const waiting = pending.filter((t) => t.leaseUntil === null || t.leaseUntil < at).at(-1);
+    let trigger: StoredTrigger;
+    let lease = false;
+    if (waiting) {
+      Object.assign(waiting, {
+        ip: device.ip,
+        key: randomUUID(),
+        attempts: 0,
+        createdAt: at,
+        nextAttemptAt: at,
+        lastError: null,
+        leaseUntil: null,
+        leaseToken: null,
+        updatedAt: at,
+        prevId: waiting.id === prevId ? waiting.prevId : prevId,
+      });
+      trigger = waiting;
+    } else {
+      // Hand-over only when nothing of the device is pending (per-device order).
+      lease = handOverLeaseMs !== undefined && pending.length === 0;
+      trigger = {
+        id: ++this.t.lastTriggerId,
+        deviceId: device.id,
+        ip: device.ip,
+        key: randomUUID(),
+        state: 'pending',
+        attempts: lease ? 1 : 0,
+        createdAt: at,
+        nextAttemptAt: at,
+        leaseUntil: lease && handOverLeaseMs !== undefined ? at + handOverLeaseMs : null,
+        leaseToken: lease ? randomUUID() : null,
+        lastError: null,
+        deliveredAt: null,
+        updatedAt: at,
+        prevId,
+      };
+      this.t.triggers.set(trigger.id, trigger);
+    }
+    device.lastTriggerId = trigger.id;
+    return lease ? claimed(trigger) : publicTrigger(trigger);
+  }
+
+  /** Pending and no older pending trigger of its device ahead of it (per-device order). */
+  private isFirstOfDevice(t: StoredTrigger): boolean {
+    return this.t.pendingOf(t.deviceId)[0] === t;
+  }
+
+  requeue(id: string, at: number): Promise<Trigger> {
+    return this.t.run(() => this.enqueue(this.t.device(id), at, undefined));
+  }
+
+  claim(now: number, limit: number, leaseMs: number): Promise<ClaimedTrigger[]> {
+    return this.t.run(() => {
+      const token = randomUUID();
+      const due = [...this.t.triggers.values()]
+        .filter(
+          (t) =>
+            t.state === 'pending' &&
+            t.nextAttemptAt <= now &&
+            (t.leaseUntil === null || t.leaseUntil < now) &&
+            this.isFirstOfDevice(t),
+        )
+        .sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || a.id - b.id)
+        .slice(0, limit);
+      for (const t of due) {
+        t.leaseUntil = now + leaseMs;
+        t.leaseToken = token;
+        t.attempts += 1;
+        t.updatedAt = now;
+      }
+      return due.map(claimed);
+    });
+  }
+
+  complete(trigger: ClaimedTrigger, outcome: TriggerOutcome): Promise<boolean> {
+    return this.t.run(() => {
+      const stored = this.t.triggers.get(trigger.id);
+      // Also void: a pruned trigger, or one whose lease a coalescing registration cleared.
+      if (stored?.leaseToken !== trigger.leaseToken) return false;
+      // The stored due time, as the engines' UPDATE keeps the column unless the outcome sets it.
+      Object.assign(stored, settle(stored, outcome), { leaseToken: null });
+      return true;
+    });
+  }
+
+  prune(before: number): Promise<number> {
+    return this.t.run(() => {
+      const latestOfDevices = new Set(
+        [...this.t.devices.values()].map((d) => d.lastTriggerId).filter((id) => id !== null),
+      );
+      let deleted = 0;
+      for (const t of [...this.t.triggers.values()]) {
+        if (t.state !== 'pending' && t.updatedAt < before && !latestOfDevices.has(t.id)) {
+          this.t.triggers.delete(t.id);
+          deleted += 1;
+        }
+      }
+      return deleted;
+    });
+  }
+
+  nextDue(): Promise<number | undefined> {
+    return this.t.run(() => {
+      const due = [...this.t.triggers.values()]
+        .filter((t) => t.state === 'pending' && t.leaseUntil === null && this.isFirstOfDevice(t))
+        .map((t) => t.nextAttemptAt);
+      return due.length > 0 ? Math.min(...due) : undefined;
+    });
+  }
+
+  hasUnleased(): Promise<boolean> {
+    return this.t.run(() =>
+      [...this.t.triggers.values()].some((t) => t.state === 'pending' && t.leaseUntil === null),
+    );
+  }
+
+  countPending(): Promise<number> {
+    return this.t.run(
+      () => [...this.t.triggers.values()].filter((t) => t.state === 'pending').length,
+    );
+  }
+
+  /** One process, no previous incarnation. */
+  releaseStaleLeases(): Promise<number> {
+    return this.t.run(() => 0);
+  }
+}
+
+export class MemoryTriggerReadModel implements TriggerReadModel {
+  constructor(private readonly t: MemoryTables) {}
+
+  latest(deviceId: string): Promise<Trigger | undefined> {
+    return this.t.run(() => {
+      const device = this.t.devices.get(deviceId);
+      const t = device && this.t.latest(device);
+      return t && publicTrigger(t);
+    });
+  }
+
+  recent(deviceId: string, limit: number): Promise<Trigger[]> {
+    return this.t.run(() => {
+      const device = this.t.devices.get(deviceId);
+      const recent: Trigger[] = [];
+      // The chain from the newest back; a pruned trigger ends it.
+      let t = device && this.t.latest(device);
+      while (t && recent.length < limit) {
+        recent.push(publicTrigger(t));
+        t = t.prevId === null ? undefined : this.t.triggers.get(t.prevId);
+      }
+      return recent;
+    });
+  }
+
+  list(
+    state: TriggerState | undefined,
+    afterId: number | undefined,
+    limit: number,
+  ): Promise<Trigger[]> {
+    return this.t.run(() =>
+      [...this.t.triggers.values()]
+        .filter((t) => t.id > (afterId ?? 0) && (state === undefined || t.state === state))
+        .slice(0, limit)
+        .map(publicTrigger),
+    );
+  }
+
+  countByState(): Promise<TriggerCounts> {
+    return this.t.run(() => {
+      const counts = zeroCounts();
+      for (const t of this.t.triggers.values()) counts[t.state] += 1;
+      return counts;
+    });
+  }
+}
+
+/** Every store on one set of memory tables. */
+export function memoryStores(): Stores & { tables: MemoryTables } {
+  const tables = new MemoryTables();
+  return {
+    tables,
+    db: new MemoryDatabase(tables),
+    devices: new MemoryDeviceStore(tables),
+    deviceReads: new MemoryDeviceReadModel(tables),
+    outbox: new MemoryOutbox(tables),
+    triggerReads: new MemoryTriggerReadModel(tables),
+  };
+}
