@@ -70,6 +70,15 @@ export type HarnessOptions = Partial<
   client?: Pick<ManagerClientOptions, 'format' | 'secrets'>;
 };
 
+/**
+ * The sender the harness delivers through (--trigger-sender): `inline` by default; the same
+ * suite runs again on the sender thread (dispatcher-thread.test.ts sets it before loading it).
+ */
+let senderKind: 'inline' | 'thread' = 'inline';
+export function useSender(kind: 'inline' | 'thread'): void {
+  senderKind = kind;
+}
+
 /** The trigger paths a suite runs over (--trigger-hand-over): the default and the simple one. */
 export const HAND_OVER_MODES = [
   { name: 'hand-over on', handOver: true },
@@ -85,7 +94,7 @@ export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
     service: { triggersEnabled: true, dispatcher: () => ref.dispatcher },
   });
   const timeoutMs = opts.timeoutMs ?? 2000;
-  const client = await openTriggerSender('inline', {
+  const client = await openTriggerSender(senderKind, {
     ...opts.client,
     managerUrl: opts.managerUrl?.(manager) ?? manager.url,
     timeoutMs,
