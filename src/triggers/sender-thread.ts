@@ -224,8 +224,10 @@ function threadError(e: unknown): string {
 /** The thread's side: calls in, results out, batched per turn of its event loop. */
 function serveCalls(port: NonNullable<typeof parentPort>, data: SenderWorkerData): void {
   const client = new ManagerClient(data.client);
-  const shutdown = new AbortController();
-  setMaxListeners(0, shutdown.signal); // one listener per call in flight
+  // Aborted when the dispatcher stops (the calls in flight end as interrupted); calls sent after
+  // that get a fresh one, so a sender outlives the dispatcher that stopped, as the inline one does.
+  let inFlight = new AbortController();
+  setMaxListeners(0, inFlight.signal); // one listener per call in flight
   let done: [number, AttemptResult][] = [];
   const report = (id: number, result: AttemptResult) => {
     if (done.length === 0) setImmediate(() => port.postMessage({ results: flushDone() }));
@@ -240,12 +242,14 @@ function serveCalls(port: NonNullable<typeof parentPort>, data: SenderWorkerData
     if ('calls' in m) {
       for (const message of m.calls) {
         const id = message[0];
-        void client.send(fromMessage(message), shutdown.signal).then((r) => report(id, r));
+        void client.send(fromMessage(message), inFlight.signal).then((r) => report(id, r));
       }
     } else if ('abort' in m) {
-      shutdown.abort();
+      inFlight.abort();
+      inFlight = new AbortController();
+      setMaxListeners(0, inFlight.signal);
     } else {
-      shutdown.abort();
+      inFlight.abort();
       void client.close().finally(() => port.close());
     }
   });
