@@ -80,8 +80,11 @@ export function tokenLine(
   if (options.maxUses !== undefined) parts.push(`uses=${options.maxUses}`);
   // Last, so that a reader sees where the id's colons end.
   if (options.bind !== undefined) parts.push(`bind=${options.bind}`);
-  checkOptions(role, options, 'the token');
-  return parts.join(':');
+  checkOptions(role, options, `token '${name}'`);
+  const line = parts.join(':');
+  // An id with a part spelt like a flag (`x:enroll`) would read back otherwise: refused here.
+  parseTokens(line, `the line for '${name}'`);
+  return line;
 }
 
 /** An ISO time with offset → ms since the epoch; throws ConfigError. */
