@@ -205,7 +205,10 @@ suite('sqlite', () => {
   const dir = tempDir('ztp-grants-');
   return Promise.resolve({
     database: join(dir.dir, 'ztp.db'),
-    done: () => Promise.resolve(dir.cleanup()),
+    done: () => {
+      dir.cleanup();
+      return Promise.resolve();
+    },
   });
 });
 
