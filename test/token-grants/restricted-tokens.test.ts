@@ -4,6 +4,7 @@
  * and that the use counter survives a restart.
  */
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
@@ -11,6 +12,7 @@ import { buildApp } from '../../src/app.js';
 import { DeviceService } from '../../src/devices/service.js';
 import { EventBus } from '../../src/events/bus.js';
 import { buildGuards } from '../../src/security/guards.js';
+import { SECURITY_OFF, setupSecurity } from '../../src/security/setup.js';
 import { hashToken, parseTokens, TokenSet } from '../../src/security/tokens.js';
 import { openStores, type OpenedStores } from '../../src/stores.js';
 import { TokenAdmission } from '../../src/token-grants/admission.js';
@@ -249,6 +251,40 @@ describe('without an admission', () => {
         headers: { authorization: `Bearer ${T.shared}` },
       });
       assert.equal(shared.statusCode, 201);
+    } finally {
+      await app.close();
+      await stores.db.close();
+      dir.cleanup();
+    }
+  });
+});
+
+describe('SIGHUP', () => {
+  it('a restriction added to a token line applies from the reload on', async () => {
+    const dir = tempDir('ztp-grants-');
+    const file = join(dir.dir, 'tokens');
+    writeFileSync(file, `device:sw1:${hashToken(T.bound)}\n`);
+    const security = setupSecurity({ ...SECURITY_OFF, tokensFile: file });
+    const stores = await openStores(join(dir.dir, 'ztp.db'));
+    const service = new DeviceService(stores, {
+      triggersEnabled: false,
+      historyLimit: 5,
+      events: new EventBus(),
+      admission: new TokenAdmission(stores.enrollments),
+    });
+    const app = await buildApp({ service, guards: security.guards, logger: false });
+    const put = (id: string) =>
+      app.inject({
+        method: 'PUT',
+        url: `/ztp/register/${id}`,
+        headers: { authorization: `Bearer ${T.bound}` },
+      });
+    try {
+      assert.equal((await put('other-1')).statusCode, 201);
+      writeFileSync(file, `device:sw1:${hashToken(T.bound)}:bind=${SW1}\n`);
+      security.reload(undefined, app.log);
+      refused(await put('other-1'), 403, 'token_not_for_device');
+      assert.equal((await put(SW1)).statusCode, 201);
     } finally {
       await app.close();
       await stores.db.close();
