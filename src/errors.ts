@@ -23,6 +23,8 @@ export type ErrorCode =
   | 'method_not_allowed'
   | 'unauthorized'
   | 'forbidden'
+  | 'token_not_for_device'
+  | 'token_used_up'
   | 'cross_site_request'
   | 'https_required'
   | 'rate_limited'

@@ -12,6 +12,7 @@ import { operatorFeatures } from './operator.js';
 import { loggerOptions } from './security/logging.js';
 import { setupSecurity } from './security/setup.js';
 import { openStores, type OpenedStores } from './stores.js';
+import { TokenAdmission } from './token-grants/admission.js';
 import { DeviceNotFoundError } from './errors.js';
 import { Dispatcher, validateTriggerTiming } from './triggers/dispatcher.js';
 import { callBuilder, needsDevice, type DescribeDevice } from './triggers/manager-call.js';
@@ -71,6 +72,7 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
     historyLimit: config.historyLimit,
     events,
     dispatcher: () => dispatcher,
+    admission: new TokenAdmission(stores.enrollments),
   });
   // Console at /, its data and live events under /ztp/mng/, /metrics (src/operator.ts).
   const operator = operatorFeatures({ service, events, dispatcher: () => dispatcher });

@@ -17,7 +17,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import type { DeviceService } from '../devices/service.js';
 import { ZtpError } from '../errors.js';
-import { UnauthorizedError, type Guard, type GuardRequest } from '../http/auth.js';
+import { UnauthorizedError, type Guard, type GuardRequest, type Principal } from '../http/auth.js';
 import { servedFrom } from './client-script.js';
 import { problems } from '../http/schemas.js';
 import { AmbiguousTokenError, queryToken } from '../security/device-token.js';
@@ -55,14 +55,14 @@ async function authorise(
   guard: Guard,
   request: FastifyRequest,
   identity: HeaderIdentity | undefined,
-): Promise<void> {
+): Promise<Principal | undefined> {
   const credentials: GuardRequest = {
     headers: request.headers,
     ip: request.ip,
     params: identity === undefined ? {} : { id: identity.id },
     raw: request.raw,
   };
-  await guard(credentials, 'registration');
+  return guard(credentials, 'registration');
 }
 
 export const bootstrapApi: FastifyPluginAsyncTypebox<BootstrapOptions> = async (app, opts) => {
@@ -134,9 +134,10 @@ export const bootstrapApi: FastifyPluginAsyncTypebox<BootstrapOptions> = async (
       // Checked on HEAD too, so that HEAD answers what GET would; only GET acts on them.
       const identity = identityFromHeaders(request.headers);
       if (request.method === 'GET') {
+        let principal: Principal | undefined;
         if (guard && (token !== undefined || identity !== undefined)) {
           try {
-            await authorise(guard, request, identity);
+            principal = await authorise(guard, request, identity);
           } catch (e) {
             if (e instanceof UnauthorizedError) void reply.header('www-authenticate', e.challenge);
             throw e;
@@ -144,7 +145,8 @@ export const bootstrapApi: FastifyPluginAsyncTypebox<BootstrapOptions> = async (
         }
         // The same registration as any (trigger, events, history). The serial number, other MACs
         // and facts are not stored yet: device aliases arrive with issue 18.
-        if (identity !== undefined) await service.register(identity.id, {}, request.ip);
+        // A bound or enrollment token's scope applies here as on the registration URL.
+        if (identity !== undefined) await service.register(identity.id, {}, request.ip, principal);
       }
       return reply
         .type(platform.contentType)

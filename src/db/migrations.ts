@@ -47,6 +47,14 @@ const triggerColumns = `
   delivered_at BIGINT,
   updated_at BIGINT NOT NULL`;
 
+/** src/token-grants/store.ts: `token` is the SHA-256 (hex) of the enrollment token. */
+const enrollmentColumns = `
+  token TEXT NOT NULL,
+  device_id TEXT NOT NULL,
+  token_name TEXT NOT NULL,
+  enrolled_at BIGINT NOT NULL,
+  PRIMARY KEY (token, device_id)`;
+
 const triggerIndexes = `
 CREATE INDEX triggers_due ON triggers (next_attempt_at, id) WHERE state = 'pending';
 CREATE INDEX triggers_device ON triggers (device_id, id);
@@ -102,6 +110,13 @@ ${triggerIndexes}`,
 DROP INDEX triggers_device;`,
     // PostgreSQL keeps triggers_device: its per-device order check uses it.
     postgres: latestTriggerLinks,
+  },
+  {
+    version: 4,
+    description:
+      'which device each enrollment token enrolled (its use counter), keyed by the token hash',
+    sqlite: `CREATE TABLE token_enrollments (${enrollmentColumns}) WITHOUT ROWID;`,
+    postgres: `CREATE TABLE token_enrollments (${byteOrder(enrollmentColumns)});`,
   },
 ];
 

@@ -6,8 +6,9 @@
  * feature concerned (db/unit-of-work.ts): the device store's upsert and, when a manager is
  * configured, the trigger queue's outbox step.
  */
-import type { Database, Engine } from '../db/unit-of-work.js';
+import type { Database, Engine, Step } from '../db/unit-of-work.js';
 import { ZtpError } from '../errors.js';
+import type { DeviceScope, Principal } from '../http/auth.js';
 import { withoutLease, type OutboxStore, type Trigger } from '../triggers/outbox.js';
 import { TriggerQueries } from '../triggers/queries.js';
 import { TriggerQueue, type LocalDispatcher } from '../triggers/queue.js';
@@ -39,6 +40,16 @@ export interface RegisterInput {
   userdata?: string | undefined;
 }
 
+/**
+ * Enforces a restricted credential's scope (a bound or enrollment token) on a registration:
+ * throws a ZtpError to refuse before anything is stored, or returns a step that joins the
+ * registration's transaction ahead of the device's upsert (an enrollment's use counter), so
+ * that a device is never enrolled without being counted. Built by src/token-grants/.
+ */
+export interface RegistrationAdmission {
+  admit(scope: DeviceScope, id: string, at: number): Promise<Step<unknown> | undefined>;
+}
+
 export interface ServiceOptions {
   /** True when a manager URL is configured: registrations enqueue a trigger. */
   triggersEnabled: boolean;
@@ -50,6 +61,8 @@ export interface ServiceOptions {
    */
   dispatcher?: () => LocalDispatcher | undefined;
   now?: () => number;
+  /** Checks restricted tokens; without it a registration by one is refused (fail closed). */
+  admission?: RegistrationAdmission | undefined;
 }
 
 export interface DeviceDetail {
@@ -89,8 +102,16 @@ export class DeviceService {
     return this.opts.triggersEnabled;
   }
 
-  /** Upsert from a device's own registration; `source` is the request's peer address. */
-  async register(rawId: string, input: RegisterInput, source: string | undefined) {
+  /**
+   * Upsert from a device's own registration; `source` is the request's peer address, `principal`
+   * who registers (its scope, if any, is enforced by the admission).
+   */
+  async register(
+    rawId: string,
+    input: RegisterInput,
+    source: string | undefined,
+    principal?: Principal,
+  ) {
     const id = normaliseId(rawId);
     const src = sourceAddress(source);
     const ip = input.ip === undefined ? normaliseIp(src) : normaliseIp(input.ip);
@@ -100,6 +121,7 @@ export class DeviceService {
       userdata: validateUserdata(input.userdata ?? ''),
     };
     const at = this.now();
+    const admitted = principal?.scope ? await this.admit(principal.scope, id, at) : undefined;
     const registration = this.stores.devices.registerStep(
       { id, ...fields, source: src, at },
       this.opts.historyLimit,
@@ -108,7 +130,15 @@ export class DeviceService {
     let result;
     let trigger;
     try {
-      if (queued) [result, trigger] = await this.stores.db.commit(id, [registration, queued.step]);
+      if (admitted && queued)
+        [, result, trigger] = await this.stores.db.commit(id, [
+          admitted,
+          registration,
+          queued.step,
+        ]);
+      else if (admitted) [, result] = await this.stores.db.commit(id, [admitted, registration]);
+      else if (queued)
+        [result, trigger] = await this.stores.db.commit(id, [registration, queued.step]);
       else [result] = await this.stores.db.commit(id, [registration]);
     } catch (e) {
       queued?.abandoned();
@@ -120,6 +150,15 @@ export class DeviceService {
       queued.committed(trigger);
     }
     return trigger ? { ...result, trigger: withoutLease(trigger) } : result;
+  }
+
+  private admit(scope: DeviceScope, id: string, at: number): Promise<Step<unknown> | undefined> {
+    if (!this.opts.admission)
+      throw new ZtpError(
+        'forbidden',
+        `token '${scope.name}' is restricted to some devices and this server cannot check that`,
+      );
+    return this.opts.admission.admit(scope, id, at);
   }
 
   get(rawId: string): Promise<Device> {

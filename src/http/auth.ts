@@ -12,7 +12,18 @@ export type ApiGroup = 'registration' | 'retrieval' | 'management';
 export interface Principal {
   role: string;
   subject: string;
+  /** Which devices this credential may register; absent: any (src/security/guards.ts). */
+  scope?: DeviceScope | undefined;
 }
+
+/**
+ * A restricted device token (docs/security.md): `bound` registers one device (an id or alias);
+ * `enroll` creates new devices and then registers only those it enrolled, up to `maxUses`.
+ * `token` is the token's SHA-256 (hex), the key of its enrollments.
+ */
+export type DeviceScope =
+  | { kind: 'bound'; id: string; name: string }
+  | { kind: 'enroll'; token: string; name: string; maxUses: number | undefined };
 
 /**
  * What a guard may look at: headers, source address, path parameters and the socket (client

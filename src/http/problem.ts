@@ -29,6 +29,8 @@ export const HTTP_STATUS_OF_CODE: Readonly<Record<ErrorCode, number>> = {
   https_required: 400,
   unauthorized: 401,
   forbidden: 403,
+  token_not_for_device: 403,
+  token_used_up: 403,
   cross_site_request: 403,
   device_not_found: 404,
   route_not_found: 404,

@@ -5,8 +5,10 @@
  * 1. client certificate from the configured CA, when required for the group → 403;
  * 2. `--bind-cert-to-id`: the certificate must name the device id being registered → 403;
  * 3. API tokens (when configured): `Authorization: Bearer <token>` (registration group: or
- *    `?token=<token>`) → 401 without or with an unknown token, 403 when the token's role is not
- *    accepted by the group, 400 when the token is given twice. In the registration
+ *    `?token=<token>`) → 401 without, with an unknown or with an expired token, 403 when the
+ *    token's role is not accepted by the group, 400 when the token is given twice. A bound or
+ *    enrollment token yields a principal with its `scope`, which the registration enforces
+ *    (src/token-grants/admission.ts: it needs the database). In the registration
  *    group a verified client certificate also authenticates a device (role `device`);
  * 4. registration rate limit per source address (when configured) → 429. Last, so that a request
  *    refused by 1–3 spends nothing: otherwise one host behind a site's NAT could use up, with
@@ -26,7 +28,7 @@ import {
 import { certDeviceIds, certSubject, clientCert, type ClientCert } from './certs.js';
 import { AmbiguousTokenError, queryToken } from './device-token.js';
 import { sourceKey, type RateLimiter } from './rate-limit.js';
-import { TOKEN_SYNTAX, type Role, type TokenSet } from './tokens.js';
+import { TOKEN_SYNTAX, type Role, type TokenEntry, type TokenSet } from './tokens.js';
 
 /** Which token roles each group accepts. */
 export const GROUP_ROLES: Readonly<Record<ApiGroup, readonly Role[]>> = {
@@ -44,6 +46,8 @@ export interface GuardPolicy {
   requireClientCert?: readonly ApiGroup[];
   bindCertToId?: boolean;
   registerRateLimiter?: RateLimiter | undefined;
+  /** The clock token expiry is checked against (tests inject one). */
+  now?: () => number;
 }
 
 function forbidden(detail: string): ZtpError {
@@ -79,7 +83,24 @@ function presentedToken(request: GuardRequest, group: ApiGroup): string | undefi
   return m[1]!;
 }
 
-function tokenPrincipal(request: GuardRequest, group: ApiGroup, tokens: TokenSet): Principal {
+function scopeOf(entry: TokenEntry): Principal['scope'] {
+  if (entry.bind !== undefined) return { kind: 'bound', id: entry.bind, name: entry.name };
+  if (entry.enroll === true)
+    return {
+      kind: 'enroll',
+      token: entry.hash.toString('hex'),
+      name: entry.name,
+      maxUses: entry.maxUses,
+    };
+  return undefined;
+}
+
+function tokenPrincipal(
+  request: GuardRequest,
+  group: ApiGroup,
+  tokens: TokenSet,
+  now: () => number,
+): Principal {
   const token = presentedToken(request, group);
   if (token === undefined)
     throw new UnauthorizedError(
@@ -89,11 +110,19 @@ function tokenPrincipal(request: GuardRequest, group: ApiGroup, tokens: TokenSet
     );
   const entry = tokens.find(token);
   if (!entry) throw new UnauthorizedError('the API token is not valid', true);
+  if (entry.expiresAt !== undefined && now() >= entry.expiresAt)
+    throw new UnauthorizedError(
+      `the API token '${entry.name}' expired at ${new Date(entry.expiresAt).toISOString()}; ask for a new one`,
+      true,
+    );
   if (!GROUP_ROLES[group].includes(entry.role))
     throw forbidden(
       `role '${entry.role}' may not use the ${group} API (allowed: ${GROUP_ROLES[group].join(', ')})`,
     );
-  return { role: entry.role, subject: entry.name };
+  const scope = scopeOf(entry);
+  return scope
+    ? { role: entry.role, subject: entry.name, scope }
+    : { role: entry.role, subject: entry.name };
 }
 
 function guardFor(group: ApiGroup, policy: GuardPolicy): Guard | undefined {
@@ -101,6 +130,7 @@ function guardFor(group: ApiGroup, policy: GuardPolicy): Guard | undefined {
   const bind = group === 'registration' && policy.bindCertToId === true;
   const certRequired = bind || (policy.requireClientCert ?? []).includes(group);
   const tokens = policy.tokens;
+  const now = policy.now ?? Date.now;
   if (!limiter && !certRequired && !tokens) return undefined;
 
   const authenticate = (request: GuardRequest): Principal | undefined => {
@@ -117,7 +147,7 @@ function guardFor(group: ApiGroup, policy: GuardPolicy): Guard | undefined {
     }
     if (tokens) {
       if (group === 'registration' && cert) return { role: 'device', subject: certSubject(cert) };
-      return tokenPrincipal(request, group, tokens());
+      return tokenPrincipal(request, group, tokens(), now);
     }
     return cert ? { role: 'device', subject: certSubject(cert) } : undefined;
   };

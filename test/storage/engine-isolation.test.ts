@@ -55,6 +55,7 @@ const POSTGRES_MODULES = [
   'devices/read-model-postgres.ts',
   'triggers/outbox-postgres.ts',
   'triggers/read-model-postgres.ts',
+  'token-grants/store-postgres.ts',
 ];
 const SQLITE_MODULES = POSTGRES_MODULES.map((m) => m.replaceAll('postgres', 'sqlite'));
 

@@ -47,7 +47,12 @@ export const registrationApi: FastifyPluginAsyncTypebox<GroupOptions> = async (a
       },
     },
     handler: async (request, reply) => {
-      const result = await service.register(request.params.id, request.body, request.ip);
+      const result = await service.register(
+        request.params.id,
+        request.body,
+        request.ip,
+        request.principal,
+      );
       return reply.code(result.created ? 201 : 200).send(recordView(result.device));
     },
   });
