@@ -5,10 +5,13 @@
 import { openDatabase, type EngineDatabase, type OpenDatabaseOptions } from './db/open.js';
 import type { Stores } from './devices/service.js';
 import { openDeviceStores } from './devices/stores.js';
+import type { EnrollmentStore } from './enrollment/store.js';
+import { openEnrollmentStore } from './enrollment/stores.js';
 import { openTriggerStores, type TriggerStoreOptions } from './triggers/stores.js';
 
 export interface OpenedStores extends Stores {
   db: EngineDatabase;
+  enrollment: EnrollmentStore;
 }
 
 export async function openStores(
@@ -17,9 +20,10 @@ export async function openStores(
 ): Promise<OpenedStores> {
   const db = await openDatabase(database, opts);
   try {
-    const [devices, triggers] = await Promise.all([
+    const [devices, triggers, enrollment] = await Promise.all([
       openDeviceStores(db),
       openTriggerStores(db, opts.triggers),
+      openEnrollmentStore(db),
     ]);
     return {
       db,
@@ -27,6 +31,7 @@ export async function openStores(
       deviceReads: devices.reads,
       outbox: triggers.outbox,
       triggerReads: triggers.reads,
+      enrollment,
     };
   } catch (e) {
     await db.close();

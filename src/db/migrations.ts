@@ -47,6 +47,22 @@ const triggerColumns = `
   delivered_at BIGINT,
   updated_at BIGINT NOT NULL`;
 
+const pendingColumns = `
+  id TEXT PRIMARY KEY,
+  ip TEXT NOT NULL,
+  name TEXT NOT NULL DEFAULT '',
+  userdata TEXT NOT NULL DEFAULT '',
+  source TEXT NOT NULL DEFAULT '',
+  first_seen BIGINT NOT NULL,
+  last_seen BIGINT NOT NULL,
+  registrations BIGINT NOT NULL`;
+
+const rejectedColumns = `
+  id TEXT PRIMARY KEY,
+  at BIGINT NOT NULL,
+  ip TEXT NOT NULL,
+  source TEXT NOT NULL`;
+
 const triggerIndexes = `
 CREATE INDEX triggers_due ON triggers (next_attempt_at, id) WHERE state = 'pending';
 CREATE INDEX triggers_device ON triggers (device_id, id);
@@ -102,6 +118,17 @@ ${triggerIndexes}`,
 DROP INDEX triggers_device;`,
     // PostgreSQL keeps triggers_device: its per-device order check uses it.
     postgres: latestTriggerLinks,
+  },
+  {
+    version: 4,
+    description:
+      'enrollment: registrations of unknown devices waiting for approval, and rejected ids (kept out of devices)',
+    sqlite: `
+CREATE TABLE enrollment_pending (${pendingColumns}) WITHOUT ROWID;
+CREATE TABLE enrollment_rejected (${rejectedColumns}) WITHOUT ROWID;`,
+    postgres: `
+CREATE TABLE enrollment_pending (${byteOrder(pendingColumns)});
+CREATE TABLE enrollment_rejected (${byteOrder(rejectedColumns)});`,
   },
 ];
 
