@@ -2,7 +2,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Timestamp } from '../http/schemas.js';
 import { iso } from '../time.js';
-import type { Rule } from './rules.js';
 import type { PendingDevice, RejectedDevice } from './store.js';
 
 export const RuleView = Type.Object({
@@ -41,7 +40,10 @@ export const RejectedView = Type.Object({
 });
 export type RejectedView = Static<typeof RejectedView>;
 
-export function pendingView(d: PendingDevice, rule: Rule | undefined): PendingView {
+/** A rule as the console sees it (the browser bundle does not load rules.ts). */
+type ShownRule = Static<typeof RuleView>;
+
+export function pendingView(d: PendingDevice, rule: ShownRule | undefined): PendingView {
   return {
     id: d.id,
     ip: d.ip,
