@@ -68,6 +68,8 @@ export interface ServeConfig {
   tokens: string | undefined;
   registerRateLimit: RateLimit | undefined;
   trustProxy: string | undefined;
+  enrollment: 'open' | 'allowlist' | 'approve';
+  enrollmentRules: string | undefined;
   headersTimeout: number;
   requestTimeout: number;
   idleTimeout: number;
@@ -360,6 +362,23 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
     kind: 'string',
     default: undefined,
     help: 'API tokens file: one role:name:sha256hex per line (# comments); roles device, manager, admin. Re-read on SIGHUP. See `ztp token create`.',
+  },
+  {
+    key: 'enrollment',
+    flag: 'enrollment',
+    env: 'ZTP_ENROLLMENT',
+    kind: 'enum',
+    choices: ['open', 'allowlist', 'approve'],
+    default: 'open',
+    help: 'Which unknown devices may register (docs/enrollment.md). open: any. allowlist: only devices an admin created (PUT /ztp/mng/{id}, ztp import --csv) or a rule accepts; others get 403. approve: an unknown device waits as pending (202, no trigger) until an admin approves it or a rule accepts it.',
+  },
+  {
+    key: 'enrollmentRules',
+    flag: 'enrollment-rules',
+    env: 'ZTP_ENROLLMENT_RULES',
+    kind: 'string',
+    default: undefined,
+    help: 'Enrollment rules file (mac-prefix, serial, serial-pattern, source CIDR; one per line): unknown devices it matches are accepted without an admin in allowlist and approve modes. Re-read on SIGHUP; a bad file is refused, naming its line.',
   },
   {
     key: 'tokens',

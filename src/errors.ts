@@ -30,6 +30,12 @@ export type ErrorCode =
   | 'rate_limited'
   | 'storage_unavailable'
   | 'triggers_disabled'
+  | 'not_enrolled'
+  | 'device_rejected'
+  | 'device_pending'
+  | 'device_not_pending'
+  | 'already_rejected'
+  | 'device_not_rejected'
   | 'internal_error';
 
 /**

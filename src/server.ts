@@ -7,6 +7,8 @@ import { hostname } from 'node:os';
 import { buildApp } from './app.js';
 import type { ServeConfig } from './config.js';
 import { DeviceService } from './devices/service.js';
+import { enrollmentPlugin } from './enrollment/routes.js';
+import { EnrollmentService, readRulesFile } from './enrollment/service.js';
 import { EventBus } from './events/bus.js';
 import { operatorFeatures } from './operator.js';
 import { loggerOptions } from './security/logging.js';
@@ -26,7 +28,9 @@ export interface RunningServer {
   /** The trigger dispatcher, when a manager URL is configured (stats() for metrics). */
   dispatcher: Dispatcher | undefined;
   url: string;
-  /** SIGHUP: re-read the TLS certificate/key/CA files and the tokens file. */
+  /** Enrollment mode, rules, pending devices (src/enrollment/). */
+  enrollment: EnrollmentService;
+  /** SIGHUP: re-read the TLS certificate/key/CA files, the tokens file and the enrollment rules. */
   reload(): void;
   close(): Promise<void>;
 }
@@ -35,6 +39,9 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
   const logger = loggerOptions(config.logLevel);
   // TLS files and tokens are read (and checked) before anything is opened.
   const security = setupSecurity(config);
+  // A bad rules file stops start-up (ConfigError: exit 2), naming its line.
+  const rules =
+    config.enrollmentRules === undefined ? undefined : readRulesFile(config.enrollmentRules);
   const triggerTiming = {
     timeoutMs: config.triggerTimeout,
     leaseMs: config.triggerLease,
@@ -67,20 +74,26 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
   });
   const events = new EventBus();
   let dispatcher: Dispatcher | undefined;
+  const enrollment = new EnrollmentService(stores.db, stores.enrollment, {
+    mode: config.enrollment,
+    ...(rules ? { rules } : {}),
+  });
   const service = new DeviceService(stores, {
     triggersEnabled: config.managerUrl !== undefined,
     historyLimit: config.historyLimit,
     events,
     dispatcher: () => dispatcher,
-    admission: new TokenAdmission(stores.enrollments),
+    tokenAdmission: new TokenAdmission(stores.tokenGrants),
+    admission: enrollment.admission,
   });
+  enrollment.attach(service);
   // Console at /, its data and live events under /ztp/mng/, /metrics (src/operator.ts).
   const operator = operatorFeatures({ service, events, dispatcher: () => dispatcher });
   const app = await buildApp({
     service,
     bodyLimit: config.bodyLimit,
     logger,
-    plugins: [operator.plugin],
+    plugins: [enrollmentPlugin(enrollment), operator.plugin],
     guards: security.guards,
     https: security.https,
     trustProxy: security.trustProxy,
@@ -178,8 +191,23 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
     { url, storage: stores.db.engine, database: redactDatabase(config.database) },
     'ztp listening',
   );
-  const reload = () => security.reload(app.server, app.log);
-  return { app, stores, dispatcher, url, reload, close };
+  if (config.enrollmentRules !== undefined && config.enrollment === 'open')
+    app.log.warn(
+      '--enrollment-rules has no effect with --enrollment open: every device may register',
+    );
+  const reload = () => {
+    security.reload(app.server, app.log);
+    if (config.enrollmentRules !== undefined) {
+      try {
+        const next = readRulesFile(config.enrollmentRules);
+        enrollment.setRules(next);
+        app.log.info({ count: next.size }, 'enrollment rules reloaded');
+      } catch (e) {
+        app.log.error({ err: e }, 'enrollment rules reload failed; the previous rules stay in use');
+      }
+    }
+  };
+  return { app, stores, dispatcher, enrollment, url, reload, close };
 }
 
 /**

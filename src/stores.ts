@@ -5,14 +5,18 @@
 import { openDatabase, type EngineDatabase, type OpenDatabaseOptions } from './db/open.js';
 import type { Stores } from './devices/service.js';
 import { openDeviceStores } from './devices/stores.js';
-import type { EnrollmentStore } from './token-grants/store.js';
-import { openEnrollmentStore } from './token-grants/stores.js';
+import type { TokenGrantStore } from './token-grants/store.js';
+import { openTokenGrantStore } from './token-grants/stores.js';
+import type { EnrollmentStore } from './enrollment/store.js';
+import { openEnrollmentStore } from './enrollment/stores.js';
 import { openTriggerStores, type TriggerStoreOptions } from './triggers/stores.js';
 
 export interface OpenedStores extends Stores {
   db: EngineDatabase;
   /** Enrollment tokens' use counter (src/token-grants/). */
-  enrollments: EnrollmentStore;
+  tokenGrants: TokenGrantStore;
+  /** Pending and rejected devices (src/enrollment/). */
+  enrollment: EnrollmentStore;
 }
 
 export async function openStores(
@@ -21,9 +25,10 @@ export async function openStores(
 ): Promise<OpenedStores> {
   const db = await openDatabase(database, opts);
   try {
-    const [devices, triggers, enrollments] = await Promise.all([
+    const [devices, triggers, tokenGrants, enrollment] = await Promise.all([
       openDeviceStores(db),
       openTriggerStores(db, opts.triggers),
+      openTokenGrantStore(db),
       openEnrollmentStore(db),
     ]);
     return {
@@ -32,7 +37,8 @@ export async function openStores(
       deviceReads: devices.reads,
       outbox: triggers.outbox,
       triggerReads: triggers.reads,
-      enrollments,
+      tokenGrants,
+      enrollment,
     };
   } catch (e) {
     await db.close();

@@ -38,7 +38,10 @@ export async function main(argv: string[]): Promise<number> {
     throw e;
   }
   const onHup = () => {
-    server.app.log.info({ signal: 'SIGHUP' }, 'reloading certificates and tokens');
+    server.app.log.info(
+      { signal: 'SIGHUP' },
+      'reloading certificates, tokens and enrollment rules',
+    );
     server.reload();
   };
   process.on('SIGHUP', onHup);

@@ -21,6 +21,7 @@ import {
   validateName,
   validateUserdata,
 } from '../devices/identity.js';
+import { CSV_MAX_BYTES, parseEnrollmentCsv } from '../enrollment/csv.js';
 import { ConfigError, DeviceNotFoundError, ZtpError } from '../errors.js';
 import { refuseLoneSurrogates } from '../unicode.js';
 import { openDatabase } from '../db/open.js';
@@ -258,6 +259,71 @@ export async function importDevices(
   return report;
 }
 
+export interface CsvImportReport {
+  created: number;
+  /** Rows whose device exists already: left as it is. */
+  present: number;
+  /** Bad rows, each with its reason; when any, nothing was imported. */
+  bad: { row: number; reason: string }[];
+}
+
+/**
+ * `ztp import --csv`: enrolls the devices of an allowlist CSV (src/enrollment/csv.ts). All or
+ * nothing: any bad row and nothing is imported. A device that exists already is left as it is,
+ * so running it again after a storage failure part-way finishes the job.
+ */
+export async function importEnrollmentCsv(
+  store: TransferStore,
+  text: string,
+  now: number,
+): Promise<CsvImportReport> {
+  const parsed = parseEnrollmentCsv(text);
+  const report: CsvImportReport = { created: 0, present: 0, bad: parsed.bad };
+  if (parsed.bad.length > 0) return report;
+  for (let i = 0; i < parsed.rows.length; i += IMPORT_CONCURRENCY) {
+    await Promise.all(
+      parsed.rows.slice(i, i + IMPORT_CONCURRENCY).map(async ({ id, name }) => {
+        try {
+          await store.get(id);
+          report.present++;
+          return;
+        } catch (e) {
+          if (!(e instanceof DeviceNotFoundError)) throw e;
+        }
+        // Never registered: no ip until its first registration, registrations 0.
+        await store.importDevice(
+          {
+            id,
+            ip: '',
+            name,
+            userdata: '',
+            firstSeen: now,
+            lastSeen: now,
+            updatedAt: now,
+            registrations: 0,
+            lastSource: '',
+          },
+          [],
+        );
+        report.created++;
+      }),
+    );
+  }
+  return report;
+}
+
+async function readAll(input: Readable, limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of input) {
+    const b = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+    size += b.length;
+    if (size > limit) throw new ConfigError(`the CSV is larger than ${limit} bytes`);
+    chunks.push(b);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
 const EXPORT_HELP = `Usage: ztp export [--database <path|url>] > devices.jsonl
 
 Writes every device (record, timestamps, registration history) as one JSON object per line.
@@ -268,10 +334,16 @@ Options:
 ${optionsHelp(TRANSFER_OPTIONS)}`;
 
 const IMPORT_HELP = `Usage: ztp import [--database <path|url>] < devices.jsonl
+       ztp import --csv [--database <path|url>] < allowlist.csv
 
 Reads the lines of 'ztp export' and stores each device exactly (replacing one with the same
 id), creating the database (or its schema) if needed. Each line is validated like the API; bad lines are reported as 'line N: reason' on
 standard error and skipped. Exit status 1 when any line was not imported.
+
+--csv: enrolls devices for --enrollment allowlist (docs/enrollment.md): rows id,serial,macs,name
+(an optional header row names them; macs separated by spaces or ';'). All or nothing: every bad
+row is reported as 'row N: reason' and nothing is imported (exit status 1). A device that exists
+already is left as it is.
 
 Options:
 ${optionsHelp(TRANSFER_OPTIONS)}`;
@@ -340,6 +412,7 @@ export function exportMain(argv: string[]): Promise<number> {
 }
 
 export function importMain(argv: string[]): Promise<number> {
+  if (argv.includes('--csv')) return importCsvMain(argv.filter((a) => a !== '--csv'));
   return withStore('import', IMPORT_HELP, argv, false, async (store) => {
     const report = await importDevices(store, process.stdin, (line, reason) =>
       console.error(`line ${line}: ${reason}`),
@@ -348,5 +421,26 @@ export function importMain(argv: string[]): Promise<number> {
       `ztp import: ${report.created} created, ${report.replaced} replaced, ${report.bad.length} bad lines`,
     );
     return report.bad.length === 0 ? 0 : 1;
+  });
+}
+
+function importCsvMain(argv: string[]): Promise<number> {
+  return withStore('import', IMPORT_HELP, argv, false, async (store) => {
+    let text;
+    try {
+      text = await readAll(process.stdin, CSV_MAX_BYTES);
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      console.error(`ztp import: ${e.message}`);
+      return 1;
+    }
+    const report = await importEnrollmentCsv(store, text, Date.now());
+    for (const { row, reason } of report.bad) console.error(`row ${row}: ${reason}`);
+    if (report.bad.length > 0) {
+      console.error(`ztp import: ${report.bad.length} bad rows; nothing imported`);
+      return 1;
+    }
+    console.error(`ztp import: ${report.created} created, ${report.present} already present`);
+    return 0;
   });
 }

@@ -55,6 +55,22 @@ const enrollmentColumns = `
   enrolled_at BIGINT NOT NULL,
   PRIMARY KEY (token, device_id)`;
 
+const pendingColumns = `
+  id TEXT PRIMARY KEY,
+  ip TEXT NOT NULL,
+  name TEXT NOT NULL DEFAULT '',
+  userdata TEXT NOT NULL DEFAULT '',
+  source TEXT NOT NULL DEFAULT '',
+  first_seen BIGINT NOT NULL,
+  last_seen BIGINT NOT NULL,
+  registrations BIGINT NOT NULL`;
+
+const rejectedColumns = `
+  id TEXT PRIMARY KEY,
+  at BIGINT NOT NULL,
+  ip TEXT NOT NULL,
+  source TEXT NOT NULL`;
+
 const triggerIndexes = `
 CREATE INDEX triggers_due ON triggers (next_attempt_at, id) WHERE state = 'pending';
 CREATE INDEX triggers_device ON triggers (device_id, id);
@@ -117,6 +133,17 @@ DROP INDEX triggers_device;`,
       'which device each enrollment token enrolled (its use counter), keyed by the token hash',
     sqlite: `CREATE TABLE token_enrollments (${enrollmentColumns}) WITHOUT ROWID;`,
     postgres: `CREATE TABLE token_enrollments (${byteOrder(enrollmentColumns)});`,
+  },
+  {
+    version: 5,
+    description:
+      'enrollment: registrations of unknown devices waiting for approval, and rejected ids (kept out of devices)',
+    sqlite: `
+CREATE TABLE enrollment_pending (${pendingColumns}) WITHOUT ROWID;
+CREATE TABLE enrollment_rejected (${rejectedColumns}) WITHOUT ROWID;`,
+    postgres: `
+CREATE TABLE enrollment_pending (${byteOrder(pendingColumns)});
+CREATE TABLE enrollment_rejected (${byteOrder(rejectedColumns)});`,
   },
 ];
 

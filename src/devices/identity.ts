@@ -18,6 +18,9 @@ export const RESERVED_IDS: ReadonlySet<string> = new Set([
   'events',
   'stats',
   'devices',
+  // src/enrollment/routes.ts
+  'pending',
+  'rejected',
 ]);
 
 const MAC_COLON_OR_HYPHEN =

@@ -7,7 +7,7 @@
  * configured, the trigger queue's outbox step.
  */
 import type { Database, Engine, Step } from '../db/unit-of-work.js';
-import { ZtpError } from '../errors.js';
+import { DeviceNotFoundError, ZtpError } from '../errors.js';
 import type { DeviceScope, Principal } from '../http/auth.js';
 import { withoutLease, type OutboxStore, type Trigger } from '../triggers/outbox.js';
 import { TriggerQueries } from '../triggers/queries.js';
@@ -20,10 +20,18 @@ import {
   validateName,
   validateUserdata,
 } from './identity.js';
+import type { Admission, Held } from './admission.js';
 import type { DeviceEventSink } from './events.js';
 import { DeviceQueries } from './queries.js';
 import type { DeviceReadModel } from './read-model.js';
-import type { Device, DeviceFields, DeviceStore, HistoryEntry } from './store.js';
+import type {
+  Device,
+  DeviceFields,
+  DeviceStore,
+  HistoryEntry,
+  RegisteredDevice,
+  Registration,
+} from './store.js';
 
 /** The stores of the features a device's use cases touch, all on one database. */
 export interface Stores {
@@ -60,10 +68,14 @@ export interface ServiceOptions {
    * service); the trigger queue (triggers/queue.ts) tells it about new triggers.
    */
   dispatcher?: () => LocalDispatcher | undefined;
+  /** Who may register when unknown (src/enrollment/); none: anyone (`--enrollment open`). */
+  admission?: Admission | undefined;
   now?: () => number;
   /** Checks restricted tokens; without it a registration by one is refused (fail closed). */
-  admission?: RegistrationAdmission | undefined;
+  tokenAdmission?: RegistrationAdmission | undefined;
 }
+
+export type RegisterResult = RegisteredDevice & { trigger?: Trigger };
 
 export interface DeviceDetail {
   device: Device;
@@ -104,42 +116,61 @@ export class DeviceService {
 
   /**
    * Upsert from a device's own registration; `source` is the request's peer address, `principal`
-   * who registers (its scope, if any, is enforced by the admission).
+   * who registers (a restricted token's scope is enforced by the token admission). With an
+   * admission (enrollment), a device not in the registry may be held (pending) or refused.
    */
   async register(
     rawId: string,
     input: RegisterInput,
     source: string | undefined,
     principal?: Principal,
-  ) {
+  ): Promise<RegisterResult | Held> {
     const id = normaliseId(rawId);
     const src = sourceAddress(source);
     const ip = input.ip === undefined ? normaliseIp(src) : normaliseIp(input.ip);
-    const fields = {
+    const reg = {
+      id,
       ip,
       name: validateName(input.name ?? ''),
       userdata: validateUserdata(input.userdata ?? ''),
+      source: src,
+      at: this.now(),
     };
-    const at = this.now();
-    const admitted = principal?.scope ? await this.admit(principal.scope, id, at) : undefined;
-    const registration = this.stores.devices.registerStep(
-      { id, ...fields, source: src, at },
-      this.opts.historyLimit,
-    );
-    const queued = this.triggers?.prepare(id, ip, at);
-    let result;
-    let trigger;
+    // Steps of other features that must commit with the registration, and run first.
+    const before: Step<unknown>[] = [];
+    if (principal?.scope) {
+      const granted = await this.admitToken(principal.scope, id, reg.at);
+      if (granted) before.push(granted);
+    }
+    const admission = this.opts.admission;
+    if (admission && !(await this.known(id))) {
+      const decision = await admission.admit(reg);
+      if (!decision.accept) return { held: decision.held };
+      before.push(...decision.steps);
+    }
+    return this.commitRegistration(reg, before);
+  }
+
+  /**
+   * Commits a registration (device upsert, trigger) with `before`, steps of another feature
+   * that must be atomic with it and run first (enrollment's approval takes the pending row: when
+   * it fails, nothing is registered); publishes it and hands its trigger over.
+   */
+  async commitRegistration(reg: Registration, before: Step<unknown>[]): Promise<RegisterResult> {
+    const registration = this.stores.devices.registerStep(reg, this.opts.historyLimit);
+    const queued = this.triggers?.prepare(reg.id, reg.ip, reg.at);
+    let result: RegisteredDevice;
+    let trigger: Trigger | undefined;
     try {
-      if (admitted && queued)
-        [, result, trigger] = await this.stores.db.commit(id, [
-          admitted,
-          registration,
-          queued.step,
-        ]);
-      else if (admitted) [, result] = await this.stores.db.commit(id, [admitted, registration]);
-      else if (queued)
-        [result, trigger] = await this.stores.db.commit(id, [registration, queued.step]);
-      else [result] = await this.stores.db.commit(id, [registration]);
+      if (before.length > 0) {
+        const steps: Step<unknown>[] = [...before, registration];
+        if (queued) steps.push(queued.step);
+        const results = await this.stores.db.commit(reg.id, steps);
+        result = results[before.length] as RegisteredDevice;
+        trigger = queued ? (results[before.length + 1] as Trigger) : undefined;
+      } else if (queued)
+        [result, trigger] = await this.stores.db.commit(reg.id, [registration, queued.step]);
+      else [result] = await this.stores.db.commit(reg.id, [registration]);
     } catch (e) {
       queued?.abandoned();
       throw e;
@@ -152,13 +183,38 @@ export class DeviceService {
     return trigger ? { ...result, trigger: withoutLease(trigger) } : result;
   }
 
-  private admit(scope: DeviceScope, id: string, at: number): Promise<Step<unknown> | undefined> {
-    if (!this.opts.admission)
+  private admitToken(
+    scope: DeviceScope,
+    id: string,
+    at: number,
+  ): Promise<Step<unknown> | undefined> {
+    if (!this.opts.tokenAdmission)
       throw new ZtpError(
         'forbidden',
         `token '${scope.name}' is restricted to some devices and this server cannot check that`,
       );
-    return this.opts.admission.admit(scope, id, at);
+    return this.opts.tokenAdmission.admit(scope, id, at);
+  }
+
+  private async known(id: string): Promise<boolean> {
+    try {
+      await this.stores.devices.get(id);
+      return true;
+    } catch (e) {
+      if (e instanceof DeviceNotFoundError) return false;
+      throw e;
+    }
+  }
+
+  /** The manager's lookup: like get(), but a device waiting for approval is device_pending. */
+  async check(rawId: string): Promise<Device> {
+    const id = normaliseId(rawId);
+    try {
+      return await this.stores.devices.get(id);
+    } catch (e) {
+      if (e instanceof DeviceNotFoundError) await this.opts.admission?.explainMissing(id);
+      throw e;
+    }
   }
 
   get(rawId: string): Promise<Device> {
@@ -176,15 +232,43 @@ export class DeviceService {
   }
 
   async edit(rawId: string, input: DeviceFields): Promise<Device> {
+    return (await this.put(rawId, input)).device;
+  }
+
+  /**
+   * Edits a device; creates it when it does not exist and the admission lets admins create
+   * devices (allowlist mode). A created device has never registered (registrations 0) and
+   * queues no trigger: its first registration does.
+   */
+  async put(rawId: string, input: DeviceFields): Promise<{ device: Device; created: boolean }> {
     const id = normaliseId(rawId);
     const fields = {
       ip: normaliseIp(input.ip),
       name: validateName(input.name),
       userdata: validateUserdata(input.userdata),
     };
-    const device = await this.stores.devices.edit(id, fields, this.now());
+    const at = this.now();
+    try {
+      const device = await this.stores.devices.edit(id, fields, at);
+      this.opts.events.emit({ type: 'edited', device });
+      return { device, created: false };
+    } catch (e) {
+      if (!(e instanceof DeviceNotFoundError) || this.opts.admission?.adminCreates !== true)
+        throw e;
+    }
+    const device: Device = {
+      id,
+      ...fields,
+      firstSeen: at,
+      lastSeen: at,
+      updatedAt: at,
+      registrations: 0,
+      lastSource: '',
+    };
+    await this.stores.devices.importDevice(device, []);
+    // Not a registration (metrics count those): an admin's write, like an edit.
     this.opts.events.emit({ type: 'edited', device });
-    return device;
+    return { device, created: true };
   }
 
   async delete(rawId: string): Promise<Device> {

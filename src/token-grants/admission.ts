@@ -8,7 +8,7 @@ import type { Step } from '../db/unit-of-work.js';
 import type { RegistrationAdmission } from '../devices/service.js';
 import { ZtpError } from '../errors.js';
 import type { DeviceScope } from '../http/auth.js';
-import type { EnrollmentStore } from './store.js';
+import type { TokenGrantStore } from './store.js';
 
 /** Which device a (canonical) id names: its primary id, or undefined when none is known. */
 export type DeviceOf = (id: string) => Promise<string | undefined>;
@@ -22,7 +22,7 @@ export const idNamesItself: DeviceOf = (id) => Promise.resolve(id);
 
 export class TokenAdmission implements RegistrationAdmission {
   constructor(
-    private readonly enrollments: EnrollmentStore,
+    private readonly enrollments: TokenGrantStore,
     private readonly deviceOf: DeviceOf = idNamesItself,
   ) {}
 

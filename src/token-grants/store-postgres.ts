@@ -5,7 +5,7 @@ import {
   decideEnrolment,
   type EnrolClaim,
   type EnrolOutcome,
-  type EnrollmentStore,
+  type TokenGrantStore,
 } from './store.js';
 
 /**
@@ -21,7 +21,7 @@ async function time(c: PgQueryable, sql: string, values: unknown[]): Promise<num
   return row === undefined ? undefined : Number(row.t);
 }
 
-export class PostgresEnrollmentStore implements EnrollmentStore {
+export class PostgresTokenGrantStore implements TokenGrantStore {
   constructor(private readonly db: PostgresDatabase) {}
 
   /**

@@ -5,7 +5,7 @@ import {
   decideEnrolment,
   type EnrolClaim,
   type EnrolOutcome,
-  type EnrollmentStore,
+  type TokenGrantStore,
 } from './store.js';
 
 // The device table is read, never written: whether the id exists and since when.
@@ -17,7 +17,7 @@ const INSERT =
   'INSERT INTO token_enrollments (token, device_id, token_name, enrolled_at) VALUES (?, ?, ?, ?)';
 const RECREATED = 'UPDATE token_enrollments SET enrolled_at = ? WHERE token = ? AND device_id = ?';
 
-export class SqliteEnrollmentStore implements EnrollmentStore {
+export class SqliteTokenGrantStore implements TokenGrantStore {
   constructor(private readonly db: SqliteDatabase) {}
 
   enrolStep(claim: EnrolClaim): Step<EnrolOutcome> {

@@ -33,7 +33,7 @@ export interface EnrolmentState {
   enrolledAt: number | undefined;
 }
 
-export interface EnrollmentStore {
+export interface TokenGrantStore {
   /** Refuses (throws a ZtpError) or records the registration as this token's; see the top. */
   enrolStep(claim: EnrolClaim): Step<EnrolOutcome>;
   /** How many devices the token has enrolled (its uses). */

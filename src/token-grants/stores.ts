@@ -3,13 +3,13 @@
  * by a dynamic import(), so a process loads only the driver it uses.
  */
 import type { EngineDatabase } from '../db/open.js';
-import type { EnrollmentStore } from './store.js';
+import type { TokenGrantStore } from './store.js';
 
-export async function openEnrollmentStore(db: EngineDatabase): Promise<EnrollmentStore> {
+export async function openTokenGrantStore(db: EngineDatabase): Promise<TokenGrantStore> {
   if (db.engine === 'sqlite') {
-    const { SqliteEnrollmentStore } = await import('./store-sqlite.js');
-    return new SqliteEnrollmentStore(db);
+    const { SqliteTokenGrantStore } = await import('./store-sqlite.js');
+    return new SqliteTokenGrantStore(db);
   }
-  const { PostgresEnrollmentStore } = await import('./store-postgres.js');
-  return new PostgresEnrollmentStore(db);
+  const { PostgresTokenGrantStore } = await import('./store-postgres.js');
+  return new PostgresTokenGrantStore(db);
 }

@@ -54,7 +54,7 @@ async function start(database: string, clock = { now: Date.parse('2026-12-05T12:
     triggersEnabled: false,
     historyLimit: 5,
     events: new EventBus(),
-    admission: new TokenAdmission(stores.enrollments),
+    tokenAdmission: new TokenAdmission(stores.tokenGrants),
     now: () => clock.now,
   });
   const tokens = new TokenSet(parseTokens(TOKENS_FILE, 'tokens'));
@@ -134,7 +134,7 @@ function suite(
       // Its own devices keep registering (and moving) after the limit.
       assert.equal((await register(r, 'b7-1', T.batch, '10.7.0.1')).statusCode, 200);
       assert.equal(await stored(r, 'b7-1'), '10.7.0.1');
-      assert.equal(await r.stores.enrollments.uses(hashToken(T.batch)), 2);
+      assert.equal(await r.stores.tokenGrants.uses(hashToken(T.batch)), 2);
     });
 
     it("an enrollment token cannot move a device enrolled by another token, an admin's or the shared token's", async () => {
@@ -147,7 +147,7 @@ function suite(
       assert.equal(await stored(r, 'b7-1'), '10.7.0.1');
       assert.equal(await stored(r, 'shared-2'), '10.2.2.2');
       // A refused attempt spends no use: batch8 (no limit) still enrolled exactly one.
-      assert.equal(await r.stores.enrollments.uses(hashToken(T.other)), 1);
+      assert.equal(await r.stores.tokenGrants.uses(hashToken(T.other)), 1);
     });
 
     it('a device it enrolled that was deleted: re-created by it for free, by anyone else it is theirs', async () => {
@@ -155,7 +155,7 @@ function suite(
       const del = { method: 'DELETE' as const, headers: { authorization: `Bearer ${T.admin}` } };
       assert.equal((await r.app.inject({ ...del, url: '/ztp/mng/b8-2' })).statusCode, 204);
       assert.equal((await register(r, 'b8-2', T.other)).statusCode, 201);
-      assert.equal(await r.stores.enrollments.uses(hashToken(T.other)), 2);
+      assert.equal(await r.stores.tokenGrants.uses(hashToken(T.other)), 2);
       assert.equal((await r.app.inject({ ...del, url: '/ztp/mng/b8-2' })).statusCode, 204);
       r.clock.now += 1000;
       assert.equal((await register(r, 'b8-2', T.shared, '10.3.3.3')).statusCode, 201);
@@ -181,7 +181,7 @@ function suite(
     it('the counter survives a restart', async () => {
       await r.close();
       r = await start(database);
-      assert.equal(await r.stores.enrollments.uses(hashToken(T.batch)), 2);
+      assert.equal(await r.stores.tokenGrants.uses(hashToken(T.batch)), 2);
       refused(await register(r, 'b7-4', T.batch), 403, 'token_used_up');
       assert.equal((await register(r, 'b7-2', T.batch, '10.7.0.2')).statusCode, 200);
       refused(await register(r, 'b8-1', T.batch), 403, 'token_not_for_device');
@@ -270,7 +270,7 @@ describe('SIGHUP', () => {
       triggersEnabled: false,
       historyLimit: 5,
       events: new EventBus(),
-      admission: new TokenAdmission(stores.enrollments),
+      tokenAdmission: new TokenAdmission(stores.tokenGrants),
     });
     const app = await buildApp({ service, guards: security.guards, logger: false });
     const put = (id: string) =>

@@ -10,6 +10,7 @@
 // that a change of a response shape fails `npm run typecheck` here instead of the page.
 import type { DeviceEventData, TriggerEventData } from '../../events/wire.js';
 import type { DeviceDetailView, DevicePage, DeviceRow } from '../../devices/views.js';
+import type { PendingList, PendingView } from '../../enrollment/views.js';
 import type { TriggerView } from '../../triggers/views.js';
 import type { StatsView } from '../views.js';
 
@@ -46,6 +47,9 @@ const state = {
   skew: 0,
   triggersEnabled: true,
   detail: undefined as DeviceDetailView | undefined,
+  /** Which view is shown: the device table or the devices waiting for approval. */
+  view: 'devices' as 'devices' | 'pending',
+  pending: [] as PendingView[],
 };
 
 class ApiError extends Error {
@@ -245,6 +249,7 @@ function readLocation(): string | undefined {
   state.limit = PAGE_SIZES.includes(limit) ? limit : 25;
   const offset = Number(q.get('offset'));
   state.offset = Number.isSafeInteger(offset) && offset > 0 ? offset - (offset % state.limit) : 0;
+  state.view = q.get('view') === 'pending' ? 'pending' : 'devices';
   const device = q.get('device');
   return device === null || device === '' ? undefined : device;
 }
@@ -252,6 +257,7 @@ function readLocation(): string | undefined {
 /** Writes the view into the address bar; defaults are left out to keep links short. */
 function writeLocation(device = state.detail?.id): void {
   const q = new URLSearchParams();
+  if (state.view === 'pending') q.set('view', 'pending');
   if (state.search) q.set('search', state.search);
   if (state.trigger) q.set('trigger', state.trigger);
   if (state.sort !== 'id') q.set('sort', state.sort);
@@ -270,6 +276,125 @@ function showControls(): void {
   $<HTMLInputElement>('search').value = state.search;
   $<HTMLSelectElement>('page-size').value = String(state.limit);
   filterCards();
+  showView();
+}
+
+// ---- pending approval (--enrollment approve) -------------------------------------------------
+
+/** The most pending devices the view lists at once (the count shows them all). */
+const PENDING_PAGE = 1000;
+
+function showView(): void {
+  const pending = state.view === 'pending';
+  $('pending-view').hidden = !pending;
+  $('devices-view').hidden = pending;
+  $('view-pending').setAttribute('aria-pressed', String(pending));
+  $('view-devices').setAttribute('aria-pressed', String(!pending));
+}
+
+function switchView(view: 'devices' | 'pending'): void {
+  state.view = view;
+  showView();
+  writeLocation();
+  if (view === 'pending') void loadPending().catch(showError('pending-status'));
+  $(view === 'pending' ? 'pending-heading' : 'devices-heading').focus();
+}
+
+async function loadPending(): Promise<void> {
+  const list = await api<PendingList>('GET', `/ztp/mng/pending?limit=${PENDING_PAGE}`);
+  const count = $('pending-count');
+  count.textContent = list.count.toLocaleString();
+  count.dataset.count = String(list.count);
+  state.pending = list.pending;
+  renderPending();
+}
+
+function selectedPending(): string[] {
+  return [...document.querySelectorAll<HTMLInputElement>('#pending tbody input:checked')].map(
+    (c) => c.value,
+  );
+}
+
+function updateBulkButtons(): void {
+  const none = selectedPending().length === 0;
+  $<HTMLButtonElement>('approve-selected').disabled = none;
+  $<HTMLButtonElement>('reject-selected').disabled = none;
+}
+
+function renderPending(): void {
+  const tbody = $('pending').querySelector('tbody')!;
+  const labels = [
+    'Select',
+    'Device id',
+    'Name',
+    'IP',
+    'Source address',
+    'Last seen',
+    'Registrations',
+    'Matching rule',
+    'Actions',
+  ];
+  const rows = state.pending.map((p) => {
+    const select = document.createElement('input');
+    select.type = 'checkbox';
+    select.value = p.id;
+    select.setAttribute('aria-label', `Select ${p.id}`);
+    select.addEventListener('change', updateBulkButtons);
+    const approve = text('button', 'Approve');
+    approve.type = 'button';
+    approve.setAttribute('aria-label', `Approve ${p.id}`);
+    approve.addEventListener('click', () => void decide([p.id], 'approve'));
+    const reject = text('button', 'Reject', 'danger');
+    reject.type = 'button';
+    reject.setAttribute('aria-label', `Reject ${p.id}`);
+    reject.addEventListener('click', () => void decide([p.id], 'reject'));
+    const actions = document.createElement('span');
+    actions.className = 'actions';
+    actions.append(approve, reject);
+    const rule = p.rule ? `${p.rule.kind} ${p.rule.value} (${p.rule.where})` : 'none';
+    const registrations = text('span', String(p.registrations));
+    const tr = row(
+      [
+        select,
+        text('span', p.id, 'mono'),
+        text('span', p.name),
+        text('span', p.ip),
+        text('span', p.source),
+        timeEl(p.lastSeen),
+        registrations,
+        text('span', rule),
+        actions,
+      ],
+      labels,
+    );
+    tr.dataset.id = p.id;
+    return tr;
+  });
+  tbody.replaceChildren(
+    ...(rows.length > 0 ? rows : [emptyRow(labels.length, 'No device is waiting for approval.')]),
+  );
+  $<HTMLInputElement>('pending-all').checked = false;
+  updateBulkButtons();
+}
+
+/** Approves or rejects devices one by one; says how many succeeded and what failed. */
+async function decide(ids: string[], action: 'approve' | 'reject'): Promise<void> {
+  const failed: string[] = [];
+  for (const id of ids) {
+    try {
+      await api('POST', `/ztp/mng/${encodeURIComponent(id)}/${action}`);
+    } catch (err) {
+      failed.push(`${id}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  const done = ids.length - failed.length;
+  const verb = action === 'approve' ? 'Approved' : 'Rejected';
+  setStatus(
+    'pending-status',
+    `${verb} ${done} of ${ids.length}.${failed.length > 0 ? ` ${failed.join('; ')}` : ''}`,
+    failed.length > 0,
+  );
+  await Promise.all([loadPending(), loadStats(), loadDevices()]).catch(showError('pending-status'));
 }
 
 // ---- device table ----------------------------------------------------------------------------
@@ -827,6 +952,18 @@ function init(): void {
   }
   $('sign-out').addEventListener('click', signOut);
   showSignOut();
+  $('view-devices').addEventListener('click', () => switchView('devices'));
+  $('view-pending').addEventListener('click', () => switchView('pending'));
+  $('pending-all').addEventListener('change', (e) => {
+    const on = (e.target as HTMLInputElement).checked;
+    for (const c of document.querySelectorAll<HTMLInputElement>('#pending tbody input'))
+      c.checked = on;
+    updateBulkButtons();
+  });
+  $('approve-selected').addEventListener('click', () => void decide(selectedPending(), 'approve'));
+  $('reject-selected').addEventListener('click', () => void decide(selectedPending(), 'reject'));
+  // Pending registrations publish no event: the count is polled.
+  window.setInterval(() => void loadPending().catch(() => undefined), 15_000);
   $('retrigger').addEventListener('click', () => void retrigger());
   $('detail-title').tabIndex = -1;
 
@@ -835,7 +972,7 @@ function init(): void {
   showControls();
   void (async () => {
     try {
-      await Promise.all([loadStats(), loadDevices()]);
+      await Promise.all([loadStats(), loadDevices(), loadPending()]);
     } catch (err) {
       showError('status')(err);
     }

@@ -128,20 +128,25 @@ export const managementApi: FastifyPluginAsyncTypebox<GroupOptions> = async (app
     {
       schema: {
         tags: ['management'],
-        summary: 'Edit an existing device (never creates, never triggers the manager)',
+        summary:
+          'Edit a device; never triggers the manager. Creates it (201) only with `--enrollment allowlist`',
         params: IdParams,
         body: EditBody,
-        response: { 200: DeviceRecord, ...problems(400, 401, 403, 404, 413, 415, 503) },
+        response: {
+          200: DeviceRecord,
+          201: DeviceRecord,
+          ...problems(400, 401, 403, 404, 413, 415, 503),
+        },
       },
     },
-    async (request) =>
-      recordView(
-        await service.edit(request.params.id, {
-          ip: request.body.ip,
-          name: request.body.name ?? '',
-          userdata: request.body.userdata ?? '',
-        }),
-      ),
+    async (request, reply) => {
+      const { device, created } = await service.put(request.params.id, {
+        ip: request.body.ip,
+        name: request.body.name ?? '',
+        userdata: request.body.userdata ?? '',
+      });
+      return reply.code(created ? 201 : 200).send(recordView(device));
+    },
   );
 
   app.get(

@@ -4,6 +4,7 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { installGuard, type Guard } from '../../http/auth.js';
+import { HeldRecord } from '../admission.js';
 import { problems } from '../../http/schemas.js';
 import { DeviceRecord, IdParams, RegisterBody } from '../schemas.js';
 import type { DeviceService } from '../service.js';
@@ -36,13 +37,14 @@ export const registrationApi: FastifyPluginAsyncTypebox<GroupOptions> = async (a
         'Called by the device at every boot; PUT and POST do the same. `ip` omitted: the request source address is recorded. ' +
         'The body may be JSON, a form (`application/x-www-form-urlencoded`: `ip`, `name`, `userdata`; `hostname` is the name when `name` is absent), ' +
         'a JSON object sent as `text/plain`, `application/octet-stream` or without a Content-Type, or empty. ' +
-        'Answers 201 the first time, 200 after. A 2xx means the record (and its trigger) is committed to disk.',
+        'Answers 201 the first time, 200 after; 202 when it is held for approval (`--enrollment approve`, docs/enrollment.md). A 2xx means the record (and its trigger) is committed to disk.',
       consumes: [...REGISTRATION_MEDIA_TYPES],
       params: IdParams,
       body: RegisterBody,
       response: {
         200: DeviceRecord,
         201: DeviceRecord,
+        202: HeldRecord,
         ...problems(400, 401, 403, 413, 415, 429, 503),
       },
     },
@@ -53,6 +55,8 @@ export const registrationApi: FastifyPluginAsyncTypebox<GroupOptions> = async (a
         request.ip,
         request.principal,
       );
+      // --enrollment approve: an unknown device waits for an admin (src/enrollment/).
+      if ('held' in result) return reply.code(202).send(result.held);
       return reply.code(result.created ? 201 : 200).send(recordView(result.device));
     },
   });

@@ -20,6 +20,6 @@ export const retrievalApi: FastifyPluginAsyncTypebox<GroupOptions> = async (app,
         response: { 200: DeviceRecord, ...problems(400, 401, 403, 404, 503) },
       },
     },
-    async (request) => recordView(await service.get(request.params.id)),
+    async (request) => recordView(await service.check(request.params.id)),
   );
 };
