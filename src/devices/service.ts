@@ -13,6 +13,9 @@ import { TriggerQueries } from '../triggers/queries.js';
 import { TriggerQueue, type LocalDispatcher } from '../triggers/queue.js';
 import type { TriggerReadModel } from '../triggers/read-model.js';
 import {
+  ALIASES_PER_DEVICE_MAX,
+  normaliseAlias,
+  normaliseAliases,
   normaliseId,
   normaliseIp,
   sourceAddress,
@@ -22,7 +25,7 @@ import {
 import type { DeviceEventSink } from './events.js';
 import { DeviceQueries } from './queries.js';
 import type { DeviceReadModel } from './read-model.js';
-import type { Device, DeviceFields, DeviceStore, HistoryEntry } from './store.js';
+import type { Alias, Device, DevicePatch, DeviceStore, HistoryEntry, Pins } from './store.js';
 
 /** The stores of the features a device's use cases touch, all on one database. */
 export interface Stores {
@@ -35,8 +38,22 @@ export interface Stores {
 
 export interface RegisterInput {
   ip?: string | undefined;
+  /** Omitted: the stored name stays (a device never erases what an operator wrote). */
   name?: string | undefined;
   userdata?: string | undefined;
+  /** Added to the device's aliases, never removed by a registration. */
+  aliases?: readonly { type: string; value: string }[] | undefined;
+}
+
+/**
+ * An admin edit: members absent keep their stored value; `null` (PATCH) empties name or
+ * userdata and unpins a pin.
+ */
+export interface EditInput {
+  ip?: string | undefined;
+  name?: string | null | undefined;
+  userdata?: string | null | undefined;
+  pinned?: { name?: boolean | null | undefined; userdata?: boolean | null | undefined } | undefined;
 }
 
 export interface ServiceOptions {
@@ -56,6 +73,7 @@ export interface DeviceDetail {
   device: Device;
   trigger: Trigger | undefined;
   history: HistoryEntry[];
+  aliases: Alias[];
 }
 
 export class DeviceService {
@@ -91,14 +109,18 @@ export class DeviceService {
 
   /** Upsert from a device's own registration; `source` is the request's peer address. */
   async register(rawId: string, input: RegisterInput, source: string | undefined) {
-    const id = normaliseId(rawId);
+    const requested = normaliseId(rawId);
     const src = sourceAddress(source);
     const ip = input.ip === undefined ? normaliseIp(src) : normaliseIp(input.ip);
     const fields = {
       ip,
-      name: validateName(input.name ?? ''),
-      userdata: validateUserdata(input.userdata ?? ''),
+      name: input.name === undefined ? undefined : validateName(input.name),
+      userdata: input.userdata === undefined ? undefined : validateUserdata(input.userdata),
+      aliases: input.aliases === undefined ? [] : normaliseAliases(input.aliases),
     };
+    // A registration by an alias is its holder's. The store's step resolves it too; the
+    // trigger needs the primary id before the step runs, so only then is it looked up here.
+    const id = this.triggers ? await this.stores.devices.resolveId(requested) : requested;
     const at = this.now();
     const registration = this.stores.devices.registerStep(
       { id, ...fields, source: src, at },
@@ -122,36 +144,53 @@ export class DeviceService {
     return trigger ? { ...result, trigger: withoutLease(trigger) } : result;
   }
 
+  /** The device with this primary id or alias. */
   get(rawId: string): Promise<Device> {
     return this.stores.devices.get(normaliseId(rawId));
   }
 
   async detail(rawId: string): Promise<DeviceDetail> {
-    const id = normaliseId(rawId);
-    const [device, trigger, history] = await Promise.all([
-      this.stores.devices.get(id),
-      this.stores.triggerReads.latest(id),
-      this.stores.devices.history(id),
+    const device = await this.get(rawId);
+    const [trigger, history, aliases] = await Promise.all([
+      this.stores.triggerReads.latest(device.id),
+      this.stores.devices.history(device.id),
+      this.stores.devices.aliases(device.id),
     ]);
-    return { device, trigger, history };
+    return { device, trigger, history, aliases };
   }
 
-  async edit(rawId: string, input: DeviceFields): Promise<Device> {
-    const id = normaliseId(rawId);
-    const fields = {
-      ip: normaliseIp(input.ip),
-      name: validateName(input.name),
-      userdata: validateUserdata(input.userdata),
+  async edit(rawId: string, input: EditInput): Promise<Device> {
+    const requested = normaliseId(rawId);
+    const patch: DevicePatch = {
+      ip: input.ip === undefined ? undefined : normaliseIp(input.ip),
+      name: input.name === undefined ? undefined : validateName(input.name ?? ''),
+      userdata: input.userdata === undefined ? undefined : validateUserdata(input.userdata ?? ''),
+      pinned: pins(input.pinned),
     };
-    const device = await this.stores.devices.edit(id, fields, this.now());
+    const { id } = await this.stores.devices.get(requested);
+    const device = await this.stores.devices.edit(id, patch, this.now());
     this.opts.events.emit({ type: 'edited', device });
     return device;
   }
 
   async delete(rawId: string): Promise<Device> {
-    const device = await this.stores.devices.delete(normaliseId(rawId));
+    const { id } = await this.get(rawId);
+    const device = await this.stores.devices.delete(id);
     this.opts.events.emit({ type: 'deleted', device });
     return device;
+  }
+
+  /** Add aliases to a device (by primary id or alias); resolves with all its aliases. */
+  async addAliases(rawId: string, raw: readonly { type: string; value: string }[]): Promise<Alias[]> {
+    const aliases = normaliseAliases(raw);
+    const { id } = await this.get(rawId);
+    return this.stores.devices.addAliases(id, aliases, ALIASES_PER_DEVICE_MAX);
+  }
+
+  async removeAlias(rawId: string, type: string, value: string): Promise<void> {
+    const alias = normaliseAlias(type, value);
+    const { id } = await this.get(rawId);
+    await this.stores.devices.removeAlias(id, alias);
   }
 
   /** Queue a trigger for the device's current ip now (re-provision, or retry a dead/failed one). */
@@ -162,8 +201,17 @@ export class DeviceService {
         'no manager URL is configured, so no trigger can be queued',
       );
     }
-    const trigger = await this.triggers.requeue(normaliseId(rawId), this.now());
+    const { id } = await this.get(rawId);
+    const trigger = await this.triggers.requeue(id, this.now());
     this.opts.events.emit({ type: 'trigger', trigger });
     return trigger;
   }
+}
+
+function pins(input: EditInput['pinned']): Partial<Pins> | undefined {
+  if (input === undefined) return undefined;
+  const out: Partial<Pins> = {};
+  if (input.name !== undefined) out.name = input.name === true;
+  if (input.userdata !== undefined) out.userdata = input.userdata === true;
+  return out;
 }
