@@ -91,7 +91,7 @@ class LineError extends Error {}
 
 /** An optional object member of a line ({} when absent). */
 function object(o: Record<string, unknown>, name: string): Record<string, unknown> {
-  const v = o[name] ?? {};
+  const v: unknown = o[name] ?? {};
   if (typeof v !== 'object' || v === null || Array.isArray(v))
     throw new LineError(`${name} must be an object`);
   return v as Record<string, unknown>;
