@@ -165,14 +165,18 @@ export function parseImportLine(line: string): {
       if (typeof a !== 'object' || a === null || Array.isArray(a))
         throw new LineError(`aliases[${i}] must be an object`);
       const e = a as Record<string, unknown>;
-      return { type: field<string>(e, 'type', 'string'), value: field<string>(e, 'value', 'string') };
+      return {
+        type: field<string>(e, 'type', 'string'),
+        value: field<string>(e, 'value', 'string'),
+      };
     }),
   );
   const pinned = object(o, 'pinned');
   const reported = object(o, 'reported');
   const reportedText = (name: 'name' | 'userdata') => {
     const v = reported[name] ?? null;
-    if (v !== null && typeof v !== 'string') throw new LineError(`reported.${name} must be a string or null`);
+    if (v !== null && typeof v !== 'string')
+      throw new LineError(`reported.${name} must be a string or null`);
     return v === null ? null : name === 'name' ? validateName(v) : validateUserdata(v);
   };
   return {

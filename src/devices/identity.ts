@@ -5,6 +5,7 @@
  */
 import { isIPv4, isIPv6 } from 'node:net';
 import { InvalidInputError, ZtpError } from '../errors.js';
+import type { Alias, AliasType } from './store.js';
 import { hasLoneSurrogate, loneSurrogateError } from '../unicode.js';
 
 export const ID_MAX_LENGTH = 128;
@@ -151,16 +152,10 @@ export function validateUserdata(userdata: string): string {
 }
 
 /** The kinds of identifier a device may be known by besides its primary id. */
-export const ALIAS_TYPES = ['mac', 'serial', 'cpu', 'dmi', 'machine-id'] as const;
-export type AliasType = (typeof ALIAS_TYPES)[number];
+export const ALIAS_TYPES: readonly AliasType[] = ['mac', 'serial', 'cpu', 'dmi', 'machine-id'];
 
 /** Aliases one device may hold: enough for every port MAC of a switch plus its other ids. */
 export const ALIASES_PER_DEVICE_MAX = 32;
-
-export interface Alias {
-  type: AliasType;
-  value: string;
-}
 
 function isAliasType(t: string): t is AliasType {
   return (ALIAS_TYPES as readonly string[]).includes(t);
@@ -182,10 +177,14 @@ export function normaliseAlias(type: string, value: string): Alias {
   try {
     canonical = normaliseId(value);
   } catch {
-    throw new ZtpError('invalid_alias', `a ${type} alias must be ${type === 'mac' ? 'a MAC address' : `1-${ID_MAX_LENGTH} characters of A-Z a-z 0-9 . _ : - (not only dots)`}`, {
-      type,
-      value: value.slice(0, ID_MAX_LENGTH + 16),
-    });
+    throw new ZtpError(
+      'invalid_alias',
+      `a ${type} alias must be ${type === 'mac' ? 'a MAC address' : `1-${ID_MAX_LENGTH} characters of A-Z a-z 0-9 . _ : - (not only dots)`}`,
+      {
+        type,
+        value: value.slice(0, ID_MAX_LENGTH + 16),
+      },
+    );
   }
   if (type === 'mac' && canonicalMac(value) === undefined) {
     throw new ZtpError('invalid_alias', 'a mac alias must be a MAC address', {

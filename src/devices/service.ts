@@ -181,7 +181,10 @@ export class DeviceService {
   }
 
   /** Add aliases to a device (by primary id or alias); resolves with all its aliases. */
-  async addAliases(rawId: string, raw: readonly { type: string; value: string }[]): Promise<Alias[]> {
+  async addAliases(
+    rawId: string,
+    raw: readonly { type: string; value: string }[],
+  ): Promise<Alias[]> {
     const aliases = normaliseAliases(raw);
     const { id } = await this.get(rawId);
     return this.stores.devices.addAliases(id, aliases, ALIASES_PER_DEVICE_MAX);

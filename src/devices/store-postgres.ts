@@ -151,7 +151,10 @@ export class PostgresDeviceStore implements DeviceStore {
       const { rows } = await c.query('SELECT 1 FROM devices WHERE id = $1 FOR UPDATE', [id]);
       if (!rows[0]) throw new DeviceNotFoundError(id);
       await insertAliases(c, id, await checkAliases(c, id, aliases, limit));
-      const all = await c.query('SELECT type, value FROM aliases WHERE device_id = $1 ORDER BY value', [id]);
+      const all = await c.query(
+        'SELECT type, value FROM aliases WHERE device_id = $1 ORDER BY value',
+        [id],
+      );
       return (all.rows as AliasRow[]).map(aliasFromRow);
     });
   }
@@ -252,7 +255,9 @@ async function checkAliases(
      UNION ALL SELECT id, id FROM devices WHERE id = ANY($1::text[])`,
     [values],
   );
-  const holders = new Map((rows as { value: string; holder: string }[]).map((r) => [r.value, r.holder]));
+  const holders = new Map(
+    (rows as { value: string; holder: string }[]).map((r) => [r.value, r.holder]),
+  );
   for (const a of claimed) {
     const holder = holders.get(a.value);
     if (holder !== undefined && holder !== id) throw new AliasConflictError(a.value, holder);

@@ -9,9 +9,14 @@
  * durably.
  */
 import type { Step } from '../db/unit-of-work.js';
-import type { Alias } from './identity.js';
 
-export type { Alias, AliasType } from './identity.js';
+/** The kinds of identifier a device may be known by besides its primary id (identity.ts checks them). */
+export type AliasType = 'mac' | 'serial' | 'cpu' | 'dmi' | 'machine-id';
+
+export interface Alias {
+  type: AliasType;
+  value: string;
+}
 
 export interface DeviceFields {
   ip: string;

@@ -113,7 +113,8 @@ export class MemoryTables {
     const claimed = aliases.filter((a) => a.value !== id);
     let added = 0;
     for (const a of claimed) {
-      const holder = this.aliases.get(a.value)?.deviceId ?? (this.devices.has(a.value) ? a.value : undefined);
+      const holder =
+        this.aliases.get(a.value)?.deviceId ?? (this.devices.has(a.value) ? a.value : undefined);
       if (holder !== undefined && holder !== id) throw new AliasConflictError(a.value, holder);
       if (holder === undefined) added++;
     }

@@ -69,7 +69,10 @@ export function storeSuite(name: string, open: () => Promise<OpenedStore>): void
       });
 
       it('keeps a field a registration omits, and a pinned one, recording what the device reported', async () => {
-        await store.register(reg('dev-p', '10.0.0.1', T0, { name: 'dev', userdata: 'boot' }), noTrigger);
+        await store.register(
+          reg('dev-p', '10.0.0.1', T0, { name: 'dev', userdata: 'boot' }),
+          noTrigger,
+        );
         await store.edit('dev-p', { name: 'keep', userdata: 'admin note' }, T0 + 1);
         const omitted = await store.register(
           { id: 'dev-p', ip: '10.0.0.2', source: '', at: T0 + 2 },
@@ -81,11 +84,7 @@ export function storeSuite(name: string, open: () => Promise<OpenedStore>): void
         // Unpinned: the device's own value wins again.
         await store.register(reg('dev-p', '10.0.0.2', T0 + 3, { name: 'dev2' }), noTrigger);
         assert.equal((await store.get('dev-p')).name, 'dev2');
-        const pinned = await store.edit(
-          'dev-p',
-          { name: 'admin', pinned: { name: true } },
-          T0 + 4,
-        );
+        const pinned = await store.edit('dev-p', { name: 'admin', pinned: { name: true } }, T0 + 4);
         assert.deepEqual(pinned.pinned, { name: true, userdata: false });
         await store.register(
           reg('dev-p', '10.0.0.3', T0 + 5, { name: 'dev3', userdata: 'u3' }),
@@ -137,7 +136,14 @@ export function storeSuite(name: string, open: () => Promise<OpenedStore>): void
         assert.equal((await store.get('dev-b')).registrations, 1);
         // The limit counts the aliases a device already holds.
         await assert.rejects(
-          store.addAliases('dev-b', [{ type: 'cpu', value: 'c1' }, { type: 'cpu', value: 'c2' }], 1),
+          store.addAliases(
+            'dev-b',
+            [
+              { type: 'cpu', value: 'c1' },
+              { type: 'cpu', value: 'c2' },
+            ],
+            1,
+          ),
           { code: 'too_many_aliases' },
         );
         await store.removeAlias('dev-a', serial);
@@ -151,7 +157,10 @@ export function storeSuite(name: string, open: () => Promise<OpenedStore>): void
         assert.equal((await store.get('00:11:22:33:44:55')).id, 'dev-b');
         // The console's search matches aliases.
         const page = await store.queryDevices({ search: '44:55', limit: 10, offset: 0 });
-        assert.deepEqual(page.items.map((i) => i.device.id), ['dev-b']);
+        assert.deepEqual(
+          page.items.map((i) => i.device.id),
+          ['dev-b'],
+        );
       });
 
       it('throws DeviceNotFoundError for unknown ids on get, edit and delete', async () => {
