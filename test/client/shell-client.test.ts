@@ -200,7 +200,7 @@ describe('the sh client against a real server', () => {
     }
     // A bare 12-hex MAC is the MAC, as on the server.
     const mac = await dash(['--id', 'AABBCCDDEEFF', '--dry-run', '--json']);
-    assert.equal(JSON.parse(mac.stdout).id, 'aa:bb:cc:dd:ee:ff', mac.stderr);
+    assert.equal((JSON.parse(mac.stdout) as { id: string }).id, 'aa:bb:cc:dd:ee:ff', mac.stderr);
     const bare = await dash(['--wait', '60']);
     assert.match(bare.stderr, /--wait: '60' has no unit: write e\.g\. 60s/);
     const help = await dash(['--help']);
