@@ -65,7 +65,7 @@ try {
   await page.screenshot({ path: `${root}docs/console-table.png` });
 
   const detailId = '52:54:00:1a:00:09';
-  await page.getByLabel('Search id, name or ip').fill('sw-009');
+  await page.getByLabel('Search id, alias, name or ip').fill('sw-009');
   await page.getByRole('button', { name: `Details of ${detailId}` }).click();
   await page.getByRole('dialog', { name: detailId }).waitFor();
   await page.setViewportSize({ width: 1280, height: 1180 });

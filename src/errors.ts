@@ -17,6 +17,11 @@ export type ErrorCode =
   | 'invalid_forwarded'
   | 'unsupported_media_type'
   | 'body_too_large'
+  | 'unknown_alias_type'
+  | 'invalid_alias'
+  | 'too_many_aliases'
+  | 'alias_conflict'
+  | 'alias_not_found'
   | 'device_not_found'
   | 'route_not_found'
   | 'unknown_platform'
@@ -83,5 +88,21 @@ export class StorageUnavailableError extends ZtpError {
   ) {
     super('storage_unavailable', message);
     if (cause !== undefined) this.cause = cause;
+  }
+}
+
+/** An alias is held by another device (or is another device's primary id); nothing was stored. */
+export class AliasConflictError extends ZtpError {
+  constructor(value: string, holder: string) {
+    super('alias_conflict', `'${value}' already identifies device '${holder}'`, {
+      alias: value,
+      holder,
+    });
+  }
+}
+
+export class AliasNotFoundError extends ZtpError {
+  constructor(id: string, type: string, value: string) {
+    super('alias_not_found', `device '${id}' has no ${type} alias '${value}'`, { id, type, value });
   }
 }

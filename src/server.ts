@@ -105,6 +105,14 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
     },
   });
   for (const warning of security.warnings) app.log.warn(warning);
+  // Migration 4 leaves a bare 12-hex id whose MAC another device holds: no path reaches it.
+  const bareIds = await stores.deviceReads.bareMacIds(20);
+  if (bareIds.length > 0) {
+    app.log.warn(
+      { ids: bareIds },
+      'devices stored under a bare 12-hex id whose canonical MAC another device holds: no request reaches them (docs/api.md, canonical ids)',
+    );
+  }
   onConnectionError = (message) =>
     app.log.warn({ reason: message }, 'database connection lost; reconnecting on demand');
   if (config.managerUrl === undefined) {

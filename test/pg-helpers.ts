@@ -140,6 +140,9 @@ export async function createTestDatabase(
          IF to_regclass('devices') IS NOT NULL THEN
            TRUNCATE devices, history, triggers RESTART IDENTITY;
          END IF;
+         IF to_regclass('aliases') IS NOT NULL THEN
+           TRUNCATE aliases;
+         END IF;
        END $$`,
     );
   };

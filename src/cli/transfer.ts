@@ -4,8 +4,11 @@
  * Format: JSON lines, one device per line, every field of the record with its history:
  *   {"id":"aa:bb:cc:dd:ee:ff","ip":"10.0.0.5","name":"","userdata":"",
  *    "firstSeen":"2026-…Z","lastSeen":"2026-…Z","updatedAt":"2026-…Z","registrations":3,
- *    "lastSource":"10.0.0.5","history":[{"at":"2026-…Z","ip":"10.0.0.5","source":"10.0.0.5"}]}
+ *    "lastSource":"10.0.0.5","history":[{"at":"2026-…Z","ip":"10.0.0.5","source":"10.0.0.5"}],
+ *    "aliases":[{"type":"serial","value":"FOC123"}],"pinned":{"name":false,"userdata":false},
+ *    "reported":{"name":null,"userdata":null}}
  * Times are ISO 8601 with milliseconds (integers of milliseconds are accepted on import).
+ * aliases, pinned and reported may be absent (exports of releases before them): none, unpinned.
  *
  * Import validates each line with the API's rules (src/devices/identity.ts), replaces a device
  * that already exists (so importing twice is harmless), reports every bad line on standard
@@ -15,6 +18,7 @@ import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { loadTransferConfig, optionsHelp, TRANSFER_OPTIONS } from '../config.js';
 import {
+  normaliseAliases,
   normaliseId,
   normaliseIp,
   sourceAddress,
@@ -26,11 +30,11 @@ import { ConfigError, DeviceNotFoundError, ZtpError } from '../errors.js';
 import { refuseLoneSurrogates } from '../unicode.js';
 import { openDatabase } from '../db/open.js';
 import type { DeviceReadModel } from '../devices/read-model.js';
-import type { Device, DeviceStore, HistoryEntry } from '../devices/store.js';
+import type { Alias, Device, DeviceStore, HistoryEntry } from '../devices/store.js';
 import { openDeviceStores } from '../devices/stores.js';
 
 /** What export and import use of the device stores. */
-export type TransferStore = Pick<DeviceStore, 'get' | 'history' | 'importDevice'> &
+export type TransferStore = Pick<DeviceStore, 'get' | 'history' | 'aliases' | 'importDevice'> &
   Pick<DeviceReadModel, 'listIds'>;
 
 /** Devices read per page while exporting, and at once within a page. */
@@ -54,11 +58,18 @@ export interface ExportedDevice {
   registrations: number;
   lastSource: string;
   history: { at: string; ip: string; source: string }[];
+  aliases: Alias[];
+  pinned: { name: boolean; userdata: boolean };
+  reported: { name: string | null; userdata: string | null };
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-export function exportLine(device: Device, history: HistoryEntry[]): string {
+export function exportLine(
+  device: Device,
+  history: HistoryEntry[],
+  aliases: readonly Alias[] = [],
+): string {
   const out: ExportedDevice = {
     id: device.id,
     ip: device.ip,
@@ -70,11 +81,22 @@ export function exportLine(device: Device, history: HistoryEntry[]): string {
     registrations: device.registrations,
     lastSource: device.lastSource,
     history: history.map((h) => ({ at: iso(h.at), ip: h.ip, source: h.source })),
+    aliases: aliases.map((a) => ({ type: a.type, value: a.value })),
+    pinned: { ...device.pinned },
+    reported: { ...device.reported },
   };
   return JSON.stringify(out);
 }
 
 class LineError extends Error {}
+
+/** An optional object member of a line ({} when absent). */
+function object(o: Record<string, unknown>, name: string): Record<string, unknown> {
+  const v: unknown = o[name] ?? {};
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    throw new LineError(`${name} must be an object`);
+  return v as Record<string, unknown>;
+}
 
 function field<T>(obj: Record<string, unknown>, name: string, kind: string, fallback?: T): T {
   const v = obj[name];
@@ -91,7 +113,11 @@ function timestamp(v: unknown, name: string): number {
 }
 
 /** Parses and validates one exported line with the API's rules; throws with the reason. */
-export function parseImportLine(line: string): { device: Device; history: HistoryEntry[] } {
+export function parseImportLine(line: string): {
+  device: Device;
+  history: HistoryEntry[];
+  aliases: Alias[];
+} {
   let raw: unknown;
   try {
     raw = JSON.parse(line);
@@ -133,6 +159,27 @@ export function parseImportLine(line: string): { device: Device; history: Histor
       source: source === '' ? '' : sourceAddress(source),
     };
   });
+  const rawAliases = o.aliases ?? [];
+  if (!Array.isArray(rawAliases)) throw new LineError('aliases must be an array');
+  const aliases = normaliseAliases(
+    rawAliases.map((a: unknown, i) => {
+      if (typeof a !== 'object' || a === null || Array.isArray(a))
+        throw new LineError(`aliases[${i}] must be an object`);
+      const e = a as Record<string, unknown>;
+      return {
+        type: field<string>(e, 'type', 'string'),
+        value: field<string>(e, 'value', 'string'),
+      };
+    }),
+  );
+  const pinned = object(o, 'pinned');
+  const reported = object(o, 'reported');
+  const reportedText = (name: 'name' | 'userdata') => {
+    const v = reported[name] ?? null;
+    if (v !== null && typeof v !== 'string')
+      throw new LineError(`reported.${name} must be a string or null`);
+    return v === null ? null : name === 'name' ? validateName(v) : validateUserdata(v);
+  };
   return {
     device: {
       id,
@@ -144,8 +191,14 @@ export function parseImportLine(line: string): { device: Device; history: Histor
       updatedAt,
       registrations,
       lastSource,
+      pinned: {
+        name: field<boolean>(pinned, 'name', 'boolean', false),
+        userdata: field<boolean>(pinned, 'userdata', 'boolean', false),
+      },
+      reported: { name: reportedText('name'), userdata: reportedText('userdata') },
     },
     history,
+    aliases,
   };
 }
 
@@ -168,7 +221,8 @@ export async function exportDevices(store: TransferStore, out: Writable): Promis
       const read = await Promise.all(
         ids.slice(i, i + EXPORT_PARALLEL).map(async (id) => {
           try {
-            return exportLine(await store.get(id), await store.history(id));
+            const device = await store.get(id);
+            return exportLine(device, await store.history(id), await store.aliases(id));
           } catch (e) {
             if (e instanceof DeviceNotFoundError) return undefined; // deleted meanwhile
             throw e;
@@ -240,7 +294,7 @@ export async function importDevices(
     const id = parsed.device.id;
     const previous = byId.get(id);
     if (previous) await previous;
-    const p = store.importDevice(parsed.device, parsed.history).then(
+    const p = store.importDevice(parsed.device, parsed.history, parsed.aliases).then(
       (r) => {
         report[r]++;
       },
@@ -302,6 +356,8 @@ export async function importEnrollmentCsv(
             updatedAt: now,
             registrations: 0,
             lastSource: '',
+            pinned: { name: false, userdata: false },
+            reported: { name: null, userdata: null },
           },
           [],
         );
@@ -395,7 +451,8 @@ async function withStore(
     return await run({
       get: (id) => store.get(id),
       history: (id) => store.history(id),
-      importDevice: (device, history) => store.importDevice(device, history),
+      aliases: (id) => store.aliases(id),
+      importDevice: (device, history, aliases) => store.importDevice(device, history, aliases),
       listIds: (after, limit) => reads.listIds(after, limit),
     });
   } finally {

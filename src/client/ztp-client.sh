@@ -140,15 +140,19 @@ now_ms() {
 # ---------------------------------------------------------------------------------------------
 # Identity
 
-# Canonical id: MACs in colon, hyphen or dotted notation become aa:bb:cc:dd:ee:ff; other ids must
-# be 1-128 of [A-Za-z0-9._:-] and not a reserved word. Prints it, or fails with the reason.
+# Canonical id: MACs in colon, hyphen, dotted or bare 12-hex notation become aa:bb:cc:dd:ee:ff;
+# other ids must be 1-128 of [A-Za-z0-9._:-], not a reserved word and not only dots (HTTP
+# clients collapse such path segments). Prints it, or fails with the reason.
 canonical_id() {
   case $1 in *"$NL"*) echo 'device id must not contain a newline'; return 1 ;; esac
   ci_lc=$(printf '%s' "$1" | tr 'A-F' 'a-f')
   if printf '%s\n' "$ci_lc" | grep -Eqx '([0-9a-f]{2}:){5}[0-9a-f]{2}|([0-9a-f]{2}-){5}[0-9a-f]{2}'; then
     printf '%s\n' "$ci_lc" | tr '-' ':'
-  elif printf '%s\n' "$ci_lc" | grep -Eqx '[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}'; then
+  elif printf '%s\n' "$ci_lc" | grep -Eqx '[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}|[0-9a-f]{12}'; then
     printf '%s\n' "$ci_lc" | tr -d . | sed 's/\(..\)/\1:/g; s/:$//'
+  elif printf '%s\n' "$1" | grep -Eqx '\.+'; then
+    echo "'$1' is only dots and cannot be a device id"
+    return 1
   elif printf '%s\n' "$1" | grep -Eqx '[A-Za-z0-9._:-]{1,128}'; then
     case $(printf '%s' "$1" | tr 'A-Z' 'a-z') in
       list | triggers | events | stats | devices)

@@ -94,6 +94,40 @@ UPDATE devices SET last_trigger_id = (SELECT max(t.id) FROM triggers t WHERE t.d
 UPDATE triggers SET prev_id = (SELECT max(o.id) FROM triggers o
   WHERE o.device_id = triggers.device_id AND o.id < triggers.id);`;
 
+/**
+ * Migration 4: aliases, pins and the last reported values, and bare 12-hex ids moved to their
+ * canonical MAC (`aabbccddeeff` → `aa:bb:cc:dd:ee:ff`), with their history and triggers, when no
+ * device holds that MAC yet and no other id differs from it only by case. The devices left (two
+ * devices for one MAC) are named in a warning at start (see the device read model's
+ * bareMacIds): the operator merges them.
+ */
+function aliasesAndPins(engine: 'sqlite' | 'postgres'): string {
+  const isBare = (col: string) =>
+    engine === 'sqlite'
+      ? `(length(${col}) = 12 AND ${col} NOT GLOB '*[^0-9A-Fa-f]*')`
+      : `(${col} ~ '^[0-9A-Fa-f]{12}$')`;
+  const canon = (col: string) =>
+    engine === 'sqlite'
+      ? `lower(${[1, 3, 5, 7, 9, 11].map((i) => `substr(${col}, ${i}, 2)`).join(" || ':' || ")})`
+      : `lower(regexp_replace(${col}, '^(..)(..)(..)(..)(..)(..)$', '\\1:\\2:\\3:\\4:\\5:\\6'))`;
+  // A device id `col` that moves: bare, its MAC free, and alone among ids that differ by case.
+  const moves = (col: string) => `${isBare(col)}
+    AND ${col} IN (SELECT id FROM devices)
+    AND ${canon(col)} NOT IN (SELECT id FROM devices)
+    AND (SELECT count(*) FROM devices o WHERE lower(o.id) = lower(${col})) = 1`;
+  const text = engine === 'sqlite' ? 'TEXT' : 'TEXT COLLATE "C"';
+  return `
+ALTER TABLE devices ADD COLUMN pinned_name INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN pinned_userdata INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN reported_name TEXT;
+ALTER TABLE devices ADD COLUMN reported_userdata TEXT;
+CREATE TABLE aliases (value ${text} PRIMARY KEY, type TEXT NOT NULL, device_id ${text} NOT NULL)${engine === 'sqlite' ? ' WITHOUT ROWID' : ''};
+CREATE INDEX aliases_device ON aliases (device_id);
+UPDATE history SET device_id = ${canon('device_id')} WHERE ${moves('history.device_id')};
+UPDATE triggers SET device_id = ${canon('device_id')} WHERE ${moves('triggers.device_id')};
+UPDATE devices SET id = ${canon('id')} WHERE ${moves('devices.id')};`;
+}
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -144,6 +178,13 @@ CREATE TABLE enrollment_rejected (${rejectedColumns}) WITHOUT ROWID;`,
     postgres: `
 CREATE TABLE enrollment_pending (${byteOrder(pendingColumns)});
 CREATE TABLE enrollment_rejected (${byteOrder(rejectedColumns)});`,
+  },
+  {
+    version: 6,
+    description:
+      'device aliases (one device per value), pinned fields with the values the device reported, bare 12-hex ids moved to their canonical MAC',
+    sqlite: aliasesAndPins('sqlite'),
+    postgres: aliasesAndPins('postgres'),
   },
 ];
 

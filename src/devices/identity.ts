@@ -4,7 +4,8 @@
  * `aabb.ccdd.eeff` and `aa:bb:cc:dd:ee:ff` are the same device everywhere.
  */
 import { isIPv4, isIPv6 } from 'node:net';
-import { InvalidInputError } from '../errors.js';
+import { InvalidInputError, ZtpError } from '../errors.js';
+import type { Alias, AliasType } from './store.js';
 import { hasLoneSurrogate, loneSurrogateError } from '../unicode.js';
 
 export const ID_MAX_LENGTH = 128;
@@ -27,6 +28,9 @@ const MAC_COLON_OR_HYPHEN =
   /^([0-9a-f]{2})([:-])([0-9a-f]{2})\2([0-9a-f]{2})\2([0-9a-f]{2})\2([0-9a-f]{2})\2([0-9a-f]{2})$/i;
 const CANONICAL_MAC = /^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$/;
 const MAC_CISCO = /^([0-9a-f]{4})\.([0-9a-f]{4})\.([0-9a-f]{4})$/i;
+const MAC_BARE = /^[0-9a-f]{12}$/i;
+/** `.`, `..`, `...`: browsers and curl collapse such path segments, so the device could not be addressed. */
+const ONLY_DOTS = /^\.+$/;
 const OTHER_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** Returns the canonical lower-case colon form of a MAC address, or undefined when `raw` is not one. */
@@ -40,11 +44,14 @@ export function canonicalMac(raw: string): string | undefined {
     const hex = (c[1]! + c[2]! + c[3]!).toLowerCase();
     return hex.replace(/(..)(?!$)/g, '$1:');
   }
+  // Bare 12-hex (vendor tools print MACs so): a MAC, not a separate free-form id.
+  if (MAC_BARE.test(raw)) return raw.toLowerCase().replace(/(..)(?!$)/g, '$1:');
   return undefined;
 }
 
 /**
- * Canonical device id: MAC addresses in any common notation become `aa:bb:cc:dd:ee:ff`;
+ * Canonical device id: MAC addresses in any common notation (colon, hyphen, Cisco dotted, bare
+ * 12-hex; any case) become `aa:bb:cc:dd:ee:ff`;
  * any other id (CPU id, serial, machine-id) is 1–128 characters of [A-Za-z0-9._:-], kept as given.
  */
 export function normaliseId(raw: string): string {
@@ -56,6 +63,11 @@ export function normaliseId(raw: string): string {
       `device id must be a MAC address or 1-${ID_MAX_LENGTH} characters of A-Z a-z 0-9 . _ : -`,
       { id: raw.slice(0, ID_MAX_LENGTH + 16) },
     );
+  }
+  if (ONLY_DOTS.test(raw)) {
+    throw new InvalidInputError('invalid_id', 'a device id cannot be made only of dots', {
+      id: raw,
+    });
   }
   if (RESERVED_IDS.has(raw.toLowerCase())) {
     throw new InvalidInputError(
@@ -140,4 +152,67 @@ export function validateUserdata(userdata: string): string {
   }
   if (hasLoneSurrogate(userdata)) throw loneSurrogateError('userdata');
   return userdata;
+}
+
+/** The kinds of identifier a device may be known by besides its primary id. */
+export const ALIAS_TYPES: readonly AliasType[] = ['mac', 'serial', 'cpu', 'dmi', 'machine-id'];
+
+/** Aliases one device may hold: enough for every port MAC of a switch plus its other ids. */
+export const ALIASES_PER_DEVICE_MAX = 32;
+
+function isAliasType(t: string): t is AliasType {
+  return (ALIAS_TYPES as readonly string[]).includes(t);
+}
+
+/**
+ * A canonical alias: the value follows the id rules (so a path `{id}` normalised as an id finds
+ * it; a 12-hex serial therefore reads as a MAC), and a `mac` alias must be a MAC.
+ */
+export function normaliseAlias(type: string, value: string): Alias {
+  if (!isAliasType(type)) {
+    throw new ZtpError(
+      'unknown_alias_type',
+      `alias type must be one of ${ALIAS_TYPES.join(', ')}`,
+      { type: type.slice(0, 32) },
+    );
+  }
+  let canonical: string;
+  try {
+    canonical = normaliseId(value);
+  } catch {
+    throw new ZtpError(
+      'invalid_alias',
+      `a ${type} alias must be ${type === 'mac' ? 'a MAC address' : `1-${ID_MAX_LENGTH} characters of A-Z a-z 0-9 . _ : - (not only dots)`}`,
+      {
+        type,
+        value: value.slice(0, ID_MAX_LENGTH + 16),
+      },
+    );
+  }
+  if (type === 'mac' && canonicalMac(value) === undefined) {
+    throw new ZtpError('invalid_alias', 'a mac alias must be a MAC address', {
+      type,
+      value: value.slice(0, ID_MAX_LENGTH + 16),
+    });
+  }
+  return { type, value: canonical };
+}
+
+/** Canonical, de-duplicated aliases of a request; refuses more than one device may hold. */
+export function normaliseAliases(raw: readonly { type: string; value: string }[]): Alias[] {
+  if (raw.length > ALIASES_PER_DEVICE_MAX) throw tooManyAliases(raw.length);
+  const byValue = new Map<string, Alias>();
+  for (const a of raw) {
+    const alias = normaliseAlias(a.type, a.value);
+    byValue.set(alias.value, alias);
+  }
+  return [...byValue.values()];
+}
+
+export function tooManyAliases(count: number): ZtpError {
+  return new ZtpError(
+    'too_many_aliases',
+    `a device may hold at most ${ALIASES_PER_DEVICE_MAX} aliases`,
+    { limit: ALIASES_PER_DEVICE_MAX, count },
+  );
 }

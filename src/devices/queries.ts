@@ -62,7 +62,7 @@ export class DeviceQueries {
   /** A device's most recent triggers, newest first; DeviceNotFoundError for an unknown device. */
   async recentTriggers(rawId: string, limit: number): Promise<Trigger[]> {
     const id = normaliseId(rawId);
-    await this.devices.get(id);
-    return this.triggers.recent(id, limit);
+    const device = await this.devices.get(id);
+    return this.triggers.recent(device.id, limit);
   }
 }

@@ -28,7 +28,8 @@ export class PostgresDeviceReadModel implements DeviceReadModel {
     if (q.search) {
       params.push(likePattern(q.search));
       conditions.push(
-        `(lower(id) LIKE $${params.length} ESCAPE '\\' OR lower(name) LIKE $${params.length} ESCAPE '\\' OR lower(ip) LIKE $${params.length} ESCAPE '\\')`,
+        `(lower(id) LIKE $${params.length} ESCAPE '\\' OR lower(name) LIKE $${params.length} ESCAPE '\\' OR lower(ip) LIKE $${params.length} ESCAPE '\\'
+          OR id IN (SELECT device_id FROM aliases WHERE lower(value) LIKE $${params.length} ESCAPE '\\'))`,
       );
     }
     if (q.triggerState) {
@@ -74,5 +75,13 @@ export class PostgresDeviceReadModel implements DeviceReadModel {
     const counts: TriggerCounts = { pending: 0, delivered: 0, failed: 0, dead: 0 };
     for (const r of rows) counts[r.state] = Number(r.n);
     return counts;
+  }
+
+  async bareMacIds(limit: number): Promise<string[]> {
+    const { rows } = await this.db.query<{ id: string }>(
+      "SELECT id FROM devices WHERE id ~ '^[0-9A-Fa-f]{12}$' ORDER BY id LIMIT $1",
+      [limit],
+    );
+    return rows.map((r) => r.id);
   }
 }

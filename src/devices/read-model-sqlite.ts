@@ -30,7 +30,8 @@ export class SqliteDeviceReadModel implements DeviceReadModel {
       const params: Record<string, string> = {};
       if (q.search) {
         conditions.push(
-          "(lower(id) LIKE @p ESCAPE '\\' OR lower(name) LIKE @p ESCAPE '\\' OR ip LIKE @p ESCAPE '\\')",
+          "(lower(id) LIKE @p ESCAPE '\\' OR lower(name) LIKE @p ESCAPE '\\' OR ip LIKE @p ESCAPE '\\'" +
+            " OR id IN (SELECT device_id FROM aliases WHERE lower(value) LIKE @p ESCAPE '\\'))",
         );
         params.p = likePattern(q.search);
       }
@@ -75,5 +76,17 @@ export class SqliteDeviceReadModel implements DeviceReadModel {
       for (const r of rows) counts[r.state] = r.n;
       return counts;
     });
+  }
+
+  bareMacIds(limit: number): Promise<string[]> {
+    return this.db.read(
+      () =>
+        this.db
+          .statement(
+            "SELECT id FROM devices WHERE length(id) = 12 AND id NOT GLOB '*[^0-9A-Fa-f]*' ORDER BY id LIMIT ?",
+          )
+          .pluck()
+          .all(limit) as string[],
+    );
   }
 }

@@ -6,7 +6,7 @@ import type { Trigger, TriggerCounts, TriggerState } from '../triggers/outbox.js
 import type { Device } from './store.js';
 
 export interface DeviceQuery {
-  /** Case-insensitive substring of id, name or ip. */
+  /** Case-insensitive substring of id, name, ip or one of the device's aliases. */
   search?: string;
   /** Only devices whose latest trigger is in this state. */
   triggerState?: TriggerState;
@@ -39,4 +39,9 @@ export interface DeviceReadModel {
    * was re-queued.
    */
   countDevicesByTrigger(): Promise<TriggerCounts>;
+  /**
+   * Ids that are bare 12-hex MACs: left by migration 4 because the canonical MAC was taken; no
+   * request can address them (a path id is normalised), so the server names them at start.
+   */
+  bareMacIds(limit: number): Promise<string[]>;
 }

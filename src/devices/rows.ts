@@ -5,7 +5,7 @@
 import type { Int } from '../db/sql.js';
 import { triggerFromRow, type TriggerRow } from '../triggers/rows.js';
 import type { DeviceWithLatestTrigger } from './read-model.js';
-import type { Device } from './store.js';
+import type { Alias, Device } from './store.js';
 
 export interface DeviceRow {
   id: string;
@@ -19,6 +19,20 @@ export interface DeviceRow {
   last_source: string;
   /** The device's newest trigger (schema version 3). */
   last_trigger_id?: Int | null;
+  /** Pins and reported values (schema version 4). */
+  pinned_name: Int | boolean;
+  pinned_userdata: Int | boolean;
+  reported_name: string | null;
+  reported_userdata: string | null;
+}
+
+export interface AliasRow {
+  type: string;
+  value: string;
+}
+
+export function aliasFromRow(r: AliasRow): Alias {
+  return { type: r.type as Alias['type'], value: r.value };
 }
 
 export function deviceFromRow(r: DeviceRow): Device {
@@ -32,6 +46,8 @@ export function deviceFromRow(r: DeviceRow): Device {
     updatedAt: Number(r.updated_at),
     registrations: Number(r.registrations),
     lastSource: r.last_source,
+    pinned: { name: Number(r.pinned_name) === 1, userdata: Number(r.pinned_userdata) === 1 },
+    reported: { name: r.reported_name, userdata: r.reported_userdata },
   };
 }
 

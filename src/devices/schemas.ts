@@ -3,7 +3,32 @@
  * the OpenAPI document at /openapi.json.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { ID_MAX_LENGTH, NAME_MAX_LENGTH } from '../devices/identity.js';
+import {
+  ALIAS_TYPES,
+  ALIASES_PER_DEVICE_MAX,
+  ID_MAX_LENGTH,
+  NAME_MAX_LENGTH,
+} from '../devices/identity.js';
+
+/** An alias as requests carry it; type and value are checked by the service (stable codes). */
+export const AliasBody = Type.Object({
+  type: Type.String({ description: `One of ${ALIAS_TYPES.join(', ')}`, maxLength: 64 }),
+  value: Type.String({
+    description: 'A MAC (any common notation) or 1-128 characters of [A-Za-z0-9._:-]',
+    maxLength: 256,
+  }),
+});
+export type AliasBody = Static<typeof AliasBody>;
+
+const Aliases = Type.Array(AliasBody, {
+  description: `Added to the device's aliases (never removed by a registration); at most ${ALIASES_PER_DEVICE_MAX} per device`,
+});
+
+export const AliasParams = Type.Object({
+  id: Type.String({ maxLength: 256 }),
+  type: Type.String({ maxLength: 64 }),
+  value: Type.String({ maxLength: 256 }),
+});
 
 export const IdParams = Type.Object({
   id: Type.String({
@@ -22,22 +47,58 @@ export const RegisterBody = Type.Object(
         maxLength: 64,
       }),
     ),
-    name: Type.Optional(Type.String({ maxLength: NAME_MAX_LENGTH, default: '' })),
-    userdata: Type.Optional(Type.String({ description: 'Free text up to 64 KiB', default: '' })),
+    name: Type.Optional(
+      Type.String({ maxLength: NAME_MAX_LENGTH, description: 'Omitted: the stored name stays' }),
+    ),
+    userdata: Type.Optional(
+      Type.String({ description: 'Free text up to 64 KiB; omitted: the stored userdata stays' }),
+    ),
+    aliases: Type.Optional(Aliases),
   },
   { description: 'Unknown members are ignored.' },
 );
 export type RegisterBody = Static<typeof RegisterBody>;
 
+const Pinned = Type.Object(
+  { name: Type.Optional(Type.Boolean()), userdata: Type.Optional(Type.Boolean()) },
+  { description: 'Pin (true) or unpin (false) a field: registrations do not change a pinned one' },
+);
+
 export const EditBody = Type.Object(
   {
-    ip: Type.String({ maxLength: 64 }),
-    name: Type.Optional(Type.String({ maxLength: NAME_MAX_LENGTH, default: '' })),
-    userdata: Type.Optional(Type.String({ default: '' })),
+    ip: Type.Optional(Type.String({ maxLength: 64 })),
+    name: Type.Optional(Type.String({ maxLength: NAME_MAX_LENGTH })),
+    userdata: Type.Optional(Type.String()),
+    pinned: Type.Optional(Pinned),
   },
-  { description: 'Replaces ip, name and userdata. Unknown members are ignored.' },
+  {
+    description:
+      'Sets the members present; members absent keep their stored value. Unknown members are ignored.',
+  },
 );
 export type EditBody = Static<typeof EditBody>;
+
+const orNull = <T extends ReturnType<typeof Type.String> | ReturnType<typeof Type.Boolean>>(t: T) =>
+  Type.Union([t, Type.Null()]);
+
+export const PatchBody = Type.Object(
+  {
+    ip: Type.Optional(Type.String({ maxLength: 64 })),
+    name: Type.Optional(orNull(Type.String({ maxLength: NAME_MAX_LENGTH }))),
+    userdata: Type.Optional(orNull(Type.String())),
+    pinned: Type.Optional(
+      Type.Object({
+        name: Type.Optional(orNull(Type.Boolean())),
+        userdata: Type.Optional(orNull(Type.Boolean())),
+      }),
+    ),
+  },
+  {
+    description:
+      'JSON merge patch: members present are set, absent ones stay; null empties name or userdata and unpins a pin.',
+  },
+);
+export type PatchBody = Static<typeof PatchBody>;
 
 export const DeviceRecord = Type.Object({
   id: Type.String(),

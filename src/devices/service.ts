@@ -14,6 +14,9 @@ import { TriggerQueries } from '../triggers/queries.js';
 import { TriggerQueue, type LocalDispatcher } from '../triggers/queue.js';
 import type { TriggerReadModel } from '../triggers/read-model.js';
 import {
+  ALIASES_PER_DEVICE_MAX,
+  normaliseAlias,
+  normaliseAliases,
   normaliseId,
   normaliseIp,
   sourceAddress,
@@ -25,10 +28,12 @@ import type { DeviceEventSink } from './events.js';
 import { DeviceQueries } from './queries.js';
 import type { DeviceReadModel } from './read-model.js';
 import type {
+  Alias,
   Device,
-  DeviceFields,
+  DevicePatch,
   DeviceStore,
   HistoryEntry,
+  Pins,
   RegisteredDevice,
   Registration,
 } from './store.js';
@@ -44,8 +49,22 @@ export interface Stores {
 
 export interface RegisterInput {
   ip?: string | undefined;
+  /** Omitted: the stored name stays (a device never erases what an operator wrote). */
   name?: string | undefined;
   userdata?: string | undefined;
+  /** Added to the device's aliases, never removed by a registration. */
+  aliases?: readonly { type: string; value: string }[] | undefined;
+}
+
+/**
+ * An admin edit: members absent keep their stored value; `null` (PATCH) empties name or
+ * userdata and unpins a pin.
+ */
+export interface EditInput {
+  ip?: string | undefined;
+  name?: string | null | undefined;
+  userdata?: string | null | undefined;
+  pinned?: { name?: boolean | null | undefined; userdata?: boolean | null | undefined } | undefined;
 }
 
 /**
@@ -81,6 +100,7 @@ export interface DeviceDetail {
   device: Device;
   trigger: Trigger | undefined;
   history: HistoryEntry[];
+  aliases: Alias[];
 }
 
 export class DeviceService {
@@ -125,17 +145,21 @@ export class DeviceService {
     source: string | undefined,
     principal?: Principal,
   ): Promise<RegisterResult | Held> {
-    const id = normaliseId(rawId);
+    const requested = normaliseId(rawId);
     const src = sourceAddress(source);
     const ip = input.ip === undefined ? normaliseIp(src) : normaliseIp(input.ip);
-    const reg = {
-      id,
+    const fields = {
       ip,
-      name: validateName(input.name ?? ''),
-      userdata: validateUserdata(input.userdata ?? ''),
-      source: src,
-      at: this.now(),
+      name: input.name === undefined ? undefined : validateName(input.name),
+      userdata: input.userdata === undefined ? undefined : validateUserdata(input.userdata),
+      aliases: input.aliases === undefined ? [] : normaliseAliases(input.aliases),
     };
+    // A registration by an alias is its holder's. The store's step resolves it too; a trigger,
+    // a token's scope and enrollment need the primary id before the step runs, so only then is
+    // it looked up here.
+    const resolve = this.triggers ?? this.opts.admission ?? principal?.scope;
+    const id = resolve ? await this.stores.devices.resolveId(requested) : requested;
+    const reg: Registration = { id, ...fields, source: src, at: this.now() };
     // Steps of other features that must commit with the registration, and run first.
     const before: Step<unknown>[] = [];
     if (principal?.scope) {
@@ -217,39 +241,42 @@ export class DeviceService {
     }
   }
 
+  /** The device with this primary id or alias. */
   get(rawId: string): Promise<Device> {
     return this.stores.devices.get(normaliseId(rawId));
   }
 
   async detail(rawId: string): Promise<DeviceDetail> {
-    const id = normaliseId(rawId);
-    const [device, trigger, history] = await Promise.all([
-      this.stores.devices.get(id),
-      this.stores.triggerReads.latest(id),
-      this.stores.devices.history(id),
+    const device = await this.get(rawId);
+    const [trigger, history, aliases] = await Promise.all([
+      this.stores.triggerReads.latest(device.id),
+      this.stores.devices.history(device.id),
+      this.stores.devices.aliases(device.id),
     ]);
-    return { device, trigger, history };
+    return { device, trigger, history, aliases };
   }
 
-  async edit(rawId: string, input: DeviceFields): Promise<Device> {
+  async edit(rawId: string, input: EditInput): Promise<Device> {
     return (await this.put(rawId, input)).device;
   }
 
   /**
-   * Edits a device; creates it when it does not exist and the admission lets admins create
-   * devices (allowlist mode). A created device has never registered (registrations 0) and
-   * queues no trigger: its first registration does.
+   * Edits a device (members absent keep their value); creates it when it does not exist and the
+   * admission lets admins create devices (allowlist mode). A created device has never registered
+   * (registrations 0) and queues no trigger: its first registration does.
    */
-  async put(rawId: string, input: DeviceFields): Promise<{ device: Device; created: boolean }> {
-    const id = normaliseId(rawId);
-    const fields = {
-      ip: normaliseIp(input.ip),
-      name: validateName(input.name),
-      userdata: validateUserdata(input.userdata),
+  async put(rawId: string, input: EditInput): Promise<{ device: Device; created: boolean }> {
+    const requested = normaliseId(rawId);
+    const patch: DevicePatch = {
+      ip: input.ip === undefined ? undefined : normaliseIp(input.ip),
+      name: input.name === undefined ? undefined : validateName(input.name ?? ''),
+      userdata: input.userdata === undefined ? undefined : validateUserdata(input.userdata ?? ''),
+      pinned: pins(input.pinned),
     };
     const at = this.now();
     try {
-      const device = await this.stores.devices.edit(id, fields, at);
+      const { id } = await this.stores.devices.get(requested);
+      const device = await this.stores.devices.edit(id, patch, at);
       this.opts.events.emit({ type: 'edited', device });
       return { device, created: false };
     } catch (e) {
@@ -257,13 +284,17 @@ export class DeviceService {
         throw e;
     }
     const device: Device = {
-      id,
-      ...fields,
+      id: requested,
+      ip: patch.ip ?? '',
+      name: patch.name ?? '',
+      userdata: patch.userdata ?? '',
       firstSeen: at,
       lastSeen: at,
       updatedAt: at,
       registrations: 0,
       lastSource: '',
+      pinned: { name: patch.pinned?.name ?? false, userdata: patch.pinned?.userdata ?? false },
+      reported: { name: null, userdata: null },
     };
     await this.stores.devices.importDevice(device, []);
     // Not a registration (metrics count those): an admin's write, like an edit.
@@ -272,9 +303,26 @@ export class DeviceService {
   }
 
   async delete(rawId: string): Promise<Device> {
-    const device = await this.stores.devices.delete(normaliseId(rawId));
+    const { id } = await this.get(rawId);
+    const device = await this.stores.devices.delete(id);
     this.opts.events.emit({ type: 'deleted', device });
     return device;
+  }
+
+  /** Add aliases to a device (by primary id or alias); resolves with all its aliases. */
+  async addAliases(
+    rawId: string,
+    raw: readonly { type: string; value: string }[],
+  ): Promise<Alias[]> {
+    const aliases = normaliseAliases(raw);
+    const { id } = await this.get(rawId);
+    return this.stores.devices.addAliases(id, aliases, ALIASES_PER_DEVICE_MAX);
+  }
+
+  async removeAlias(rawId: string, type: string, value: string): Promise<void> {
+    const alias = normaliseAlias(type, value);
+    const { id } = await this.get(rawId);
+    await this.stores.devices.removeAlias(id, alias);
   }
 
   /** Queue a trigger for the device's current ip now (re-provision, or retry a dead/failed one). */
@@ -285,8 +333,17 @@ export class DeviceService {
         'no manager URL is configured, so no trigger can be queued',
       );
     }
-    const trigger = await this.triggers.requeue(normaliseId(rawId), this.now());
+    const { id } = await this.get(rawId);
+    const trigger = await this.triggers.requeue(id, this.now());
     this.opts.events.emit({ type: 'trigger', trigger });
     return trigger;
   }
+}
+
+function pins(input: EditInput['pinned']): Partial<Pins> | undefined {
+  if (input === undefined) return undefined;
+  const out: Partial<Pins> = {};
+  if (input.name !== undefined) out.name = input.name === true;
+  if (input.userdata !== undefined) out.userdata = input.userdata === true;
+  return out;
 }

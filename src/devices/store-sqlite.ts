@@ -1,11 +1,13 @@
 /** The device store on SQLite (see store.ts); statements through the database's cache. */
 import type { SqliteDatabase } from '../db/sqlite/database.js';
 import type { Step } from '../db/unit-of-work.js';
-import { DeviceNotFoundError } from '../errors.js';
-import { deviceFromRow, type DeviceRow } from './rows.js';
+import { AliasConflictError, AliasNotFoundError, DeviceNotFoundError } from '../errors.js';
+import { ALIASES_PER_DEVICE_MAX, tooManyAliases } from './identity.js';
+import { aliasFromRow, deviceFromRow, type AliasRow, type DeviceRow } from './rows.js';
 import type {
+  Alias,
   Device,
-  DeviceFields,
+  DevicePatch,
   DeviceStore,
   HistoryEntry,
   RegisteredDevice,
@@ -13,31 +15,57 @@ import type {
 } from './store.js';
 
 const GET = 'SELECT * FROM devices WHERE id = ?';
-const INSERT_ON_REGISTER = `INSERT INTO devices (id, ip, name, userdata, first_seen, last_seen, updated_at, registrations, last_source)
-  VALUES (@id, @ip, @name, @userdata, @at, @at, @at, 1, @source) RETURNING *`;
-const UPDATE_ON_REGISTER = `UPDATE devices SET ip = @ip, name = @name, userdata = @userdata, last_seen = @at, updated_at = @at,
-  registrations = registrations + 1, last_source = @source WHERE id = @id RETURNING *`;
-const EDIT =
-  'UPDATE devices SET ip = @ip, name = @name, userdata = @userdata, updated_at = @at WHERE id = @id';
+// The primary id first; an alias only when no device has that id (an alias never equals one).
+const GET_BY_ID_OR_ALIAS = `SELECT * FROM devices WHERE id = @v
+  UNION ALL SELECT d.* FROM aliases a JOIN devices d ON d.id = a.device_id
+  WHERE a.value = @v AND NOT EXISTS (SELECT 1 FROM devices WHERE id = @v) LIMIT 1`;
+const ALIAS_HOLDER = 'SELECT device_id FROM aliases WHERE value = ?';
+const DEVICE_EXISTS = 'SELECT 1 FROM devices WHERE id = ?';
+const ALIASES = 'SELECT type, value FROM aliases WHERE device_id = ? ORDER BY value';
+const COUNT_ALIASES = 'SELECT count(*) FROM aliases WHERE device_id = ?';
+const INSERT_ALIAS = `INSERT INTO aliases (value, type, device_id) VALUES (?, ?, ?)
+  ON CONFLICT (value) DO UPDATE SET type = excluded.type`;
+const DELETE_ALIAS = 'DELETE FROM aliases WHERE device_id = ? AND type = ? AND value = ?';
+const DELETE_ALIASES = 'DELETE FROM aliases WHERE device_id = ?';
+const INSERT_ON_REGISTER = `INSERT INTO devices (id, ip, name, userdata, first_seen, last_seen, updated_at, registrations, last_source,
+    reported_name, reported_userdata)
+  VALUES (@id, @ip, coalesce(@name, ''), coalesce(@userdata, ''), @at, @at, @at, 1, @source, @name, @userdata) RETURNING *`;
+// An omitted field keeps its value; a pinned one only records what the device reported.
+const UPDATE_ON_REGISTER = `UPDATE devices SET ip = @ip,
+  name = CASE WHEN @name IS NULL OR pinned_name = 1 THEN name ELSE @name END,
+  userdata = CASE WHEN @userdata IS NULL OR pinned_userdata = 1 THEN userdata ELSE @userdata END,
+  reported_name = coalesce(@name, reported_name), reported_userdata = coalesce(@userdata, reported_userdata),
+  last_seen = @at, updated_at = @at, registrations = registrations + 1, last_source = @source
+  WHERE id = @id RETURNING *`;
+const EDIT = `UPDATE devices SET ip = coalesce(@ip, ip), name = coalesce(@name, name), userdata = coalesce(@userdata, userdata),
+  pinned_name = coalesce(@pinName, pinned_name), pinned_userdata = coalesce(@pinUserdata, pinned_userdata),
+  updated_at = @at WHERE id = @id`;
 const DELETE = 'DELETE FROM devices WHERE id = ?';
 const DELETE_HISTORY = 'DELETE FROM history WHERE device_id = ?';
 const INSERT_HISTORY =
   'INSERT OR REPLACE INTO history (device_id, seq, at, ip, source) VALUES (?, ?, ?, ?, ?)';
 const TRIM_HISTORY = 'DELETE FROM history WHERE device_id = ? AND seq <= ?';
 const HISTORY = 'SELECT at, ip, source FROM history WHERE device_id = ? ORDER BY seq DESC';
-const IMPORT = `INSERT INTO devices (id, ip, name, userdata, first_seen, last_seen, updated_at, registrations, last_source, last_trigger_id)
-  VALUES (@id, @ip, @name, @userdata, @firstSeen, @lastSeen, @updatedAt, @registrations, @lastSource, @lastTriggerId)`;
+const IMPORT = `INSERT INTO devices (id, ip, name, userdata, first_seen, last_seen, updated_at, registrations, last_source, last_trigger_id,
+    pinned_name, pinned_userdata, reported_name, reported_userdata)
+  VALUES (@id, @ip, @name, @userdata, @firstSeen, @lastSeen, @updatedAt, @registrations, @lastSource, @lastTriggerId,
+    @pinName, @pinUserdata, @reportedName, @reportedUserdata)`;
+
+const flag = (b: boolean | undefined) => (b === undefined ? null : b ? 1 : 0);
 
 export class SqliteDeviceStore implements DeviceStore {
   constructor(private readonly db: SqliteDatabase) {}
 
   registerStep(reg: Registration, historyLimit: number): Step<RegisteredDevice> {
     return this.db.step(() => {
+      // The service resolved the id; an alias claimed since then still leads to its holder.
+      const id = this.holder(reg.id) ?? reg.id;
+      const claimed = this.checkAliases(id, reg.aliases ?? [], ALIASES_PER_DEVICE_MAX);
       const params = {
-        id: reg.id,
+        id,
         ip: reg.ip,
-        name: reg.name,
-        userdata: reg.userdata,
+        name: reg.name ?? null,
+        userdata: reg.userdata ?? null,
         at: reg.at,
         source: reg.source,
       };
@@ -45,28 +73,72 @@ export class SqliteDeviceStore implements DeviceStore {
       const updated = this.db.statement<DeviceRow>(UPDATE_ON_REGISTER).get(params);
       const created = updated === undefined;
       const row = updated ?? this.db.statement<DeviceRow>(INSERT_ON_REGISTER).get(params)!;
+      this.insertAliases(id, claimed);
       if (historyLimit > 0) {
         const count = Number(row.registrations);
-        this.db.statement(INSERT_HISTORY).run(reg.id, count, reg.at, reg.ip, reg.source);
+        this.db.statement(INSERT_HISTORY).run(id, count, reg.at, reg.ip, reg.source);
         // History seq runs 1..registrations: nothing to trim until it exceeds the limit.
-        if (count > historyLimit) this.db.statement(TRIM_HISTORY).run(reg.id, count - historyLimit);
+        if (count > historyLimit) this.db.statement(TRIM_HISTORY).run(id, count - historyLimit);
       }
       return { created, device: deviceFromRow(row) };
     });
   }
 
-  get(id: string): Promise<Device> {
+  private holder(value: string): string | undefined {
+    return this.db.statement(ALIAS_HOLDER).pluck().get(value) as string | undefined;
+  }
+
+  /**
+   * Of `aliases`, those `id` may claim (its own primary id dropped): AliasConflictError when
+   * another device holds one or has it as its primary id, too_many_aliases past `limit`.
+   */
+  private checkAliases(id: string, aliases: readonly Alias[], limit: number): Alias[] {
+    if (aliases.length === 0) return [];
+    const claimed: Alias[] = [];
+    let added = 0;
+    for (const a of aliases) {
+      if (a.value === id) continue;
+      const holder = this.holder(a.value);
+      if (holder !== undefined && holder !== id) throw new AliasConflictError(a.value, holder);
+      if (holder === undefined && this.db.statement(DEVICE_EXISTS).get(a.value) !== undefined)
+        throw new AliasConflictError(a.value, a.value);
+      if (holder === undefined) added++;
+      claimed.push(a);
+    }
+    const held = this.db.statement(COUNT_ALIASES).pluck().get(id) as number;
+    if (held + added > limit) throw tooManyAliases(held + added);
+    return claimed;
+  }
+
+  private insertAliases(id: string, aliases: readonly Alias[]): void {
+    const insert = this.db.statement(INSERT_ALIAS);
+    for (const a of aliases) insert.run(a.value, a.type, id);
+  }
+
+  get(idOrAlias: string): Promise<Device> {
     return this.db.read(() => {
-      const row = this.db.statement<DeviceRow>(GET).get(id);
-      if (!row) throw new DeviceNotFoundError(id);
+      const row = this.db.statement<DeviceRow>(GET_BY_ID_OR_ALIAS).get({ v: idOrAlias });
+      if (!row) throw new DeviceNotFoundError(idOrAlias);
       return deviceFromRow(row);
     });
   }
 
-  edit(id: string, fields: DeviceFields, at: number): Promise<Device> {
+  resolveId(idOrAlias: string): Promise<string> {
+    return this.db.read(() => this.holder(idOrAlias) ?? idOrAlias);
+  }
+
+  edit(id: string, patch: DevicePatch, at: number): Promise<Device> {
     return this.db.write(() => {
-      if (this.db.statement(EDIT).run({ id, ...fields, at }).changes === 0)
-        throw new DeviceNotFoundError(id);
+      const params = {
+        id,
+        at,
+        ip: patch.ip ?? null,
+        name: patch.name ?? null,
+        userdata: patch.userdata ?? null,
+        pinName: flag(patch.pinned?.name),
+        pinUserdata: flag(patch.pinned?.userdata),
+      };
+      if (this.db.statement(EDIT).run(params).changes === 0) throw new DeviceNotFoundError(id);
       return deviceFromRow(this.db.statement<DeviceRow>(GET).get(id)!);
     });
   }
@@ -77,6 +149,7 @@ export class SqliteDeviceStore implements DeviceStore {
       if (!row) throw new DeviceNotFoundError(id);
       this.db.statement(DELETE).run(id);
       this.db.statement(DELETE_HISTORY).run(id);
+      this.db.statement(DELETE_ALIASES).run(id);
       return deviceFromRow(row);
     });
   }
@@ -85,14 +158,54 @@ export class SqliteDeviceStore implements DeviceStore {
     return this.db.read(() => this.db.statement<HistoryEntry>(HISTORY).all(id));
   }
 
-  importDevice(device: Device, history: HistoryEntry[]): Promise<'created' | 'replaced'> {
+  aliases(id: string): Promise<Alias[]> {
+    return this.db.read(() => this.db.statement<AliasRow>(ALIASES).all(id).map(aliasFromRow));
+  }
+
+  addAliases(id: string, aliases: readonly Alias[], limit: number): Promise<Alias[]> {
     return this.db.write(() => {
+      if (this.db.statement(DEVICE_EXISTS).get(id) === undefined) throw new DeviceNotFoundError(id);
+      this.insertAliases(id, this.checkAliases(id, aliases, limit));
+      return this.db.statement<AliasRow>(ALIASES).all(id).map(aliasFromRow);
+    });
+  }
+
+  removeAlias(id: string, alias: Alias): Promise<void> {
+    return this.db.write(() => {
+      if (this.db.statement(DELETE_ALIAS).run(id, alias.type, alias.value).changes === 0) {
+        if (this.db.statement(DEVICE_EXISTS).get(id) === undefined)
+          throw new DeviceNotFoundError(id);
+        throw new AliasNotFoundError(id, alias.type, alias.value);
+      }
+    });
+  }
+
+  importDevice(
+    device: Device,
+    history: HistoryEntry[],
+    aliases: readonly Alias[] = [],
+  ): Promise<'created' | 'replaced'> {
+    return this.db.write(() => {
+      const holder = this.holder(device.id);
+      if (holder !== undefined && holder !== device.id)
+        throw new AliasConflictError(device.id, holder);
+      // An import may bring more aliases than a request could add: the limit is the API's.
+      const claimed = this.checkAliases(device.id, aliases, Number.MAX_SAFE_INTEGER);
       // A replaced device keeps its triggers (as an upsert on PostgreSQL does).
       const lastTriggerId =
         this.db.statement<DeviceRow>(GET).get(device.id)?.last_trigger_id ?? null;
       const existed = this.db.statement(DELETE).run(device.id).changes > 0;
       this.db.statement(DELETE_HISTORY).run(device.id);
-      this.db.statement(IMPORT).run({ ...device, lastTriggerId });
+      this.db.statement(DELETE_ALIASES).run(device.id);
+      this.db.statement(IMPORT).run({
+        ...device,
+        lastTriggerId,
+        pinName: device.pinned.name ? 1 : 0,
+        pinUserdata: device.pinned.userdata ? 1 : 0,
+        reportedName: device.reported.name,
+        reportedUserdata: device.reported.userdata,
+      });
+      this.insertAliases(device.id, claimed);
       // history is newest first; seq counts down from the registration count.
       const insert = this.db.statement(INSERT_HISTORY);
       history.forEach((h, i) =>

@@ -10,6 +10,14 @@
  */
 import type { Step } from '../db/unit-of-work.js';
 
+/** The kinds of identifier a device may be known by besides its primary id (identity.ts checks them). */
+export type AliasType = 'mac' | 'serial' | 'cpu' | 'dmi' | 'machine-id';
+
+export interface Alias {
+  type: AliasType;
+  value: string;
+}
+
 export interface DeviceFields {
   ip: string;
   name: string;
@@ -27,13 +35,44 @@ export interface Device extends DeviceFields {
   registrations: number;
   /** Address the last registration came from ('' when unknown). */
   lastSource: string;
+  /** Fields an operator pinned: registrations do not change them. */
+  pinned: Pins;
+  /** What the device itself last reported for each field (null: it never sent one). */
+  reported: Reported;
+}
+
+export interface Pins {
+  name: boolean;
+  userdata: boolean;
+}
+
+export interface Reported {
+  name: string | null;
+  userdata: string | null;
+}
+
+/** An admin edit: members present are set, members absent keep their stored value. */
+export interface DevicePatch {
+  ip?: string | undefined;
+  name?: string | undefined;
+  userdata?: string | undefined;
+  pinned?: Partial<Pins> | undefined;
 }
 
 /** What `GET /ztp/check/{id}` shows of a device. */
 export type DeviceRecord = Pick<Device, 'id' | 'ip' | 'name' | 'userdata'>;
 
-export interface Registration extends DeviceFields {
+/**
+ * A device's own registration. `id` is the primary id the service resolved (an alias's holder);
+ * a name or userdata left undefined keeps the stored value, and a pinned one is only recorded as
+ * reported. Aliases are added, never removed.
+ */
+export interface Registration {
   id: string;
+  ip: string;
+  name?: string | undefined;
+  userdata?: string | undefined;
+  aliases?: readonly Alias[] | undefined;
   source: string;
   at: number;
 }
@@ -58,12 +97,31 @@ export interface DeviceStore {
    * `historyLimit` (0 keeps none).
    */
   registerStep(reg: Registration, historyLimit: number): Step<RegisteredDevice>;
-  get(id: string): Promise<Device>;
-  /** Replace ip/name/userdata of an existing device. Never creates. */
-  edit(id: string, fields: DeviceFields, at: number): Promise<Device>;
-  /** Remove a device and its history; returns what was removed. Its triggers stay the outbox's. */
+  /** The device whose primary id, or else one of whose aliases, is `idOrAlias`. */
+  get(idOrAlias: string): Promise<Device>;
+  /** The primary id of the device holding alias `idOrAlias`, else `idOrAlias` itself. */
+  resolveId(idOrAlias: string): Promise<string>;
+  /** Apply an admin edit to an existing device (primary id). Never creates. */
+  edit(id: string, patch: DevicePatch, at: number): Promise<Device>;
+  /** Remove a device, its history and aliases; returns what was removed. Its triggers stay the outbox's. */
   delete(id: string): Promise<Device>;
   history(id: string): Promise<HistoryEntry[]>;
-  /** Insert a device exactly as exported (import); replaces an existing one, keeping its triggers. */
-  importDevice(device: Device, history: HistoryEntry[]): Promise<'created' | 'replaced'>;
+  /** A device's aliases, by value. */
+  aliases(id: string): Promise<Alias[]>;
+  /**
+   * Add aliases to a device (primary id): AliasConflictError when one is another device's alias
+   * or primary id, `too_many_aliases` past `limit`; nothing stored then. Returns all its aliases.
+   */
+  addAliases(id: string, aliases: readonly Alias[], limit: number): Promise<Alias[]>;
+  /** Remove one alias of a device; `alias_not_found` when it holds no such alias. */
+  removeAlias(id: string, alias: Alias): Promise<void>;
+  /**
+   * Insert a device exactly as exported (import), with its aliases; replaces an existing one,
+   * keeping its triggers. AliasConflictError when an alias belongs to another device.
+   */
+  importDevice(
+    device: Device,
+    history: HistoryEntry[],
+    aliases?: readonly Alias[],
+  ): Promise<'created' | 'replaced'>;
 }

@@ -5,17 +5,31 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { iso } from '../time.js';
 import { Timestamp } from '../http/schemas.js';
-import type { Device, HistoryEntry } from './store.js';
+import type { Alias, Device, HistoryEntry } from './store.js';
 import type { Trigger } from '../triggers/outbox.js';
 import { TriggerView, triggerView } from '../triggers/views.js';
 
 export const HistoryView = Type.Object({ at: Timestamp, ip: Type.String(), source: Type.String() });
+
+export const AliasView = Type.Object({ type: Type.String(), value: Type.String() });
 
 export const DeviceDetailView = Type.Object({
   id: Type.String(),
   ip: Type.String(),
   name: Type.String(),
   userdata: Type.String(),
+  aliases: Type.Array(AliasView, { description: 'Other ids of the device, by value' }),
+  pinned: Type.Object(
+    { name: Type.Boolean(), userdata: Type.Boolean() },
+    { description: 'Fields an operator pinned: registrations do not change them' },
+  ),
+  reported: Type.Object(
+    {
+      name: Type.Union([Type.String(), Type.Null()]),
+      userdata: Type.Union([Type.String(), Type.Null()]),
+    },
+    { description: 'What the device last reported for each field (null: never)' },
+  ),
   firstSeen: Timestamp,
   lastSeen: Timestamp,
   updatedAt: Timestamp,
@@ -58,9 +72,13 @@ export function detailView(
   d: Device,
   trigger: Trigger | undefined,
   history: HistoryEntry[],
+  aliases: Alias[] = [],
 ): DeviceDetailView {
   return {
     ...recordView(d),
+    aliases: aliases.map((a) => ({ type: a.type, value: a.value })),
+    pinned: { ...d.pinned },
+    reported: { ...d.reported },
     firstSeen: iso(d.firstSeen),
     lastSeen: iso(d.lastSeen),
     updatedAt: iso(d.updatedAt),

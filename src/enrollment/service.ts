@@ -117,7 +117,9 @@ export class EnrollmentService implements Admission {
     }
     // A rule accepts it: registered at once, and a pending row it may have is removed with it.
     if (rule !== undefined) return { accept: true, steps: [this.store.dropStep(reg.id)] };
-    const [{ pending }] = await this.db.commit(reg.id, [this.store.pendStep(reg)]);
+    const [{ pending }] = await this.db.commit(reg.id, [
+      this.store.pendStep({ ...reg, name: reg.name ?? '', userdata: reg.userdata ?? '' }),
+    ]);
     return {
       accept: false,
       held: {

@@ -39,7 +39,11 @@ function ztp(args: string[], stdin = ''): Promise<{ code: number; out: string; e
 async function snapshot(store: StoreView) {
   const ids = await store.listIds(undefined, 10_000);
   return Promise.all(
-    ids.map(async (id) => ({ device: await store.get(id), history: await store.history(id) })),
+    ids.map(async (id) => ({
+      device: await store.get(id),
+      history: await store.history(id),
+      aliases: await store.aliases(id),
+    })),
   );
 }
 
@@ -63,12 +67,64 @@ async function populate(store: StoreView) {
   await reg('Serial.ABC_9', '192.0.2.7', T0 + 2, { userdata: 'x'.repeat(60_000) + '\n\t{}' });
   await reg('edited', '192.0.2.8', T0 + 3);
   await store.edit('edited', { ip: '192.0.2.9', name: 'n', userdata: 'u' }, T0 + 4);
+  // Aliases, a pin and a reported value beside it.
+  await store.addAliases('edited', [
+    { type: 'serial', value: 'FOC123' },
+    { type: 'mac', value: '00:11:22:33:44:55' },
+  ]);
+  await store.edit('edited', { pinned: { name: true } }, T0 + 5);
+  await reg('edited', '192.0.2.9', T0 + 6, { name: 'from-device' });
   await store.register(
     { id: 'no-history', ip: '192.0.2.10', name: '', userdata: '', source: '', at: T0 + 5 },
     { enqueueTrigger: false, historyLimit: 0 },
   );
   for (let i = 0; i < 40; i++) await reg(`bulk-${String(i).padStart(3, '0')}`, '10.9.0.1', T0 + i);
 }
+
+describe('import of an export line', () => {
+  it('reads the previous format (no aliases, pins or reported values) as none and unpinned', () => {
+    const { device, aliases } = parseImportLine(
+      JSON.stringify({
+        id: 'AABBCCDDEEFF',
+        ip: '10.0.0.1',
+        name: 'n',
+        userdata: '',
+        firstSeen: '2026-01-01T00:00:00.000Z',
+        lastSeen: '2026-01-01T00:00:00.000Z',
+        updatedAt: '2026-01-01T00:00:00.000Z',
+        registrations: 1,
+        lastSource: '',
+        history: [],
+      }),
+    );
+    assert.equal(device.id, 'aa:bb:cc:dd:ee:ff');
+    assert.deepEqual(device.pinned, { name: false, userdata: false });
+    assert.deepEqual(device.reported, { name: null, userdata: null });
+    assert.deepEqual(aliases, []);
+  });
+
+  it('carries aliases, pins and reported values, checked like the API', () => {
+    const line = {
+      id: 'dev',
+      ip: '10.0.0.1',
+      firstSeen: 1,
+      lastSeen: 1,
+      registrations: 1,
+      aliases: [{ type: 'mac', value: 'AABB.CCDD.EEFF' }],
+      pinned: { name: true },
+      reported: { name: 'r', userdata: null },
+    };
+    const parsed = parseImportLine(JSON.stringify(line));
+    assert.deepEqual(parsed.aliases, [{ type: 'mac', value: 'aa:bb:cc:dd:ee:ff' }]);
+    assert.deepEqual(parsed.device.pinned, { name: true, userdata: false });
+    assert.deepEqual(parsed.device.reported, { name: 'r', userdata: null });
+    assert.throws(
+      () => parseImportLine(JSON.stringify({ ...line, aliases: [{ type: 'imei', value: '1' }] })),
+      { code: 'unknown_alias_type' },
+    );
+    assert.throws(() => parseImportLine(JSON.stringify({ ...line, pinned: { name: 'yes' } })));
+  });
+});
 
 describe('ztp export of a registry that does not exist', () => {
   it('refuses a SQLite file that does not exist, creating nothing', async () => {

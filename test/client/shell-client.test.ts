@@ -191,11 +191,16 @@ describe('the sh client against a real server', () => {
       ['--timeout', '50ms'],
       ['--bogus', 'x'],
       ['--id', 'x', '--id-source', 'cpu'],
+      ['--id', '...'],
+      ['--id', '.'],
     ]) {
       const r = await dash(args);
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, /--help/);
     }
+    // A bare 12-hex MAC is the MAC, as on the server.
+    const mac = await dash(['--id', 'AABBCCDDEEFF', '--dry-run', '--json']);
+    assert.equal((JSON.parse(mac.stdout) as { id: string }).id, 'aa:bb:cc:dd:ee:ff', mac.stderr);
     const bare = await dash(['--wait', '60']);
     assert.match(bare.stderr, /--wait: '60' has no unit: write e\.g\. 60s/);
     const help = await dash(['--help']);

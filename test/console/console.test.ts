@@ -95,17 +95,17 @@ describe('operator console (browser)', { skip }, () => {
 
   it('search filters by name and by ip', async () => {
     const page = await open();
-    await page.getByLabel('Search id, name or ip').fill('sw-edge');
+    await page.getByLabel('Search id, alias, name or ip').fill('sw-edge');
     await page.locator('#page-info', { hasText: 'of 8' }).waitFor();
     const names = await page.locator('#devices td[data-label="Name"]').allTextContents();
     assert.equal(names.length, 8);
     assert.ok(names.every((n) => n.startsWith('sw-edge-')));
 
-    await page.getByLabel('Search id, name or ip').fill('10.0.0.13');
+    await page.getByLabel('Search id, alias, name or ip').fill('10.0.0.13');
     await page.locator('#page-info', { hasText: '1–1 of 1' }).waitFor();
     assert.deepEqual(await rowIds(page), [ids[3]]);
 
-    await page.getByLabel('Search id, name or ip').fill('no-such-thing');
+    await page.getByLabel('Search id, alias, name or ip').fill('no-such-thing');
     await page.getByText('No devices match: search “no-such-thing”.').waitFor();
     // The pager says so too, rather than "0–0 of 0".
     assert.equal(await page.locator('#page-info').textContent(), 'No devices match');
@@ -114,7 +114,7 @@ describe('operator console (browser)', { skip }, () => {
 
   it('keeps the view in the address bar, so a link shows a colleague the same page and device', async () => {
     const page = await open();
-    await page.getByLabel('Search id, name or ip').fill('sw-edge');
+    await page.getByLabel('Search id, alias, name or ip').fill('sw-edge');
     await page.locator('#page-info', { hasText: 'of 8' }).waitFor();
     await page.getByRole('button', { name: 'Name' }).click();
     await page.getByRole('button', { name: 'Name' }).click();
@@ -137,7 +137,10 @@ describe('operator console (browser)', { skip }, () => {
     const colleague = await open(`${link.pathname}${link.search}`);
     await colleague.locator('#detail[open]').waitFor();
     assert.equal(await colleague.locator('#detail-title').textContent(), ids[5]);
-    assert.equal(await colleague.getByLabel('Search id, name or ip').inputValue(), 'sw-edge');
+    assert.equal(
+      await colleague.getByLabel('Search id, alias, name or ip').inputValue(),
+      'sw-edge',
+    );
     assert.equal(await colleague.getByLabel('Rows per page').inputValue(), '10');
     await colleague.locator('#page-info', { hasText: '1–8 of 8' }).waitFor();
     const names = await colleague.locator('#devices td[data-label="Name"]').allTextContents();
@@ -164,7 +167,7 @@ describe('operator console (browser)', { skip }, () => {
 
   it('shows a registration made through the API without a reload', async () => {
     const page = await open();
-    await page.getByLabel('Search id, name or ip').fill('fresh-box');
+    await page.getByLabel('Search id, alias, name or ip').fill('fresh-box');
     await page.getByText('No devices match').first().waitFor();
     const res = await fetch(`${server.url}/ztp/register/fresh-box-1`, {
       method: 'PUT',
@@ -190,7 +193,10 @@ describe('operator console (browser)', { skip }, () => {
     const dialog = page.getByRole('dialog', { name: id });
     await dialog.waitFor();
     // The detail view shows userdata and the registration history.
-    assert.equal(await page.getByLabel('Userdata').inputValue(), 'rack 2\nrole edge');
+    assert.equal(
+      await page.getByLabel('Userdata', { exact: true }).inputValue(),
+      'rack 2\nrole edge',
+    );
     assert.equal(await dialog.locator('#history tbody tr').count(), 1);
     assert.equal(
       await dialog.locator('#history td[data-label="Source address"]').textContent(),
@@ -257,6 +263,78 @@ describe('operator console (browser)', { skip }, () => {
     await assert.rejects(server.store.get(id), { code: 'device_not_found' });
     await page.getByText(`Deleted ${id}.`).waitFor();
     await page.close();
+  });
+
+  it('aliases: search finds a device by one, the detail adds and removes them', async () => {
+    const register = (id: string, body: unknown) =>
+      fetch(`${server.url}/ztp/register/${id}`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    assert.equal(
+      (
+        await register('alias-box', {
+          ip: '10.7.7.7',
+          aliases: [{ type: 'serial', value: 'FOC777' }],
+        })
+      ).status,
+      201,
+    );
+    const page = await open();
+    await page.getByLabel('Search id, alias, name or ip').fill('foc777');
+    await page.locator('#page-info', { hasText: '1–1 of 1' }).waitFor();
+    assert.deepEqual(await rowIds(page), ['alias-box']);
+    await page.getByRole('button', { name: 'Details of alias-box' }).click();
+    const dialog = page.getByRole('dialog', { name: 'alias-box' });
+    await dialog.waitFor();
+    await dialog.locator('#aliases li', { hasText: 'FOC777' }).waitFor();
+    // Add one; a conflict shows the API's message beside the form and stores nothing.
+    await page.getByLabel('Type').selectOption('mac');
+    await page.getByLabel('Value').fill('AABB.CC77.7777');
+    await page.getByRole('button', { name: 'Add alias' }).click();
+    await dialog.locator('#aliases li', { hasText: 'aa:bb:cc:77:77:77' }).waitFor();
+    assert.equal((await server.store.get('aa:bb:cc:77:77:77')).id, 'alias-box');
+    await page.getByLabel('Type').selectOption('serial');
+    await page.getByLabel('Value').fill(ids[0]!);
+    await page.getByRole('button', { name: 'Add alias' }).click();
+    await dialog.locator('#alias-error', { hasText: 'already identifies device' }).waitFor();
+    // Remove.
+    await page.getByRole('button', { name: 'Remove serial alias FOC777' }).click();
+    await dialog.locator('#aliases li', { hasText: 'FOC777' }).waitFor({ state: 'detached' });
+    await assert.rejects(server.store.get('FOC777'), { code: 'device_not_found' });
+    await page.close();
+    await server.service.delete('alias-box');
+  });
+
+  it('pins: a pinned name survives the next boot, and what the device sent is shown beside it', async () => {
+    const register = (body: unknown) =>
+      fetch(`${server.url}/ztp/register/pin-box`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    await register({ ip: '10.8.8.8', name: 'from-boot' });
+    const page = await open('/?device=pin-box');
+    const dialog = page.getByRole('dialog', { name: 'pin-box' });
+    await dialog.waitFor();
+    assert.equal(await page.getByLabel('Pin name').isChecked(), false);
+    await page.getByLabel('Name', { exact: true }).fill('operator-name');
+    await page.getByLabel('Pin name').check();
+    await page.getByRole('button', { name: 'Save' }).click();
+    await dialog.getByText('Saved.').waitFor();
+    assert.deepEqual((await server.store.get('pin-box')).pinned, { name: true, userdata: false });
+    // The device boots again with its own name: the pinned one stays, the reported one shows.
+    await register({ ip: '10.8.8.9', name: 'device-name' });
+    await dialog.locator('#reported-name', { hasText: 'Device reported: device-name' }).waitFor();
+    assert.equal((await server.store.get('pin-box')).name, 'operator-name');
+    // Unpin: the note goes away.
+    await page.getByLabel('Pin name').uncheck();
+    await page.getByRole('button', { name: 'Save' }).click();
+    await dialog.locator('#reported-name').waitFor({ state: 'hidden' });
+    assert.deepEqual((await server.store.get('pin-box')).pinned, { name: false, userdata: false });
+    await page.close();
+    await server.service.delete('pin-box');
   });
 
   it('re-trigger turns a dead trigger into a pending one, and live changes move the badge', async () => {
@@ -393,12 +471,12 @@ describe('operator console (browser)', { skip }, () => {
     assert.equal(await deadCard.getAttribute('aria-pressed'), 'true');
 
     // Together with a search that nothing matches: said plainly, not "0–0 of 0".
-    await page.getByLabel('Search id, name or ip').fill('sw-edge');
+    await page.getByLabel('Search id, alias, name or ip').fill('sw-edge');
     await page.getByText('No devices match: search “sw-edge”, latest trigger dead.').waitFor();
     assert.equal(await page.locator('#page-info').textContent(), 'No devices match');
 
     // A second click on the active card shows every device again.
-    await page.getByLabel('Search id, name or ip').fill('');
+    await page.getByLabel('Search id, alias, name or ip').fill('');
     await page.locator('#page-info', { hasText: '1–1 of 1' }).waitFor();
     await deadCard.click();
     await page.locator('#page-info', { hasText: '1–25 of' }).waitFor();

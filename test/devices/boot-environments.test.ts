@@ -132,7 +132,8 @@ function bootEnvironments(name: string, open: () => Promise<OpenedStore>): void 
         id: 'aa:bb:cc:dd:ee:02',
         ip: '127.0.0.1',
         name: 'gw-2',
-        userdata: '',
+        // Not in this form: the userdata of the first registration stays.
+        userdata: 'fw=23.05',
       });
     });
 

@@ -28,11 +28,23 @@ describe('device id normalisation', () => {
   it('does not treat mixed separators or wrong lengths as MACs', () => {
     assert.equal(canonicalMac('aa:bb-cc:dd:ee:ff'), undefined);
     assert.equal(canonicalMac('aa:bb:cc:dd:ee'), undefined);
-    assert.equal(canonicalMac('aabbccddeeff'), undefined);
     assert.equal(canonicalMac('aabb.ccdd.eef'), undefined);
     // Not MACs, but valid other ids kept as given.
     assert.equal(normaliseId('aa:bb-cc:dd:ee:ff'), 'aa:bb-cc:dd:ee:ff');
-    assert.equal(normaliseId('AABBCCDDEEFF'), 'AABBCCDDEEFF');
+    assert.equal(normaliseId('AABBCCDDEEF'), 'AABBCCDDEEF');
+    assert.equal(normaliseId('AABBCCDDEEFF0'), 'AABBCCDDEEFF0');
+  });
+
+  it('reads bare 12-hex as a MAC, in any case', () => {
+    assert.equal(normaliseId('AABBCCDDEEFF'), 'aa:bb:cc:dd:ee:ff');
+    assert.equal(canonicalMac('aAbBcCdDeEfF'), 'aa:bb:cc:dd:ee:ff');
+  });
+
+  it('refuses ids made only of dots (browsers and curl collapse them)', () => {
+    for (const raw of ['.', '..', '...', '.....']) {
+      assert.throws(() => normaliseId(raw), { code: 'invalid_id' }, raw);
+    }
+    assert.equal(normaliseId('.a.'), '.a.');
   });
 
   it('keeps other ids exactly as given', () => {

@@ -58,7 +58,13 @@ describe('registration bodies', () => {
     assert.equal(b.statusCode, 200, b.body);
     const c = await send('POST', 'aabb.cc00.0001', undefined);
     assert.equal(c.statusCode, 200, c.body);
-    assert.deepEqual(json(c), { id: 'aa:bb:cc:00:00:01', ip: '192.0.2.9', name: '', userdata: '' });
+    // No body: the source address is the ip, the stored name stays.
+    assert.deepEqual(json(c), {
+      id: 'aa:bb:cc:00:00:01',
+      ip: '192.0.2.9',
+      name: 'n',
+      userdata: '',
+    });
   });
 
   it('a form body registers ip, name and userdata (percent-encoding, + as space, UTF-8)', async () => {

@@ -71,6 +71,7 @@ describe('importEnrollmentCsv into SQLite, then --enrollment allowlist', () => {
     transfer = {
       get: (id) => stores.devices.get(id),
       history: (id) => stores.devices.history(id),
+      aliases: (id) => stores.devices.aliases(id),
       importDevice: (d, h) => stores.devices.importDevice(d, h),
       listIds: (a, l) => stores.deviceReads.listIds(a, l),
     };

@@ -22,15 +22,22 @@ import type {
   DeviceWithLatestTrigger,
 } from '../../src/devices/read-model.js';
 import type { Stores } from '../../src/devices/service.js';
+import { ALIASES_PER_DEVICE_MAX, tooManyAliases } from '../../src/devices/identity.js';
 import type {
+  Alias,
   Device,
-  DeviceFields,
+  DevicePatch,
   DeviceStore,
   HistoryEntry,
   RegisteredDevice,
   Registration,
 } from '../../src/devices/store.js';
-import { DeviceNotFoundError, StorageUnavailableError } from '../../src/errors.js';
+import {
+  AliasConflictError,
+  AliasNotFoundError,
+  DeviceNotFoundError,
+  StorageUnavailableError,
+} from '../../src/errors.js';
 import {
   settle,
   type ClaimedTrigger,
@@ -83,8 +90,46 @@ export class MemoryTables {
   readonly histories = new Map<string, HistoryEntry[]>();
   /** By id; Map iteration is insertion order, which is id order. */
   readonly triggers = new Map<number, StoredTrigger>();
+  /** Alias value → its type and holder: the engines' aliases table. */
+  readonly aliases = new Map<string, { type: Alias['type']; deviceId: string }>();
   lastTriggerId = 0;
   closed = false;
+
+  /** The device with this primary id, else the holder of this alias. */
+  resolve(idOrAlias: string): string {
+    if (this.devices.has(idOrAlias)) return idOrAlias;
+    return this.aliases.get(idOrAlias)?.deviceId ?? idOrAlias;
+  }
+
+  aliasesOf(id: string): Alias[] {
+    return [...this.aliases.entries()]
+      .filter(([, a]) => a.deviceId === id)
+      .map(([value, a]) => ({ type: a.type, value }))
+      .sort((a, b) => compareText(a.value, b.value));
+  }
+
+  /** As the engines' checks: conflicts and the limit, before anything is written. */
+  checkAliases(id: string, aliases: readonly Alias[], limit: number): Alias[] {
+    const claimed = aliases.filter((a) => a.value !== id);
+    let added = 0;
+    for (const a of claimed) {
+      const holder =
+        this.aliases.get(a.value)?.deviceId ?? (this.devices.has(a.value) ? a.value : undefined);
+      if (holder !== undefined && holder !== id) throw new AliasConflictError(a.value, holder);
+      if (holder === undefined) added++;
+    }
+    const held = this.aliasesOf(id).length;
+    if (held + added > limit) throw tooManyAliases(held + added);
+    return claimed;
+  }
+
+  insertAliases(id: string, aliases: readonly Alias[]): void {
+    for (const a of aliases) this.aliases.set(a.value, { type: a.type, deviceId: id });
+  }
+
+  dropAliases(id: string): void {
+    for (const [value, a] of this.aliases) if (a.deviceId === id) this.aliases.delete(value);
+  }
 
   device(id: string): StoredDevice {
     const device = this.devices.get(id);
@@ -142,47 +187,69 @@ export class MemoryDeviceStore implements DeviceStore {
 
   registerStep(reg: Registration, historyLimit: number): MemoryStep<RegisteredDevice> {
     return this.t.step(() => {
-      const existing = this.t.devices.get(reg.id);
-      const fields = { ip: reg.ip, name: reg.name, userdata: reg.userdata };
+      const id = this.t.aliases.get(reg.id)?.deviceId ?? reg.id;
+      const claimed = this.t.checkAliases(id, reg.aliases ?? [], ALIASES_PER_DEVICE_MAX);
+      const existing = this.t.devices.get(id);
       const device: StoredDevice = existing
         ? {
             ...existing,
-            ...fields,
+            ip: reg.ip,
+            name: reg.name === undefined || existing.pinned.name ? existing.name : reg.name,
+            userdata:
+              reg.userdata === undefined || existing.pinned.userdata
+                ? existing.userdata
+                : reg.userdata,
+            reported: {
+              name: reg.name ?? existing.reported.name,
+              userdata: reg.userdata ?? existing.reported.userdata,
+            },
             lastSeen: reg.at,
             updatedAt: reg.at,
             registrations: existing.registrations + 1,
             lastSource: reg.source,
           }
         : {
-            id: reg.id,
-            ...fields,
+            id,
+            ip: reg.ip,
+            name: reg.name ?? '',
+            userdata: reg.userdata ?? '',
             firstSeen: reg.at,
             lastSeen: reg.at,
             updatedAt: reg.at,
             registrations: 1,
             lastSource: reg.source,
+            pinned: { name: false, userdata: false },
+            reported: { name: reg.name ?? null, userdata: reg.userdata ?? null },
             lastTriggerId: null,
           };
-      this.t.devices.set(reg.id, device);
+      this.t.devices.set(id, device);
+      this.t.insertAliases(id, claimed);
       if (historyLimit > 0) {
         const entries = [
           { at: reg.at, ip: reg.ip, source: reg.source },
-          ...(this.t.histories.get(reg.id) ?? []),
+          ...(this.t.histories.get(id) ?? []),
         ];
-        this.t.histories.set(reg.id, entries.slice(0, historyLimit));
+        this.t.histories.set(id, entries.slice(0, historyLimit));
       }
       return { created: existing === undefined, device: publicDevice(device) };
     });
   }
 
-  get(id: string): Promise<Device> {
-    return this.t.run(() => publicDevice(this.t.device(id)));
+  get(idOrAlias: string): Promise<Device> {
+    return this.t.run(() => publicDevice(this.t.device(this.t.resolve(idOrAlias))));
   }
 
-  edit(id: string, fields: DeviceFields, at: number): Promise<Device> {
+  resolveId(idOrAlias: string): Promise<string> {
+    return this.t.run(() => this.t.aliases.get(idOrAlias)?.deviceId ?? idOrAlias);
+  }
+
+  edit(id: string, patch: DevicePatch, at: number): Promise<Device> {
     return this.t.run(() => {
       const device = this.t.device(id);
-      Object.assign(device, { ip: fields.ip, name: fields.name, userdata: fields.userdata });
+      if (patch.ip !== undefined) device.ip = patch.ip;
+      if (patch.name !== undefined) device.name = patch.name;
+      if (patch.userdata !== undefined) device.userdata = patch.userdata;
+      device.pinned = { ...device.pinned, ...patch.pinned };
       device.updatedAt = at;
       return publicDevice(device);
     });
@@ -194,6 +261,7 @@ export class MemoryDeviceStore implements DeviceStore {
       // Its triggers stay (until retention), but are no longer any device's.
       this.t.devices.delete(id);
       this.t.histories.delete(id);
+      this.t.dropAliases(id);
       return publicDevice(device);
     });
   }
@@ -202,8 +270,38 @@ export class MemoryDeviceStore implements DeviceStore {
     return this.t.run(() => (this.t.histories.get(id) ?? []).map((h) => ({ ...h })));
   }
 
-  importDevice(device: Device, history: HistoryEntry[]): Promise<'created' | 'replaced'> {
+  aliases(id: string): Promise<Alias[]> {
+    return this.t.run(() => this.t.aliasesOf(id));
+  }
+
+  addAliases(id: string, aliases: readonly Alias[], limit: number): Promise<Alias[]> {
     return this.t.run(() => {
+      this.t.device(id);
+      this.t.insertAliases(id, this.t.checkAliases(id, aliases, limit));
+      return this.t.aliasesOf(id);
+    });
+  }
+
+  removeAlias(id: string, alias: Alias): Promise<void> {
+    return this.t.run(() => {
+      this.t.device(id);
+      const held = this.t.aliases.get(alias.value);
+      if (held?.deviceId !== id || held.type !== alias.type)
+        throw new AliasNotFoundError(id, alias.type, alias.value);
+      this.t.aliases.delete(alias.value);
+    });
+  }
+
+  importDevice(
+    device: Device,
+    history: HistoryEntry[],
+    aliases: readonly Alias[] = [],
+  ): Promise<'created' | 'replaced'> {
+    return this.t.run(() => {
+      const holder = this.t.aliases.get(device.id)?.deviceId;
+      if (holder !== undefined && holder !== device.id)
+        throw new AliasConflictError(device.id, holder);
+      const claimed = this.t.checkAliases(device.id, aliases, Number.MAX_SAFE_INTEGER);
       const existing = this.t.devices.get(device.id);
       // A replaced device keeps its triggers, as on both engines.
       this.t.devices.set(device.id, {
@@ -216,8 +314,12 @@ export class MemoryDeviceStore implements DeviceStore {
         updatedAt: device.updatedAt,
         registrations: device.registrations,
         lastSource: device.lastSource,
+        pinned: { ...device.pinned },
+        reported: { ...device.reported },
         lastTriggerId: existing?.lastTriggerId ?? null,
       });
+      this.t.dropAliases(device.id);
+      this.t.insertAliases(device.id, claimed);
       this.t.histories.set(
         device.id,
         history.map((h) => ({ at: h.at, ip: h.ip, source: h.source })),
@@ -247,7 +349,8 @@ export class MemoryDeviceReadModel implements DeviceReadModel {
           (!search ||
             d.id.toLowerCase().includes(search) ||
             d.name.toLowerCase().includes(search) ||
-            d.ip.toLowerCase().includes(search)) &&
+            d.ip.toLowerCase().includes(search) ||
+            this.t.aliasesOf(d.id).some((a) => a.value.toLowerCase().includes(search))) &&
           (!q.triggerState || this.t.latest(d)?.state === q.triggerState),
       );
       const key = q.sort ?? 'id';
@@ -288,6 +391,15 @@ export class MemoryDeviceReadModel implements DeviceReadModel {
       }
       return counts;
     });
+  }
+
+  bareMacIds(limit: number): Promise<string[]> {
+    return this.t.run(() =>
+      [...this.t.devices.keys()]
+        .filter((id) => /^[0-9a-f]{12}$/i.test(id))
+        .sort(compareText)
+        .slice(0, limit),
+    );
   }
 }
 

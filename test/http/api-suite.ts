@@ -41,6 +41,13 @@ export function apiSuite(name: string, open: () => Promise<OpenedStore>): void {
             }),
       });
     const get = (url: string) => app().inject({ method: 'GET', url });
+    const patch = (url: string, body: unknown) =>
+      app().inject({
+        method: 'PATCH',
+        url,
+        payload: JSON.stringify(body),
+        headers: { 'content-type': 'application/json' },
+      });
 
     function assertProblem(
       res: { statusCode: number; headers: Record<string, unknown>; body: string },
@@ -72,11 +79,12 @@ export function apiSuite(name: string, open: () => Promise<OpenedStore>): void {
         });
         const second = await put('/ztp/register/aabb.ccdd.eeff', { ip: '2.2.2.2' });
         assert.equal(second.statusCode, 200);
+        // Members a registration omits keep their value.
         assert.deepEqual(json(second), {
           id: 'aa:bb:cc:dd:ee:ff',
           ip: '2.2.2.2',
-          name: '',
-          userdata: '',
+          name: 'sw1',
+          userdata: 'u',
         });
       });
 
@@ -224,7 +232,13 @@ export function apiSuite(name: string, open: () => Promise<OpenedStore>): void {
     describe('GET /ztp/check/{id}', () => {
       it('answers the seed shape for any notation of the id', async () => {
         await put('/ztp/register/aa:bb:cc:dd:ee:01', { ip: '10.0.0.1', name: 'n', userdata: 'u' });
-        for (const id of ['aa:bb:cc:dd:ee:01', 'AA-BB-CC-DD-EE-01', 'aabb.ccdd.ee01']) {
+        for (const id of [
+          'aa:bb:cc:dd:ee:01',
+          'AA-BB-CC-DD-EE-01',
+          'aabb.ccdd.ee01',
+          'AABBCCDDEE01',
+          'aabbccddee01',
+        ]) {
           const res = await get(`/ztp/check/${id}`);
           assert.equal(res.statusCode, 200);
           assert.deepEqual(json(res), {
@@ -334,7 +348,6 @@ export function apiSuite(name: string, open: () => Promise<OpenedStore>): void {
         });
         assert.deepEqual(await store.countTriggers(), triggersBefore);
         assert.equal(json(await get('/ztp/mng/dev-1')).registrations, 1);
-        assertProblem(await put('/ztp/mng/dev-1', { name: 'no ip' }), 400, 'invalid_body');
         assertProblem(await put('/ztp/mng/dev-1', { ip: '999.1.1.1' }), 400, 'invalid_ip');
         assertProblem(
           await put('/ztp/mng/dev-1', { ip: '10.0.0.1', name: 'x\ud800' }),
@@ -348,6 +361,237 @@ export function apiSuite(name: string, open: () => Promise<OpenedStore>): void {
         );
         assertProblem(await put('/ztp/mng/unknown-9', { ip: '1.1.1.1' }), 404, 'device_not_found');
         assert.equal(await store.countDevices(), 1);
+      });
+
+      it('merges an edit: members absent keep their value; PATCH null empties and unpins', async () => {
+        await put('/ztp/register/dev-m', { ip: '10.0.0.1', name: 'n', userdata: 'u' });
+        const renamed = await put('/ztp/mng/dev-m', { name: 'renamed' });
+        assert.equal(renamed.statusCode, 200, renamed.body);
+        assert.deepEqual(json(renamed), {
+          id: 'dev-m',
+          ip: '10.0.0.1',
+          name: 'renamed',
+          userdata: 'u',
+        });
+        const ipOnly = await put('/ztp/mng/dev-m', { ip: '10.0.0.6' });
+        assert.deepEqual(json(ipOnly), {
+          id: 'dev-m',
+          ip: '10.0.0.6',
+          name: 'renamed',
+          userdata: 'u',
+        });
+        const patched = await patch('/ztp/mng/dev-m', {
+          userdata: null,
+          pinned: { name: true },
+        });
+        assert.equal(patched.statusCode, 200, patched.body);
+        assert.deepEqual(json(patched), {
+          id: 'dev-m',
+          ip: '10.0.0.6',
+          name: 'renamed',
+          userdata: '',
+        });
+        assert.deepEqual(json(await get('/ztp/mng/dev-m')).pinned, { name: true, userdata: false });
+        await patch('/ztp/mng/dev-m', { pinned: { name: null } });
+        assert.deepEqual(json(await get('/ztp/mng/dev-m')).pinned, {
+          name: false,
+          userdata: false,
+        });
+        // null is PATCH's; PUT takes values only. Nothing changes on a refusal.
+        assertProblem(await put('/ztp/mng/dev-m', { name: null }), 400, 'invalid_body');
+        assertProblem(await patch('/ztp/mng/dev-m', { ip: null }), 400, 'invalid_body');
+        assertProblem(await patch('/ztp/mng/nope-m', { name: 'x' }), 404, 'device_not_found');
+        assertProblem(
+          await patch('/ztp/mng/nope-m', { pinned: { name: true } }),
+          404,
+          'device_not_found',
+        );
+        assert.equal(json(await get('/ztp/check/dev-m')).name, 'renamed');
+        assert.equal(await store.countDevices(), 1);
+      });
+
+      it('keeps what an admin wrote when the device boots again with only its ip', async () => {
+        await put('/ztp/register/aa:bb:cc:00:00:0a', {
+          ip: '10.0.0.1',
+          name: 'dev',
+          userdata: 'd',
+        });
+        await put('/ztp/mng/aa:bb:cc:00:00:0a', { name: 'keep', userdata: 'admin note' });
+        const boot = await put('/ztp/register/aa:bb:cc:00:00:0a', { ip: '10.0.0.2' });
+        assert.deepEqual(json(boot), {
+          id: 'aa:bb:cc:00:00:0a',
+          ip: '10.0.0.2',
+          name: 'keep',
+          userdata: 'admin note',
+        });
+        // No body at all (the seed's client with nothing to say): the same.
+        const bare = await app().inject({ method: 'PUT', url: '/ztp/register/aa:bb:cc:00:00:0a' });
+        assert.equal(json(bare).name, 'keep');
+        assert.equal(json(bare).userdata, 'admin note');
+      });
+
+      it('pins: registrations cannot change a pinned field; what the device sent is reported', async () => {
+        await put('/ztp/register/dev-pin', { ip: '10.0.0.1', name: 'dev', userdata: 'boot' });
+        await put('/ztp/mng/dev-pin', { name: 'admin name', pinned: { name: true } });
+        const boot = await put('/ztp/register/dev-pin', {
+          ip: '10.0.0.1',
+          name: 'dev-2',
+          userdata: 'boot-2',
+        });
+        assert.equal(json(boot).name, 'admin name');
+        assert.equal(json(boot).userdata, 'boot-2', 'an unpinned field follows the device');
+        const d = json(await get('/ztp/mng/dev-pin'));
+        assert.deepEqual(d.pinned, { name: true, userdata: false });
+        assert.deepEqual(d.reported, { name: 'dev-2', userdata: 'boot-2' });
+        // Unpinned: the device's next value is taken again.
+        await patch('/ztp/mng/dev-pin', { pinned: { name: false } });
+        await put('/ztp/register/dev-pin', { name: 'dev-3' });
+        assert.equal(json(await get('/ztp/check/dev-pin')).name, 'dev-3');
+        assertProblem(
+          await put('/ztp/mng/ghost-pin', { pinned: { name: true } }),
+          404,
+          'device_not_found',
+        );
+        assertProblem(
+          await put('/ztp/mng/dev-pin', { pinned: { name: 'yes' } }),
+          400,
+          'invalid_body',
+        );
+      });
+
+      it('resolves an alias on every {id} endpoint, to the same device', async () => {
+        await put('/ztp/register/aa:bb:cc:00:00:20', {
+          ip: '10.0.0.1',
+          name: 'sw',
+          aliases: [
+            { type: 'serial', value: 'FOC123' },
+            { type: 'mac', value: 'AABB.CC00.0021' },
+          ],
+        });
+        const primary = 'aa:bb:cc:00:00:20';
+        for (const alias of ['FOC123', 'aa:bb:cc:00:00:21', 'AABBCC000021', 'aa-bb-cc-00-00-21']) {
+          const check = await get(`/ztp/check/${alias}`);
+          assert.equal(check.statusCode, 200, `${alias}: ${check.body}`);
+          assert.equal(json(check).id, primary);
+          const detail = json(await get(`/ztp/mng/${alias}`));
+          assert.equal(detail.id, primary);
+          assert.deepEqual(detail.aliases, [
+            { type: 'serial', value: 'FOC123' },
+            { type: 'mac', value: 'aa:bb:cc:00:00:21' },
+          ]);
+        }
+        assert.equal(json(await put('/ztp/mng/FOC123', { name: 'by-alias' })).id, primary);
+        assert.equal(json(await patch('/ztp/mng/FOC123', { userdata: 'x' })).userdata, 'x');
+        const re = await put('/ztp/register/FOC123', { ip: '10.0.0.9' });
+        assert.equal(re.statusCode, 200, 'a registration by an alias updates its device');
+        assert.equal(json(re).id, primary);
+        assert.equal(json(re).name, 'by-alias');
+        const trig = await app().inject({ method: 'POST', url: '/ztp/mng/FOC123/trigger' });
+        assert.equal(trig.statusCode, 202, trig.body);
+        assert.equal(json(trig).deviceId, primary);
+        assert.equal(json(trig).ip, '10.0.0.9');
+        const hosts = json(await get('/ztp/mng/list/'));
+        assert.deepEqual(hosts, { hosts: [primary] }, 'the list shows primary ids only');
+        assert.equal(await store.countDevices(), 1);
+        const viaGet = await get('/ztp/mng/FOC123/delete');
+        assert.equal(viaGet.statusCode, 200);
+        assert.equal(json(viaGet).id, primary);
+        assertProblem(await get('/ztp/check/FOC123'), 404, 'device_not_found');
+        // Freed with the device.
+        await put('/ztp/register/other', { aliases: [{ type: 'serial', value: 'FOC123' }] });
+        const del = await app().inject({ method: 'DELETE', url: '/ztp/mng/FOC123' });
+        assert.equal(del.statusCode, 204);
+        assert.equal(await store.countDevices(), 0);
+      });
+
+      it('adds and removes aliases; a conflict names the holder and stores nothing', async () => {
+        await put('/ztp/register/dev-x', { ip: '10.0.0.1' });
+        await put('/ztp/register/dev-y', { ip: '10.0.0.2' });
+        const post = (url: string, body: unknown) =>
+          app().inject({ method: 'POST', url, payload: body as object });
+        const added = await post('/ztp/mng/dev-x/aliases', { type: 'cpu', value: 'CPU-1' });
+        assert.equal(added.statusCode, 201, added.body);
+        assert.deepEqual(json(added), { aliases: [{ type: 'cpu', value: 'CPU-1' }] });
+        const taken = await post('/ztp/mng/dev-y/aliases', { type: 'cpu', value: 'CPU-1' });
+        assertProblem(taken, 409, 'alias_conflict');
+        assert.equal(json(taken).holder, 'dev-x');
+        assert.equal(json(taken).alias, 'CPU-1');
+        assertProblem(
+          await post('/ztp/mng/dev-y/aliases', { type: 'serial', value: 'dev-x' }),
+          409,
+          'alias_conflict',
+        );
+        const reg = await put('/ztp/register/dev-y', {
+          ip: '10.0.0.99',
+          name: 'changed',
+          aliases: [
+            { type: 'dmi', value: 'D-1' },
+            { type: 'cpu', value: 'CPU-1' },
+          ],
+        });
+        assertProblem(reg, 409, 'alias_conflict');
+        const y = json(await get('/ztp/mng/dev-y'));
+        assert.equal(y.ip, '10.0.0.2', 'nothing stored');
+        assert.equal(y.registrations, 1);
+        assert.deepEqual(y.aliases, []);
+        assertProblem(await get('/ztp/check/D-1'), 404, 'device_not_found');
+        // Bad input: stable codes, nothing stored.
+        assertProblem(
+          await post('/ztp/mng/dev-y/aliases', { type: 'imei', value: 'x' }),
+          400,
+          'unknown_alias_type',
+        );
+        assertProblem(
+          await post('/ztp/mng/dev-y/aliases', { type: 'mac', value: 'not-a-mac' }),
+          400,
+          'invalid_alias',
+        );
+        assertProblem(
+          await post('/ztp/mng/dev-y/aliases', { type: 'serial', value: 'bad serial' }),
+          400,
+          'invalid_alias',
+        );
+        assertProblem(
+          await post('/ztp/mng/dev-y/aliases', { type: 'serial', value: '..' }),
+          400,
+          'invalid_alias',
+        );
+        const many = Array.from({ length: 33 }, (_, i) => ({ type: 'serial', value: `S-${i}` }));
+        assertProblem(await put('/ztp/register/dev-y', { aliases: many }), 400, 'too_many_aliases');
+        for (let i = 0; i < 32; i++)
+          await post('/ztp/mng/dev-y/aliases', { type: 'serial', value: `S-${i}` });
+        assertProblem(
+          await post('/ztp/mng/dev-y/aliases', { type: 'serial', value: 'S-32' }),
+          400,
+          'too_many_aliases',
+        );
+        assert.equal(json<{ aliases: unknown[] }>(await get('/ztp/mng/dev-y')).aliases.length, 32);
+        assertProblem(
+          await post('/ztp/mng/ghost/aliases', { type: 'serial', value: 'G' }),
+          404,
+          'device_not_found',
+        );
+        // Removal.
+        const removed = await app().inject({
+          method: 'DELETE',
+          url: '/ztp/mng/CPU-1/aliases/cpu/CPU-1',
+        });
+        assert.equal(removed.statusCode, 204);
+        assertProblem(await get('/ztp/check/CPU-1'), 404, 'device_not_found');
+        assertProblem(
+          await app().inject({ method: 'DELETE', url: '/ztp/mng/dev-x/aliases/cpu/CPU-1' }),
+          404,
+          'alias_not_found',
+        );
+      });
+
+      it('refuses ids made only of dots', async () => {
+        // `.` and `..` never arrive as ids (clients and the router collapse them).
+        for (const id of ['...', '....', '%2E%2E%2E']) {
+          assertProblem(await put(`/ztp/register/${id}`, { ip: '10.0.0.1' }), 400, 'invalid_id');
+          assertProblem(await get(`/ztp/check/${id}`), 400, 'invalid_id');
+        }
+        assert.equal(await store.countDevices(), 0);
       });
 
       it('deletes with the seed GET form (200 + record) and with DELETE (204)', async () => {

@@ -199,6 +199,8 @@ describe('live events (SSE)', () => {
       updatedAt: 0,
       registrations: 1,
       lastSource: '',
+      pinned: { name: false, userdata: false },
+      reported: { name: null, userdata: null },
     };
     let sent = 0;
     let mostUnsent = 0;

@@ -91,7 +91,7 @@ if (!db) {
 
     it('starts with a read/write-only database user once the schema exists', async () => {
       const role = `ztp_rw_${Math.random().toString(36).slice(2, 10)}`;
-      const tables = 'devices, history, triggers, schema_version';
+      const tables = 'devices, history, triggers, aliases, schema_version';
       await db.query(`CREATE ROLE ${role} LOGIN`);
       try {
         await db.query(`REVOKE CREATE ON SCHEMA public FROM PUBLIC`);

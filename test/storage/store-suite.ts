@@ -62,14 +62,111 @@ export function storeSuite(name: string, open: () => Promise<OpenedStore>): void
           updatedAt: T0 + 1000,
           registrations: 2,
           lastSource: '192.0.2.9',
+          pinned: { name: false, userdata: false },
+          reported: { name: '', userdata: '' },
         });
         assert.equal(typeof d.registrations, 'number');
+      });
+
+      it('keeps a field a registration omits, and a pinned one, recording what the device reported', async () => {
+        await store.register(
+          reg('dev-p', '10.0.0.1', T0, { name: 'dev', userdata: 'boot' }),
+          noTrigger,
+        );
+        await store.edit('dev-p', { name: 'keep', userdata: 'admin note' }, T0 + 1);
+        const omitted = await store.register(
+          { id: 'dev-p', ip: '10.0.0.2', source: '', at: T0 + 2 },
+          noTrigger,
+        );
+        assert.equal(omitted.device.name, 'keep');
+        assert.equal(omitted.device.userdata, 'admin note');
+        assert.equal(omitted.device.ip, '10.0.0.2');
+        // Unpinned: the device's own value wins again.
+        await store.register(reg('dev-p', '10.0.0.2', T0 + 3, { name: 'dev2' }), noTrigger);
+        assert.equal((await store.get('dev-p')).name, 'dev2');
+        const pinned = await store.edit('dev-p', { name: 'admin', pinned: { name: true } }, T0 + 4);
+        assert.deepEqual(pinned.pinned, { name: true, userdata: false });
+        await store.register(
+          reg('dev-p', '10.0.0.3', T0 + 5, { name: 'dev3', userdata: 'u3' }),
+          noTrigger,
+        );
+        const d = await store.get('dev-p');
+        assert.equal(d.name, 'admin');
+        assert.equal(d.userdata, 'u3');
+        assert.deepEqual(d.reported, { name: 'dev3', userdata: 'u3' });
+        // A partial edit leaves the other members and pins alone.
+        const e = await store.edit('dev-p', { ip: '10.0.0.9' }, T0 + 6);
+        assert.equal(e.name, 'admin');
+        assert.deepEqual(e.pinned, { name: true, userdata: false });
+        const unpinned = await store.edit('dev-p', { pinned: { name: false } }, T0 + 7);
+        assert.deepEqual(unpinned.pinned, { name: false, userdata: false });
+      });
+
+      it('resolves aliases to their device, one device per alias value', async () => {
+        await store.register(reg('dev-a', '10.0.0.1', T0), noTrigger);
+        await store.register(reg('dev-b', '10.0.0.2', T0), noTrigger);
+        const serial = { type: 'serial' as const, value: 'FOC123' };
+        const mac = { type: 'mac' as const, value: '00:11:22:33:44:55' };
+        assert.deepEqual(await store.addAliases('dev-a', [serial, mac]), [mac, serial]);
+        assert.equal((await store.get('FOC123')).id, 'dev-a');
+        assert.equal(await store.resolveId('00:11:22:33:44:55'), 'dev-a');
+        assert.equal(await store.resolveId('dev-b'), 'dev-b');
+        assert.equal(await store.resolveId('unknown'), 'unknown');
+        // Held by another device, or another device's primary id: refused, nothing stored.
+        await assert.rejects(store.addAliases('dev-b', [{ type: 'cpu', value: 'c1' }, serial]), {
+          code: 'alias_conflict',
+          extra: { alias: 'FOC123', holder: 'dev-a' },
+        });
+        await assert.rejects(store.addAliases('dev-b', [{ type: 'serial', value: 'dev-a' }]), {
+          code: 'alias_conflict',
+        });
+        assert.deepEqual(await store.aliases('dev-b'), []);
+        // A registration by an alias updates its holder; its aliases are added there.
+        const r = await store.register(
+          { ...reg('dev-a', '10.0.0.7', T0 + 1), aliases: [{ type: 'dmi', value: 'd-1' }] },
+          noTrigger,
+        );
+        assert.equal(r.device.id, 'dev-a');
+        assert.equal(r.device.ip, '10.0.0.7');
+        assert.equal((await store.get('d-1')).id, 'dev-a');
+        await assert.rejects(
+          store.register({ ...reg('dev-b', '10.0.0.8', T0 + 2), aliases: [serial] }, noTrigger),
+          { code: 'alias_conflict' },
+        );
+        assert.equal((await store.get('dev-b')).registrations, 1);
+        // The limit counts the aliases a device already holds.
+        await assert.rejects(
+          store.addAliases(
+            'dev-b',
+            [
+              { type: 'cpu', value: 'c1' },
+              { type: 'cpu', value: 'c2' },
+            ],
+            1,
+          ),
+          { code: 'too_many_aliases' },
+        );
+        await store.removeAlias('dev-a', serial);
+        await assert.rejects(store.get('FOC123'), DeviceNotFoundError);
+        await assert.rejects(store.removeAlias('dev-a', serial), { code: 'alias_not_found' });
+        await assert.rejects(store.removeAlias('nope', serial), DeviceNotFoundError);
+        // Deleting a device frees its aliases.
+        await store.delete('dev-a');
+        await assert.rejects(store.get('d-1'), DeviceNotFoundError);
+        await store.addAliases('dev-b', [mac]);
+        assert.equal((await store.get('00:11:22:33:44:55')).id, 'dev-b');
+        // The console's search matches aliases.
+        const page = await store.queryDevices({ search: '44:55', limit: 10, offset: 0 });
+        assert.deepEqual(
+          page.items.map((i) => i.device.id),
+          ['dev-b'],
+        );
       });
 
       it('throws DeviceNotFoundError for unknown ids on get, edit and delete', async () => {
         await assert.rejects(store.get('nope'), DeviceNotFoundError);
         await assert.rejects(
-          store.edit('nope', { ip: '1.1.1.1', name: '', userdata: '' }, T0),
+          store.edit('nope', { ip: '1.1.1.1', pinned: { name: true } }, T0),
           DeviceNotFoundError,
         );
         await assert.rejects(store.delete('nope'), DeviceNotFoundError);
@@ -285,13 +382,17 @@ export function storeSuite(name: string, open: () => Promise<OpenedStore>): void
           updatedAt: T0 + 60,
           registrations: 9,
           lastSource: '192.0.2.7',
+          pinned: { name: true, userdata: false },
+          reported: { name: 'from-device', userdata: null },
         };
         const history = [
           { at: T0 + 50, ip: '2001:db8::1', source: '192.0.2.7' },
           { at: T0 + 40, ip: '10.0.0.1', source: '192.0.2.6' },
         ];
-        assert.equal(await store.importDevice(device, history), 'created');
+        const aliases = [{ type: 'serial' as const, value: 'S-1' }];
+        assert.equal(await store.importDevice(device, history, aliases), 'created');
         assert.deepEqual(await store.get('imp-1'), device);
+        assert.deepEqual(await store.aliases('imp-1'), aliases);
         assert.deepEqual(await store.history('imp-1'), history);
         // The same device again (importing a file twice): its history keys are the same.
         assert.equal(await store.importDevice(device, history), 'replaced');

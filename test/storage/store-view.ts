@@ -19,7 +19,13 @@ import type { DeviceQuery, DeviceWithLatestTrigger } from '../../src/devices/rea
 import type { Stores } from '../../src/devices/service.js';
 import { PostgresDeviceStore } from '../../src/devices/store-postgres.js';
 import { SqliteDeviceStore } from '../../src/devices/store-sqlite.js';
-import type { Device, DeviceFields, HistoryEntry, Registration } from '../../src/devices/store.js';
+import type {
+  Alias,
+  Device,
+  DevicePatch,
+  HistoryEntry,
+  Registration,
+} from '../../src/devices/store.js';
 import { PostgresOutbox } from '../../src/triggers/outbox-postgres.js';
 import { SqliteOutbox } from '../../src/triggers/outbox-sqlite.js';
 import type {
@@ -73,8 +79,23 @@ export class StoreView {
   get(id: string): Promise<Device> {
     return this.stores.devices.get(id);
   }
-  edit(id: string, fields: DeviceFields, at: number): Promise<Device> {
-    return this.stores.devices.edit(id, fields, at);
+  edit(id: string, patch: DevicePatch, at: number): Promise<Device> {
+    return this.stores.devices.edit(id, patch, at);
+  }
+  resolveId(idOrAlias: string): Promise<string> {
+    return this.stores.devices.resolveId(idOrAlias);
+  }
+  aliases(id: string): Promise<Alias[]> {
+    return this.stores.devices.aliases(id);
+  }
+  addAliases(id: string, aliases: readonly Alias[], limit = 32): Promise<Alias[]> {
+    return this.stores.devices.addAliases(id, aliases, limit);
+  }
+  removeAlias(id: string, alias: Alias): Promise<void> {
+    return this.stores.devices.removeAlias(id, alias);
+  }
+  bareMacIds(limit: number): Promise<string[]> {
+    return this.stores.deviceReads.bareMacIds(limit);
   }
   delete(id: string): Promise<Device> {
     return this.stores.devices.delete(id);
@@ -82,8 +103,12 @@ export class StoreView {
   history(id: string): Promise<HistoryEntry[]> {
     return this.stores.devices.history(id);
   }
-  importDevice(device: Device, history: HistoryEntry[]): Promise<'created' | 'replaced'> {
-    return this.stores.devices.importDevice(device, history);
+  importDevice(
+    device: Device,
+    history: HistoryEntry[],
+    aliases?: readonly Alias[],
+  ): Promise<'created' | 'replaced'> {
+    return this.stores.devices.importDevice(device, history, aliases);
   }
   listIds(after: string | undefined, limit: number): Promise<string[]> {
     return this.stores.deviceReads.listIds(after, limit);

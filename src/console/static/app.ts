@@ -576,8 +576,18 @@ function renderDetail(d: DeviceDetailView, triggers: TriggerView[]): void {
     $<HTMLInputElement>('edit-ip').value = d.ip;
     $<HTMLInputElement>('edit-name').value = d.name;
     $<HTMLTextAreaElement>('edit-userdata').value = d.userdata;
+    $<HTMLInputElement>('pin-name').checked = d.pinned.name;
+    $<HTMLInputElement>('pin-userdata').checked = d.pinned.userdata;
     form.dataset.id = d.id;
   }
+  // What the device itself last sent, beside a field an operator pinned.
+  for (const field of ['name', 'userdata'] as const) {
+    const p = $(`reported-${field}`);
+    const reported = d.reported[field];
+    p.hidden = !d.pinned[field] || reported === null;
+    p.textContent = reported === null ? '' : `Device reported: ${reported || '(empty)'}`;
+  }
+  renderAliases(d);
   const retrigger = $<HTMLButtonElement>('retrigger');
   retrigger.disabled = !state.triggersEnabled;
   retrigger.title = state.triggersEnabled ? '' : 'No manager URL is configured on the server';
@@ -611,6 +621,73 @@ function renderDetail(d: DeviceDetailView, triggers: TriggerView[]): void {
           ),
         )),
   );
+}
+
+function renderAliases(d: DeviceDetailView): void {
+  const list = $('aliases');
+  if (d.aliases.length === 0) {
+    list.replaceChildren(text('li', 'No aliases.', 'empty'));
+    return;
+  }
+  list.replaceChildren(
+    ...d.aliases.map((a) => {
+      const li = document.createElement('li');
+      const remove = text('button', 'Remove', 'ghost');
+      remove.setAttribute('type', 'button');
+      remove.setAttribute('aria-label', `Remove ${a.type} alias ${a.value}`);
+      remove.addEventListener('click', () => void removeAlias(a.type, a.value));
+      li.append(
+        text('span', a.type, 'alias-type'),
+        ' ',
+        text('span', a.value, 'mono'),
+        ' ',
+        remove,
+      );
+      return li;
+    }),
+  );
+}
+
+function setAliasError(message: string): void {
+  const p = $('alias-error');
+  p.textContent = message;
+  p.hidden = message === '';
+}
+
+async function addAlias(e: SubmitEvent): Promise<void> {
+  e.preventDefault();
+  const d = state.detail;
+  if (!d) return;
+  setAliasError('');
+  const input = $<HTMLInputElement>('alias-value');
+  try {
+    await api('POST', `/ztp/mng/${encodeURIComponent(d.id)}/aliases`, {
+      type: $<HTMLSelectElement>('alias-type').value,
+      value: input.value.trim(),
+    });
+    input.value = '';
+    await loadDetail(d.id);
+    setStatus('detail-status', 'Alias added.');
+  } catch (err) {
+    setAliasError(err instanceof Error ? err.message : String(err));
+    input.focus();
+  }
+}
+
+async function removeAlias(type: string, value: string): Promise<void> {
+  const d = state.detail;
+  if (!d) return;
+  setAliasError('');
+  try {
+    await api(
+      'DELETE',
+      `/ztp/mng/${encodeURIComponent(d.id)}/aliases/${encodeURIComponent(type)}/${encodeURIComponent(value)}`,
+    );
+    await loadDetail(d.id);
+    setStatus('detail-status', 'Alias removed.');
+  } catch (err) {
+    showError('detail-status')(err);
+  }
 }
 
 function row(cells: Node[], labels: string[]): HTMLTableRowElement {
@@ -674,6 +751,10 @@ async function saveDetail(e: SubmitEvent): Promise<void> {
       ip: $<HTMLInputElement>('edit-ip').value.trim(),
       name: $<HTMLInputElement>('edit-name').value,
       userdata: $<HTMLTextAreaElement>('edit-userdata').value,
+      pinned: {
+        name: $<HTMLInputElement>('pin-name').checked,
+        userdata: $<HTMLInputElement>('pin-userdata').checked,
+      },
     });
     $<HTMLButtonElement>('save').focus();
     await loadDetail(d.id);
@@ -940,6 +1021,7 @@ function init(): void {
     if (e.target === dialog) closeDetail();
   });
   $<HTMLFormElement>('edit-form').addEventListener('submit', (e) => void saveDetail(e));
+  $<HTMLFormElement>('alias-form').addEventListener('submit', (e) => void addAlias(e));
   $('delete').addEventListener('click', () => void deleteDetail());
   const confirm = $<HTMLDialogElement>('confirm-delete');
   $('confirm-delete-cancel').addEventListener('click', () => confirm.close('cancel'));

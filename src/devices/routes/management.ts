@@ -7,8 +7,17 @@ import { problems } from '../../http/schemas.js';
 import { TRIGGER_STATES } from '../../triggers/queries.js';
 import { TriggerView, triggerView } from '../../triggers/views.js';
 import type { DeviceQueries } from '../queries.js';
-import { DeviceRecord, EditBody, HostList, IdParams, ListQuery } from '../schemas.js';
-import { DeviceDetailView, detailView, recordView } from '../views.js';
+import {
+  AliasBody,
+  AliasParams,
+  DeviceRecord,
+  EditBody,
+  HostList,
+  IdParams,
+  ListQuery,
+  PatchBody,
+} from '../schemas.js';
+import { AliasView, DeviceDetailView, detailView, recordView } from '../views.js';
 import type { GroupOptions } from './registration.js';
 
 /** Page size used when streaming the whole id list. */
@@ -112,14 +121,14 @@ export const managementApi: FastifyPluginAsyncTypebox<GroupOptions> = async (app
       schema: {
         tags: ['management'],
         summary:
-          'Device detail: record, first/last seen, registrations, source address, latest trigger, history',
+          'Device detail (by primary id or alias): record, aliases, pins and reported values, first/last seen, registrations, source address, latest trigger, history',
         params: IdParams,
         response: { 200: DeviceDetailView, ...problems(400, 401, 403, 404, 503) },
       },
     },
     async (request) => {
-      const { device, trigger, history } = await service.detail(request.params.id);
-      return detailView(device, trigger, history);
+      const { device, trigger, history, aliases } = await service.detail(request.params.id);
+      return detailView(device, trigger, history, aliases);
     },
   );
 
@@ -129,7 +138,7 @@ export const managementApi: FastifyPluginAsyncTypebox<GroupOptions> = async (app
       schema: {
         tags: ['management'],
         summary:
-          'Edit a device; never triggers the manager. Creates it (201) only with `--enrollment allowlist`',
+          'Edit a device (never triggers the manager); members absent keep their value. Creates it (201) only with `--enrollment allowlist`',
         params: IdParams,
         body: EditBody,
         response: {
@@ -140,12 +149,60 @@ export const managementApi: FastifyPluginAsyncTypebox<GroupOptions> = async (app
       },
     },
     async (request, reply) => {
-      const { device, created } = await service.put(request.params.id, {
-        ip: request.body.ip,
-        name: request.body.name ?? '',
-        userdata: request.body.userdata ?? '',
-      });
+      const { device, created } = await service.put(request.params.id, request.body);
       return reply.code(created ? 201 : 200).send(recordView(device));
+    },
+  );
+
+  app.patch(
+    '/ztp/mng/:id',
+    {
+      schema: {
+        tags: ['management'],
+        summary:
+          'Partial edit (JSON merge patch): members present are set, null empties name/userdata or unpins',
+        params: IdParams,
+        body: PatchBody,
+        response: { 200: DeviceRecord, ...problems(400, 401, 403, 404, 413, 415, 503) },
+      },
+    },
+    async (request) => recordView(await service.edit(request.params.id, request.body)),
+  );
+
+  app.post(
+    '/ztp/mng/:id/aliases',
+    {
+      schema: {
+        tags: ['management'],
+        summary: "Add an alias to a device; answers the device's aliases",
+        params: IdParams,
+        body: AliasBody,
+        response: {
+          201: Type.Object({ aliases: Type.Array(AliasView) }),
+          ...problems(400, 401, 403, 404, 409, 413, 415, 503),
+        },
+      },
+    },
+    async (request, reply) =>
+      reply
+        .code(201)
+        .send({ aliases: await service.addAliases(request.params.id, [request.body]) }),
+  );
+
+  app.delete(
+    '/ztp/mng/:id/aliases/:type/:value',
+    {
+      schema: {
+        tags: ['management'],
+        summary: 'Remove an alias of a device',
+        params: AliasParams,
+        response: { 204: Type.Null(), ...problems(400, 401, 403, 404, 503) },
+      },
+    },
+    async (request, reply) => {
+      const { id, type, value } = request.params;
+      await service.removeAlias(id, type, value);
+      return reply.code(204).send(null);
     },
   );
 
