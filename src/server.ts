@@ -68,6 +68,7 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
   let dispatcher: Dispatcher | undefined;
   const service = new DeviceService(stores, {
     triggersEnabled: config.managerUrl !== undefined,
+    triggerOn: config.triggerOn,
     historyLimit: config.historyLimit,
     events,
     dispatcher: () => dispatcher,

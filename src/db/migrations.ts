@@ -70,6 +70,23 @@ UPDATE devices SET last_trigger_id = (SELECT max(t.id) FROM triggers t WHERE t.d
 UPDATE triggers SET prev_id = (SELECT max(o.id) FROM triggers o
   WHERE o.device_id = triggers.device_id AND o.id < triggers.id);`;
 
+/**
+ * Migration 4. devices.previous_ip: the ip before the latest registration, set by the
+ * registration's upsert (null for a device created by it). trigger_deliveries: one row per
+ * device id, written in the transaction that marks a trigger delivered.
+ */
+function deliveredIps(text: string): string {
+  return `
+ALTER TABLE devices ADD COLUMN previous_ip ${text};
+ALTER TABLE triggers ADD COLUMN type ${text} NOT NULL DEFAULT 'registered';
+ALTER TABLE triggers ADD COLUMN previous_ip ${text};
+CREATE TABLE trigger_deliveries (
+  device_id ${text} PRIMARY KEY,
+  ip ${text} NOT NULL,
+  trigger_id BIGINT NOT NULL,
+  delivered_at BIGINT NOT NULL);`;
+}
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -102,6 +119,13 @@ ${triggerIndexes}`,
 DROP INDEX triggers_device;`,
     // PostgreSQL keeps triggers_device: its per-device order check uses it.
     postgres: latestTriggerLinks,
+  },
+  {
+    version: 4,
+    description:
+      "what a trigger tells the manager (its type, the device's ip before it) and the ip last delivered per device (--trigger-on ip-change), kept apart from the triggers so that retention never forgets it",
+    sqlite: deliveredIps('TEXT'),
+    postgres: deliveredIps('TEXT COLLATE "C"'),
   },
 ];
 

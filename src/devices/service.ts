@@ -8,7 +8,12 @@
  */
 import type { Database, Engine } from '../db/unit-of-work.js';
 import { ZtpError } from '../errors.js';
-import { withoutLease, type OutboxStore, type Trigger } from '../triggers/outbox.js';
+import {
+  withoutLease,
+  type OutboxStore,
+  type Trigger,
+  type TriggerOn,
+} from '../triggers/outbox.js';
 import { TriggerQueries } from '../triggers/queries.js';
 import { TriggerQueue, type LocalDispatcher } from '../triggers/queue.js';
 import type { TriggerReadModel } from '../triggers/read-model.js';
@@ -49,6 +54,8 @@ export interface ServiceOptions {
    * service); the trigger queue (triggers/queue.ts) tells it about new triggers.
    */
   dispatcher?: () => LocalDispatcher | undefined;
+  /** --trigger-on; default every-registration. */
+  triggerOn?: TriggerOn;
   now?: () => number;
 }
 
@@ -75,7 +82,7 @@ export class DeviceService {
     this.queries = new DeviceQueries(stores.deviceReads, stores.triggerReads, stores.devices);
     this.triggerQueries = new TriggerQueries(stores.triggerReads);
     this.triggers = opts.triggersEnabled
-      ? new TriggerQueue(stores.outbox, opts.dispatcher)
+      ? new TriggerQueue(stores.outbox, opts.dispatcher, opts.triggerOn)
       : undefined;
   }
 
@@ -115,10 +122,9 @@ export class DeviceService {
       throw e;
     }
     this.opts.events.emit({ type: 'registered', device: result.device, created: result.created });
-    if (trigger && queued) {
-      this.opts.events.emit({ type: 'trigger', trigger: withoutLease(trigger) });
-      queued.committed(trigger);
-    }
+    if (trigger) this.opts.events.emit({ type: 'trigger', trigger: withoutLease(trigger) });
+    // Also without a trigger (--trigger-on ip-change suppressed it): the hand-over place is freed.
+    queued?.committed(trigger);
     return trigger ? { ...result, trigger: withoutLease(trigger) } : result;
   }
 

@@ -27,7 +27,7 @@ export class PostgresDeviceStore implements DeviceStore {
     const statements = [
       `INSERT INTO devices AS d (id, ip, name, userdata, first_seen, last_seen, updated_at, registrations, last_source)
        VALUES (${id}, ${lit(reg.ip)}, ${lit(reg.name)}, ${lit(reg.userdata)}, ${at}, ${at}, ${at}, 1, ${lit(reg.source)})
-       ON CONFLICT (id) DO UPDATE SET ip = EXCLUDED.ip, name = EXCLUDED.name, userdata = EXCLUDED.userdata,
+       ON CONFLICT (id) DO UPDATE SET ip = EXCLUDED.ip, previous_ip = d.ip, name = EXCLUDED.name, userdata = EXCLUDED.userdata,
          last_seen = EXCLUDED.last_seen, updated_at = EXCLUDED.updated_at,
          registrations = d.registrations + 1, last_source = EXCLUDED.last_source
        RETURNING d.*, (d.xmax = 0) AS created`,
@@ -95,7 +95,7 @@ export class PostgresDeviceStore implements DeviceStore {
       const { rows } = await c.query(
         `INSERT INTO devices AS d (id, ip, name, userdata, first_seen, last_seen, updated_at, registrations, last_source)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-         ON CONFLICT (id) DO UPDATE SET ip = EXCLUDED.ip, name = EXCLUDED.name, userdata = EXCLUDED.userdata,
+         ON CONFLICT (id) DO UPDATE SET ip = EXCLUDED.ip, previous_ip = d.ip, name = EXCLUDED.name, userdata = EXCLUDED.userdata,
            first_seen = EXCLUDED.first_seen, last_seen = EXCLUDED.last_seen, updated_at = EXCLUDED.updated_at,
            registrations = EXCLUDED.registrations, last_source = EXCLUDED.last_source
          RETURNING (d.xmax = 0) AS created`,

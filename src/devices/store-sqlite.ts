@@ -15,7 +15,8 @@ import type {
 const GET = 'SELECT * FROM devices WHERE id = ?';
 const INSERT_ON_REGISTER = `INSERT INTO devices (id, ip, name, userdata, first_seen, last_seen, updated_at, registrations, last_source)
   VALUES (@id, @ip, @name, @userdata, @at, @at, @at, 1, @source) RETURNING *`;
-const UPDATE_ON_REGISTER = `UPDATE devices SET ip = @ip, name = @name, userdata = @userdata, last_seen = @at, updated_at = @at,
+// previous_ip: the ip before this registration (the SET reads the row as it was).
+const UPDATE_ON_REGISTER = `UPDATE devices SET ip = @ip, previous_ip = ip, name = @name, userdata = @userdata, last_seen = @at, updated_at = @at,
   registrations = registrations + 1, last_source = @source WHERE id = @id RETURNING *`;
 const EDIT =
   'UPDATE devices SET ip = @ip, name = @name, userdata = @userdata, updated_at = @at WHERE id = @id';

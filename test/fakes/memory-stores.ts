@@ -34,17 +34,21 @@ import { DeviceNotFoundError, StorageUnavailableError } from '../../src/errors.j
 import {
   settle,
   type ClaimedTrigger,
+  type EnqueueOptions,
   type OutboxStore,
   type Trigger,
   type TriggerCounts,
   type TriggerOutcome,
   type TriggerState,
+  type TriggerType,
 } from '../../src/triggers/outbox.js';
 import type { TriggerReadModel } from '../../src/triggers/read-model.js';
 
 interface StoredDevice extends Device {
   /** The device's newest trigger, as the engines' devices.last_trigger_id. */
   lastTriggerId: number | null;
+  /** The ip before its latest registration, as the engines' devices.previous_ip. */
+  previousIp: string | null;
 }
 
 interface StoredTrigger extends Trigger {
@@ -65,7 +69,7 @@ function claimed(t: StoredTrigger): ClaimedTrigger {
 }
 
 function publicDevice(d: StoredDevice): Device {
-  const { lastTriggerId: _last, ...device } = d;
+  const { lastTriggerId: _last, previousIp: _previous, ...device } = d;
   return device;
 }
 
@@ -83,6 +87,8 @@ export class MemoryTables {
   readonly histories = new Map<string, HistoryEntry[]>();
   /** By id; Map iteration is insertion order, which is id order. */
   readonly triggers = new Map<number, StoredTrigger>();
+  /** The engines' trigger_deliveries: the last delivered ip by device id. */
+  readonly deliveries = new Map<string, { ip: string; triggerId: number }>();
   lastTriggerId = 0;
   closed = false;
 
@@ -148,6 +154,7 @@ export class MemoryDeviceStore implements DeviceStore {
         ? {
             ...existing,
             ...fields,
+            previousIp: existing.ip,
             lastSeen: reg.at,
             updatedAt: reg.at,
             registrations: existing.registrations + 1,
@@ -162,6 +169,7 @@ export class MemoryDeviceStore implements DeviceStore {
             registrations: 1,
             lastSource: reg.source,
             lastTriggerId: null,
+            previousIp: null,
           };
       this.t.devices.set(reg.id, device);
       if (historyLimit > 0) {
@@ -217,6 +225,7 @@ export class MemoryDeviceStore implements DeviceStore {
         registrations: device.registrations,
         lastSource: device.lastSource,
         lastTriggerId: existing?.lastTriggerId ?? null,
+        previousIp: existing?.previousIp ?? null,
       });
       this.t.histories.set(
         device.id,
@@ -298,15 +307,26 @@ export class MemoryOutbox implements OutboxStore {
     deviceId: string,
     _ip: string,
     at: number,
-    handOverLeaseMs?: number,
-  ): MemoryStep<Trigger | ClaimedTrigger> {
+    opts: EnqueueOptions = {},
+  ): MemoryStep<Trigger | ClaimedTrigger | undefined> {
     // The device's ip as its registration (the step before) left it.
-    return this.t.step(() => this.enqueue(this.t.device(deviceId), at, handOverLeaseMs));
+    return this.t.step(() => {
+      const device = this.t.device(deviceId);
+      if (
+        opts.onIpChangeOnly === true &&
+        device.previousIp !== null &&
+        this.t.deliveries.get(deviceId)?.ip === device.ip &&
+        this.t.pendingOf(deviceId).length === 0
+      )
+        return undefined;
+      return this.enqueue(device, 'registered', at, opts.handOverLeaseMs);
+    });
   }
 
   /** Coalesces into the device's waiting trigger, or appends one (leased at once on hand-over). */
   private enqueue(
     device: StoredDevice,
+    type: TriggerType,
     at: number,
     handOverLeaseMs: number | undefined,
   ): Trigger | ClaimedTrigger {
@@ -320,6 +340,7 @@ export class MemoryOutbox implements OutboxStore {
     if (waiting) {
       Object.assign(waiting, {
         ip: device.ip,
+        type,
         key: randomUUID(),
         attempts: 0,
         createdAt: at,
@@ -338,6 +359,8 @@ export class MemoryOutbox implements OutboxStore {
         id: ++this.t.lastTriggerId,
         deviceId: device.id,
         ip: device.ip,
+        type,
+        previousIp: device.previousIp,
         key: randomUUID(),
         state: 'pending',
         attempts: lease ? 1 : 0,
@@ -362,7 +385,7 @@ export class MemoryOutbox implements OutboxStore {
   }
 
   requeue(id: string, at: number): Promise<Trigger> {
-    return this.t.run(() => this.enqueue(this.t.device(id), at, undefined));
+    return this.t.run(() => this.enqueue(this.t.device(id), 'retriggered', at, undefined));
   }
 
   claim(now: number, limit: number, leaseMs: number): Promise<ClaimedTrigger[]> {
@@ -395,8 +418,15 @@ export class MemoryOutbox implements OutboxStore {
       if (stored?.leaseToken !== trigger.leaseToken) return false;
       // The stored due time, as the engines' UPDATE keeps the column unless the outcome sets it.
       Object.assign(stored, settle(stored, outcome), { leaseToken: null });
+      const known = this.t.deliveries.get(stored.deviceId);
+      if (outcome.kind === 'delivered' && (known === undefined || known.triggerId <= stored.id))
+        this.t.deliveries.set(stored.deviceId, { ip: stored.ip, triggerId: stored.id });
       return true;
     });
+  }
+
+  lastDeliveredIp(deviceId: string): Promise<string | undefined> {
+    return this.t.run(() => this.t.deliveries.get(deviceId)?.ip);
   }
 
   prune(before: number): Promise<number> {
