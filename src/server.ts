@@ -2,6 +2,8 @@
  * Starts the server: opens the database and the feature stores, wires the service, the trigger dispatcher and the HTTP
  * app, listens, and shuts all of it down in order on SIGTERM/SIGINT.
  */
+import { ReportService } from './reports/service.js';
+import { reportRoutes } from './reports/routes.js';
 import type { FastifyInstance } from 'fastify';
 import { hostname } from 'node:os';
 import { buildApp } from './app.js';
@@ -73,13 +75,14 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
     events,
     dispatcher: () => dispatcher,
   });
+  const reports = new ReportService(stores, service, { events });
   // Console at /, its data and live events under /ztp/mng/, /metrics (src/operator.ts).
-  const operator = operatorFeatures({ service, events, dispatcher: () => dispatcher });
+  const operator = operatorFeatures({ service, reports, events, dispatcher: () => dispatcher });
   const app = await buildApp({
     service,
     bodyLimit: config.bodyLimit,
     logger,
-    plugins: [operator.plugin],
+    plugins: [reportRoutes(reports), operator.plugin],
     guards: security.guards,
     https: security.https,
     trustProxy: security.trustProxy,

@@ -5,10 +5,13 @@
 import { openDatabase, type EngineDatabase, type OpenDatabaseOptions } from './db/open.js';
 import type { Stores } from './devices/service.js';
 import { openDeviceStores } from './devices/stores.js';
+import { openReportStore } from './reports/stores.js';
+import type { ReportStore } from './reports/store.js';
 import { openTriggerStores, type TriggerStoreOptions } from './triggers/stores.js';
 
 export interface OpenedStores extends Stores {
   db: EngineDatabase;
+  reports: ReportStore;
 }
 
 export async function openStores(
@@ -17,9 +20,10 @@ export async function openStores(
 ): Promise<OpenedStores> {
   const db = await openDatabase(database, opts);
   try {
-    const [devices, triggers] = await Promise.all([
+    const [devices, triggers, reports] = await Promise.all([
       openDeviceStores(db),
       openTriggerStores(db, opts.triggers),
+      openReportStore(db),
     ]);
     return {
       db,
@@ -27,6 +31,7 @@ export async function openStores(
       deviceReads: devices.reads,
       outbox: triggers.outbox,
       triggerReads: triggers.reads,
+      reports,
     };
   } catch (e) {
     await db.close();

@@ -87,6 +87,18 @@ CREATE TABLE trigger_deliveries (
   delivered_at BIGINT NOT NULL);`;
 }
 
+/** Migration 5 (src/reports/). */
+function reports(text: string, tableOptions: string): string {
+  return `
+CREATE TABLE reports (
+  device_id ${text} NOT NULL,
+  seq BIGINT NOT NULL,
+  at BIGINT NOT NULL,
+  type ${text} NOT NULL,
+  message ${text} NOT NULL,
+  PRIMARY KEY (device_id, seq))${tableOptions};`;
+}
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -126,6 +138,13 @@ DROP INDEX triggers_device;`,
       "what a trigger tells the manager (its type, the device's ip before it) and the ip last delivered per device (--trigger-on ip-change), kept apart from the triggers so that retention never forgets it",
     sqlite: deliveredIps('TEXT'),
     postgres: deliveredIps('TEXT COLLATE "C"'),
+  },
+  {
+    version: 5,
+    description:
+      "devices' progress reports (POST /ztp/report/{id}): the newest of each device, by device and seq",
+    sqlite: reports('TEXT', ' WITHOUT ROWID'),
+    postgres: reports('TEXT COLLATE "C"', ''),
   },
 ];
 

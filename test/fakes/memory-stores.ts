@@ -43,6 +43,7 @@ import {
   type TriggerType,
 } from '../../src/triggers/outbox.js';
 import type { TriggerReadModel } from '../../src/triggers/read-model.js';
+import type { NewReport, Report, ReportStore } from '../../src/reports/store.js';
 
 interface StoredDevice extends Device {
   /** The device's newest trigger, as the engines' devices.last_trigger_id. */
@@ -89,6 +90,8 @@ export class MemoryTables {
   readonly triggers = new Map<number, StoredTrigger>();
   /** The engines' trigger_deliveries: the last delivered ip by device id. */
   readonly deliveries = new Map<string, { ip: string; triggerId: number }>();
+  /** The engines' reports: by device id, oldest first. */
+  readonly reports = new Map<string, Report[]>();
   lastTriggerId = 0;
   closed = false;
 
@@ -516,6 +519,45 @@ export class MemoryTriggerReadModel implements TriggerReadModel {
       for (const t of this.t.triggers.values()) counts[t.state] += 1;
       return counts;
     });
+  }
+}
+
+export class MemoryReportStore implements ReportStore {
+  constructor(private readonly t: MemoryTables) {}
+
+  reportStep(report: NewReport, historyLimit: number): MemoryStep<Report> {
+    return this.t.step(() => {
+      const device = this.t.device(report.deviceId);
+      const kept = (this.t.reports.get(report.deviceId) ?? []).filter(
+        (r) => r.at >= device.firstSeen,
+      );
+      const all = this.t.reports.get(report.deviceId) ?? [];
+      const stored = { ...report, seq: (all.at(-1)?.seq ?? 0) + 1 };
+      this.t.reports.set(report.deviceId, [...kept, stored].slice(-historyLimit));
+      return { ...stored };
+    });
+  }
+
+  recent(deviceId: string, limit: number): Promise<Report[]> {
+    return this.t.run(() => this.own(deviceId).reverse().slice(0, limit));
+  }
+
+  latest(deviceIds: readonly string[]): Promise<Report[]> {
+    return this.t.run(() =>
+      deviceIds.flatMap((id) => {
+        const last = this.own(id).at(-1);
+        return last ? [last] : [];
+      }),
+    );
+  }
+
+  /** Oldest first; a deleted device's (older than the device) are not its own. */
+  private own(deviceId: string): Report[] {
+    const device = this.t.devices.get(deviceId);
+    if (!device) return [];
+    return (this.t.reports.get(deviceId) ?? [])
+      .filter((r) => r.at >= device.firstSeen)
+      .map((r) => ({ ...r }));
   }
 }
 
