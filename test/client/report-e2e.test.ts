@@ -1,0 +1,84 @@
+/**
+ * `ztp report TYPE [MESSAGE]` end to end: `node bin/ztp.mjs report` and the bundled
+ * dist/ztp-client.mjs against a real `ztp serve` on loopback.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { BIN, BUNDLE, getJson, run, serve, type Served } from './support.js';
+
+const ztp = (args: string[]) => run(process.execPath, [BIN, ...args]);
+
+describe('ztp report against a real server on 127.0.0.1', () => {
+  let server: Served;
+  before(async () => {
+    server = await serve();
+  });
+  after(async () => {
+    await server.stop();
+  });
+
+  it('reports progress of a registered device; the server keeps it and counts it', async () => {
+    const id = '02:00:00:00:0a:01';
+    const reg = await ztp(['register', '--server', server.url, '--id', id]);
+    assert.equal(reg.code, 0, reg.stderr);
+    const started = await ztp([
+      'report',
+      'bootstrap-initiated',
+      '--server',
+      server.url,
+      '--id',
+      id,
+    ]);
+    assert.equal(started.code, 0, started.stderr);
+    assert.equal(started.stdout, `reported bootstrap-initiated for ${id}\n`);
+    const failed = await run(process.execPath, [
+      BUNDLE,
+      'report',
+      'config-error',
+      'commit failed: line 7 «vlan»',
+      '--server',
+      server.url,
+      '--id',
+      id,
+      '--json',
+    ]);
+    assert.equal(failed.code, 0, failed.stderr);
+    assert.deepEqual(JSON.parse(failed.stdout), {
+      id,
+      type: 'config-error',
+      message: 'commit failed: line 7 «vlan»',
+    });
+    const listed = await getJson(`${server.url}/ztp/mng/devices/${id}/reports`);
+    assert.deepEqual(
+      (listed.body as { reports: { type: string; message: string }[] }).reports.map((r) => [
+        r.type,
+        r.message,
+      ]),
+      [
+        ['config-error', 'commit failed: line 7 «vlan»'],
+        ['bootstrap-initiated', ''],
+      ],
+    );
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    assert.match(metrics, /^ztp_reports_total\{type="config-error"\} 1$/m);
+  });
+
+  it('refuses an unknown type before sending, and says when the server refuses', async () => {
+    const bad = await ztp(['report', 'ztp-complete', '--server', server.url, '--id', 'x1']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /'ztp-complete' is not an RFC 8572 progress type/);
+    const none = await ztp(['report', '--server', server.url]);
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /TYPE is required/);
+    const unknown = await ztp([
+      'report',
+      'bootstrap-complete',
+      '--server',
+      server.url,
+      '--id',
+      'never-registered',
+    ]);
+    assert.equal(unknown.code, 4, unknown.stderr);
+    assert.match(unknown.stderr, /the server rejected the report \(404 device_not_found\)/);
+  });
+});
