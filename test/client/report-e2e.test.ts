@@ -4,7 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { BIN, BUNDLE, getJson, run, serve, type Served } from './support.js';
+import { join } from 'node:path';
+import { BIN, BUNDLE, clientPythons, getJson, ROOT, run, serve, type Served } from './support.js';
 
 const ztp = (args: string[]) => run(process.execPath, [BIN, ...args]);
 
@@ -81,4 +82,71 @@ describe('ztp report against a real server on 127.0.0.1', () => {
     assert.equal(unknown.code, 4, unknown.stderr);
     assert.match(unknown.stderr, /the server rejected the report \(404 device_not_found\)/);
   });
+});
+
+describe('ztp_client.py report against a real server on 127.0.0.1', () => {
+  const { found } = clientPythons();
+  let server: Served;
+  before(async () => {
+    server = await serve();
+  });
+  after(async () => {
+    await server.stop();
+  });
+
+  for (const python of found) {
+    it(`Python ${python.version}: reports progress, refuses an unknown type`, async () => {
+      const py = (args: string[]) =>
+        run(python.path, [join(ROOT, 'src/client/ztp_client.py'), ...args]);
+      const id = `02:00:00:00:0b:${python.version.split('.')[1]!.padStart(2, '0')}`;
+      const reg = await py(['--server', server.url, '--id', id]);
+      assert.equal(reg.code, 0, reg.stderr);
+      const done = await py([
+        'report',
+        'bootstrap-error',
+        'no space left «/»',
+        '--server',
+        server.url,
+        '--id',
+        id,
+      ]);
+      assert.equal(done.code, 0, done.stderr);
+      assert.equal(done.stdout, `reported bootstrap-error for ${id}\n`);
+      const json = await py([
+        'report',
+        'informational',
+        '--server',
+        server.url,
+        '--id',
+        id,
+        '--json',
+      ]);
+      assert.equal(json.code, 0, json.stderr);
+      assert.deepEqual(JSON.parse(json.stdout), { id, type: 'informational', message: '' });
+      const listed = await getJson(`${server.url}/ztp/mng/devices/${id}/reports`);
+      assert.deepEqual(
+        (listed.body as { reports: { type: string; message: string }[] }).reports.map((r) => [
+          r.type,
+          r.message,
+        ]),
+        [
+          ['informational', ''],
+          ['bootstrap-error', 'no space left «/»'],
+        ],
+      );
+      const bad = await py(['report', 'done', '--server', server.url, '--id', id]);
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /'done' is not an RFC 8572 progress type/);
+      const unknown = await py([
+        'report',
+        'bootstrap-complete',
+        '--server',
+        server.url,
+        '--id',
+        'nobody',
+      ]);
+      assert.equal(unknown.code, 4);
+      assert.match(unknown.stderr, /rejected the report \(404 device_not_found\)/);
+    });
+  }
 });
