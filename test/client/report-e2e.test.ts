@@ -4,8 +4,23 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { BIN, BUNDLE, clientPythons, getJson, ROOT, run, serve, type Served } from './support.js';
+import { tempDir } from '../helpers.js';
+import {
+  BIN,
+  BUNDLE,
+  clientEnv,
+  clientPythons,
+  getJson,
+  makeToolbox,
+  ROOT,
+  run,
+  serve,
+  wgetOnlyToolbox,
+  which,
+  type Served,
+} from './support.js';
 
 const ztp = (args: string[]) => run(process.execPath, [BIN, ...args]);
 
@@ -147,6 +162,87 @@ describe('ztp_client.py report against a real server on 127.0.0.1', () => {
       ]);
       assert.equal(unknown.code, 4);
       assert.match(unknown.stderr, /rejected the report \(404 device_not_found\)/);
+    });
+  }
+});
+
+describe('ztp-client.sh report against a real server on 127.0.0.1', () => {
+  const tmp = tempDir('ztp-sh-report-');
+  let server: Served;
+  let script: string;
+  before(async () => {
+    server = await serve();
+    script = join(tmp.dir, 'client.sh');
+    execFileSync('curl', ['-fsS', '-o', script, `${server.url}/ztp/client.sh`]);
+  });
+  after(async () => {
+    await server.stop();
+    tmp.cleanup();
+  });
+
+  const reports = async (id: string) =>
+    (
+      (await getJson(`${server.url}/ztp/mng/devices/${id}/reports`)).body as {
+        reports: { type: string; message: string }[];
+      }
+    ).reports.map((r) => [r.type, r.message]);
+
+  // [label, the shell, PATH directory or undefined for the usual PATH]
+  const variants: [string, () => { shell: string; args: string[]; path?: string } | undefined][] = [
+    ['dash with curl', () => ({ shell: which('dash') ?? '/bin/sh', args: [] })],
+    [
+      'dash with GNU wget only',
+      () => {
+        const dir = wgetOnlyToolbox(join(tmp.dir, 'wget'));
+        return dir === undefined
+          ? undefined
+          : { shell: which('dash') ?? '/bin/sh', args: [], path: dir };
+      },
+    ],
+    [
+      'busybox alone (wget POST, form body)',
+      () => {
+        const busybox = which('busybox');
+        if (busybox === undefined) return undefined;
+        const applets = execFileSync(busybox, ['--list'], { encoding: 'utf8' }).split('\n');
+        const dir = makeToolbox(
+          join(tmp.dir, 'busybox'),
+          Object.fromEntries(applets.filter(Boolean).map((n) => [n, busybox])),
+        );
+        return { shell: busybox, args: ['sh'], path: dir };
+      },
+    ],
+  ];
+
+  for (const [label, variant] of variants) {
+    it(`${label}: reports progress, refuses an unknown type`, async (t) => {
+      const v = variant();
+      if (v === undefined) {
+        t.skip(`${label}: not installed`);
+        return;
+      }
+      const env = clientEnv(v.path === undefined ? {} : { PATH: v.path });
+      const sh = (args: string[]) => run(v.shell, [...v.args, script, ...args], { env });
+      const id = `sh-${label.split(' ')[0]}-${label.length}`;
+      const reg = await sh(['--id', id]);
+      assert.equal(reg.code, 0, reg.stderr);
+      const msg = 'apply failed: "vlan 7" & 100% ✓';
+      const failed = await sh(['report', 'config-error', msg, '--id', id]);
+      assert.equal(failed.code, 0, failed.stderr);
+      assert.equal(failed.stdout, `reported config-error for ${id}\n`);
+      const done = await sh(['report', 'bootstrap-complete', '--id', id, '--json']);
+      assert.equal(done.code, 0, done.stderr);
+      assert.deepEqual(JSON.parse(done.stdout), { id, type: 'bootstrap-complete', message: '' });
+      assert.deepEqual(await reports(id), [
+        ['bootstrap-complete', ''],
+        ['config-error', msg],
+      ]);
+      const bad = await sh(['report', 'finished', '--id', id]);
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /'finished' is not an RFC 8572 progress type/);
+      const unknown = await sh(['report', 'informational', '--id', 'nobody-here']);
+      assert.equal(unknown.code, 4);
+      assert.match(unknown.stderr, /rejected the report \(404/);
     });
   }
 });
