@@ -91,7 +91,10 @@ async function register(id: string, at: number): Promise<Trigger | ClaimedTrigge
     await db.commit(id, [device]);
     return undefined;
   }
-  const [, trigger] = await db.commit(id, [device, outbox.enqueueStep(id, reg.ip, at, 60_000)]);
+  const [, trigger] = await db.commit(id, [
+    device,
+    outbox.enqueueStep(id, reg.ip, at, { handOverLeaseMs: 60_000 }),
+  ]);
   return trigger;
 }
 

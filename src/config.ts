@@ -42,6 +42,7 @@ export interface ServeConfig {
   databaseConnectTimeout: number;
   managerUrl: string | undefined;
   managerFormat: 'get' | 'json';
+  triggerOn: 'every-registration' | 'ip-change';
   managerSecretFile: string | undefined;
   managerSecret: ManagerSecrets | undefined;
   logLevel: string;
@@ -158,6 +159,15 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
     choices: ['get', 'json'],
     default: 'get',
     help: "get: GET the URL (the seed's call). json: POST a JSON event (event_id, type, at, device) to the URL, nothing appended.",
+  },
+  {
+    key: 'triggerOn',
+    flag: 'trigger-on',
+    env: 'ZTP_TRIGGER_ON',
+    kind: 'enum',
+    choices: ['every-registration', 'ip-change'],
+    default: 'every-registration',
+    help: 'every-registration: every registration queues a call (the seed). ip-change: a registration of a known device whose ip is the one last delivered to the manager queues none (its history still records it).',
   },
   {
     key: 'managerSecretFile',

@@ -15,6 +15,8 @@ export type ErrorCode =
   | 'duplicate_field'
   | 'ambiguous_token'
   | 'invalid_forwarded'
+  | 'unknown_progress_type'
+  | 'report_message_too_long'
   | 'unsupported_media_type'
   | 'body_too_large'
   | 'unknown_alias_type'

@@ -8,6 +8,7 @@
  * It combines http/ routes with metrics/, which itself builds on http/, so it lives above both.
  */
 import type { DeviceService } from './devices/service.js';
+import type { ReportService } from './reports/service.js';
 import type { EventBus } from './events/bus.js';
 import { EventStreamHub, type StreamLimits } from './events/stream.js';
 import { consolePage } from './console/page.js';
@@ -17,6 +18,8 @@ import { Metrics, type MetricsOptions } from './metrics/metrics.js';
 
 export interface OperatorOptions {
   service: DeviceService;
+  /** Progress reports: the console's status column (none: no column data). */
+  reports?: ReportService | undefined;
   events: EventBus;
   streamLimits?: Partial<StreamLimits>;
   /** Collect process_* / nodejs_* metrics (default true; tests turn it off). */
@@ -49,7 +52,7 @@ export function operatorFeatures(opts: OperatorOptions): OperatorFeatures {
     plugin: async (app, ctx) => {
       const guard = ctx.guards.management;
       await metrics.install(app, guard, ctx.onAnswer);
-      await app.register(liveApi, { service: opts.service, hub, guard });
+      await app.register(liveApi, { service: opts.service, reports: opts.reports, hub, guard });
       await consolePage(app, { dir: opts.consoleDir });
     },
   };

@@ -2,6 +2,8 @@
  * Starts the server: opens the database and the feature stores, wires the service, the trigger dispatcher and the HTTP
  * app, listens, and shuts all of it down in order on SIGTERM/SIGINT.
  */
+import { ReportService } from './reports/service.js';
+import { reportRoutes } from './reports/routes.js';
 import type { FastifyInstance } from 'fastify';
 import { hostname } from 'node:os';
 import { buildApp } from './app.js';
@@ -80,6 +82,7 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
   });
   const service = new DeviceService(stores, {
     triggersEnabled: config.managerUrl !== undefined,
+    triggerOn: config.triggerOn,
     historyLimit: config.historyLimit,
     events,
     dispatcher: () => dispatcher,
@@ -87,13 +90,14 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
     admission: enrollment.admission,
   });
   enrollment.attach(service);
+  const reports = new ReportService(stores, service, { events });
   // Console at /, its data and live events under /ztp/mng/, /metrics (src/operator.ts).
-  const operator = operatorFeatures({ service, events, dispatcher: () => dispatcher });
+  const operator = operatorFeatures({ service, reports, events, dispatcher: () => dispatcher });
   const app = await buildApp({
     service,
     bodyLimit: config.bodyLimit,
     logger,
-    plugins: [enrollmentPlugin(enrollment), operator.plugin],
+    plugins: [enrollmentPlugin(enrollment), reportRoutes(reports), operator.plugin],
     guards: security.guards,
     https: security.https,
     trustProxy: security.trustProxy,

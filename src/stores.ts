@@ -9,6 +9,8 @@ import type { TokenGrantStore } from './token-grants/store.js';
 import { openTokenGrantStore } from './token-grants/stores.js';
 import type { EnrollmentStore } from './enrollment/store.js';
 import { openEnrollmentStore } from './enrollment/stores.js';
+import { openReportStore } from './reports/stores.js';
+import type { ReportStore } from './reports/store.js';
 import { openTriggerStores, type TriggerStoreOptions } from './triggers/stores.js';
 
 export interface OpenedStores extends Stores {
@@ -17,6 +19,8 @@ export interface OpenedStores extends Stores {
   tokenGrants: TokenGrantStore;
   /** Pending and rejected devices (src/enrollment/). */
   enrollment: EnrollmentStore;
+  /** Devices' progress reports (src/reports/). */
+  reports: ReportStore;
 }
 
 export async function openStores(
@@ -25,11 +29,12 @@ export async function openStores(
 ): Promise<OpenedStores> {
   const db = await openDatabase(database, opts);
   try {
-    const [devices, triggers, tokenGrants, enrollment] = await Promise.all([
+    const [devices, triggers, tokenGrants, enrollment, reports] = await Promise.all([
       openDeviceStores(db),
       openTriggerStores(db, opts.triggers),
       openTokenGrantStore(db),
       openEnrollmentStore(db),
+      openReportStore(db),
     ]);
     return {
       db,
@@ -39,6 +44,7 @@ export async function openStores(
       triggerReads: triggers.reads,
       tokenGrants,
       enrollment,
+      reports,
     };
   } catch (e) {
     await db.close();

@@ -136,9 +136,13 @@ export async function createTestDatabase(
   const query = (text: string, values: unknown[] = []) => adminQuery(url, text, values);
   const reset = async () => {
     await query(
-      `DO $$ BEGIN
-         IF to_regclass('devices') IS NOT NULL THEN
-           TRUNCATE devices, history, triggers RESTART IDENTITY;
+      // Every table of the schema but its version, whichever features added them.
+      `DO $$ DECLARE tables text;
+       BEGIN
+         SELECT string_agg(quote_ident(tablename), ', ') INTO tables FROM pg_tables
+           WHERE schemaname = current_schema() AND tablename <> 'schema_version';
+         IF tables IS NOT NULL THEN
+           EXECUTE 'TRUNCATE ' || tables || ' RESTART IDENTITY';
          END IF;
          IF to_regclass('aliases') IS NOT NULL THEN
            TRUNCATE aliases;

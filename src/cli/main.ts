@@ -7,6 +7,7 @@ const USAGE = `Usage: ztp <command> [options]
 Commands:
   serve       run the registry server
   register    register this device with a server (run at every boot)
+  report      report this device's provisioning progress (RFC 8572 progress types)
   export      write every device as JSON lines to standard output
   import      read JSON lines (from export) on standard input into the database
   token       create API tokens
@@ -17,6 +18,10 @@ Run 'ztp <command> --help' for the options of a command.`;
 const COMMANDS: Record<string, () => Promise<{ main: (argv: string[]) => Promise<number> }>> = {
   serve: () => import('./serve.js'),
   register: () => import('../client/main.js'),
+  report: () =>
+    import('../client/main.js').then((m) => ({
+      main: (argv: string[]) => m.reportMain(argv),
+    })),
   export: () => import('./transfer.js').then((m) => ({ main: m.exportMain })),
   import: () => import('./transfer.js').then((m) => ({ main: m.importMain })),
   token: () => import('./token.js'),

@@ -30,6 +30,10 @@ export interface AttemptSpec {
   key?: string | undefined;
   timeoutMs: number;
   userAgent: string;
+  /** PUT a registration (the default) or POST a progress report (`ztp report`). */
+  method?: 'PUT' | 'POST';
+  /** What a 2xx must carry: a device record (default) or a report (its `type`). */
+  expect?: 'record' | 'report';
 }
 
 const MAX_BODY = 1024 * 1024;
@@ -80,8 +84,23 @@ export function classify(
   headers: Record<string, string | string[] | undefined>,
   text: string,
   now = Date.now(),
+  expect: 'record' | 'report' = 'record',
 ): Outcome {
-  if (status === 200 || status === 201) {
+  if (expect === 'report' && status === 201) {
+    try {
+      const report = JSON.parse(text) as { type?: unknown } | null;
+      if (report && typeof report.type === 'string')
+        return { kind: 'ok', created: true, record: { id: '', ip: '', name: '', userdata: '' } };
+    } catch {
+      // fall through
+    }
+    return {
+      kind: 'rejected',
+      status,
+      detail: `the server answered ${status} but not with a report; is --server a ztp server?`,
+    };
+  }
+  if (expect === 'record' && (status === 200 || status === 201)) {
     try {
       const record = JSON.parse(text) as Partial<DeviceRecordJson> | null;
       if (record && typeof record.id === 'string' && typeof record.ip === 'string') {
@@ -155,7 +174,7 @@ export async function attempt(spec: AttemptSpec): Promise<Outcome> {
   };
   if (spec.token !== undefined) headers.authorization = `Bearer ${spec.token}`;
   const options: RequestOptions & { ca?: string; cert?: string; key?: string } = {
-    method: 'PUT',
+    method: spec.method ?? 'PUT',
     headers,
     agent: false,
   };
@@ -181,7 +200,15 @@ export async function attempt(spec: AttemptSpec): Promise<Outcome> {
         if (size <= MAX_BODY) chunks.push(c);
       });
       res.on('end', () => {
-        finish(classify(res.statusCode ?? 0, res.headers, Buffer.concat(chunks).toString('utf8')));
+        finish(
+          classify(
+            res.statusCode ?? 0,
+            res.headers,
+            Buffer.concat(chunks).toString('utf8'),
+            Date.now(),
+            spec.expect,
+          ),
+        );
       });
       res.on('error', (e) => finish({ kind: 'retry', reason: describeError(e) }));
     });

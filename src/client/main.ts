@@ -17,6 +17,7 @@ import {
   type DetectionSources,
   type Identity,
 } from './detect.js';
+import { isProgressType, PROGRESS_TYPES, REPORT_MESSAGE_MAX_BYTES } from '../reports/progress.js';
 import { attempt, type AttemptSpec, type Outcome } from './http.js';
 import { clientHelp, EXIT, parseClientOptions, UsageError, type ClientOptions } from './options.js';
 import { realRetryDeps, withRetry, type RetryDeps } from './retry.js';
@@ -175,11 +176,54 @@ function transient(e: unknown): string | undefined {
   return undefined;
 }
 
-export async function main(argv: string[], deps: ClientDeps = defaultDeps()): Promise<number> {
+/** What `ztp report` sends instead of a registration. */
+export interface ReportRequest {
+  type: string;
+  message: string | undefined;
+}
+
+const REPORT_USAGE = (command: string) => `Usage: ${command} TYPE [MESSAGE] --server URL [options]
+
+Reports this device's provisioning progress: POST {server}/ztp/report/{id} with TYPE, one of
+RFC 8572's progress types (${PROGRESS_TYPES.join(', ')}), and an optional MESSAGE of at most ${REPORT_MESSAGE_MAX_BYTES} bytes.
+The device must be registered. The options are those of 'ztp register' (--server, --id, --token, ...).
+`;
+
+/** `ztp report TYPE [MESSAGE] [options]`: the register client's options and identity. */
+export async function reportMain(
+  argv: string[],
+  deps: ClientDeps = defaultDeps('ztp report'),
+): Promise<number> {
+  const positional: string[] = [];
+  while (positional.length < 2 && argv[0] !== undefined && !argv[0].startsWith('-'))
+    positional.push(argv.shift()!);
+  const usageFail = (message: string) => {
+    deps.err(`${deps.command}: ${message}\nRun '${deps.command} --help' for the options.`);
+    return EXIT.usage;
+  };
+  if (argv.includes('--help') || argv.includes('-h')) {
+    deps.out(REPORT_USAGE(deps.command) + '\n' + clientHelp(deps.command));
+    return EXIT.ok;
+  }
+  const [type, message] = positional;
+  if (type === undefined) return usageFail('TYPE is required (e.g. bootstrap-complete)');
+  if (!isProgressType(type))
+    return usageFail(`'${type}' is not an RFC 8572 progress type (${PROGRESS_TYPES.join(', ')})`);
+  if (message !== undefined && Buffer.byteLength(message) > REPORT_MESSAGE_MAX_BYTES)
+    return usageFail(`MESSAGE is larger than ${REPORT_MESSAGE_MAX_BYTES} bytes`);
+  return main(argv, deps, { type, message });
+}
+
+export async function main(
+  argv: string[],
+  deps: ClientDeps = defaultDeps(),
+  report?: ReportRequest,
+): Promise<number> {
   const fail = (code: number, message: string): number => {
     deps.err(`${deps.command}: ${message}`);
     return code;
   };
+  const what = report ? 'report' : 'registration';
   let opts: ClientOptions;
   let token: string | undefined;
   let ca: string | undefined;
@@ -267,12 +311,17 @@ export async function main(argv: string[], deps: ClientDeps = defaultDeps()): Pr
         }
       }
     }
-    const url = new URL(`${base}/ztp/register/${identity.id}`);
-    const body = JSON.stringify({
-      ip,
-      ...(name === undefined ? {} : { name }),
-      ...(userdata === undefined ? {} : { userdata }),
-    });
+    const url = new URL(`${base}/ztp/${report ? 'report' : 'register'}/${identity.id}`);
+    const body = report
+      ? JSON.stringify({
+          type: report.type,
+          ...(report.message === undefined ? {} : { message: report.message }),
+        })
+      : JSON.stringify({
+          ip,
+          ...(name === undefined ? {} : { name }),
+          ...(userdata === undefined ? {} : { userdata }),
+        });
     lastRequest = { url, body, identity };
     if (opts.dryRun) {
       // Only lastRequest is printed for a dry run; the record just ends the retry loop.
@@ -291,6 +340,7 @@ export async function main(argv: string[], deps: ClientDeps = defaultDeps()): Pr
       key,
       timeoutMs,
       userAgent: `ztp-client/${CLIENT_VERSION} node/${process.versions.node}`,
+      ...(report ? { method: 'POST', expect: 'report' } : {}),
     });
   };
 
@@ -311,7 +361,7 @@ export async function main(argv: string[], deps: ClientDeps = defaultDeps()): Pr
         if (opts.json) {
           deps.out(
             JSON.stringify({
-              method: 'PUT',
+              method: report ? 'POST' : 'PUT',
               url: req.url.href,
               authorization: token === undefined ? null : 'Bearer ***',
               body: JSON.parse(req.body) as unknown,
@@ -320,11 +370,20 @@ export async function main(argv: string[], deps: ClientDeps = defaultDeps()): Pr
             }),
           );
         } else {
-          deps.out(`PUT ${req.url.href}`);
+          deps.out(`${report ? 'POST' : 'PUT'} ${req.url.href}`);
           if (token !== undefined) deps.out('authorization: Bearer ***');
           deps.out(req.body);
           deps.out(`(dry run: nothing sent; id is the ${req.identity.how})`);
         }
+        return EXIT.ok;
+      }
+      if (report) {
+        const id = lastRequest!.identity.id;
+        deps.out(
+          opts.json
+            ? JSON.stringify({ id, type: report.type, message: report.message ?? '' })
+            : `reported ${report.type} for ${id}`,
+        );
         return EXIT.ok;
       }
       const r = final.record;
@@ -339,8 +398,8 @@ export async function main(argv: string[], deps: ClientDeps = defaultDeps()): Pr
       return fail(
         EXIT.rejected,
         final.status === 0
-          ? `the server rejected the registration: ${final.detail}`
-          : `the server rejected the registration (${final.status}${final.code ? ` ${final.code}` : ''}): ${final.detail}`,
+          ? `the server rejected the ${what}: ${final.detail}`
+          : `the server rejected the ${what} (${final.status}${final.code ? ` ${final.code}` : ''}): ${final.detail}`,
       );
     case 'untrusted':
       return fail(
@@ -350,7 +409,7 @@ export async function main(argv: string[], deps: ClientDeps = defaultDeps()): Pr
     case 'gave-up':
       return fail(
         EXIT.gaveUp,
-        `gave up after ${(final.elapsedMs / 1000).toFixed(1)}s and ${final.attempts} attempt${final.attempts === 1 ? '' : 's'}: ${server.origin} did not accept the registration (last error: ${final.reason})`,
+        `gave up after ${(final.elapsedMs / 1000).toFixed(1)}s and ${final.attempts} attempt${final.attempts === 1 ? '' : 's'}: ${server.origin} did not accept the ${what} (last error: ${final.reason})`,
       );
   }
 }
@@ -368,9 +427,11 @@ async function isEntryPoint(): Promise<boolean> {
 
 void isEntryPoint().then(async (entry) => {
   if (!entry) return;
-  const deps = defaultDeps('ztp-client');
+  const argv = process.argv.slice(2);
+  const reporting = argv[0] === 'report';
+  const deps = defaultDeps(reporting ? 'ztp-client report' : 'ztp-client');
   try {
-    process.exitCode = await main(process.argv.slice(2), deps);
+    process.exitCode = reporting ? await reportMain(argv.slice(1), deps) : await main(argv, deps);
   } catch (e) {
     deps.err(`ztp-client: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
     process.exitCode = EXIT.internal;

@@ -20,11 +20,15 @@ NL='
 usage() {
   cat <<'EOF'
 Usage: sh ztp-client.sh [--server URL] [options]
+       sh ztp-client.sh report TYPE [MESSAGE] [--server URL] [options]
        curl -fsS http://SERVER/ztp/client.sh | sh -s -- [options]
 
 Registers this device with a ztp server: PUT {server}/ztp/register/{id} with its ip, and its
 name and userdata when given (with BusyBox wget alone: POST with a form body). Run it at every
 boot. Flags win over environment variables.
+With `report`, sends a progress report instead: POST {server}/ztp/report/{id} with TYPE (an
+RFC 8572 progress type, e.g. bootstrap-complete, bootstrap-error) and an optional MESSAGE of
+at most 1024 bytes.
 
 Options:
   --server URL  (env ZTP_SERVER; default: the server this script was fetched from)
@@ -388,7 +392,7 @@ send() {
   : >"$tmp/headers"
   a_status= a_retry_after= s_rcode=
   if [ "$http_tool" = curl ]; then
-    set -- -sS -o "$tmp/body" -D "$tmp/headers" -w '%{http_code}' -X PUT \
+    set -- -sS -o "$tmp/body" -D "$tmp/headers" -w '%{http_code}' -X "$method" \
       -H 'Content-Type: application/json' -H 'Accept: application/json, application/problem+json' \
       -A "ztp-client-sh/$ZTP_CLIENT_VERSION" --data-binary @"$tmp/req" \
       --max-time "$(secs "$1")" --connect-timeout "$(secs "$1")"
@@ -414,7 +418,7 @@ send() {
       return
     fi
   elif [ "$http_tool" = wget ]; then
-    set -- -nv -S -O "$tmp/body" --method=PUT --body-file="$tmp/req" --tries=1 --max-redirect=0 \
+    set -- -nv -S -O "$tmp/body" --method="$method" --body-file="$tmp/req" --tries=1 --max-redirect=0 \
       --content-on-error --timeout="$(secs "$1")" --header='Content-Type: application/json' \
       --header='Accept: application/json, application/problem+json' \
       --user-agent="ztp-client-sh/$ZTP_CLIENT_VERSION"
@@ -468,9 +472,9 @@ send() {
   case $a_retry_after in *[!0-9]* | '') a_retry_after= ;; esac
   case $a_status in
     200 | 201)
-      if [ -n "$(json_field id "$tmp/body")" ]; then a_kind=ok; return; fi
+      if [ -n "$(json_field "$ok_field" "$tmp/body")" ]; then a_kind=ok; return; fi
       a_kind=rejected
-      a_reason="the server answered $a_status but not with a device record; is --server a ztp server?"
+      a_reason="the server answered $a_status but not with a $ok_what; is --server a ztp server?"
       return
       ;;
   esac
@@ -499,7 +503,30 @@ send() {
 
 # ---------------------------------------------------------------------------------------------
 
+# RFC 8572's progress types, as the server takes them (src/reports/progress.ts).
+PROGRESS_TYPES='bootstrap-initiated parsing-initiated parsing-warning parsing-error parsing-complete
+boot-image-initiated boot-image-warning boot-image-error boot-image-mismatch
+boot-image-installed-rebooting boot-image-complete pre-script-initiated pre-script-warning
+pre-script-error pre-script-complete config-initiated config-warning config-error config-complete
+post-script-initiated post-script-warning post-script-error post-script-complete bootstrap-warning
+bootstrap-error bootstrap-complete informational'
+
 main() {
+  # `report TYPE [MESSAGE] options...`: a progress report instead of a registration.
+  r_type= r_msg= r_msg_given= what=registration ok_field=id ok_what='device record'
+  if [ "${1-}" = report ]; then
+    shift
+    what=report ok_field=type ok_what=report
+    case ${1-} in -* | '') ;; *) r_type=$1; shift ;; esac
+    case ${1-} in -* | '') ;; *) r_msg=$1 r_msg_given=1; shift ;; esac
+    case " $* " in *' --help '* | *' -h '*) usage; exit 0 ;; esac
+    [ -n "$r_type" ] || usage_error 'report: TYPE is required (e.g. bootstrap-complete)'
+    case " $(printf '%s' "$PROGRESS_TYPES" | tr '\n' ' ') " in
+      *" $r_type "*) ;;
+      *) usage_error "report: '$r_type' is not an RFC 8572 progress type ($(printf '%s' "$PROGRESS_TYPES" | tr '\n' ' '))" ;;
+    esac
+    [ "$(printf '%s' "$r_msg" | wc -c)" -le 1024 ] || usage_error 'report: MESSAGE is larger than 1024 bytes'
+  fi
   json= dry= quiet= o_server= o_id= o_idsrc= o_ip= o_name= o_ud= o_udf= o_token= o_tokenf= o_ca= o_cert= o_key= o_wait= o_timeout=
   o_ud_set= o_name_set= o_ip_set=
   while [ $# -gt 0 ]; do
@@ -723,7 +750,22 @@ main() {
         *) die 3 "cannot find the device id: $route_error" ;;
       esac
     fi
-    if [ -z "$a_kind" ]; then
+    if [ -z "$a_kind" ] && [ -n "$r_type" ]; then
+      url="$base/ztp/report/$id"
+      if [ "$http_tool" = busybox ]; then
+        {
+          printf 'type=%s' "$r_type"
+          [ -z "$r_msg_given" ] || printf '&message=%s' "$(printf '%s' "$r_msg" | form_escape)"
+        } >"$tmp/req"
+      else
+        {
+          printf '{"type":"%s"' "$r_type"
+          [ -z "$r_msg_given" ] || printf ',"message":"%s"' "$(printf '%s' "$r_msg" | json_escape)"
+          printf '}'
+        } >"$tmp/req"
+      fi
+      method=POST
+    elif [ -z "$a_kind" ]; then
       url="$base/ztp/register/$id"
       if [ "$http_tool" = busybox ]; then
         {
@@ -741,12 +783,14 @@ main() {
         } >"$tmp/req"
         method=PUT
       fi
+    fi
+    if [ -z "$a_kind" ]; then
       if [ -n "$dry" ]; then
         d_url=$url
         [ -z "$url_token" ] || d_url="$url?token=***"
         if [ -n "$json" ]; then
           if [ -z "$token" ] || [ -n "$url_token" ]; then d_auth=null; else d_auth='"Bearer ***"'; fi
-          if [ "$method" = PUT ]; then d_body=$(cat "$tmp/req"); else d_body="\"$(cat "$tmp/req")\""; fi
+          if [ "$http_tool" != busybox ]; then d_body=$(cat "$tmp/req"); else d_body="\"$(cat "$tmp/req")\""; fi
           printf '{"method":"%s","url":"%s","authorization":%s,"body":%s,"id":"%s","idFrom":"%s"}\n' \
             "$method" "$(printf '%s' "$d_url" | json_escape)" "$d_auth" "$d_body" "$id" \
             "$(printf '%s' "$id_how" | json_escape)"
@@ -763,6 +807,14 @@ main() {
     fi
     case $a_kind in
       ok)
+        if [ -n "$r_type" ]; then
+          if [ -n "$json" ]; then
+            printf '{"id":"%s","type":"%s","message":"%s"}\n' "$id" "$r_type" "$(printf '%s' "$r_msg" | json_escape)"
+          else
+            echo "reported $r_type for $id"
+          fi
+          exit 0
+        fi
         if [ -n "$json" ]; then
           cat "$tmp/body"
           echo
@@ -773,8 +825,8 @@ main() {
         exit 0
         ;;
       rejected)
-        [ "$a_status" = 0 ] && die 4 "the server rejected the registration: $a_reason"
-        die 4 "the server rejected the registration ($a_status${s_rcode:+ $s_rcode}): $a_reason"
+        [ "$a_status" = 0 ] && die 4 "the server rejected the $what: $a_reason"
+        die 4 "the server rejected the $what ($a_status${s_rcode:+ $s_rcode}): $a_reason"
         ;;
       usage) usage_error "curl cannot use the client certificate or key: $a_reason" ;;
       untrusted)
@@ -787,12 +839,12 @@ main() {
     remaining=$((deadline_ms - elapsed_ms))
     origin=$(printf '%s' "$server" | sed -E 's#^(https?://[^/]*).*#\1#')
     if [ "$remaining" -le 0 ]; then
-      die 5 "gave up after $(secs "$elapsed_ms")s and $n attempt$([ "$n" = 1 ] || echo s): $origin did not accept the registration (last error: $a_reason)"
+      die 5 "gave up after $(secs "$elapsed_ms")s and $n attempt$([ "$n" = 1 ] || echo s): $origin did not accept the $what (last error: $a_reason)"
     fi
     r=$(rand16)
     if [ -n "$a_retry_after" ]; then
       if [ $((a_retry_after * 1000)) -gt "$remaining" ]; then
-        die 5 "gave up after $(secs "$elapsed_ms")s and $n attempt$([ "$n" = 1 ] || echo s): $origin did not accept the registration (last error: $a_reason (the server asked to retry after ${a_retry_after}.0s, beyond --wait))"
+        die 5 "gave up after $(secs "$elapsed_ms")s and $n attempt$([ "$n" = 1 ] || echo s): $origin did not accept the $what (last error: $a_reason (the server asked to retry after ${a_retry_after}.0s, beyond --wait))"
       fi
       delay=$((a_retry_after * 1000 + a_retry_after * 200 * r / 65536))
     else

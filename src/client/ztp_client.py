@@ -87,6 +87,17 @@ MAX_BACKOFF_MS = 30000
 MIN_ATTEMPT_MS = 1000
 MAX_BODY = 1024 * 1024
 RESERVED_IDS = ('list', 'triggers', 'events', 'stats', 'devices')
+# `python ztp_client.py report TYPE [MESSAGE] [options]`: RFC 8572's progress types, as the
+# server takes them (src/reports/progress.ts), and its message limit in UTF-8 bytes.
+PROGRESS_TYPES = (
+    'bootstrap-initiated', 'parsing-initiated', 'parsing-warning', 'parsing-error', 'parsing-complete',
+    'boot-image-initiated', 'boot-image-warning', 'boot-image-error', 'boot-image-mismatch',
+    'boot-image-installed-rebooting', 'boot-image-complete', 'pre-script-initiated', 'pre-script-warning',
+    'pre-script-error', 'pre-script-complete', 'config-initiated', 'config-warning', 'config-error',
+    'config-complete', 'post-script-initiated', 'post-script-warning', 'post-script-error',
+    'post-script-complete', 'bootstrap-warning', 'bootstrap-error', 'bootstrap-complete', 'informational',
+)
+REPORT_MESSAGE_MAX_BYTES = 1024
 
 # Tests only: a directory standing in for / when reading /proc, /sys, /etc and /dev, so id
 # detection runs against fixtures (messages always name the real paths); and a switch to the
@@ -95,9 +106,12 @@ TEST_ROOT_VARIABLE = 'ZTP_PY_TEST_ROOT'
 TEST_LEGACY_TLS_VARIABLE = 'ZTP_PY_TEST_LEGACY_TLS'
 
 HELP = """Usage: python ztp_client.py [--server URL] [options]
+       python ztp_client.py report TYPE [MESSAGE] [--server URL] [options]
 
 Registers this device with a ztp server: PUT {server}/ztp/register/{id} with its ip, and its
 name and userdata when given. Run it at every boot. Flags win over environment variables.
+With `report`, sends a progress report instead: POST {server}/ztp/report/{id} with TYPE (an
+RFC 8572 progress type, e.g. bootstrap-complete, bootstrap-error) and an optional MESSAGE.
 
 Options:
   --server URL  (env ZTP_SERVER; default: the server this script was fetched from)
@@ -886,9 +900,22 @@ def parse_retry_after(value, now):
         return None
 
 
-def classify(status, headers, text, now):
+def classify(status, headers, text, now, expect='record'):
     """An answer as ok / retry / rejected, like the Node client's classify()."""
-    if status in (200, 201):
+    if expect == 'report' and status == 201:
+        try:
+            report = json.loads(text)
+        except ValueError:
+            report = None
+        if isinstance(report, dict) and isinstance(report.get('type'), text_type):
+            return {'kind': 'ok', 'created': True, 'record': None}
+        return {
+            'kind': 'rejected',
+            'status': status,
+            'code': None,
+            'detail': 'the server answered %d but not with a report; is --server a ztp server?' % status,
+        }
+    if expect == 'record' and status in (200, 201):
         try:
             record = json.loads(text)
         except ValueError:
@@ -1031,8 +1058,8 @@ def connection(server, timeout_s, tls):
     return http_client.HTTPSConnection(host, port, timeout=timeout_s, context=context)
 
 
-def attempt(server, path, body, token, tls, timeout_ms):
-    """Sends one PUT and classifies the result; never raises for network trouble."""
+def attempt(server, path, body, token, tls, timeout_ms, method='PUT', expect='record'):
+    """Sends one request (a registration's PUT) and classifies the result; never raises for network trouble."""
     headers = {
         'Content-Type': 'application/json',
         'Accept': 'application/json, application/problem+json',
@@ -1046,11 +1073,11 @@ def attempt(server, path, body, token, tls, timeout_ms):
     conn = None
     try:
         conn = connection(server, timeout_s, tls)
-        conn.request('PUT', native(path), body, headers)
+        conn.request(method, native(path), body, headers)
         response = conn.getresponse()
         data = response.read(MAX_BODY + 1)[:MAX_BODY]
         answer_headers = dict((k.lower(), v) for k, v in response.getheaders())
-        return classify(response.status, answer_headers, data.decode('utf-8', 'replace'), time.time())
+        return classify(response.status, answer_headers, data.decode('utf-8', 'replace'), time.time(), expect)
     except Untrusted as e:
         return {'kind': 'untrusted', 'reason': text_type(e)}
     except socket.timeout:
@@ -1155,9 +1182,33 @@ def flagged(flag, fn, *args):
         raise UsageError('--%s: %s' % (flag, e))
 
 
+def split_report(argv):
+    """`report TYPE [MESSAGE] options...` -> (report or None, options)."""
+    if not argv or argv[0] != 'report':
+        return None, argv
+    rest = argv[1:]
+    positional = []
+    while len(positional) < 2 and rest and not rest[0].startswith('-'):
+        positional.append(rest.pop(0))
+    if '--help' in rest:
+        return {'type': None, 'message': None}, rest
+    if not positional:
+        raise UsageError('report: TYPE is required (e.g. bootstrap-complete)')
+    if positional[0] not in PROGRESS_TYPES:
+        raise UsageError(
+            "report: '%s' is not an RFC 8572 progress type (%s)" % (positional[0], ', '.join(PROGRESS_TYPES))
+        )
+    message = positional[1] if len(positional) > 1 else None
+    if message is not None and len(message.encode('utf-8')) > REPORT_MESSAGE_MAX_BYTES:
+        raise UsageError('report: MESSAGE is larger than %d bytes' % REPORT_MESSAGE_MAX_BYTES)
+    return {'type': positional[0], 'message': message}, rest
+
+
 def main():
+    report = None
     try:
-        opts = parse_options(argv_text(), environment())
+        report, argv = split_report(argv_text())
+        opts = parse_options(argv, environment())
         if opts.help:
             out(HELP)
             return EXIT_OK
@@ -1188,6 +1239,9 @@ def main():
 
     server = opts.server
     state = {'identity_error': None, 'request': None}
+    what = 'registration' if report is None else 'report'
+    route = '/ztp/register/' if report is None else '/ztp/report/'
+    method = 'PUT' if report is None else 'POST'
 
     # Each attempt re-detects the source address (and so the MAC): at boot the network may come
     # up, or DHCP may change the address, while we wait.
@@ -1205,16 +1259,22 @@ def main():
             except DetectionError as e:
                 state['identity_error'] = e.message_text
                 return {'kind': 'rejected', 'status': 0, 'code': None, 'detail': e.message_text}
-        body = OrderedDict([('ip', ip)])
-        if name is not None:
-            body['name'] = name
-        if userdata is not None:
-            body['userdata'] = userdata
-        path = server['base'][len(server['origin']):] + '/ztp/register/' + identity[0]
-        state['request'] = (server['base'] + '/ztp/register/' + identity[0], body, identity)
+        if report is None:
+            body = OrderedDict([('ip', ip)])
+            if name is not None:
+                body['name'] = name
+            if userdata is not None:
+                body['userdata'] = userdata
+        else:
+            body = OrderedDict([('type', report['type'])])
+            if report['message'] is not None:
+                body['message'] = report['message']
+        path = server['base'][len(server['origin']):] + route + identity[0]
+        state['request'] = (server['base'] + route + identity[0], body, identity)
         if opts.dry_run:
             return {'kind': 'ok', 'created': False, 'record': None}
-        return attempt(server, path, to_json(body).encode('utf-8'), token, tls, timeout_ms)
+        expect = 'record' if report is None else 'report'
+        return attempt(server, path, to_json(body).encode('utf-8'), token, tls, timeout_ms, method, expect)
 
     log = (lambda line: None) if opts.quiet else err
     final = with_retry(one_attempt, opts.wait_ms, opts.timeout_ms, log)
@@ -1228,7 +1288,7 @@ def main():
             url, body, identity = state['request']
             if opts.json:
                 plan = OrderedDict()
-                plan['method'] = 'PUT'
+                plan['method'] = method
                 plan['url'] = url
                 plan['authorization'] = None if token is None else 'Bearer ***'
                 plan['body'] = body
@@ -1236,11 +1296,19 @@ def main():
                 plan['idFrom'] = identity[1]
                 out(to_json(plan))
             else:
-                out('PUT %s' % url)
+                out('%s %s' % (method, url))
                 if token is not None:
                     out('authorization: Bearer ***')
                 out(to_json(body))
                 out('(dry run: nothing sent; id is the %s)' % identity[1])
+            return EXIT_OK
+        if report is not None:
+            device_id = state['request'][2][0]
+            if opts.json:
+                shown = OrderedDict([('id', device_id), ('type', report['type']), ('message', report['message'] or '')])
+                out(to_json(shown))
+            else:
+                out('reported %s for %s' % (report['type'], device_id))
             return EXIT_OK
         record = final['record']
         if opts.json:
@@ -1250,10 +1318,10 @@ def main():
         return EXIT_OK
     if kind == 'rejected':
         if final['status'] == 0:
-            err('the server rejected the registration: %s' % final['detail'])
+            err('the server rejected the %s: %s' % (what, final['detail']))
         else:
             code = ' ' + final['code'] if final.get('code') else ''
-            err('the server rejected the registration (%d%s): %s' % (final['status'], code, final['detail']))
+            err('the server rejected the %s (%d%s): %s' % (what, final['status'], code, final['detail']))
         return EXIT_REJECTED
     if kind == 'untrusted':
         hint = ' (a private CA needs --ca-file)' if tls['ca'] is None else ''
@@ -1261,8 +1329,8 @@ def main():
         return EXIT_UNTRUSTED
     attempts = final['attempts']
     err(
-        'gave up after %s and %d attempt%s: %s did not accept the registration (last error: %s)'
-        % (secs(final['elapsed_ms']), attempts, '' if attempts == 1 else 's', server['origin'], final['reason'])
+        'gave up after %s and %d attempt%s: %s did not accept the %s (last error: %s)'
+        % (secs(final['elapsed_ms']), attempts, '' if attempts == 1 else 's', server['origin'], what, final['reason'])
     )
     return EXIT_GAVE_UP
 

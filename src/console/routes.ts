@@ -6,16 +6,17 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { DeviceService } from '../devices/service.js';
+import type { ReportService } from '../reports/service.js';
+import { reportView } from '../reports/views.js';
 import { TooManyStreamsError, type EventStreamHub } from '../events/stream.js';
 import { deviceSummary } from '../events/wire.js';
 import { iso } from '../time.js';
 import { TRIGGER_STATES } from '../triggers/queries.js';
 import { IdParams } from '../devices/schemas.js';
-import { DevicePage } from '../devices/views.js';
 import { installGuard, type Guard } from '../http/auth.js';
 import { problems } from '../http/schemas.js';
 import { TriggerView, triggerView } from '../triggers/views.js';
-import { StatsView } from './views.js';
+import { ConsoleDevicePage, StatsView } from './views.js';
 
 /** Largest device page of GET /ztp/mng/devices. */
 export const DEVICE_PAGE_MAX = 500;
@@ -24,6 +25,8 @@ export const DEVICE_TRIGGERS_MAX = 50;
 
 export interface LiveOptions {
   service: DeviceService;
+  /** Each row's latest progress report; without it every row's is null. */
+  reports?: ReportService | undefined;
   hub: EventStreamHub;
   guard?: Guard | undefined;
 }
@@ -72,7 +75,7 @@ export const liveApi: FastifyPluginAsyncTypebox<LiveOptions> = async (app, opts)
         summary:
           'Devices for the console: searched, filtered by trigger state, sorted, offset-paged',
         querystring: DevicesQuery,
-        response: { 200: DevicePage, ...problems(400, 401, 403, 503) },
+        response: { 200: ConsoleDevicePage, ...problems(400, 401, 403, 503) },
       },
     },
     async (request) => {
@@ -88,14 +91,19 @@ export const liveApi: FastifyPluginAsyncTypebox<LiveOptions> = async (app, opts)
         offset,
       });
       const now = Date.now();
+      const reports = await opts.reports?.latest(page.items.map(({ device }) => device.id));
       return {
         total: page.total,
         offset,
         limit,
-        items: page.items.map(({ device, latestTrigger }) => ({
-          ...deviceSummary(device),
-          trigger: latestTrigger ? triggerView(latestTrigger, now) : null,
-        })),
+        items: page.items.map(({ device, latestTrigger }) => {
+          const report = reports?.get(device.id);
+          return {
+            ...deviceSummary(device),
+            trigger: latestTrigger ? triggerView(latestTrigger, now) : null,
+            report: report ? reportView(report) : null,
+          };
+        }),
       };
     },
   );

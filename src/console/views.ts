@@ -1,7 +1,24 @@
 /**
- * The console's fleet summary (GET /ztp/mng/stats). TypeBox only: the browser bundle imports its type.
+ * The console's fleet summary (GET /ztp/mng/stats) and its device page (GET /ztp/mng/devices).
+ * TypeBox only: the browser bundle imports their types.
  */
 import { Type, type Static } from '@sinclair/typebox';
+import { DevicePage, DeviceRow } from '../devices/views.js';
+import { ReportView } from '../reports/views.js';
+
+/** A device page whose rows carry each device's latest progress report (its status). */
+export const ConsoleDevicePage = Type.Object({
+  ...DevicePage.properties,
+  items: Type.Array(
+    Type.Object({
+      ...DeviceRow.properties,
+      report: Type.Union([ReportView, Type.Null()], {
+        description: "The device's latest progress report (POST /ztp/report/{id})",
+      }),
+    }),
+  ),
+});
+export type ConsoleDevicePage = Static<typeof ConsoleDevicePage>;
 
 const TriggerCountsView = Type.Object({
   pending: Type.Integer(),

@@ -95,7 +95,7 @@ UPDATE triggers SET prev_id = (SELECT max(o.id) FROM triggers o
   WHERE o.device_id = triggers.device_id AND o.id < triggers.id);`;
 
 /**
- * Migration 4: aliases, pins and the last reported values, and bare 12-hex ids moved to their
+ * Migration 6: aliases, pins and the last reported values, and bare 12-hex ids moved to their
  * canonical MAC (`aabbccddeeff` → `aa:bb:cc:dd:ee:ff`), with their history and triggers, when no
  * device holds that MAC yet and no other id differs from it only by case. The devices left (two
  * devices for one MAC) are named in a warning at start (see the device read model's
@@ -126,6 +126,35 @@ CREATE INDEX aliases_device ON aliases (device_id);
 UPDATE history SET device_id = ${canon('device_id')} WHERE ${moves('history.device_id')};
 UPDATE triggers SET device_id = ${canon('device_id')} WHERE ${moves('triggers.device_id')};
 UPDATE devices SET id = ${canon('id')} WHERE ${moves('devices.id')};`;
+}
+
+/**
+ * Migration 7. devices.previous_ip: the ip before the latest registration, set by the
+ * registration's upsert (null for a device created by it). trigger_deliveries: one row per
+ * device id, written in the transaction that marks a trigger delivered.
+ */
+function deliveredIps(text: string): string {
+  return `
+ALTER TABLE devices ADD COLUMN previous_ip ${text};
+ALTER TABLE triggers ADD COLUMN type ${text} NOT NULL DEFAULT 'registered';
+ALTER TABLE triggers ADD COLUMN previous_ip ${text};
+CREATE TABLE trigger_deliveries (
+  device_id ${text} PRIMARY KEY,
+  ip ${text} NOT NULL,
+  trigger_id BIGINT NOT NULL,
+  delivered_at BIGINT NOT NULL);`;
+}
+
+/** Migration 8 (src/reports/). */
+function reports(text: string, tableOptions: string): string {
+  return `
+CREATE TABLE reports (
+  device_id ${text} NOT NULL,
+  seq BIGINT NOT NULL,
+  at BIGINT NOT NULL,
+  type ${text} NOT NULL,
+  message ${text} NOT NULL,
+  PRIMARY KEY (device_id, seq))${tableOptions};`;
 }
 
 export const MIGRATIONS: readonly Migration[] = [
@@ -185,6 +214,20 @@ CREATE TABLE enrollment_rejected (${byteOrder(rejectedColumns)});`,
       'device aliases (one device per value), pinned fields with the values the device reported, bare 12-hex ids moved to their canonical MAC',
     sqlite: aliasesAndPins('sqlite'),
     postgres: aliasesAndPins('postgres'),
+  },
+  {
+    version: 7,
+    description:
+      "what a trigger tells the manager (its type, the device's ip before it) and the ip last delivered per device (--trigger-on ip-change), kept apart from the triggers so that retention never forgets it",
+    sqlite: deliveredIps('TEXT'),
+    postgres: deliveredIps('TEXT COLLATE "C"'),
+  },
+  {
+    version: 8,
+    description:
+      "devices' progress reports (POST /ztp/report/{id}): the newest of each device, by device and seq",
+    sqlite: reports('TEXT', ' WITHOUT ROWID'),
+    postgres: reports('TEXT COLLATE "C"', ''),
   },
 ];
 

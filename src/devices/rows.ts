@@ -67,6 +67,8 @@ export function deviceWithTriggerFromRow(r: DeviceWithTriggerRow): DeviceWithLat
       id: r.trigger_id,
       device_id: r.trigger_device_id,
       ip: r.trigger_ip,
+      type: r.trigger_type,
+      previous_ip: r.trigger_previous_ip,
       key: r.trigger_key,
       state: r.trigger_state,
       attempts: r.trigger_attempts,

@@ -9,7 +9,12 @@
 import type { Database, Engine, Step } from '../db/unit-of-work.js';
 import { DeviceNotFoundError, ZtpError } from '../errors.js';
 import type { DeviceScope, Principal } from '../http/auth.js';
-import { withoutLease, type OutboxStore, type Trigger } from '../triggers/outbox.js';
+import {
+  withoutLease,
+  type OutboxStore,
+  type Trigger,
+  type TriggerOn,
+} from '../triggers/outbox.js';
 import { TriggerQueries } from '../triggers/queries.js';
 import { TriggerQueue, type LocalDispatcher } from '../triggers/queue.js';
 import type { TriggerReadModel } from '../triggers/read-model.js';
@@ -89,6 +94,8 @@ export interface ServiceOptions {
   dispatcher?: () => LocalDispatcher | undefined;
   /** Who may register when unknown (src/enrollment/); none: anyone (`--enrollment open`). */
   admission?: Admission | undefined;
+  /** --trigger-on; default every-registration. */
+  triggerOn?: TriggerOn;
   now?: () => number;
   /** Checks restricted tokens; without it a registration by one is refused (fail closed). */
   tokenAdmission?: RegistrationAdmission | undefined;
@@ -120,7 +127,7 @@ export class DeviceService {
     this.queries = new DeviceQueries(stores.deviceReads, stores.triggerReads, stores.devices);
     this.triggerQueries = new TriggerQueries(stores.triggerReads);
     this.triggers = opts.triggersEnabled
-      ? new TriggerQueue(stores.outbox, opts.dispatcher)
+      ? new TriggerQueue(stores.outbox, opts.dispatcher, opts.triggerOn)
       : undefined;
   }
 
@@ -200,10 +207,9 @@ export class DeviceService {
       throw e;
     }
     this.opts.events.emit({ type: 'registered', device: result.device, created: result.created });
-    if (trigger && queued) {
-      this.opts.events.emit({ type: 'trigger', trigger: withoutLease(trigger) });
-      queued.committed(trigger);
-    }
+    if (trigger) this.opts.events.emit({ type: 'trigger', trigger: withoutLease(trigger) });
+    // Also without a trigger (--trigger-on ip-change suppressed it): the hand-over place is freed.
+    queued?.committed(trigger);
     return trigger ? { ...result, trigger: withoutLease(trigger) } : result;
   }
 

@@ -25,7 +25,7 @@ export function latestTriggerStateSql(state: string): string {
 export function withLatestTriggerSql(devicePageSql: string, orderBy: string): string {
   return `SELECT page.*,
       t.id AS trigger_id, t.device_id AS trigger_device_id, t.ip AS trigger_ip,
-      t.key AS trigger_key, t.state AS trigger_state, t.attempts AS trigger_attempts,
+      t.type AS trigger_type, t.previous_ip AS trigger_previous_ip, t.key AS trigger_key, t.state AS trigger_state, t.attempts AS trigger_attempts,
       t.created_at AS trigger_created_at, t.next_attempt_at AS trigger_next_attempt_at,
       t.lease_until AS trigger_lease_until, t.last_error AS trigger_last_error,
       t.delivered_at AS trigger_delivered_at, t.updated_at AS trigger_updated_at

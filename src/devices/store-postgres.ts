@@ -36,7 +36,7 @@ export class PostgresDeviceStore implements DeviceStore {
          reported_name, reported_userdata)
        VALUES (${id}, ${lit(reg.ip)}, coalesce(${name}, ''), coalesce(${userdata}, ''), ${at}, ${at}, ${at}, 1, ${lit(reg.source)},
          ${name}, ${userdata})
-       ON CONFLICT (id) DO UPDATE SET ip = EXCLUDED.ip,
+       ON CONFLICT (id) DO UPDATE SET ip = EXCLUDED.ip, previous_ip = d.ip,
          name = CASE WHEN EXCLUDED.reported_name IS NULL OR d.pinned_name = 1 THEN d.name ELSE EXCLUDED.reported_name END,
          userdata = CASE WHEN EXCLUDED.reported_userdata IS NULL OR d.pinned_userdata = 1 THEN d.userdata ELSE EXCLUDED.reported_userdata END,
          reported_name = coalesce(EXCLUDED.reported_name, d.reported_name),

@@ -31,7 +31,8 @@ const INSERT_ON_REGISTER = `INSERT INTO devices (id, ip, name, userdata, first_s
     reported_name, reported_userdata)
   VALUES (@id, @ip, coalesce(@name, ''), coalesce(@userdata, ''), @at, @at, @at, 1, @source, @name, @userdata) RETURNING *`;
 // An omitted field keeps its value; a pinned one only records what the device reported.
-const UPDATE_ON_REGISTER = `UPDATE devices SET ip = @ip,
+// previous_ip: the ip before this registration (the SET reads the row as it was).
+const UPDATE_ON_REGISTER = `UPDATE devices SET ip = @ip, previous_ip = ip,
   name = CASE WHEN @name IS NULL OR pinned_name = 1 THEN name ELSE @name END,
   userdata = CASE WHEN @userdata IS NULL OR pinned_userdata = 1 THEN userdata ELSE @userdata END,
   reported_name = coalesce(@name, reported_name), reported_userdata = coalesce(@userdata, reported_userdata),

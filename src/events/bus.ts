@@ -5,10 +5,14 @@
  */
 import { EventEmitter } from 'node:events';
 import type { DeviceEvent } from '../devices/events.js';
+import type { ReportEvent } from '../reports/store.js';
 import type { TriggerEvent } from '../triggers/outbox.js';
 
-/** Every feature's events (each feature defines its own: devices/events.ts, triggers/outbox.ts). */
-export type RegistryEvent = DeviceEvent | TriggerEvent;
+/**
+ * Every feature's events (each feature defines its own: devices/events.ts, triggers/outbox.ts,
+ * reports/store.ts).
+ */
+export type RegistryEvent = DeviceEvent | TriggerEvent | ReportEvent;
 
 export class EventBus {
   private readonly emitter = new EventEmitter();

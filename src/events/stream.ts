@@ -22,7 +22,7 @@
 import type { ServerResponse } from 'node:http';
 import { ZtpError } from '../errors.js';
 import type { EventBus, RegistryEvent } from './bus.js';
-import { deviceSummary, triggerEventData } from './wire.js';
+import { deviceSummary, reportEventData, triggerEventData } from './wire.js';
 
 export interface StreamLimits {
   /** Events kept for Last-Event-ID resume. */
@@ -89,6 +89,8 @@ export function eventPayload(e: RegistryEvent): Record<string, unknown> {
       return { device: deviceSummary(e.device) };
     case 'trigger':
       return { trigger: triggerEventData(e.trigger) };
+    case 'report':
+      return { report: reportEventData(e.report) };
   }
 }
 
@@ -113,7 +115,9 @@ export class EventStreamHub {
     // JSON) is built only when a stream needs it.
     this.unsubscribe = bus.subscribe((e) => {
       const lean: RegistryEvent =
-        e.type === 'trigger' ? e : { ...e, device: { ...e.device, userdata: '' } };
+        e.type === 'trigger' || e.type === 'report'
+          ? e
+          : { ...e, device: { ...e.device, userdata: '' } };
       this.publish(e.type, () => eventPayload(lean));
     });
   }

@@ -3,6 +3,7 @@
  * types from the feature record modules (devices/store.ts, triggers/outbox.ts), so that the browser bundle (src/console/static/app.ts) can import it.
  */
 import type { Device } from '../devices/store.js';
+import type { Report } from '../reports/store.js';
 import type { Trigger } from '../triggers/outbox.js';
 import { iso } from '../time.js';
 
@@ -26,6 +27,19 @@ export interface TriggerEventData {
   createdAt: string;
   lastError: string | null;
   deliveredAt: string | null;
+}
+
+/** A device's progress report (POST /ztp/report/{id}), as the API's report view plus its device. */
+export interface ReportEventData {
+  deviceId: string;
+  seq: number;
+  at: string;
+  type: string;
+  message: string;
+}
+
+export function reportEventData(r: Report): ReportEventData {
+  return { deviceId: r.deviceId, seq: r.seq, at: iso(r.at), type: r.type, message: r.message };
 }
 
 /** A device without its userdata (up to 64 KiB): for events and the console's table rows. */

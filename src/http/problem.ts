@@ -26,6 +26,8 @@ export const HTTP_STATUS_OF_CODE: Readonly<Record<ErrorCode, number>> = {
   duplicate_field: 400,
   ambiguous_token: 400,
   invalid_forwarded: 400,
+  unknown_progress_type: 400,
+  report_message_too_long: 400,
   https_required: 400,
   unknown_alias_type: 400,
   invalid_alias: 400,

@@ -43,6 +43,7 @@ export class Metrics {
   private readonly deliveryLag;
   private readonly callDuration;
   private readonly storageErrors;
+  private readonly reports;
   private readonly scrapeErrors;
   private readonly storeUp;
   private readonly devices;
@@ -77,6 +78,12 @@ export class Metrics {
       help: 'One call to the manager, sent to answered (or given up), by result: 2xx, 4xx, 5xx, other (1xx/3xx), timeout, error',
       labelNames: ['result'] as const,
       buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.reports = new client.Counter({
+      name: 'ztp_reports_total',
+      help: "Devices' progress reports committed by this process, by RFC 8572 progress type (bootstrap-error: a provisioning failed)",
+      labelNames: ['type'] as const,
       registers,
     });
     this.storageErrors = new client.Counter({
@@ -167,6 +174,8 @@ export class Metrics {
       if (t.state === 'delivered' && t.deliveredAt !== null) {
         this.deliveryLag.observe(Math.max(0, t.deliveredAt - t.createdAt) / 1000);
       }
+    } else if (e.type === 'report') {
+      this.reports.inc({ type: e.report.type });
     }
   }
 

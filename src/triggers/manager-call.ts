@@ -3,17 +3,17 @@
  * and the HTTP request it becomes for the configured form (--manager-url, --manager-format,
  * the secrets). Pure but for the injected device lookup.
  */
-import type { Trigger } from './outbox.js';
+import type { Trigger, TriggerType } from './outbox.js';
 import type { ManagerFormat, ManagerTarget } from './manager-url.js';
 import { EVENT_ID_HEADER, SIGNATURE_HEADER, signatureHeader } from './signature.js';
 
-export type ManagerEventType = 'registered' | 'retriggered' | 'approved';
+export type ManagerEventType = TriggerType;
 
 export interface DeviceSnapshot {
   id: string;
   /** The ip the trigger was queued for (the latest registration's, see coalescing). */
   ip: string;
-  /** The ip before it; null until the outbox records it. */
+  /** The device's ip before the registration that queued the trigger; null for a new device. */
   previousIp: string | null;
   /** null when the call does not need it, or the device was deleted before the call. */
   name: string | null;
@@ -36,26 +36,29 @@ export interface ManagerCall {
 export interface DescribedDevice {
   name: string;
   userdata: string;
-  /** Its last registration (ms): a trigger created after it was queued by hand. */
+  /** Its last registration (ms). */
   lastSeen: number;
 }
 
 /** Looks a device up; undefined when it no longer exists. Throws on a storage error. */
 export type DescribeDevice = (id: string) => Promise<DescribedDevice | undefined>;
 
-type TriggerFields = Pick<Trigger, 'key' | 'ip' | 'deviceId' | 'createdAt'>;
+type TriggerFields = Pick<Trigger, 'key' | 'ip' | 'deviceId' | 'createdAt' | 'type' | 'previousIp'>;
 
-/** A call from the trigger alone: what the seed's form (and a template of {ip}/{id}) needs. */
+/**
+ * A call from the trigger alone: what the seed's form and a template of {ip}/{id}/{previous_ip}
+ * need (the outbox records the type and previous ip).
+ */
 export function basicCall(t: Pick<Trigger, 'key' | 'ip'> & Partial<TriggerFields>): ManagerCall {
   return {
     key: t.key,
     ip: t.ip,
-    type: 'registered',
+    type: t.type ?? 'registered',
     at: t.createdAt ?? 0,
     device: {
       id: t.deviceId ?? '',
       ip: t.ip,
-      previousIp: null,
+      previousIp: t.previousIp ?? null,
       name: null,
       userdata: null,
       aliases: [],
@@ -78,8 +81,6 @@ export function callBuilder(
     if (d) {
       call.device.name = d.name;
       call.device.userdata = d.userdata;
-      // Registrations queue triggers at their own time; POST /ztp/mng/{id}/trigger later.
-      if (t.createdAt > d.lastSeen) call.type = 'retriggered';
     }
     return call;
   };

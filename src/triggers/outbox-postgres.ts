@@ -7,9 +7,16 @@
  */
 import { randomUUID } from 'node:crypto';
 import { int, lit, type PostgresDatabase } from '../db/postgres/database.js';
-import type { PgQueryable, PgStatementsStep } from '../db/unit-of-work.js';
+import type { PgStatementsStep } from '../db/unit-of-work.js';
 import { DeviceNotFoundError } from '../errors.js';
-import type { ClaimedTrigger, OutboxStore, Trigger, TriggerOutcome } from './outbox.js';
+import type {
+  ClaimedTrigger,
+  EnqueueOptions,
+  OutboxStore,
+  Trigger,
+  TriggerOutcome,
+  TriggerType,
+} from './outbox.js';
 import {
   byDueTime,
   claimedTriggerFromRow,
@@ -49,11 +56,29 @@ export class PostgresOutbox implements OutboxStore {
   }
 
   /** One statement of the registration's round trip; no hand-over on PostgreSQL (it is ignored). */
-  enqueueStep(deviceId: string, ip: string, at: number): PgStatementsStep<Trigger> {
+  enqueueStep(
+    deviceId: string,
+    ip: string,
+    at: number,
+    opts: EnqueueOptions = {},
+  ): PgStatementsStep<Trigger | undefined> {
+    const sql = enqueueTriggerSql(
+      lit(deviceId),
+      lit(ip),
+      'registered',
+      lit(randomUUID()),
+      int(at),
+      {
+        onIpChangeOnly: opts.onIpChangeOnly === true,
+      },
+    );
     return {
       engine: 'postgres',
-      statements: [enqueueTriggerSql(lit(deviceId), lit(ip), lit(randomUUID()), int(at))],
-      parse: (results) => triggerFromRow(results[0]!.rows[0] as TriggerRow),
+      statements: [sql],
+      parse: (results) => {
+        const row = results[0]!.rows[0] as TriggerRow | undefined;
+        return row && triggerFromRow(row);
+      },
     };
   }
 
@@ -63,7 +88,16 @@ export class PostgresOutbox implements OutboxStore {
       const { rows } = await c.query('SELECT ip FROM devices WHERE id = $1 FOR UPDATE', [deviceId]);
       const device = rows[0] as { ip: string } | undefined;
       if (!device) throw new DeviceNotFoundError(deviceId);
-      return enqueueTrigger(c, deviceId, device.ip, at);
+      const sql = enqueueTriggerSql(
+        lit(deviceId),
+        lit(device.ip),
+        'retriggered',
+        lit(randomUUID()),
+        int(at),
+        { onIpChangeOnly: false },
+      );
+      const result = await c.query(sql);
+      return triggerFromRow(result.rows[0] as TriggerRow);
     });
   }
 
@@ -85,12 +119,33 @@ export class PostgresOutbox implements OutboxStore {
   complete(trigger: ClaimedTrigger, outcome: TriggerOutcome): Promise<boolean> {
     const p = completionParams(trigger, outcome);
     // Inlined values: one round trip within the batch (PostgresDatabase.writeSql), as for a registration.
-    const sql = `UPDATE triggers SET state = ${lit(p.state)}, next_attempt_at = ${int(p.nextAttemptAt)},
+    const update = `UPDATE triggers SET state = ${lit(p.state)}, next_attempt_at = ${int(p.nextAttemptAt)},
         last_error = ${p.error === null ? 'NULL' : lit(p.error)},
         delivered_at = ${p.deliveredAt === null ? 'NULL' : int(p.deliveredAt)},
         lease_until = NULL, lease_token = NULL, updated_at = ${int(p.at)}
-      WHERE id = ${int(p.id)} AND lease_token = ${lit(p.token)}`;
+      WHERE id = ${int(p.id)} AND lease_token = ${lit(p.token)}
+      RETURNING device_id, ip, id`;
+    // A delivery records the device's last delivered ip only if the update took (same lease);
+    // a newer trigger's delivery already recorded wins.
+    const sql =
+      outcome.kind === 'delivered'
+        ? `WITH u AS (${update}),
+             d AS (INSERT INTO trigger_deliveries (device_id, ip, trigger_id, delivered_at)
+               SELECT device_id, ip, id, ${int(p.at)} FROM u
+               ON CONFLICT (device_id) DO UPDATE SET ip = EXCLUDED.ip, trigger_id = EXCLUDED.trigger_id,
+                 delivered_at = EXCLUDED.delivered_at
+               WHERE EXCLUDED.trigger_id >= trigger_deliveries.trigger_id)
+           SELECT id FROM u`
+        : update;
     return this.db.writeSql(trigger.deviceId, [sql], (results) => results[0]?.rowCount === 1);
+  }
+
+  async lastDeliveredIp(deviceId: string): Promise<string | undefined> {
+    const { rows } = await this.db.query<{ ip: string }>(
+      'SELECT ip FROM trigger_deliveries WHERE device_id = $1',
+      [deviceId],
+    );
+    return rows[0]?.ip;
   }
 
   /**
@@ -163,12 +218,26 @@ export class PostgresOutbox implements OutboxStore {
  * Coalesces into the device's newest waiting trigger, or inserts a new one; either is made the
  * device's newest, linked to the one before (arguments are SQL literals). The lease condition is
  * repeated outside the subquery so that, if a dispatcher claimed the row meanwhile, the re-check
- * after the row lock skips it and a new trigger is inserted.
+ * after the row lock skips it and a new trigger is inserted. With `onIpChangeOnly`, nothing is
+ * inserted for a known device whose ip is the one last delivered (OutboxStore.enqueueStep).
  */
-function enqueueTriggerSql(deviceId: string, ip: string, key: string, at: string): string {
+function enqueueTriggerSql(
+  deviceId: string,
+  ip: string,
+  type: TriggerType,
+  key: string,
+  at: string,
+  opts: { onIpChangeOnly: boolean },
+): string {
   const last = `SELECT last_trigger_id FROM devices WHERE id = ${deviceId}`;
+  const previousIp = `SELECT previous_ip FROM devices WHERE id = ${deviceId}`;
+  const suppressed = opts.onIpChangeOnly
+    ? `AND NOT (EXISTS (SELECT 1 FROM trigger_deliveries x JOIN devices dv ON dv.id = x.device_id
+                  WHERE x.device_id = ${deviceId} AND x.ip = ${ip} AND dv.previous_ip IS NOT NULL)
+             AND NOT EXISTS (SELECT 1 FROM triggers WHERE device_id = ${deviceId} AND state = 'pending'))`
+    : '';
   return `WITH c AS (
-       UPDATE triggers SET ip = ${ip}, key = ${key}, attempts = 0, created_at = ${at}, next_attempt_at = ${at},
+       UPDATE triggers SET ip = ${ip}, type = ${lit(type)}, key = ${key}, attempts = 0, created_at = ${at}, next_attempt_at = ${at},
          last_error = NULL, lease_until = NULL, lease_token = NULL, updated_at = ${at},
          prev_id = CASE WHEN id IS NOT DISTINCT FROM (${last}) THEN prev_id ELSE (${last}) END
        WHERE id = (SELECT id FROM triggers WHERE device_id = ${deviceId} AND state = 'pending'
@@ -176,23 +245,12 @@ function enqueueTriggerSql(deviceId: string, ip: string, key: string, at: string
          AND state = 'pending' AND (lease_until IS NULL OR lease_until < ${at})
        RETURNING *),
      i AS (
-       INSERT INTO triggers (device_id, ip, key, state, attempts, created_at, next_attempt_at, updated_at, prev_id)
-       SELECT ${deviceId}, ${ip}, ${key}, 'pending', 0, ${at}, ${at}, ${at}, (${last})
-       WHERE NOT EXISTS (SELECT 1 FROM c)
+       INSERT INTO triggers (device_id, ip, type, previous_ip, key, state, attempts, created_at, next_attempt_at,
+         updated_at, prev_id)
+       SELECT ${deviceId}, ${ip}, ${lit(type)}, (${previousIp}), ${key}, 'pending', 0, ${at}, ${at}, ${at}, (${last})
+       WHERE NOT EXISTS (SELECT 1 FROM c) ${suppressed}
        RETURNING *),
      l AS (UPDATE devices d SET last_trigger_id = n.id FROM (SELECT id FROM c UNION ALL SELECT id FROM i) n
        WHERE d.id = ${deviceId} AND d.last_trigger_id IS DISTINCT FROM n.id)
      SELECT * FROM c UNION ALL SELECT * FROM i`;
-}
-
-async function enqueueTrigger(
-  c: PgQueryable,
-  deviceId: string,
-  ip: string,
-  at: number,
-): Promise<Trigger> {
-  const { rows } = await c.query(
-    enqueueTriggerSql(lit(deviceId), lit(ip), lit(randomUUID()), int(at)),
-  );
-  return triggerFromRow(rows[0] as TriggerRow);
 }

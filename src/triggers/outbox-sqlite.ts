@@ -13,9 +13,11 @@ import { DeviceNotFoundError } from '../errors.js';
 import type {
   ClaimedTrigger,
   CompleteOptions,
+  EnqueueOptions,
   OutboxStore,
   Trigger,
   TriggerOutcome,
+  TriggerType,
 } from './outbox.js';
 import {
   byDueTime,
@@ -35,17 +37,17 @@ import { PRUNABLE_TRIGGER, PRUNE_WINDOW } from './sql.js';
 const OLDER_PENDING = `SELECT 1 FROM triggers o INDEXED BY triggers_device_pending
   WHERE o.device_id = t.device_id AND o.state = 'pending' AND o.id < t.id`;
 
-const DEVICE_LINK = 'SELECT ip, last_trigger_id FROM devices WHERE id = ?';
-const COALESCE = `UPDATE triggers SET ip = @ip, key = @key, attempts = 0, created_at = @at, next_attempt_at = @at,
+const DEVICE_LINK = 'SELECT ip, previous_ip, last_trigger_id FROM devices WHERE id = ?';
+const COALESCE = `UPDATE triggers SET ip = @ip, type = @type, key = @key, attempts = 0, created_at = @at, next_attempt_at = @at,
     last_error = NULL, lease_until = NULL, lease_token = NULL, updated_at = @at,
     prev_id = CASE WHEN id IS @prevId THEN prev_id ELSE @prevId END
   WHERE id = (SELECT id FROM triggers INDEXED BY triggers_device_pending
               WHERE device_id = @deviceId AND state = 'pending'
                 AND (lease_until IS NULL OR lease_until < @at) ORDER BY id DESC LIMIT 1)
   RETURNING *`;
-const INSERT = `INSERT INTO triggers (device_id, ip, key, state, attempts, created_at, next_attempt_at, updated_at, prev_id,
-    lease_until, lease_token)
-  VALUES (@deviceId, @ip, @key, 'pending', @attempts, @at, @at, @at, @prevId, @leaseUntil, @leaseToken)
+const INSERT = `INSERT INTO triggers (device_id, ip, type, previous_ip, key, state, attempts, created_at, next_attempt_at,
+    updated_at, prev_id, lease_until, lease_token)
+  VALUES (@deviceId, @ip, @type, @previousIp, @key, 'pending', @attempts, @at, @at, @at, @prevId, @leaseUntil, @leaseToken)
   RETURNING *`;
 const DEVICE_PENDING = `SELECT 1 AS one FROM triggers INDEXED BY triggers_device_pending
   WHERE device_id = ? AND state = 'pending' LIMIT 1`;
@@ -59,6 +61,13 @@ const CLAIM = `UPDATE triggers SET lease_until = @leaseUntil, lease_token = @tok
       AND NOT EXISTS (${OLDER_PENDING})
     ORDER BY t.next_attempt_at, t.id LIMIT @limit)
   RETURNING *`;
+const DELIVERED_IP = 'SELECT ip FROM trigger_deliveries WHERE device_id = ?';
+// A newer trigger's delivery already recorded wins (ids grow with time).
+const RECORD_DELIVERY = `INSERT INTO trigger_deliveries (device_id, ip, trigger_id, delivered_at)
+  VALUES (@deviceId, @ip, @id, @at)
+  ON CONFLICT (device_id) DO UPDATE SET ip = excluded.ip, trigger_id = excluded.trigger_id,
+    delivered_at = excluded.delivered_at
+  WHERE excluded.trigger_id >= trigger_deliveries.trigger_id`;
 const COMPLETE = `UPDATE triggers SET state = @state, next_attempt_at = @nextAttemptAt, last_error = @error,
     delivered_at = @deliveredAt, lease_until = NULL, lease_token = NULL, updated_at = @at
   WHERE id = @id AND lease_token = @token`;
@@ -86,6 +95,7 @@ export const PLANNED_SQL = {
 
 interface DeviceLink {
   ip: string;
+  previous_ip: string | null;
   last_trigger_id: number | null;
 }
 
@@ -103,12 +113,21 @@ export class SqliteOutbox implements OutboxStore {
     deviceId: string,
     ip: string,
     at: number,
-    handOverLeaseMs?: number,
-  ): Step<Trigger | ClaimedTrigger> {
+    opts: EnqueueOptions = {},
+  ): Step<Trigger | ClaimedTrigger | undefined> {
     return this.db.step(() => {
       // The device row, as its registration left it in this transaction.
       const link = this.db.statement<DeviceLink>(DEVICE_LINK).get(deviceId);
-      return this.enqueue(deviceId, ip, at, link?.last_trigger_id ?? null, handOverLeaseMs);
+      const previousIp = link?.previous_ip ?? null;
+      if (
+        opts.onIpChangeOnly === true &&
+        previousIp !== null &&
+        this.db.statement<{ ip: string }>(DELIVERED_IP).get(deviceId)?.ip === ip &&
+        this.db.statement(DEVICE_PENDING).get(deviceId) === undefined
+      )
+        return undefined;
+      const prevId = link?.last_trigger_id ?? null;
+      return this.enqueue(deviceId, ip, 'registered', previousIp, at, prevId, opts.handOverLeaseMs);
     });
   }
 
@@ -116,11 +135,13 @@ export class SqliteOutbox implements OutboxStore {
   private enqueue(
     deviceId: string,
     ip: string,
+    type: TriggerType,
+    previousIp: string | null,
     at: number,
     prevId: number | null,
     handOverLeaseMs: number | undefined,
   ): Trigger | ClaimedTrigger {
-    const p = { deviceId, ip, at, key: randomUUID(), prevId };
+    const p = { deviceId, ip, type, previousIp, at, key: randomUUID(), prevId };
     // A waiting trigger is normally the device's newest already (a newer one is only made while
     // it is leased); not so if it was left by a deleted device of the same id: then it becomes
     // this device's first (COALESCE relinks it).
@@ -147,7 +168,16 @@ export class SqliteOutbox implements OutboxStore {
     return this.db.write(() => {
       const link = this.db.statement<DeviceLink>(DEVICE_LINK).get(deviceId);
       if (!link) throw new DeviceNotFoundError(deviceId);
-      return this.enqueue(deviceId, link.ip, at, link.last_trigger_id, undefined);
+      const prevId = link.last_trigger_id;
+      return this.enqueue(
+        deviceId,
+        link.ip,
+        'retriggered',
+        link.previous_ip,
+        at,
+        prevId,
+        undefined,
+      );
     });
   }
 
@@ -169,7 +199,18 @@ export class SqliteOutbox implements OutboxStore {
     opts: CompleteOptions = {},
   ): Promise<boolean> {
     return this.db.write(
-      () => this.db.statement(COMPLETE).run(completionParams(trigger, outcome)).changes === 1,
+      () => {
+        const p = completionParams(trigger, outcome);
+        if (this.db.statement(COMPLETE).run(p).changes !== 1) return false;
+        if (outcome.kind === 'delivered')
+          this.db.statement(RECORD_DELIVERY).run({
+            deviceId: trigger.deviceId,
+            ip: trigger.ip,
+            id: trigger.id,
+            at: outcome.at,
+          });
+        return true;
+      },
       opts.lazy === true ? 'lazy' : 'relaxed',
     );
   }
@@ -195,6 +236,10 @@ export class SqliteOutbox implements OutboxStore {
       after = upto;
     }
     return deleted;
+  }
+
+  lastDeliveredIp(deviceId: string): Promise<string | undefined> {
+    return this.db.read(() => this.db.statement<{ ip: string }>(DELIVERED_IP).get(deviceId)?.ip);
   }
 
   countPending(): Promise<number> {

@@ -8,10 +8,26 @@ import type { Step } from '../db/unit-of-work.js';
 export type TriggerState = 'pending' | 'delivered' | 'failed' | 'dead';
 export const TRIGGER_STATES: readonly TriggerState[] = ['pending', 'delivered', 'failed', 'dead'];
 
+/**
+ * What happened to the device, as the manager is told (the json call's `type`): a registration,
+ * or a trigger queued by hand. Stored as text, so a later kind (`approved`, with enrollment) is
+ * one more member here and no migration.
+ */
+export type TriggerType = 'registered' | 'retriggered' | 'approved';
+
+/** When a registration queues a trigger (--trigger-on). */
+export type TriggerOn = 'every-registration' | 'ip-change';
+
 export interface Trigger {
   id: number;
   deviceId: string;
   ip: string;
+  type: TriggerType;
+  /**
+   * The device's ip before the registration that queued this trigger (null for a device that
+   * registration created). Coalescing keeps the earliest: what the manager last knew.
+   */
+  previousIp: string | null;
   /** Sent as Idempotency-Key; stable across retries of one trigger. */
   key: string;
   state: TriggerState;
@@ -81,6 +97,20 @@ export interface TriggerCounts {
   dead: number;
 }
 
+export interface EnqueueOptions {
+  /**
+   * Lease the new trigger to the caller for this long (hand-over, see enqueueStep); engines may
+   * ignore it.
+   */
+  handOverLeaseMs?: number | undefined;
+  /**
+   * --trigger-on ip-change: queue nothing when the device existed before this registration, its
+   * ip equals the one last delivered for it, and none of its triggers is pending (a pending one
+   * is coalesced as always, so that it carries the current ip).
+   */
+  onIpChangeOnly?: boolean | undefined;
+}
+
 export interface CompleteOptions {
   /**
    * The write may wait a few milliseconds for the next group commit instead of committing on
@@ -92,21 +122,28 @@ export interface CompleteOptions {
 /** One implementation per engine: outbox-sqlite.ts, outbox-postgres.ts (and a fake in test/fakes/). */
 export interface OutboxStore {
   /**
-   * A registration's trigger, as a step of its transaction (db/unit-of-work.ts): coalesced into
-   * the device's waiting trigger, or a new one for `ip`, made the device's newest.
+   * A registration's trigger (type `registered`), as a step of its transaction placed after the
+   * device's upsert (db/unit-of-work.ts): coalesced into the device's waiting trigger, or a new
+   * one for `ip`, made the device's newest. Its previousIp is the device row's previous_ip, as
+   * the upsert left it; a coalesced trigger keeps its own.
    *
-   * Hand-over: with `handOverLeaseMs`, a newly inserted trigger is leased to the caller for that
-   * long in the same step when it can be delivered at once (it was inserted, not coalesced, and
-   * no other trigger of the device is pending); the step then returns it claimed (attempts 1,
-   * lease token set) and the caller completes it without a claim. Engines may ignore it.
+   * Hand-over: with `opts.handOverLeaseMs`, a newly inserted trigger is leased to the caller for
+   * that long in the same step when it can be delivered at once (it was inserted, not coalesced,
+   * and no other trigger of the device is pending); the step then returns it claimed (attempts 1,
+   * lease token set) and the caller completes it without a claim.
+   *
+   * Undefined when `opts.onIpChangeOnly` suppressed it.
    */
   enqueueStep(
     deviceId: string,
     ip: string,
     at: number,
-    handOverLeaseMs?: number,
-  ): Step<Trigger | ClaimedTrigger>;
-  /** A trigger for the device's current ip, on its own (DeviceNotFoundError for an unknown id). */
+    opts?: EnqueueOptions,
+  ): Step<Trigger | ClaimedTrigger | undefined>;
+  /**
+   * A trigger (type `retriggered`) for the device's current ip, on its own (DeviceNotFoundError
+   * for an unknown id).
+   */
   requeue(deviceId: string, at: number): Promise<Trigger>;
   /**
    * Claim up to `limit` due triggers for `leaseMs`: only pending ones, not leased by a live
@@ -114,8 +151,10 @@ export interface OutboxStore {
    */
   claim(now: number, limit: number, leaseMs: number): Promise<ClaimedTrigger[]>;
   /**
-   * Record the outcome of a delivery attempt under the trigger's lease token. Returns false (and
-   * changes nothing) when that lease is void: the trigger was meanwhile replaced or re-claimed,
+   * Record the outcome of a delivery attempt under the trigger's lease token; a delivery also
+   * records the trigger's ip as the device's last delivered one (unless a newer trigger's is
+   * there already), in the same transaction. Returns false (and changes nothing) when that lease
+   * is void: the trigger was meanwhile replaced or re-claimed,
    * or the token is not the one the store gave.
    */
   complete(
@@ -140,6 +179,8 @@ export interface OutboxStore {
    * older trigger of its device). When none is, only a new enqueue can give a dispatcher work.
    */
   hasUnleased(): Promise<boolean>;
+  /** The ip last delivered to the manager for a device id (kept across retention), if any. */
+  lastDeliveredIp(deviceId: string): Promise<string | undefined>;
   /** Number of pending triggers (the dispatcher's gauge reads it every few seconds). */
   countPending(): Promise<number>;
   /**

@@ -9,7 +9,13 @@
  * dispatcher: every trigger is committed unleased and the dispatcher's loop claims it.
  */
 import type { Step } from '../db/unit-of-work.js';
-import { isClaimed, type ClaimedTrigger, type OutboxStore, type Trigger } from './outbox.js';
+import {
+  isClaimed,
+  type ClaimedTrigger,
+  type OutboxStore,
+  type Trigger,
+  type TriggerOn,
+} from './outbox.js';
 
 /** What the queue needs of the local trigger dispatcher (dispatcher.ts). */
 export interface LocalDispatcher {
@@ -24,10 +30,13 @@ export interface LocalDispatcher {
 
 /** A trigger on its way into a registration's transaction. */
 export interface PreparedTrigger {
-  /** The outbox's step, to commit together with the registration's. */
-  readonly step: Step<Trigger | ClaimedTrigger>;
-  /** After the commit, with the step's result: hand it over, or wake the dispatcher. */
-  committed(trigger: Trigger | ClaimedTrigger): void;
+  /** The outbox's step, to commit together with the registration's (after it). */
+  readonly step: Step<Trigger | ClaimedTrigger | undefined>;
+  /**
+   * After the commit, with the step's result: hand it over, or wake the dispatcher; undefined
+   * when --trigger-on ip-change suppressed it.
+   */
+  committed(trigger: Trigger | ClaimedTrigger | undefined): void;
   /** The transaction failed: nothing to deliver, the hand-over place is given back. */
   abandoned(): void;
 }
@@ -40,6 +49,7 @@ export class TriggerQueue {
   constructor(
     private readonly outbox: OutboxStore,
     private readonly dispatcher: () => LocalDispatcher | undefined = () => undefined,
+    private readonly triggerOn: TriggerOn = 'every-registration',
   ) {}
 
   /** The trigger of a registration of `deviceId` from `ip` at `at`. */
@@ -54,7 +64,10 @@ export class TriggerQueue {
     };
     let step;
     try {
-      step = this.outbox.enqueueStep(deviceId, ip, at, leaseMs);
+      step = this.outbox.enqueueStep(deviceId, ip, at, {
+        handOverLeaseMs: leaseMs,
+        onIpChangeOnly: this.triggerOn === 'ip-change',
+      });
     } catch (e) {
       endReservation();
       throw e;
@@ -65,6 +78,7 @@ export class TriggerQueue {
         endReservation();
         // Leased by the outbox (only when asked): handed over, the lease is the claim;
         // otherwise the loop claims it.
+        if (trigger === undefined) return;
         if (isClaimed(trigger)) dispatcher?.handOver(trigger);
         else dispatcher?.wake();
       },

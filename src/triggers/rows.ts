@@ -9,12 +9,16 @@ import {
   type Trigger,
   type TriggerOutcome,
   type TriggerState,
+  type TriggerType,
 } from './outbox.js';
 
 export interface TriggerRow {
   id: Int;
   device_id: string;
   ip: string;
+  /** Schema version 4. */
+  type: TriggerType;
+  previous_ip: string | null;
   key: string;
   state: TriggerState;
   attempts: Int;
@@ -33,6 +37,8 @@ export function triggerFromRow(r: TriggerRow): Trigger {
     id: Number(r.id),
     deviceId: r.device_id,
     ip: r.ip,
+    type: r.type,
+    previousIp: r.previous_ip,
     key: r.key,
     state: r.state,
     attempts: Number(r.attempts),

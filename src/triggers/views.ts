@@ -11,6 +11,12 @@ export const TriggerView = Type.Object({
   id: Type.Integer(),
   deviceId: Type.String(),
   ip: Type.String(),
+  type: Type.String({
+    description: 'What the manager is told happened: registered, retriggered (or approved)',
+  }),
+  previousIp: Type.Union([Type.String(), Type.Null()], {
+    description: "The device's ip before the registration that queued it; null for a new device",
+  }),
   state: Type.Union([
     Type.Literal('pending'),
     Type.Literal('delivered'),
@@ -31,6 +37,8 @@ export function triggerView(t: Trigger, now = Date.now()): TriggerView {
     id: t.id,
     deviceId: t.deviceId,
     ip: t.ip,
+    type: t.type,
+    previousIp: t.previousIp,
     state: t.state,
     attempts: t.attempts,
     createdAt: iso(t.createdAt),

@@ -359,6 +359,32 @@ describe('operator console (browser)', { skip }, () => {
     await page.close();
   });
 
+  it("shows each device's latest progress report as its status, live, and its timeline in the detail", async () => {
+    const page = await open();
+    const id = ids[4]!;
+    const status = row(page, id).locator('td[data-label="Status"]');
+    assert.equal(await status.textContent(), '—');
+    await server.reports.report(id, { type: 'bootstrap-initiated' });
+    await status.locator('.report-progress', { hasText: 'bootstrap-initiated' }).waitFor();
+    await server.reports.report(id, { type: 'config-error', message: 'commit failed: line 7' });
+    await status.locator('.report-error', { hasText: 'config-error' }).waitFor();
+
+    await page.getByRole('button', { name: `Details of ${id}` }).click();
+    const dialog = page.getByRole('dialog', { name: id });
+    await dialog.waitFor();
+    const timeline = dialog.locator('#reports tbody tr');
+    await timeline.first().getByText('commit failed: line 7').waitFor();
+    assert.deepEqual(await dialog.locator('#reports tbody .report').allTextContents(), [
+      'config-error',
+      'bootstrap-initiated',
+    ]);
+    await server.reports.report(id, { type: 'bootstrap-complete' });
+    await dialog.locator('#reports tbody .report-complete').waitFor();
+    assert.equal(await timeline.count(), 3);
+    await status.locator('.report-complete', { hasText: 'bootstrap-complete' }).waitFor();
+    await page.close();
+  });
+
   it('asks for the admin token when the API wants one, and keeps it for the session', async () => {
     server.auth.token = 's3cret-token';
     try {

@@ -12,6 +12,9 @@ import { EventBus } from '../../src/events/bus.js';
 import type { StreamLimits } from '../../src/events/stream.js';
 import type { Guard } from '../../src/http/auth.js';
 import { operatorFeatures, type OperatorFeatures } from '../../src/operator.js';
+import { reportRoutes } from '../../src/reports/routes.js';
+import { ReportService } from '../../src/reports/service.js';
+import { SqliteReportStore } from '../../src/reports/store-sqlite.js';
 import type { TriggerState } from '../../src/triggers/outbox.js';
 import type { StoreView } from '../storage/store-view.js';
 import { tempSqliteStore } from '../helpers.js';
@@ -32,6 +35,7 @@ export interface ConsoleServer {
   url: string;
   store: StoreView;
   service: DeviceService;
+  reports: ReportService;
   events: EventBus;
   operator: OperatorFeatures;
   /**
@@ -53,8 +57,14 @@ export async function startConsoleServer(
     historyLimit: opts.historyLimit ?? 20,
     events,
   });
+  const reports = new ReportService(
+    { db: store.database, reports: new SqliteReportStore(store.database) },
+    service,
+    { events },
+  );
   const operator = operatorFeatures({
     service,
+    reports,
     events,
     processMetrics: false,
     streamLimits: opts.streamLimits,
@@ -74,7 +84,7 @@ export async function startConsoleServer(
     service,
     logger: false,
     guards: { management: guard },
-    plugins: [operator.plugin],
+    plugins: [reportRoutes(reports), operator.plugin],
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
@@ -104,6 +114,7 @@ export async function startConsoleServer(
     url,
     store,
     service,
+    reports,
     events,
     operator,
     auth,

@@ -41,17 +41,22 @@ import {
 import {
   settle,
   type ClaimedTrigger,
+  type EnqueueOptions,
   type OutboxStore,
   type Trigger,
   type TriggerCounts,
   type TriggerOutcome,
   type TriggerState,
+  type TriggerType,
 } from '../../src/triggers/outbox.js';
 import type { TriggerReadModel } from '../../src/triggers/read-model.js';
+import type { NewReport, Report, ReportStore } from '../../src/reports/store.js';
 
 interface StoredDevice extends Device {
   /** The device's newest trigger, as the engines' devices.last_trigger_id. */
   lastTriggerId: number | null;
+  /** The ip before its latest registration, as the engines' devices.previous_ip. */
+  previousIp: string | null;
 }
 
 interface StoredTrigger extends Trigger {
@@ -72,7 +77,7 @@ function claimed(t: StoredTrigger): ClaimedTrigger {
 }
 
 function publicDevice(d: StoredDevice): Device {
-  const { lastTriggerId: _last, ...device } = d;
+  const { lastTriggerId: _last, previousIp: _previous, ...device } = d;
   return device;
 }
 
@@ -92,6 +97,10 @@ export class MemoryTables {
   readonly triggers = new Map<number, StoredTrigger>();
   /** Alias value → its type and holder: the engines' aliases table. */
   readonly aliases = new Map<string, { type: Alias['type']; deviceId: string }>();
+  /** The engines' trigger_deliveries: the last delivered ip by device id. */
+  readonly deliveries = new Map<string, { ip: string; triggerId: number }>();
+  /** The engines' reports: by device id, oldest first. */
+  readonly reports = new Map<string, Report[]>();
   lastTriggerId = 0;
   closed = false;
 
@@ -203,6 +212,7 @@ export class MemoryDeviceStore implements DeviceStore {
               name: reg.name ?? existing.reported.name,
               userdata: reg.userdata ?? existing.reported.userdata,
             },
+            previousIp: existing.ip,
             lastSeen: reg.at,
             updatedAt: reg.at,
             registrations: existing.registrations + 1,
@@ -221,6 +231,7 @@ export class MemoryDeviceStore implements DeviceStore {
             pinned: { name: false, userdata: false },
             reported: { name: reg.name ?? null, userdata: reg.userdata ?? null },
             lastTriggerId: null,
+            previousIp: null,
           };
       this.t.devices.set(id, device);
       this.t.insertAliases(id, claimed);
@@ -317,6 +328,7 @@ export class MemoryDeviceStore implements DeviceStore {
         pinned: { ...device.pinned },
         reported: { ...device.reported },
         lastTriggerId: existing?.lastTriggerId ?? null,
+        previousIp: existing?.previousIp ?? null,
       });
       this.t.dropAliases(device.id);
       this.t.insertAliases(device.id, claimed);
@@ -410,15 +422,26 @@ export class MemoryOutbox implements OutboxStore {
     deviceId: string,
     _ip: string,
     at: number,
-    handOverLeaseMs?: number,
-  ): MemoryStep<Trigger | ClaimedTrigger> {
+    opts: EnqueueOptions = {},
+  ): MemoryStep<Trigger | ClaimedTrigger | undefined> {
     // The device's ip as its registration (the step before) left it.
-    return this.t.step(() => this.enqueue(this.t.device(deviceId), at, handOverLeaseMs));
+    return this.t.step(() => {
+      const device = this.t.device(deviceId);
+      if (
+        opts.onIpChangeOnly === true &&
+        device.previousIp !== null &&
+        this.t.deliveries.get(deviceId)?.ip === device.ip &&
+        this.t.pendingOf(deviceId).length === 0
+      )
+        return undefined;
+      return this.enqueue(device, 'registered', at, opts.handOverLeaseMs);
+    });
   }
 
   /** Coalesces into the device's waiting trigger, or appends one (leased at once on hand-over). */
   private enqueue(
     device: StoredDevice,
+    type: TriggerType,
     at: number,
     handOverLeaseMs: number | undefined,
   ): Trigger | ClaimedTrigger {
@@ -432,6 +455,7 @@ export class MemoryOutbox implements OutboxStore {
     if (waiting) {
       Object.assign(waiting, {
         ip: device.ip,
+        type,
         key: randomUUID(),
         attempts: 0,
         createdAt: at,
@@ -450,6 +474,8 @@ export class MemoryOutbox implements OutboxStore {
         id: ++this.t.lastTriggerId,
         deviceId: device.id,
         ip: device.ip,
+        type,
+        previousIp: device.previousIp,
         key: randomUUID(),
         state: 'pending',
         attempts: lease ? 1 : 0,
@@ -474,7 +500,7 @@ export class MemoryOutbox implements OutboxStore {
   }
 
   requeue(id: string, at: number): Promise<Trigger> {
-    return this.t.run(() => this.enqueue(this.t.device(id), at, undefined));
+    return this.t.run(() => this.enqueue(this.t.device(id), 'retriggered', at, undefined));
   }
 
   claim(now: number, limit: number, leaseMs: number): Promise<ClaimedTrigger[]> {
@@ -507,8 +533,15 @@ export class MemoryOutbox implements OutboxStore {
       if (stored?.leaseToken !== trigger.leaseToken) return false;
       // The stored due time, as the engines' UPDATE keeps the column unless the outcome sets it.
       Object.assign(stored, settle(stored, outcome), { leaseToken: null });
+      const known = this.t.deliveries.get(stored.deviceId);
+      if (outcome.kind === 'delivered' && (known === undefined || known.triggerId <= stored.id))
+        this.t.deliveries.set(stored.deviceId, { ip: stored.ip, triggerId: stored.id });
       return true;
     });
+  }
+
+  lastDeliveredIp(deviceId: string): Promise<string | undefined> {
+    return this.t.run(() => this.t.deliveries.get(deviceId)?.ip);
   }
 
   prune(before: number): Promise<number> {
@@ -598,6 +631,45 @@ export class MemoryTriggerReadModel implements TriggerReadModel {
       for (const t of this.t.triggers.values()) counts[t.state] += 1;
       return counts;
     });
+  }
+}
+
+export class MemoryReportStore implements ReportStore {
+  constructor(private readonly t: MemoryTables) {}
+
+  reportStep(report: NewReport, historyLimit: number): MemoryStep<Report> {
+    return this.t.step(() => {
+      const device = this.t.device(report.deviceId);
+      const kept = (this.t.reports.get(report.deviceId) ?? []).filter(
+        (r) => r.at >= device.firstSeen,
+      );
+      const all = this.t.reports.get(report.deviceId) ?? [];
+      const stored = { ...report, seq: (all.at(-1)?.seq ?? 0) + 1 };
+      this.t.reports.set(report.deviceId, [...kept, stored].slice(-historyLimit));
+      return { ...stored };
+    });
+  }
+
+  recent(deviceId: string, limit: number): Promise<Report[]> {
+    return this.t.run(() => this.own(deviceId).reverse().slice(0, limit));
+  }
+
+  latest(deviceIds: readonly string[]): Promise<Report[]> {
+    return this.t.run(() =>
+      deviceIds.flatMap((id) => {
+        const last = this.own(id).at(-1);
+        return last ? [last] : [];
+      }),
+    );
+  }
+
+  /** Oldest first; a deleted device's (older than the device) are not its own. */
+  private own(deviceId: string): Report[] {
+    const device = this.t.devices.get(deviceId);
+    if (!device) return [];
+    return (this.t.reports.get(deviceId) ?? [])
+      .filter((r) => r.at >= device.firstSeen)
+      .map((r) => ({ ...r }));
   }
 }
 

@@ -742,6 +742,79 @@ export function storeSuite(name: string, open: () => Promise<OpenedStore>): void
         assert.equal((await store.latestTrigger('dev-a'))!.id, t2.id);
       });
 
+      it('records the type and the ip before the registration; coalescing keeps the earliest', async () => {
+        const first = await store.register(reg('dev-a', '10.0.0.1', T0), withTrigger);
+        assert.equal(first.trigger!.type, 'registered');
+        assert.equal(first.trigger!.previousIp, null, 'a new device');
+        const [t1] = await store.claimTriggers(T0, 10, 1000);
+        await store.completeTrigger(t1!, { kind: 'delivered', at: T0 + 1 });
+        const second = await store.register(reg('dev-a', '10.0.0.2', T0 + 2), withTrigger);
+        assert.equal(second.trigger!.previousIp, '10.0.0.1');
+        const coalesced = await store.register(reg('dev-a', '10.0.0.3', T0 + 3), withTrigger);
+        assert.equal(coalesced.trigger!.id, second.trigger!.id);
+        assert.equal(coalesced.trigger!.ip, '10.0.0.3');
+        assert.equal(coalesced.trigger!.previousIp, '10.0.0.1', 'what the manager last knew');
+        const [t2] = await store.claimTriggers(T0 + 4, 10, 1000);
+        await store.completeTrigger(t2!, { kind: 'delivered', at: T0 + 4 });
+        const manual = await store.requeueTrigger('dev-a', T0 + 5);
+        assert.equal(manual.type, 'retriggered');
+        assert.equal(manual.ip, '10.0.0.3');
+        assert.equal(manual.previousIp, '10.0.0.2', 'the ip before the latest registration');
+        assert.deepEqual(
+          (await store.recentTriggers('dev-a', 5)).map((t) => [t.type, t.ip, t.previousIp]),
+          [
+            ['retriggered', '10.0.0.3', '10.0.0.2'],
+            ['registered', '10.0.0.3', '10.0.0.1'],
+            ['registered', '10.0.0.1', null],
+          ],
+        );
+      });
+
+      it('ip-change: no trigger for the ip last delivered, kept across retention', async () => {
+        const ipChange = { ...withTrigger, onIpChangeOnly: true };
+        const deliver = async (at: number) => {
+          const [t] = await store.claimTriggers(at, 1, 1000);
+          assert.equal(await store.completeTrigger(t!, { kind: 'delivered', at }), true);
+        };
+        await store.register(reg('dev-a', '10.0.0.1', T0), ipChange);
+        assert.equal(await store.lastDeliveredIp('dev-a'), undefined);
+        await deliver(T0 + 1);
+        assert.equal(await store.lastDeliveredIp('dev-a'), '10.0.0.1');
+        const same = await store.register(reg('dev-a', '10.0.0.1', T0 + 2), ipChange);
+        assert.equal(same.trigger, undefined, 'the delivered ip again: nothing queued');
+        assert.equal((await store.history('dev-a')).length, 2, 'its history records it');
+        // A failed trigger records nothing: the manager does not know 10.0.0.2.
+        await store.register(reg('dev-a', '10.0.0.2', T0 + 3), ipChange);
+        const [failed] = await store.claimTriggers(T0 + 3, 1, 1000);
+        await store.completeTrigger(failed!, { kind: 'failed', at: T0 + 3, error: 'HTTP 400' });
+        assert.equal(await store.lastDeliveredIp('dev-a'), '10.0.0.1');
+        assert.ok((await store.register(reg('dev-a', '10.0.0.2', T0 + 4), ipChange)).trigger);
+        // Pending for 10.0.0.2: back on 10.0.0.1, the waiting trigger takes the current ip.
+        const back = await store.register(reg('dev-a', '10.0.0.1', T0 + 5), ipChange);
+        assert.equal(back.trigger!.ip, '10.0.0.1');
+        await deliver(T0 + 6);
+        assert.equal(await store.pruneTriggers(T0 + 100), 2, 'all but the latest trigger');
+        await store.register(reg('dev-a', '10.0.0.9', T0 + 101), noTrigger);
+        await store.requeueTrigger('dev-a', T0 + 102);
+        await deliver(T0 + 103);
+        assert.equal(await store.lastDeliveredIp('dev-a'), '10.0.0.9');
+        assert.equal(await store.pruneTriggers(T0 + 200), 1);
+        const after = await store.register(reg('dev-a', '10.0.0.9', T0 + 201), ipChange);
+        assert.equal(after.trigger, undefined, 'retention forgets no delivered ip');
+        // every-registration queues regardless.
+        assert.ok((await store.register(reg('dev-a', '10.0.0.9', T0 + 202), withTrigger)).trigger);
+      });
+
+      it('ip-change: a device registered anew (deleted before) is called, whatever its ip', async () => {
+        const ipChange = { ...withTrigger, onIpChangeOnly: true };
+        await store.register(reg('dev-a', '10.0.0.1', T0), ipChange);
+        const [t] = await store.claimTriggers(T0, 1, 1000);
+        await store.completeTrigger(t!, { kind: 'delivered', at: T0 });
+        await store.delete('dev-a');
+        const again = await store.register(reg('dev-a', '10.0.0.1', T0 + 1), ipChange);
+        assert.equal(again.trigger!.previousIp, null);
+      });
+
       it('prunes old finished triggers but keeps each device latest', async () => {
         await store.register(reg('dev-a', '10.0.0.1', T0), withTrigger);
         const [t1] = await store.claimTriggers(T0, 10, 1000);

@@ -46,6 +46,8 @@ export interface RegisterOptions {
   historyLimit: number;
   /** OutboxStore.enqueueStep's hand-over lease. */
   handOverLeaseMs?: number;
+  /** --trigger-on ip-change (OutboxStore.enqueueStep). */
+  onIpChangeOnly?: boolean;
 }
 
 export interface RegisterResult {
@@ -71,9 +73,12 @@ export class StoreView {
     }
     const [result, trigger] = await db.commit(reg.id, [
       device,
-      outbox.enqueueStep(reg.id, reg.ip, reg.at, opts.handOverLeaseMs),
+      outbox.enqueueStep(reg.id, reg.ip, reg.at, {
+        handOverLeaseMs: opts.handOverLeaseMs,
+        onIpChangeOnly: opts.onIpChangeOnly,
+      }),
     ]);
-    return { ...result, trigger };
+    return trigger === undefined ? result : { ...result, trigger };
   }
 
   get(id: string): Promise<Device> {
@@ -137,6 +142,9 @@ export class StoreView {
     opts?: CompleteOptions,
   ): Promise<boolean> {
     return this.stores.outbox.complete(trigger, outcome, opts);
+  }
+  lastDeliveredIp(id: string): Promise<string | undefined> {
+    return this.stores.outbox.lastDeliveredIp(id);
   }
   pruneTriggers(before: number): Promise<number> {
     return this.stores.outbox.prune(before);

@@ -85,6 +85,7 @@ describe('SQLite trigger outbox', () => {
             deviceId: 'd',
             at: 1,
             ip: '',
+            type: 'registered',
             key: '',
             prevId: null,
           }) as { detail: string }[]

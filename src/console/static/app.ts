@@ -8,11 +8,14 @@
 
 // Wire types come from the server's own schema modules (type-only: esbuild erases them), so
 // that a change of a response shape fails `npm run typecheck` here instead of the page.
-import type { DeviceEventData, TriggerEventData } from '../../events/wire.js';
-import type { DeviceDetailView, DevicePage, DeviceRow } from '../../devices/views.js';
+import type { DeviceEventData, ReportEventData, TriggerEventData } from '../../events/wire.js';
+import type { DeviceDetailView } from '../../devices/views.js';
 import type { PendingList, PendingView } from '../../enrollment/views.js';
+import type { ReportView } from '../../reports/views.js';
 import type { TriggerView } from '../../triggers/views.js';
-import type { StatsView } from '../views.js';
+import type { ConsoleDevicePage, StatsView } from '../views.js';
+
+type DeviceRow = ConsoleDevicePage['items'][number];
 
 type TriggerState = TriggerView['state'];
 
@@ -206,6 +209,22 @@ function badge(trigger: TriggerEventData | null): HTMLElement {
       `trigger #${trigger.id}, ${trigger.attempts} attempt(s)` +
       (trigger.lastError ? `; last error: ${trigger.lastError}` : '');
   }
+  return el;
+}
+
+/** How a progress type reads (src/reports/progress.ts severityOf, repeated: no runtime import). */
+function reportSeverity(type: string): 'error' | 'warning' | 'complete' | 'progress' {
+  if (type.endsWith('-error') || type === 'boot-image-mismatch') return 'error';
+  if (type.endsWith('-warning')) return 'warning';
+  if (type.endsWith('-complete')) return 'complete';
+  return 'progress';
+}
+
+/** A device's provisioning status: its latest progress report. */
+function reportBadge(report: Pick<ReportView, 'type' | 'message' | 'at'> | null): HTMLElement {
+  if (!report) return text('span', '—', 'report report-none');
+  const el = text('span', report.type, `report report-${reportSeverity(report.type)}`);
+  el.title = report.message ? `${report.message} (${report.at})` : report.at;
   return el;
 }
 
@@ -411,7 +430,7 @@ async function loadDevices(): Promise<void> {
   });
   if (state.search) q.set('search', state.search);
   if (state.trigger) q.set('trigger', state.trigger);
-  const page = await api<DevicePage>('GET', `/ztp/mng/devices?${q.toString()}`);
+  const page = await api<ConsoleDevicePage>('GET', `/ztp/mng/devices?${q.toString()}`);
   if (seq !== loadSeq) return; // a newer query answered first
   if (page.items.length === 0 && page.total > 0 && state.offset > 0) {
     // The page emptied (deletions): go to the last one that has rows.
@@ -442,6 +461,7 @@ function renderDevices(): void {
       ['Last seen', timeEl(d.lastSeen)],
       ['Registrations', document.createTextNode(String(d.registrations)), 'num'],
       ['Trigger', badge(d.trigger)],
+      ['Status', reportBadge(d.report)],
     ];
     tr.append(idCell);
     for (const [label, node, cls] of cells) {
@@ -460,7 +480,7 @@ function renderDevices(): void {
   if (rows.length === 0) {
     rows.push(
       emptyRow(
-        6,
+        7,
         filters.length > 0 ? `No devices match: ${filters.join(', ')}.` : 'No devices yet.',
       ),
     );
@@ -542,12 +562,14 @@ async function openDetail(id: string): Promise<void> {
 
 async function loadDetail(id: string): Promise<void> {
   const path = `/ztp/mng/${encodeURIComponent(id)}`;
-  const [detail, triggers] = await Promise.all([
+  const [detail, triggers, reports] = await Promise.all([
     api<DeviceDetailView>('GET', path),
     api<{ triggers: TriggerView[] }>('GET', `/ztp/mng/devices/${encodeURIComponent(id)}/triggers`),
+    api<{ reports: ReportView[] }>('GET', `/ztp/mng/devices/${encodeURIComponent(id)}/reports`),
   ]);
   state.detail = detail;
   renderDetail(detail, triggers.triggers);
+  renderReports(reports.reports);
 }
 
 function renderDetail(d: DeviceDetailView, triggers: TriggerView[]): void {
@@ -688,6 +710,22 @@ async function removeAlias(type: string, value: string): Promise<void> {
   } catch (err) {
     showError('detail-status')(err);
   }
+}
+
+/** The device's progress timeline, newest first. */
+function renderReports(reports: ReportView[]): void {
+  $('reports')
+    .querySelector('tbody')!
+    .replaceChildren(
+      ...(reports.length === 0
+        ? [emptyRow(3, 'No progress reports.')]
+        : reports.map((r) =>
+            row(
+              [timeEl(r.at), reportBadge(r), document.createTextNode(r.message || '—')],
+              ['Time', 'Progress', 'Message'],
+            ),
+          )),
+    );
 }
 
 function row(cells: Node[], labels: string[]): HTMLTableRowElement {
@@ -832,6 +870,16 @@ function updateRowTrigger(t: TriggerEventData): void {
   cell?.replaceChildren(badge(t));
 }
 
+function updateRowReport(r: ReportEventData): void {
+  const item = state.items.find((d) => d.id === r.deviceId);
+  if (!item || (item.report && item.report.seq > r.seq)) return;
+  item.report = { seq: r.seq, at: r.at, type: r.type, message: r.message };
+  const cell = document.querySelector(
+    `#devices tr[data-id="${CSS.escape(r.deviceId)}"] td[data-label="Status"]`,
+  );
+  cell?.replaceChildren(reportBadge(item.report));
+}
+
 function setLive(s: 'live' | 'connecting' | 'offline', message: string): void {
   const el = $('live');
   el.dataset.state = s;
@@ -849,6 +897,13 @@ function onEvent(type: string, data: string): void {
     if (state.detail?.id === trigger.deviceId)
       void loadDetail(trigger.deviceId).catch(() => undefined);
     scheduleRefresh();
+    return;
+  }
+  if (type === 'report') {
+    const { report } = JSON.parse(data) as { report: ReportEventData };
+    updateRowReport(report);
+    if (state.detail?.id === report.deviceId)
+      void loadDetail(report.deviceId).catch(() => undefined);
     return;
   }
   if (type === 'registered' || type === 'edited' || type === 'deleted') {

@@ -15,8 +15,8 @@ const ACCEPTED: ReadonlySet<string> = new Set(['application/json', FORM_TYPE, ..
 
 export const REGISTRATION_MEDIA_TYPES: readonly string[] = [...ACCEPTED];
 
-const ACCEPTED_TEXT =
-  'send application/json, application/x-www-form-urlencoded (ip, name, userdata), or a JSON object as text/plain, application/octet-stream or without a Content-Type';
+const acceptedText = (formMembers: string) =>
+  `send application/json, application/x-www-form-urlencoded (${formMembers}), or a JSON object as text/plain, application/octet-stream or without a Content-Type`;
 
 /**
  * A form's registration members: `ip`, `name`, `userdata`. cloud-init's phone_home calls the
@@ -36,7 +36,24 @@ export function registrationFromForm(members: ReadonlyMap<string, string>): Reco
 
 const mediaTypeOf = (header: string) => (header.split(';')[0] ?? '').trim().toLowerCase();
 
-export function installRegistrationBodies(app: FastifyInstance): void {
+/**
+ * Another device route's bodies (progress reports, src/reports/): the same media types, its own
+ * form members (`fromForm`) and name in the errors (`what`, e.g. 'a report body').
+ */
+export interface DeviceBodyOptions {
+  fromForm?: (members: ReadonlyMap<string, string>) => Record<string, string>;
+  what?: string;
+  /** The form members, as the errors list them. */
+  formMembers?: string;
+}
+
+export function installRegistrationBodies(
+  app: FastifyInstance,
+  opts: DeviceBodyOptions = {},
+): void {
+  const fromForm = opts.fromForm ?? registrationFromForm;
+  const what = opts.what ?? 'a registration body';
+  const ACCEPTED_TEXT = acceptedText(opts.formMembers ?? 'ip, name, userdata');
   const parseJson = jsonTextParser(app);
   // Refused before the body is read (a 415 should not wait for a large upload).
   app.addHook('preParsing', (request, _reply, payload, done) => {
@@ -45,7 +62,7 @@ export function installRegistrationBodies(app: FastifyInstance): void {
       done(
         new ZtpError(
           'unsupported_media_type',
-          `a registration body cannot be ${mediaTypeOf(header) || 'an empty media type'}: ${ACCEPTED_TEXT}`,
+          `${what} cannot be ${mediaTypeOf(header) || 'an empty media type'}: ${ACCEPTED_TEXT}`,
         ),
       );
       return;
@@ -78,7 +95,7 @@ export function installRegistrationBodies(app: FastifyInstance): void {
   app.addContentTypeParser('*', { parseAs: 'string' }, generic);
   app.addContentTypeParser(FORM_TYPE, { parseAs: 'buffer' }, (_request, body: Buffer, done) => {
     try {
-      done(null, registrationFromForm(parseFormBody(body)));
+      done(null, fromForm(parseFormBody(body)));
     } catch (e) {
       done(e as Error, undefined);
     }
