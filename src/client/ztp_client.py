@@ -1073,7 +1073,22 @@ def attempt(server, path, body, token, tls, timeout_ms, method='PUT', expect='re
     conn = None
     try:
         conn = connection(server, timeout_s, tls)
-        conn.request(method, native(path), body, headers)
+        try:
+            conn.request(method, native(path), body, headers)
+        except (socket.error, IOError, OSError) as e:
+            # TLS 1.3: a server that refuses our certificate sends its alert after our side of
+            # the handshake is done, so the request can meet a closed socket (EPIPE) first.
+            # Read what the server sent: its alert says why, and a refusal is not retried.
+            sock = getattr(conn, 'sock', None)
+            if ssl is None or isinstance(e, ssl.SSLError) or sock is None or server['scheme'] != 'https':
+                raise
+            try:
+                sock.recv(1)
+            except ssl.SSLError:
+                raise
+            except Exception:  # noqa: B902 - no alert to read: the original error stands
+                pass
+            raise e
         response = conn.getresponse()
         data = response.read(MAX_BODY + 1)[:MAX_BODY]
         answer_headers = dict((k.lower(), v) for k, v in response.getheaders())
