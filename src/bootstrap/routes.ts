@@ -143,10 +143,11 @@ export const bootstrapApi: FastifyPluginAsyncTypebox<BootstrapOptions> = async (
             throw e;
           }
         }
-        // The same registration as any (trigger, events, history). The serial number, other MACs
-        // and facts are not stored yet: device aliases arrive with issue 18.
-        // A bound or enrollment token's scope applies here as on the registration URL.
-        if (identity !== undefined) await service.register(identity.id, {}, request.ip, principal);
+        // The same registration as any (trigger, events, history); the serial number and the
+        // other MACs become the device's aliases. A bound or enrollment token's scope applies
+        // here as on the registration URL.
+        if (identity !== undefined)
+          await service.register(identity.id, { aliases: identity.aliases }, request.ip, principal);
       }
       return reply
         .type(platform.contentType)

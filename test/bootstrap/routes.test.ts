@@ -76,9 +76,30 @@ describe('registration by identity headers', () => {
   after(() => t.close());
 
   const cases = [
-    { name: 'ONIE', platform: 'onie', headers: ONIE_HEADERS, id: '14:02:ec:2d:f0:00' },
-    { name: 'SONiC', platform: 'sonic', headers: SONIC_HEADERS, id: '00:e0:ec:38:50:fb' },
-    { name: 'Cumulus', platform: 'cumulus', headers: CUMULUS_HEADERS, id: '44:38:39:ff:40:94' },
+    {
+      name: 'ONIE',
+      platform: 'onie',
+      headers: ONIE_HEADERS,
+      id: '14:02:ec:2d:f0:00',
+      aliases: [{ type: 'serial', value: 'TW68HF500N' }],
+    },
+    {
+      name: 'SONiC',
+      platform: 'sonic',
+      headers: SONIC_HEADERS,
+      id: '00:e0:ec:38:50:fb',
+      aliases: [{ type: 'serial', value: 'E1031B2F035A17GD020' }],
+    },
+    {
+      name: 'Cumulus',
+      platform: 'cumulus',
+      headers: CUMULUS_HEADERS,
+      id: '44:38:39:ff:40:94',
+      aliases: [
+        { type: 'mac', value: '44:38:39:ff:00:00' },
+        { type: 'serial', value: 'XYZ123004' },
+      ],
+    },
   ];
   for (const c of cases) {
     it(`${c.name}'s fetch registers its base MAC with the source address, like any registration`, async () => {
@@ -98,6 +119,12 @@ describe('registration by identity headers', () => {
       );
       const detail = await t.service.detail(c.id);
       assert.equal(detail.history.length, 1);
+      // The serial number and the other MACs are kept with it: the device is found by them too.
+      assert.deepEqual(
+        [...detail.aliases].sort((a, b) => a.value.localeCompare(b.value)),
+        [...c.aliases].sort((a, b) => a.value.localeCompare(b.value)),
+      );
+      assert.equal((await t.service.get(c.aliases.at(-1)!.value)).id, c.id);
     });
   }
 
