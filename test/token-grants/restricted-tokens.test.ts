@@ -191,7 +191,13 @@ function suite(
       const boot = (token: string, mac: string) =>
         r.app.inject({
           url: `/ztp/bootstrap/onie?token=${token}`,
-          headers: { host: 'ztp.example', ...ONIE_HEADERS, 'onie-eth-addr': mac },
+          // Each switch its own serial: a serial is an alias, held by one device only.
+          headers: {
+            host: 'ztp.example',
+            ...ONIE_HEADERS,
+            'onie-eth-addr': mac,
+            'onie-serial-number': `SN${mac.replace(/:/g, '')}`,
+          },
         });
       refused(await boot(T.bound, '02:00:00:00:00:99'), 403, 'token_not_for_device');
       assert.equal(await stored(r, '02:00:00:00:00:99'), undefined);
