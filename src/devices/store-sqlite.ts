@@ -59,21 +59,30 @@ export class SqliteDeviceStore implements DeviceStore {
 
   registerStep(reg: Registration, historyLimit: number): Step<RegisteredDevice> {
     return this.db.step(() => {
-      // The service resolved the id; an alias claimed since then still leads to its holder.
-      const id = this.holder(reg.id) ?? reg.id;
-      const claimed = this.checkAliases(id, reg.aliases ?? [], ALIASES_PER_DEVICE_MAX);
-      const params = {
+      const update = this.db.statement<DeviceRow>(UPDATE_ON_REGISTER);
+      const params = (id: string) => ({
         id,
         ip: reg.ip,
         name: reg.name ?? null,
         userdata: reg.userdata ?? null,
         at: reg.at,
         source: reg.source,
-      };
-      // One statement in the common case (a known device re-registers): the upsert returns the row.
-      const updated = this.db.statement<DeviceRow>(UPDATE_ON_REGISTER).get(params);
+      });
+      // One statement in the common case: a known device re-registers by its primary id (a
+      // primary id is never another device's alias). Only a value that is no device's id may be
+      // an alias, claimed perhaps since the service resolved it: then its holder registers.
+      let id = reg.id;
+      let updated = update.get(params(id));
+      if (updated === undefined) {
+        const holder = this.holder(id);
+        if (holder !== undefined) {
+          id = holder;
+          updated = update.get(params(id));
+        }
+      }
+      const claimed = this.checkAliases(id, reg.aliases ?? [], ALIASES_PER_DEVICE_MAX);
       const created = updated === undefined;
-      const row = updated ?? this.db.statement<DeviceRow>(INSERT_ON_REGISTER).get(params)!;
+      const row = updated ?? this.db.statement<DeviceRow>(INSERT_ON_REGISTER).get(params(id))!;
       this.insertAliases(id, claimed);
       if (historyLimit > 0) {
         const count = Number(row.registrations);
