@@ -14,11 +14,14 @@ export interface Migration {
   postgres: string;
 }
 
-const devicesColumns = `
+/** What a registration sends: kept by a device and by a registration waiting for approval. */
+const registeredColumns = `
   id TEXT PRIMARY KEY,
   ip TEXT NOT NULL,
   name TEXT NOT NULL DEFAULT '',
-  userdata TEXT NOT NULL DEFAULT '',
+  userdata TEXT NOT NULL DEFAULT ''`;
+
+const devicesColumns = `${registeredColumns},
   first_seen BIGINT NOT NULL,
   last_seen BIGINT NOT NULL,
   updated_at BIGINT NOT NULL,
@@ -55,11 +58,7 @@ const enrollmentColumns = `
   enrolled_at BIGINT NOT NULL,
   PRIMARY KEY (token, device_id)`;
 
-const pendingColumns = `
-  id TEXT PRIMARY KEY,
-  ip TEXT NOT NULL,
-  name TEXT NOT NULL DEFAULT '',
-  userdata TEXT NOT NULL DEFAULT '',
+const pendingColumns = `${registeredColumns},
   source TEXT NOT NULL DEFAULT '',
   first_seen BIGINT NOT NULL,
   last_seen BIGINT NOT NULL,

@@ -12,8 +12,9 @@ import { after, before, describe, it } from 'node:test';
 import { CLIENT_OPTIONS, EXIT_CODE_HELP } from '../../src/client/options.js';
 import { PYTHON_CLIENT } from '../../src/client/python-script.js';
 import { hashToken } from '../../src/security/tokens.js';
-import { tempDir, testApp } from '../helpers.js';
+import { tempDir } from '../helpers.js';
 import {
+  assertServedScript,
   BUNDLE,
   clientEnv,
   clientPythons,
@@ -120,34 +121,12 @@ describe('GET /ztp/client.py', () => {
   });
 
   it('is a Python script with the URL it was fetched from filled in, not behind auth', async () => {
-    const t = await testApp({
-      app: {
-        guards: {
-          registration: async () => {
-            throw new Error('no credentials');
-          },
-        },
-      },
+    await assertServedScript('/ztp/client.py', {
+      contentType: /^text\/x-python/,
+      shebang: '#!/usr/bin/env python',
+      servedFrom: (url) => `ZTP_SERVED_FROM = '${url}'`,
+      unsafeHost: "x'; import os #",
     });
-    try {
-      const res = await t.app.inject({
-        url: '/ztp/client.py',
-        headers: { host: 'ztp.example:8080' },
-      });
-      assert.equal(res.statusCode, 200);
-      assert.match(String(res.headers['content-type']), /^text\/x-python/);
-      assert.match(res.body, /^#!\/usr\/bin\/env python\n/);
-      assert.match(res.body, /\nZTP_SERVED_FROM = 'http:\/\/ztp\.example:8080'\n/);
-      const evil = await t.app.inject({
-        url: '/ztp/client.py',
-        headers: { host: "x'; import os #" },
-      });
-      assert.match(evil.body, /\nZTP_SERVED_FROM = ''\n/, 'an unsafe Host header is not pasted');
-      const spec = await t.app.inject({ url: '/openapi.json' });
-      assert.match(spec.body, /\/ztp\/client\.py/);
-    } finally {
-      await t.close();
-    }
   });
 
   it('knows every option, variable and exit code of `ztp register`', () => {

@@ -11,8 +11,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SHELL_CLIENT } from '../../src/client/shell-script.js';
 import { servedFrom } from '../../src/bootstrap/client-script.js';
-import { tempDir, testApp } from '../helpers.js';
+import { tempDir } from '../helpers.js';
 import {
+  assertServedScript,
   BUNDLE,
   clientEnv,
   freePort,
@@ -42,34 +43,12 @@ describe('GET /ztp/client.sh', () => {
   });
 
   it('is a shell script with the URL it was fetched from filled in, not behind auth', async () => {
-    const t = await testApp({
-      app: {
-        guards: {
-          registration: async () => {
-            throw new Error('no credentials');
-          },
-        },
-      },
+    await assertServedScript('/ztp/client.sh', {
+      contentType: /^text\/x-shellscript/,
+      shebang: '#!/bin/sh',
+      servedFrom: (url) => `ZTP_SERVED_FROM='${url}'`,
+      unsafeHost: "x'; rm -rf / #",
     });
-    try {
-      const res = await t.app.inject({
-        url: '/ztp/client.sh',
-        headers: { host: 'ztp.example:8080' },
-      });
-      assert.equal(res.statusCode, 200);
-      assert.match(String(res.headers['content-type']), /^text\/x-shellscript/);
-      assert.match(res.body, /^#!\/bin\/sh\n/);
-      assert.match(res.body, /\nZTP_SERVED_FROM='http:\/\/ztp\.example:8080'\n/);
-      const evil = await t.app.inject({
-        url: '/ztp/client.sh',
-        headers: { host: "x'; rm -rf / #" },
-      });
-      assert.match(evil.body, /\nZTP_SERVED_FROM=''\n/, 'an unsafe Host header is not pasted');
-      const spec = await t.app.inject({ url: '/openapi.json' });
-      assert.match(spec.body, /\/ztp\/client\.sh/);
-    } finally {
-      await t.close();
-    }
   });
 
   it('accepts IPv6 hosts and refuses quotes, spaces and dollar signs', () => {

@@ -1,14 +1,58 @@
 /** Real processes for the client end-to-end tests: a `ztp serve` on loopback and client runs. */
+import assert from 'node:assert/strict';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { tempDir } from '../helpers.js';
+import { tempDir, testApp } from '../helpers.js';
 
 export const ROOT = new URL('../../', import.meta.url).pathname;
 export const BIN = join(ROOT, 'bin/ztp.mjs');
 export const BUNDLE = join(ROOT, 'dist/ztp-client.mjs');
+
+/**
+ * GET `path` serves a client script to anyone (the registration guard here refuses every
+ * request): of `contentType`, beginning with `shebang`, with the URL it was fetched from filled
+ * in as `servedFrom(url)`, empty for a Host header that is not safe to paste (`unsafeHost`); the
+ * OpenAPI document lists it.
+ */
+export async function assertServedScript(
+  path: string,
+  expected: {
+    contentType: RegExp;
+    shebang: string;
+    servedFrom: (url: string) => string;
+    unsafeHost: string;
+  },
+): Promise<void> {
+  const t = await testApp({
+    app: {
+      guards: {
+        registration: async () => {
+          throw new Error('no credentials');
+        },
+      },
+    },
+  });
+  try {
+    const res = await t.app.inject({ url: path, headers: { host: 'ztp.example:8080' } });
+    assert.equal(res.statusCode, 200);
+    assert.match(String(res.headers['content-type']), expected.contentType);
+    assert.ok(res.body.startsWith(`${expected.shebang}\n`), res.body.slice(0, 80));
+    const filledIn = `\n${expected.servedFrom('http://ztp.example:8080')}\n`;
+    assert.ok(res.body.includes(filledIn), `${path} has ${filledIn.trim()}`);
+    const evil = await t.app.inject({ url: path, headers: { host: expected.unsafeHost } });
+    assert.ok(
+      evil.body.includes(`\n${expected.servedFrom('')}\n`),
+      'an unsafe Host header is not pasted',
+    );
+    const spec = await t.app.inject({ url: '/openapi.json' });
+    assert.ok(spec.body.includes(path), `the OpenAPI document lists ${path}`);
+  } finally {
+    await t.close();
+  }
+}
 
 export interface Served {
   url: string;

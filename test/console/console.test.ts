@@ -287,7 +287,6 @@ describe('operator console (browser)', { skip }, () => {
     assert.deepEqual(await rowIds(page), ['alias-box']);
     await page.getByRole('button', { name: 'Details of alias-box' }).click();
     const dialog = page.getByRole('dialog', { name: 'alias-box' });
-    await dialog.waitFor();
     await dialog.locator('#aliases li', { hasText: 'FOC777' }).waitFor();
     // Add one; a conflict shows the API's message beside the form and stores nothing.
     await page.getByLabel('Type').selectOption('mac');
@@ -347,8 +346,10 @@ describe('operator console (browser)', { skip }, () => {
     await page.locator('#stat-dead', { hasText: '1' }).waitFor();
 
     await page.getByRole('button', { name: `Details of ${id}` }).click();
-    await page.getByRole('dialog', { name: id }).waitFor();
-    await page.getByRole('button', { name: 'Re-trigger' }).click();
+    await page
+      .getByRole('dialog', { name: id })
+      .getByRole('button', { name: 'Re-trigger' })
+      .click();
     await page.getByText(/Trigger #\d+ queued/).waitFor();
     await row(page, id).locator('.badge-pending', { hasText: 'pending' }).waitFor();
     const latest = await server.store.latestTrigger(id);
@@ -371,7 +372,6 @@ describe('operator console (browser)', { skip }, () => {
 
     await page.getByRole('button', { name: `Details of ${id}` }).click();
     const dialog = page.getByRole('dialog', { name: id });
-    await dialog.waitFor();
     const timeline = dialog.locator('#reports tbody tr');
     await timeline.first().getByText('commit failed: line 7').waitFor();
     assert.deepEqual(await dialog.locator('#reports tbody .report').allTextContents(), [

@@ -18,7 +18,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { promisify } from 'node:util';
+import { eventually } from '../helpers.js';
 import { createTestDatabase, lockForRestart, PG_SKIP_MESSAGE } from '../pg-helpers.js';
+import { Signal } from '../signal.js';
 import { startServe, type ServeProcess } from './server-process.js';
 
 const run = promisify(execFile);
@@ -34,6 +36,7 @@ class Manager {
   delayMs = 0;
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
+  private readonly arrived = new Signal();
   url = '';
 
   async start(): Promise<this> {
@@ -43,6 +46,7 @@ class Manager {
       const key = String(req.headers['idempotency-key'] ?? '');
       this.calls.push({ ip, key, at: Date.now(), replica: url.pathname.split('/')[1] ?? '' });
       setTimeout(() => res.end('ok'), this.delayMs);
+      this.arrived.notify();
     });
     this.server.on('connection', (s: Socket) => {
       this.sockets.add(s);
@@ -56,6 +60,21 @@ class Manager {
   async stop(): Promise<void> {
     for (const s of this.sockets) s.destroy();
     await new Promise<void>((r) => this.server?.close(() => r()));
+  }
+
+  /** Resolves once `test` holds for the calls (checked as each one arrives). */
+  until(test: (calls: Manager['calls']) => boolean, what: string, ms: number): Promise<unknown> {
+    return this.arrived.until(() => test(this.calls), what, ms);
+  }
+
+  /** The next call from the replica to arrive (it is held for `delayMs`). */
+  nextCall(replica: string, ms = 10_000): Promise<unknown> {
+    const seen = this.calls.length;
+    return this.until(
+      (calls) => calls.slice(seen).some((c) => c.replica === replica),
+      `a call from ${replica}`,
+      ms,
+    );
   }
 
   /** Keys sent more than once, with the replicas that sent them, in order. */
@@ -99,10 +118,14 @@ async function register(url: string, device: number, seq: number): Promise<Outco
 
 const acked = (o: Outcome) => typeof o.status === 'number' && o.status >= 200 && o.status < 300;
 
+/** Notified at every answer a chain gets (awaited while the load runs). */
+const answered = new Signal();
+
 /**
  * Runs one chain per device until `until()` says stop, then one last registration through
  * `finalReplica`. `pick` chooses the replica for each request. Sequence numbers start at
- * `firstSeq`; at most 900 per chain (all fit in a history of 1000).
+ * `firstSeq`; at most 900 per chain (all fit in a history of 1000). The outcomes are added to
+ * `out` as they come.
  */
 async function chains(
   replicas: ServeProcess[],
@@ -111,19 +134,23 @@ async function chains(
   pick: (device: number, seq: number) => number,
   finalReplica = 0,
   firstSeq = 0,
+  out: Outcome[] = [],
 ): Promise<Outcome[]> {
-  const out: Outcome[] = [];
+  const add = (o: Outcome) => {
+    out.push(o);
+    answered.notify();
+  };
   await Promise.all(
     Array.from({ length: devices }, async (_, device) => {
       let seq = firstSeq;
       while (!until() && seq < 900) {
         const replica = pick(device, seq);
         const status = await register(replicas[replica]!.url, device, seq);
-        out.push({ device, seq, replica, status });
+        add({ device, seq, replica, status });
         seq++;
         if (status !== 200 && status !== 201) await sleep(50); // a client backs off
       }
-      out.push({
+      add({
         device,
         seq,
         replica: finalReplica,
@@ -132,16 +159,6 @@ async function chains(
     }),
   );
   return out;
-}
-
-async function eventually<T>(check: () => Promise<T | undefined>, ms: number, what: string) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await check().catch(() => undefined);
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
 }
 
 async function getJson(url: string): Promise<{ status: number; body: Record<string, unknown> }> {
@@ -177,17 +194,24 @@ async function assertAllDelivered(manager: Manager, outcomes: Outcome[], devices
       ipOf(device, Math.max(...outcomes.filter((o) => o.device === device).map((o) => o.seq))),
     ),
   );
+  await manager.until(
+    (calls) => {
+      const called = new Set(calls.map((c) => c.ip));
+      return [...finals].every((ip) => called.has(ip));
+    },
+    "every device's final ip at the manager",
+    45_000,
+  );
+  // The replicas record the last outcomes a moment after the manager answered them.
   await eventually(
     async () => {
-      const called = new Set(manager.calls.map((c) => c.ip));
-      if (![...finals].every((ip) => called.has(ip))) return undefined;
       const rows = await db!.query(
         "SELECT count(*)::int AS n FROM triggers WHERE state <> 'delivered'",
       );
       return (rows.rows[0] as { n: number }).n === 0;
     },
-    45_000,
-    'every trigger delivered',
+    15_000,
+    'every trigger recorded as delivered',
   );
 }
 
@@ -349,14 +373,24 @@ describe('several replicas on one PostgreSQL', { skip: db ? false : PG_SKIP_MESS
     const DEVICES = 30;
     const started = Date.now();
     let killed = false;
+    const answers: Outcome[] = [];
     const load = chains(
       replicas,
       DEVICES,
       () => Date.now() - started > 2500,
       (device, seq) => (!killed && (device + seq) % 2 === 0 ? 0 : 1),
       1,
+      0,
+      answers,
     );
-    await sleep(1200);
+    // Once A has taken a share of the load, and just as the manager receives (and holds) one of
+    // its calls.
+    await answered.until(
+      () => answers.filter((o) => o.replica === 0 && acked(o)).length >= DEVICES,
+      'registrations through replica A',
+      30_000,
+    );
+    await manager.nextCall('r0');
     killed = true;
     await a!.kill9();
     const outcomes = await load;
@@ -401,13 +435,21 @@ describe('several replicas on one PostgreSQL', { skip: db ? false : PG_SKIP_MESS
     }
     const DEVICES = 20;
     let stopAfter = Infinity;
+    const answers: Outcome[] = [];
     const load = chains(
       replicas,
       DEVICES,
       () => Date.now() > stopAfter,
       (device, seq) => (device + seq) % 2,
+      0,
+      0,
+      answers,
     );
-    await sleep(500);
+    await answered.until(
+      () => answers.filter(acked).length >= 2 * DEVICES,
+      'the load under way',
+      30_000,
+    );
     const cluster = (await run('ls', ['/etc/postgresql'])).stdout.trim();
     try {
       await run('pg_ctlcluster', [
@@ -432,7 +474,12 @@ describe('several replicas on one PostgreSQL', { skip: db ? false : PG_SKIP_MESS
         assert.equal(res.headers.get('content-type'), 'application/problem+json; charset=utf-8');
         assert.equal(((await res.json()) as { code: string }).code, 'storage_unavailable');
       }
-      await sleep(500);
+      // Until the chains too have met the outage: a 503 for every device's chain, in number.
+      await answered.until(
+        () => answers.filter((o) => o.status === 503).length >= DEVICES,
+        'the chains to be answered 503',
+        30_000,
+      );
     } finally {
       await run('pg_ctlcluster', ['--skip-systemctl-redirect', cluster, 'main', 'start']).catch(
         () => undefined,

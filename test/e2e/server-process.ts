@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
+import { Signal } from '../signal.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 
@@ -13,6 +14,8 @@ export interface ServeProcess {
   proc: ChildProcess;
   /** Every stdout/stderr line so far. */
   lines: string[];
+  /** The first line (printed or to come) that `test` accepts. */
+  printed(test: (line: string) => boolean, what: string, ms?: number): Promise<string>;
   /** SIGTERM and wait for exit; resolves with the exit code. */
   stop(): Promise<number | null>;
   /** SIGKILL and wait for exit. */
@@ -36,11 +39,13 @@ export async function startServe(
     },
   );
   const lines: string[] = [];
+  const lineAdded = new Signal();
   let resolveUrl: (url: string) => void;
   const urlPromise = new Promise<string>((r) => (resolveUrl = r));
   for (const stream of [proc.stdout, proc.stderr]) {
     createInterface({ input: stream }).on('line', (line) => {
       lines.push(line);
+      lineAdded.notify();
       if (line.includes('"ztp listening"')) resolveUrl((JSON.parse(line) as { url: string }).url);
     });
   }
@@ -68,6 +73,7 @@ export async function startServe(
     url,
     proc,
     lines,
+    printed: (test, what, ms = 5000) => lineAdded.until(() => lines.find(test), what, ms),
     async stop() {
       if (proc.exitCode !== null) return proc.exitCode;
       proc.kill('SIGTERM');

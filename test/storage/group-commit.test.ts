@@ -11,15 +11,8 @@ import { syncBuiltinESMExports } from 'node:module';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startServe } from '../e2e/server-process.js';
-import {
-  eventually,
-  json,
-  sleep,
-  tempDir,
-  tempSqliteStore,
-  testApp,
-  type TestApp,
-} from '../helpers.js';
+import { json, tempDir, tempSqliteStore, testApp, type TestApp } from '../helpers.js';
+import { Signal } from '../signal.js';
 import { SqliteStore } from './store-view.js';
 
 const reg = (id: string, ip = '10.0.0.1') => ({
@@ -186,8 +179,10 @@ describe('fsync on the thread pool', () => {
 
   it('answers no registration before the fsync that follows its COMMIT has completed', async () => {
     const held: (() => void)[] = [];
+    const fsyncStarted = new Signal();
     hookFsync((fd, cb) => {
       held.push(() => realFsync(fd, cb));
+      fsyncStarted.notify();
     });
     try {
       let answered = 0;
@@ -197,10 +192,12 @@ describe('fsync on the thread pool', () => {
           return res;
         }),
       );
-      await eventually(() => held.length > 0, 5000, 'an fsync');
-      // Committed (a lookup sees it) but not flushed: nobody has an answer yet.
-      assert.equal((await store.get('held-1')).ip, '10.5.0.1');
-      await sleep(50);
+      await fsyncStarted.until(() => held.length > 0, 'an fsync');
+      // Committed but not flushed: a lookup sent after the COMMIT sees it and is answered, while
+      // the registrations, further along than the lookup, still have no answer.
+      const lookup = await t.app.inject({ method: 'GET', url: '/ztp/mng/held-1' });
+      assert.equal(lookup.statusCode, 200);
+      assert.equal(json(lookup).ip, '10.5.0.1');
       assert.equal(answered, 0);
       restoreFsync();
       // Every batch committed meanwhile waits for an fsync of its own, started after its COMMIT.

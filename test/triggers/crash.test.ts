@@ -6,11 +6,17 @@ import { tempDir } from '../helpers.js';
 import { createTestDatabase } from '../pg-helpers.js';
 import { startServe } from '../e2e/server-process.js';
 import { FakeManager } from './fake-manager.js';
-import { waitFor } from './setup.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 const timings = ['--trigger-timeout', '300ms', '--trigger-lease', '1s'];
 const fast = ['--trigger-initial-backoff', '50ms', '--trigger-poll-interval', '100ms'];
+
+/** A line the server logs (at debug) once it has recorded the device's trigger as delivered. */
+const deliveredLine = (deviceId: string) => (line: string) => {
+  if (!line.includes('"trigger delivered"')) return false;
+  const entry = JSON.parse(line) as { msg?: string; deviceId?: string };
+  return entry.msg === 'trigger delivered' && entry.deviceId === deviceId;
+};
 
 const pgdb = await createTestDatabase('crash');
 after(() => pgdb?.drop());
@@ -45,6 +51,8 @@ describe('ztp serve with --manager-url (real process)', () => {
         ...timings,
         ...fast,
         ...paths,
+        '--log-level',
+        'debug',
       ];
       try {
         // The manager holds every call: the triggers are in flight (leased) when the server dies.
@@ -52,7 +60,7 @@ describe('ztp serve with --manager-url (real process)', () => {
         const first = await startServe(serveArgs);
         assert.equal(await register(first.url, 'dev-a', '10.1.0.1'), 201);
         assert.equal(await register(first.url, 'dev-b', '10.1.0.2'), 201);
-        await waitFor(() => manager.calls.length >= 2, 5000, 'both calls in flight');
+        await manager.called(2);
         await first.kill9();
         const keysBefore = new Map(manager.calls.map((c) => [c.ip, c.key]));
 
@@ -60,11 +68,7 @@ describe('ztp serve with --manager-url (real process)', () => {
         manager.calls = [];
         const second = await startServe(serveArgs);
         try {
-          await waitFor(
-            () => new Set(manager.calls.map((c) => c.ip)).size === 2,
-            5000,
-            'redelivery after the restart',
-          );
+          await Promise.all([manager.callFor('10.1.0.1'), manager.callFor('10.1.0.2')]);
           // Both ips, each with its pre-crash key. Now delivered right after the restart (no lease
           // wait), a call may be given up at the short --trigger-timeout while the server is still
           // warming up and sent again: at-least-once, with the same Idempotency-Key.
@@ -74,11 +78,11 @@ describe('ztp serve with --manager-url (real process)', () => {
           ]);
           for (const c of manager.calls)
             assert.equal(c.key, keysBefore.get(c.ip), 'same Idempotency-Key as before the crash');
-          const detail = await waitFor(async () => {
-            const res = await fetch(`${second.url}/ztp/mng/dev-a`);
-            const body = (await res.json()) as { trigger: { state: string; attempts: number } };
-            return body.trigger.state === 'delivered' ? body.trigger : undefined;
-          });
+          await second.printed(deliveredLine('dev-a'), 'dev-a recorded as delivered');
+          const res = await fetch(`${second.url}/ztp/mng/dev-a`);
+          const detail = ((await res.json()) as { trigger: { state: string; attempts: number } })
+            .trigger;
+          assert.equal(detail.state, 'delivered');
           // one or more attempts before the crash (the last one cut by kill -9), one after
           assert.ok(detail.attempts >= 2, `${detail.attempts} attempts`);
         } finally {
@@ -101,7 +105,7 @@ describe('ztp serve with --manager-url (real process)', () => {
       manager.mode = { kind: 'blackhole' };
       const first = await startServe([...args, '--trigger-lease', '60s', ...fast]);
       assert.equal(await register(first.url, 'dev-lease', '10.2.0.1'), 201);
-      await waitFor(() => manager.calls.length >= 1, 5000, 'the call in flight (leased)');
+      await manager.called(1);
       await first.kill9();
 
       manager.mode = { kind: 'status', status: 200 };
@@ -109,7 +113,7 @@ describe('ztp serve with --manager-url (real process)', () => {
       const second = await startServe([...args, '--trigger-lease', '60s', ...fast]);
       try {
         const restartedAt = Date.now();
-        await waitFor(() => manager.calls.length >= 1, 5000, 'delivery right after the restart');
+        await manager.called(1);
         assert.ok(Date.now() - restartedAt < 5000);
         assert.equal(manager.calls[0]!.ip, '10.2.0.1');
       } finally {

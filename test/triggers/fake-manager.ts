@@ -1,9 +1,11 @@
 /**
  * A real HTTP service manager on 127.0.0.1 for trigger tests. It records every call and answers
  * according to `mode`; it can be stopped (connection refused) and restarted on the same port.
+ * Tests await its calls (called(), callFor()) rather than poll for them.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { Signal } from '../signal.js';
 
 export interface ManagerCall {
   /** Raw request target, e.g. /api/exec?ip=2001%3Adb8%3A%3A1 */
@@ -27,6 +29,7 @@ export class FakeManager {
   onCall: ((call: ManagerCall) => void) | undefined;
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
+  private readonly arrived = new Signal();
   port = 0;
 
   get url(): string {
@@ -58,6 +61,24 @@ export class FakeManager {
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
+  /** Resolves with the calls once `n` have arrived (counted in `calls`, which a test may reset). */
+  called(n: number, ms = 5000): Promise<ManagerCall[]> {
+    return this.arrived.until(
+      () => this.calls.length >= n && this.calls,
+      () => `${n} manager call(s) (${this.calls.length} arrived)`,
+      ms,
+    );
+  }
+
+  /** The first call (arrived or arriving) for the ip. */
+  callFor(ip: string, ms = 5000): Promise<ManagerCall> {
+    return this.arrived.until(
+      () => this.calls.find((c) => c.ip === ip),
+      () => `a manager call for ${ip} (calls for: ${this.calls.map((c) => c.ip).join(', ')})`,
+      ms,
+    );
+  }
+
   /** Calls per idempotency key. */
   keys(): string[] {
     return this.calls.map((c) => c.key ?? '');
@@ -76,9 +97,11 @@ export class FakeManager {
     this.calls.push(call);
     const mode = this.mode;
     this.onCall?.(call);
-    if (mode.kind === 'blackhole') return;
-    res.writeHead(mode.status, mode.headers ?? {});
-    res.end(mode.body ?? '');
+    if (mode.kind !== 'blackhole') {
+      res.writeHead(mode.status, mode.headers ?? {});
+      res.end(mode.body ?? '');
+    }
+    this.arrived.notify();
   }
 }
 

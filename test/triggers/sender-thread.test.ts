@@ -68,7 +68,7 @@ describe('ThreadedSender: trigger calls on a worker thread', () => {
       const calls = [1, 2].map((i) =>
         sender.send(basicCall({ ip: `10.0.0.${i}`, key: `k${i}` }), shutdown.signal),
       );
-      await eventually(() => m.calls.length === 2);
+      await m.called(2);
       shutdown.abort();
       for (const r of await Promise.all(calls)) {
         assert.deepEqual(r, { kind: 'error', error: 'aborted: the server is shutting down' });
@@ -115,7 +115,7 @@ describe('ThreadedSender: trigger calls on a worker thread', () => {
     const sender = new ThreadedSender({ managerUrl: m.url, timeoutMs: 30_000, connections: 2 });
     try {
       const held = sender.send(basicCall({ ip: '10.0.0.1', key: 'k1' }));
-      await eventually(() => m.calls.length === 1);
+      await m.called(1);
       await sender.terminateThreadForTest();
       const r = await held;
       assert.ok(r.kind === 'error', `an error result, got ${r.kind}`);

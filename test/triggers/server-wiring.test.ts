@@ -12,7 +12,7 @@ import { after, describe, it } from 'node:test';
 import { loadServeConfig } from '../../src/config.js';
 import { startServer } from '../../src/server.js';
 import { tempDir } from '../helpers.js';
-import { waitFor } from './setup.js';
+import { Signal } from '../signal.js';
 
 const SECRET = 'wiring-secret-0123456789abcdef';
 
@@ -22,12 +22,14 @@ describe('ztp serve with a json, signed manager call', () => {
 
   it('POSTs the device with its name to the filled template, signed, and times the call', async () => {
     const received: { url: string; headers: IncomingHttpHeaders; body: string }[] = [];
+    const arrived = new Signal();
     const manager = createServer((req, res) => {
       let body = '';
       req.setEncoding('utf8').on('data', (c: string) => (body += c));
       req.on('end', () => {
         received.push({ url: req.url ?? '', headers: req.headers, body });
         res.end();
+        arrived.notify();
       });
     });
     await new Promise<void>((r) => manager.listen(0, '127.0.0.1', r));
@@ -59,7 +61,7 @@ describe('ztp serve with a json, signed manager call', () => {
         body: JSON.stringify({ ip: '10.0.0.10', name: 'core sw/1', userdata: 'u' }),
       });
       assert.equal(res.status, 201);
-      const call = await waitFor(() => received[0], 10_000, 'the manager call');
+      const call = await arrived.until(() => received[0], 'the manager call', 10_000);
       assert.equal(call.url, '/ztp/core%20sw%2F1');
       const event = JSON.parse(call.body) as { type: string; device: Record<string, unknown> };
       assert.equal(event.type, 'registered');
@@ -72,10 +74,13 @@ describe('ztp serve with a json, signed manager call', () => {
         .update(`${t!.slice(2)}.POST ${call.url}.${call.body}`)
         .digest('hex');
       assert.equal(v1, `v1=${mac}`);
-      const metrics = await waitFor(async () => {
-        const text = await (await fetch(`${server.url}/metrics`)).text();
-        return text.includes('ztp_manager_call_duration_seconds_count{result="2xx"} 1\n') && text;
-      });
+      // Stopping the dispatcher waits for the call in flight to end: it has been timed by then.
+      await server.dispatcher!.stop(10_000);
+      const metrics = await (await fetch(`${server.url}/metrics`)).text();
+      assert.ok(
+        metrics.includes('ztp_manager_call_duration_seconds_count{result="2xx"} 1\n'),
+        metrics,
+      );
       assert.ok(!metrics.includes(SECRET));
     } finally {
       await server.close();

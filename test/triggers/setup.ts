@@ -8,6 +8,7 @@ import { basicCall } from '../../src/triggers/manager-call.js';
 import type { ManagerClientOptions } from '../../src/triggers/manager-client.js';
 import { openTriggerSender, type ClosableTriggerSender } from '../../src/triggers/sender.js';
 import { eventually, json, testApp, type TestApp } from '../helpers.js';
+import { Signal } from '../signal.js';
 import { FakeManager } from './fake-manager.js';
 
 /** Polls until `check` gives a value (not undefined/null/false); throws after `ms`. */
@@ -51,12 +52,28 @@ export interface Harness {
   logs: LogLine[];
   /** Trigger objects of every 'trigger' event, in order. */
   events: Trigger[];
+  /**
+   * The `nth` trigger event (counting from 1) that `match` accepts (a test, or members to equal),
+   * once it is published: a dispatcher's outcome is in the outbox by then.
+   */
+  published(match: TriggerMatch, nth?: number, ms?: number): Promise<Trigger>;
+  /** The first log line whose message starts with `msg`, once it is logged. */
+  logged(msg: string, ms?: number): Promise<LogLine>;
   /** PUT /ztp/register/{id}; returns the status. */
   register(id: string, ip: string): Promise<number>;
   /** GET /ztp/mng/{id} → trigger member. */
   trigger(id: string): Promise<TriggerView | null>;
   close(): Promise<void>;
 }
+
+export type TriggerMatch =
+  Partial<Pick<Trigger, 'deviceId' | 'ip' | 'state'>> | ((event: Trigger) => boolean);
+
+/** A failed attempt of the device's trigger, rescheduled (not the enqueue's pending event). */
+export const retried =
+  (deviceId: string) =>
+  (e: Trigger): boolean =>
+    e.deviceId === deviceId && e.state === 'pending' && e.lastError !== null;
 
 export type HarnessOptions = Partial<
   Omit<DispatcherOptions, 'outbox' | 'sender' | 'events' | 'logger'>
@@ -107,15 +124,19 @@ export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
     await client.send(basicCall({ key: 'warm-up', ip: '192.0.2.1' }));
     manager.calls.length = 0;
   }
+  const changed = new Signal();
   const logs: LogLine[] = [];
   const log =
     (level: LogLine['level']) =>
     (obj: object, msg: string): void => {
       logs.push({ level, obj: obj as Record<string, unknown>, msg });
+      changed.notify();
     };
   const events: Trigger[] = [];
   t.events.subscribe((e) => {
-    if (e.type === 'trigger') events.push(e.trigger);
+    if (e.type !== 'trigger') return;
+    events.push(e.trigger);
+    changed.notify();
   });
   const { client: _client, ...dispatcherOpts } = opts;
   const d = new Dispatcher({
@@ -143,6 +164,28 @@ export async function harness(opts: HarnessOptions = {}): Promise<Harness> {
     client,
     logs,
     events,
+    published(match, nth = 1, ms = 5000) {
+      const accepts =
+        typeof match === 'function'
+          ? match
+          : (e: Trigger) =>
+              Object.entries(match).every(([k, v]) => e[k as keyof typeof match] === v);
+      const matches = () => events.filter(accepts);
+      return changed.until(
+        () => matches()[nth - 1],
+        () =>
+          `trigger event #${nth} with ${typeof match === 'function' ? match.toString() : JSON.stringify(match)} ` +
+          `(${matches().length} so far; all: ${events.map((e) => `${e.deviceId} ${e.ip} ${e.state}`).join(', ')})`,
+        ms,
+      );
+    },
+    logged(msg, ms = 5000) {
+      return changed.until(
+        () => logs.find((l) => l.msg.startsWith(msg)),
+        `the log line "${msg}…"`,
+        ms,
+      );
+    },
     async register(id, ip) {
       const res = await t.app.inject({
         method: 'PUT',

@@ -15,7 +15,8 @@ import { ManagerClient, type ManagerClientOptions } from '../../src/triggers/man
 import { ThreadedSender } from '../../src/triggers/sender-thread.js';
 import { signatureHeader } from '../../src/triggers/signature.js';
 import type { DeviceService } from '../../src/devices/service.js';
-import { harness, waitFor } from './setup.js';
+import { Signal } from '../signal.js';
+import { harness, retried } from './setup.js';
 
 const SECRET_A = 'current-secret-0123456789abcdef';
 const SECRET_B = 'next-secret-fedcba9876543210';
@@ -30,9 +31,10 @@ interface Received {
   body: Buffer;
 }
 
-/** A manager that records every request whole and answers 200. */
+/** A manager that records every request whole and answers 200; called(n) awaits the nth. */
 async function recordingManager() {
   const received: Received[] = [];
+  const arrived = new Signal();
   const server = createHttpServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -44,6 +46,7 @@ async function recordingManager() {
         body: Buffer.concat(chunks),
       });
       res.end('ok');
+      arrived.notify();
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -51,6 +54,11 @@ async function recordingManager() {
   return {
     url,
     received,
+    called: (n: number, what: string) =>
+      arrived.until(
+        () => received.length >= n,
+        () => `${what} (${received.length} calls so far)`,
+      ),
     async close() {
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
@@ -244,6 +252,7 @@ describe('the example verifiers of docs/service-manager.md', () => {
 describe('the minimal manager of docs/service-manager.md', () => {
   const file = `${examples}manager.mjs`;
   const out: string[] = [];
+  const printed = new Signal();
   let url = '';
   let child: ReturnType<typeof spawn>;
   before(async () => {
@@ -251,11 +260,14 @@ describe('the minimal manager of docs/service-manager.md', () => {
       env: { ...process.env, PORT: '0', ZTP_MANAGER_SECRET: SECRET_B },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => out.push(...d.split('\n')));
-    const port = await waitFor(
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      out.push(...d.split('\n'));
+      printed.notify();
+    });
+    const port = await printed.until(
       () => out.map((l) => /listening on port (\d+)/.exec(l)?.[1]).find(Boolean),
-      10_000,
       'the manager to listen',
+      10_000,
     );
     url = `http://127.0.0.1:${port}`;
   });
@@ -284,7 +296,7 @@ describe('the minimal manager of docs/service-manager.md', () => {
       assert.equal(await status(json, device), 200, 'a retry is accepted…');
       assert.equal(await status(get, basicCall({ ip: '10.1.2.3', key: 'k-get' })), 200);
       assert.equal(await status(wrong, basicCall({ ip: '10.6.6.6', key: 'k-bad' })), 401);
-      await waitFor(() => out.some((l) => l.includes('10.1.2.3')), 5000, 'the get call acted on');
+      await printed.until(() => out.some((l) => l.includes('10.1.2.3')), 'the get call acted on');
       const acted = out.filter((l) => l.startsWith('provision'));
       assert.deepEqual(acted, [
         `provision 2001:db8::7 (registered, event ${device.key})`,
@@ -316,13 +328,13 @@ describe('the dispatcher builds informative calls', () => {
         payload: { ip: '10.0.0.2', name: 'leaf 2', userdata: 'rack=7' },
       });
       assert.equal(reg.statusCode, 201);
-      await waitFor(() => m.received.length === 1, 5000, 'the registration call');
+      await m.called(1, 'the registration call');
       const again = await h.t.app.inject({
         method: 'POST',
         url: '/ztp/mng/aa:bb:cc:dd:ee:02/trigger',
       });
       assert.equal(again.statusCode, 202);
-      await waitFor(() => m.received.length === 2, 5000, 'the manual trigger call');
+      await m.called(2, 'the manual trigger call');
       const events = m.received.map((r) => {
         assert.ok(recipeValid(SECRET_A, r));
         assert.equal(r.url, '/ztp/aa%3Abb%3Acc%3Add%3Aee%3A02');
@@ -365,14 +377,11 @@ describe('the dispatcher builds informative calls', () => {
     });
     try {
       assert.equal(await h.register('AA-BB-CC-DD-EE-03', '10.0.0.3'), 201);
-      const t = await waitFor(async () => {
-        const v = await h.trigger('aa:bb:cc:dd:ee:03');
-        return v?.lastError ? v : undefined;
-      });
+      const t = await h.published(retried('aa:bb:cc:dd:ee:03'));
       assert.match(t.lastError!, /could not read the device for the call: database down/);
       assert.equal(m.received.length, 0);
       failing = false;
-      await waitFor(() => m.received.length === 1, 5000, 'the call after the lookup recovers');
+      await m.called(1, 'the call after the lookup recovers');
       const body = JSON.parse(m.received[0]!.body.toString('utf8')) as {
         device: { name: unknown };
       };

@@ -11,26 +11,38 @@ import { loadServeConfig } from '../../src/config.js';
 import { startServer } from '../../src/server.js';
 import { tempDir } from '../helpers.js';
 import { createTestDatabase, skippedPgSuite, type PgTestDatabase } from '../pg-helpers.js';
-import { waitFor } from './setup.js';
+import { Signal } from '../signal.js';
 
 interface Received {
   url: string;
   event: { type: string; device: { id: string; ip: string; previous_ip: string | null } };
 }
 
-async function jsonManager(): Promise<{ url: string; received: Received[]; server: Server }> {
+interface JsonManager {
+  url: string;
+  received: Received[];
+  /** Resolves once the nth call has arrived. */
+  called(n: number, what: string): Promise<unknown>;
+  server: Server;
+}
+
+async function jsonManager(): Promise<JsonManager> {
   const received: Received[] = [];
+  const arrived = new Signal();
   const server = createServer((req, res) => {
     let body = '';
     req.setEncoding('utf8').on('data', (c: string) => (body += c));
     req.on('end', () => {
       received.push({ url: req.url ?? '', event: JSON.parse(body) as Received['event'] });
       res.end();
+      arrived.notify();
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook?was={previous_ip}`;
-  return { url, received, server };
+  const called = (n: number, what: string) =>
+    arrived.until(() => received.length >= n, `${what} (call #${n})`, 10_000);
+  return { url, received, called, server };
 }
 
 function serve(database: string, managerUrl: string, triggerOn: string) {
@@ -71,12 +83,12 @@ function suite(engine: string, database: () => string) {
         let server = await serve(database(), m.url, 'ip-change');
         try {
           await register(server.url, id, '10.0.0.1');
-          await waitFor(() => m.received.length === 1, 10_000, 'the first call');
+          await m.called(1, 'the first call');
           assert.equal(m.received[0]!.event.type, 'registered');
           assert.equal(m.received[0]!.event.device.previous_ip, null, 'a new device');
           assert.equal(m.received[0]!.url, '/hook?was=', 'an empty {previous_ip}');
           await register(server.url, id, '10.0.0.2');
-          await waitFor(() => m.received.length === 2, 10_000, 'the call for the new ip');
+          await m.called(2, 'the call for the new ip');
           assert.equal(m.received[1]!.event.device.previous_ip, '10.0.0.1');
           assert.equal(m.received[1]!.url, '/hook?was=10.0.0.1');
         } finally {
@@ -93,10 +105,10 @@ function suite(engine: string, database: () => string) {
           assert.equal(history.length, 3, 'the history still records it');
           const manual = await fetch(`${server.url}/ztp/mng/${id}/trigger`, { method: 'POST' });
           assert.equal(manual.status, 202);
-          await waitFor(() => m.received.length === 3, 10_000, 'the manual call');
+          await m.called(3, 'the manual call');
           assert.equal(m.received[2]!.event.type, 'retriggered');
           await register(server.url, id, '10.0.0.3');
-          await waitFor(() => m.received.length === 4, 10_000, 'the call for 10.0.0.3');
+          await m.called(4, 'the call for 10.0.0.3');
           assert.equal(m.received[3]!.event.device.previous_ip, '10.0.0.2');
         } finally {
           await server.close();
@@ -106,7 +118,7 @@ function suite(engine: string, database: () => string) {
         server = await serve(database(), m.url, 'every-registration');
         try {
           await register(server.url, id, '10.0.0.3');
-          await waitFor(() => m.received.length === 5, 10_000, 'the call for the same ip');
+          await m.called(5, 'the call for the same ip');
           assert.equal(m.received[4]!.event.device.previous_ip, '10.0.0.3');
           const listed = await triggers(server.url);
           assert.deepEqual(
