@@ -893,6 +893,8 @@ let streamAbort: AbortController | undefined;
 function onEvent(type: string, data: string): void {
   if (type === 'trigger') {
     const { trigger } = JSON.parse(data) as { trigger: TriggerEventData };
+    // A forwarded report (--report-forward) is not the device's trigger: nothing shown changes.
+    if (trigger.type === 'report') return;
     updateRowTrigger(trigger);
     if (state.detail?.id === trigger.deviceId)
       void loadDetail(trigger.deviceId).catch(() => undefined);
