@@ -248,14 +248,14 @@ describe('--report-forward configuration', () => {
   it('is refused without a manager URL, or on another origin than the manager', () => {
     assert.throws(
       config({ ZTP_REPORT_FORWARD: 'http://manager.example/reports' }),
-      (e: unknown) => e instanceof ConfigError && /needs --manager-url/.test(e.message),
+      (e: unknown) => e instanceof ConfigError && e.message.includes('needs --manager-url'),
     );
     assert.throws(
       config({
         ZTP_MANAGER_URL: 'http://manager.example',
         ZTP_REPORT_FORWARD: 'http://other.example/reports',
       }),
-      (e: unknown) => e instanceof ConfigError && /manager's origin/.test(e.message),
+      (e: unknown) => e instanceof ConfigError && e.message.includes("manager's origin"),
     );
     assert.equal(
       loadServeConfig([], {
