@@ -345,6 +345,7 @@ function renderPending(): void {
   const labels = [
     'Select',
     'Device id',
+    'Aliases',
     'Name',
     'IP',
     'Source address',
@@ -376,6 +377,8 @@ function renderPending(): void {
       [
         select,
         text('span', p.id, 'mono'),
+        // What its registrations carried: what rules match, and what approval gives it.
+        text('span', p.aliases.map((a) => `${a.type} ${a.value}`).join(', '), 'mono'),
         text('span', p.name),
         text('span', p.ip),
         text('span', p.source),
