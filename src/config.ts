@@ -7,7 +7,7 @@
  */
 import { parseArgs } from 'node:util';
 import { ConfigError } from './errors.js';
-import { parseManagerUrl } from './triggers/manager-url.js';
+import { parseManagerUrl, parseReportForwardUrl } from './triggers/manager-url.js';
 import { parseSecrets, type ManagerSecrets } from './triggers/signature.js';
 
 type Kind =
@@ -42,6 +42,7 @@ export interface ServeConfig {
   databaseConnectTimeout: number;
   managerUrl: string | undefined;
   managerFormat: 'get' | 'json';
+  reportForward: string | undefined;
   triggerOn: 'every-registration' | 'ip-change';
   managerSecretFile: string | undefined;
   managerSecret: ManagerSecrets | undefined;
@@ -159,6 +160,14 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
     choices: ['get', 'json'],
     default: 'get',
     help: "get: GET the URL (the seed's call). json: POST a JSON event (event_id, type, at, device) to the URL, nothing appended.",
+  },
+  {
+    key: 'reportForward',
+    flag: 'report-forward',
+    env: 'ZTP_REPORT_FORWARD',
+    kind: 'url',
+    default: undefined,
+    help: "Forward every accepted progress report to the manager: POST a JSON event (type report) to this URL, on --manager-url's origin, with the same placeholders; queued with the report and delivered like a trigger (retries, signature). Needs --manager-url. Unset: reports are not forwarded.",
   },
   {
     key: 'triggerOn',
@@ -567,7 +576,13 @@ function checkCombinations(c: ServeConfig): void {
     throw new ConfigError(
       '--instance-id: 1 to 128 letters, digits and . _ : - (lease tokens carry it)',
     );
-  if (c.managerUrl !== undefined) parseManagerUrl(c.managerUrl, c.managerFormat);
+  if (c.managerUrl !== undefined) {
+    const manager = parseManagerUrl(c.managerUrl, c.managerFormat);
+    if (c.reportForward !== undefined) parseReportForwardUrl(c.reportForward, manager);
+  } else if (c.reportForward !== undefined)
+    throw new ConfigError(
+      '--report-forward needs --manager-url: reports are forwarded to the manager by the trigger dispatcher',
+    );
   if (c.managerSecretFile !== undefined && c.managerSecret !== undefined)
     throw new ConfigError(
       'give the manager secret once: --manager-secret-file (ZTP_MANAGER_SECRET_FILE) or ZTP_MANAGER_SECRET, not both',

@@ -16,13 +16,14 @@ import { operatorFeatures } from './operator.js';
 import { loggerOptions } from './security/logging.js';
 import { setupSecurity } from './security/setup.js';
 import { openStores, type OpenedStores } from './stores.js';
-import { TokenAdmission } from './token-grants/admission.js';
+import { TokenAdmission, type DeviceOf } from './token-grants/admission.js';
 import { DeviceNotFoundError } from './errors.js';
 import { Dispatcher, validateTriggerTiming } from './triggers/dispatcher.js';
 import { callBuilder, needsDevice, type DescribeDevice } from './triggers/manager-call.js';
 import { parseManagerUrl } from './triggers/manager-url.js';
 import { readManagerSecretFile } from './triggers/secret-file.js';
 import { openTriggerSender } from './triggers/sender.js';
+import { TriggerQueue } from './triggers/queue.js';
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -86,11 +87,20 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
     historyLimit: config.historyLimit,
     events,
     dispatcher: () => dispatcher,
-    tokenAdmission: new TokenAdmission(stores.tokenGrants),
+    // A token bound to an alias names the device holding it (and one bound to its primary id,
+    // its aliases).
+    tokenAdmission: new TokenAdmission(stores.tokenGrants, deviceOf(stores)),
     admission: enrollment.admission,
   });
   enrollment.attach(service);
-  const reports = new ReportService(stores, service, { events });
+  // --report-forward: each report's forward is queued in the report's own transaction.
+  const reports = new ReportService(stores, service, {
+    events,
+    forward:
+      config.reportForward === undefined
+        ? undefined
+        : new TriggerQueue(stores.outbox, () => dispatcher),
+  });
   // Console at /, its data and live events under /ztp/mng/, /metrics (src/operator.ts).
   const operator = operatorFeatures({ service, reports, events, dispatcher: () => dispatcher });
   const app = await buildApp({
@@ -130,15 +140,23 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
       : await openTriggerSender(config.triggerSender, {
           managerUrl: config.managerUrl,
           format: config.managerFormat,
+          reportForwardUrl: config.reportForward,
           secrets: secrets?.reveal(),
           timeoutMs: config.triggerTimeout,
           connections: config.triggerConcurrency,
         });
-  // Name and userdata for the json form and {name}, read at call time from the registry.
-  const describeDevice: DescribeDevice = async (id) => {
+  // Name and userdata for the json form and {name}, aliases for a forwarded report, read at call
+  // time from the registry.
+  const describeDevice: DescribeDevice = async (id, withAliases) => {
     try {
       const d = await service.get(id);
-      return { name: d.name, userdata: d.userdata, lastSeen: d.lastSeen };
+      const aliases = withAliases ? await stores.devices.aliases(d.id) : undefined;
+      return {
+        name: d.name,
+        userdata: d.userdata,
+        lastSeen: d.lastSeen,
+        aliases: aliases?.map((a) => a.value),
+      };
     } catch (e) {
       if (e instanceof DeviceNotFoundError) return undefined;
       throw e;
@@ -155,7 +173,11 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
       maxAgeMs: config.triggerMaxAge,
       retentionMs: config.triggerRetention,
       handOver: config.triggerHandOver === 'on',
-      buildCall: callBuilder(describeDevice, needsDevice(config.managerFormat, target)),
+      buildCall: callBuilder(
+        describeDevice,
+        needsDevice(config.managerFormat, target),
+        config.reportForward !== undefined,
+      ),
       onCall: (seconds, result) => operator.metrics.observeManagerCall(seconds, result),
     });
   }
@@ -236,4 +258,16 @@ export function instanceIdOf(config: ServeConfig): string | undefined {
 /** Never log a database password. */
 export function redactDatabase(database: string): string {
   return database.replace(/(\/\/[^:/@]*:)[^@]*@/, '$1***@');
+}
+
+/** The device an id or alias names, for bound tokens (token-grants/admission.ts). */
+export function deviceOf(stores: Pick<OpenedStores, 'devices'>): DeviceOf {
+  return async (idOrAlias) => {
+    try {
+      return (await stores.devices.get(idOrAlias)).id;
+    } catch (e) {
+      if (e instanceof DeviceNotFoundError) return undefined;
+      throw e;
+    }
+  };
 }

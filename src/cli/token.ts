@@ -32,7 +32,9 @@ create  prints a new random token (first line; it is shown only once, give it to
 hash    prints the tokens-file line of an existing token read from standard input.
 
 Restrictions (device tokens; --expires any token):
-  --bind-id <id>     registers only this device (a MAC in any notation, or another id)
+  --bind-id <id>     registers only this device: its id or one of its aliases (a MAC in
+                     any notation, a serial, or another id); any id or alias of it then
+                     registers, and a new device only by this value or as its alias
   --enroll           an enrollment token: creates new devices, then registers only those
   --uses <n>         with --enroll: enrols at most n devices (1 = single use per device)
   --expires <when>   refused (401) from then on: an ISO time with offset

@@ -25,7 +25,7 @@ import {
   validateName,
   validateUserdata,
 } from '../devices/identity.js';
-import { CSV_MAX_BYTES, parseEnrollmentCsv } from '../enrollment/csv.js';
+import { CSV_MAX_BYTES, parseEnrollmentCsv, type EnrolledRow } from '../enrollment/csv.js';
 import { ConfigError, DeviceNotFoundError, ZtpError } from '../errors.js';
 import { refuseLoneSurrogates } from '../unicode.js';
 import { openDatabase } from '../db/open.js';
@@ -334,38 +334,68 @@ export async function importEnrollmentCsv(
   const parsed = parseEnrollmentCsv(text);
   const report: CsvImportReport = { created: 0, present: 0, bad: parsed.bad };
   if (parsed.bad.length > 0) return report;
-  for (let i = 0; i < parsed.rows.length; i += IMPORT_CONCURRENCY) {
-    await Promise.all(
-      parsed.rows.slice(i, i + IMPORT_CONCURRENCY).map(async ({ id, name }) => {
-        try {
-          await store.get(id);
-          report.present++;
-          return;
-        } catch (e) {
-          if (!(e instanceof DeviceNotFoundError)) throw e;
-        }
-        // Never registered: no ip until its first registration, registrations 0.
-        await store.importDevice(
-          {
-            id,
-            ip: '',
-            name,
-            userdata: '',
-            firstSeen: now,
-            lastSeen: now,
-            updatedAt: now,
-            registrations: 0,
-            lastSource: '',
-            pinned: { name: false, userdata: false },
-            reported: { name: null, userdata: null },
-          },
-          [],
-        );
-        report.created++;
-      }),
-    );
+  // First every row is checked against the database, so that a serial or MAC another device
+  // holds is a bad row and nothing is imported (all or nothing), as for a bad line of the file.
+  const fresh: EnrolledRow[] = [];
+  await inBatches(parsed.rows, async (row) => {
+    if ((await holderOf(store, row.id)) !== undefined) {
+      report.present++;
+      return;
+    }
+    for (const alias of row.aliases) {
+      const holder = await holderOf(store, alias.value);
+      if (holder !== undefined) {
+        report.bad.push({
+          row: row.row,
+          reason: `${alias.type} '${alias.value}' is already device '${holder}' (its id or an alias)`,
+        });
+        return;
+      }
+    }
+    fresh.push(row);
+  });
+  if (report.bad.length > 0) {
+    report.bad.sort((a, b) => a.row - b.row);
+    report.present = 0;
+    return report;
   }
+  await inBatches(fresh, async ({ id, name, aliases }) => {
+    // Never registered: no ip until its first registration, registrations 0.
+    await store.importDevice(
+      {
+        id,
+        ip: '',
+        name,
+        userdata: '',
+        firstSeen: now,
+        lastSeen: now,
+        updatedAt: now,
+        registrations: 0,
+        lastSource: '',
+        pinned: { name: false, userdata: false },
+        reported: { name: null, userdata: null },
+      },
+      [],
+      aliases,
+    );
+    report.created++;
+  });
   return report;
+}
+
+async function inBatches<T>(items: readonly T[], each: (item: T) => Promise<void>): Promise<void> {
+  for (let i = 0; i < items.length; i += IMPORT_CONCURRENCY)
+    await Promise.all(items.slice(i, i + IMPORT_CONCURRENCY).map(each));
+}
+
+/** The primary id of the device with this id or alias, if any. */
+async function holderOf(store: TransferStore, idOrAlias: string): Promise<string | undefined> {
+  try {
+    return (await store.get(idOrAlias)).id;
+  } catch (e) {
+    if (e instanceof DeviceNotFoundError) return undefined;
+    throw e;
+  }
 }
 
 async function readAll(input: Readable, limit: number): Promise<string> {
@@ -397,7 +427,8 @@ id), creating the database (or its schema) if needed. Each line is validated lik
 standard error and skipped. Exit status 1 when any line was not imported.
 
 --csv: enrolls devices for --enrollment allowlist (docs/enrollment.md): rows id,serial,macs,name
-(an optional header row names them; macs separated by spaces or ';'). All or nothing: every bad
+(an optional header row names them; macs separated by spaces or ';'; a serial or MAC other than
+the id becomes an alias, by which the device may register). All or nothing: every bad
 row is reported as 'row N: reason' and nothing is imported (exit status 1). A device that exists
 already is left as it is.
 

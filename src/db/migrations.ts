@@ -156,6 +156,18 @@ CREATE TABLE reports (
   PRIMARY KEY (device_id, seq))${tableOptions};`;
 }
 
+/**
+ * Migration 10. triggers.report_type/report_message: the progress report a `report` trigger
+ * forwards (--report-forward). enrollment_pending.aliases: the aliases of a pending
+ * registration (a JSON array of {type, value}), which rules match and approval keeps.
+ */
+function forwardsAndPendingAliases(text: string): string {
+  return `
+ALTER TABLE triggers ADD COLUMN report_type ${text};
+ALTER TABLE triggers ADD COLUMN report_message ${text};
+ALTER TABLE enrollment_pending ADD COLUMN aliases ${text} NOT NULL DEFAULT '[]';`;
+}
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -227,6 +239,13 @@ CREATE TABLE enrollment_rejected (${byteOrder(rejectedColumns)});`,
       "devices' progress reports (POST /ztp/report/{id}): the newest of each device, by device and seq",
     sqlite: reports('TEXT', ' WITHOUT ROWID'),
     postgres: reports('TEXT COLLATE "C"', ''),
+  },
+  {
+    version: 10,
+    description:
+      'progress reports forwarded to the manager (--report-forward) as triggers of their own type, and the aliases of a pending registration',
+    sqlite: forwardsAndPendingAliases('TEXT'),
+    postgres: forwardsAndPendingAliases('TEXT COLLATE "C"'),
   },
 ];
 

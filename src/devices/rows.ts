@@ -51,9 +51,17 @@ export function deviceFromRow(r: DeviceRow): Device {
   };
 }
 
-/** A trigger's columns as sql.ts withLatestTriggerSql selects them (no lease token: readers never see it). */
+/**
+ * A trigger's columns as sql.ts withLatestTriggerSql selects them (no lease token: readers never
+ * see it; no forwarded report: a device's latest trigger is never one).
+ */
 type JoinedTriggerColumns = {
-  [K in Exclude<keyof TriggerRow, 'lease_token'> as `trigger_${K}`]: TriggerRow[K];
+  [
+    K in Exclude<
+      keyof TriggerRow,
+      'lease_token' | 'report_type' | 'report_message'
+    > as `trigger_${K}`
+  ]: TriggerRow[K];
 };
 
 /** A device row joined with its latest trigger; the trigger's columns are NULL without one. */
@@ -69,6 +77,8 @@ export function deviceWithTriggerFromRow(r: DeviceWithTriggerRow): DeviceWithLat
       ip: r.trigger_ip,
       type: r.trigger_type,
       previous_ip: r.trigger_previous_ip,
+      report_type: null,
+      report_message: null,
       key: r.trigger_key,
       state: r.trigger_state,
       attempts: r.trigger_attempts,

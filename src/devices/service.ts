@@ -79,7 +79,16 @@ export interface EditInput {
  * that a device is never enrolled without being counted. Built by src/token-grants/.
  */
 export interface RegistrationAdmission {
-  admit(scope: DeviceScope, id: string, at: number): Promise<Step<unknown> | undefined>;
+  /**
+   * `id`: the registering device's primary id (the id it registers by when it is unknown);
+   * `claimed`: the values of the aliases its registration carries.
+   */
+  admit(
+    scope: DeviceScope,
+    id: string,
+    at: number,
+    claimed: readonly string[],
+  ): Promise<Step<unknown> | undefined>;
 }
 
 export interface ServiceOptions {
@@ -170,7 +179,8 @@ export class DeviceService {
     // Steps of other features that must commit with the registration, and run first.
     const before: Step<unknown>[] = [];
     if (principal?.scope) {
-      const granted = await this.admitToken(principal.scope, id, reg.at);
+      const claimed = fields.aliases.map((a) => a.value);
+      const granted = await this.admitToken(principal.scope, id, reg.at, claimed);
       if (granted) before.push(granted);
     }
     const admission = this.opts.admission;
@@ -217,13 +227,14 @@ export class DeviceService {
     scope: DeviceScope,
     id: string,
     at: number,
+    claimed: readonly string[],
   ): Promise<Step<unknown> | undefined> {
     if (!this.opts.tokenAdmission)
       throw new ZtpError(
         'forbidden',
         `token '${scope.name}' is restricted to some devices and this server cannot check that`,
       );
-    return this.opts.tokenAdmission.admit(scope, id, at);
+    return this.opts.tokenAdmission.admit(scope, id, at, claimed);
   }
 
   private async known(id: string): Promise<boolean> {

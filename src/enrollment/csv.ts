@@ -4,13 +4,21 @@
  * naming exactly those columns is a header. Fields may be double-quoted ("" is a quote inside
  * one); `macs` holds MAC addresses separated by spaces or semicolons.
  *
- * `id` may be empty: the serial is then the id, or else the one MAC. Until device aliases exist
- * (issue 18) a device is known by its id alone, so a serial or MAC that differs from the id is
- * refused rather than silently dropped.
+ * `id` may be empty: the serial is then the id, or else the one MAC. A serial or MAC that differs
+ * from the id becomes one of the device's aliases (a `serial` or `mac` alias), so the device is
+ * found, and admitted in allowlist mode, when it registers by any of them. A value may name one
+ * device only: the same serial or MAC on two rows, or as another row's id, is a bad row.
  *
  * All or nothing: every bad row is reported and then nothing is imported.
  */
-import { canonicalMac, normaliseId, validateName } from '../devices/identity.js';
+import {
+  ALIASES_PER_DEVICE_MAX,
+  canonicalMac,
+  normaliseAlias,
+  normaliseId,
+  validateName,
+} from '../devices/identity.js';
+import type { Alias } from '../devices/store.js';
 import { ZtpError } from '../errors.js';
 import { refuseLoneSurrogates } from '../unicode.js';
 
@@ -23,6 +31,8 @@ export interface EnrolledRow {
   row: number;
   id: string;
   name: string;
+  /** Its serial and MACs that differ from its id. */
+  aliases: Alias[];
 }
 
 export interface CsvReport {
@@ -67,7 +77,7 @@ function fields(line: string): string[] {
   }
 }
 
-function parseRow(line: string): { id: string; name: string } {
+function parseRow(line: string): Omit<EnrolledRow, 'row'> {
   const f = fields(line);
   if (f.length !== CSV_COLUMNS.length)
     throw new RowError(
@@ -87,16 +97,16 @@ function parseRow(line: string): { id: string; name: string } {
     else throw new RowError('no id: give an id, a serial or one MAC address');
   }
   const id = normaliseId(idText);
-  if (serial !== '' && serial !== id)
-    throw new RowError(
-      `serial '${serial}' differs from id '${id}': this build knows a device by its id only (device aliases are issue 18); use the serial as the id or leave the id empty`,
-    );
-  const other = canonical.find((m) => m !== id);
-  if (other !== undefined)
-    throw new RowError(
-      `MAC '${other}' differs from id '${id}': this build knows a device by its id only (device aliases are issue 18)`,
-    );
-  return { id, name: validateName(rawName) };
+  const aliases = new Map<string, Alias>();
+  if (serial !== '' && serial !== id) {
+    const alias = normaliseAlias('serial', serial);
+    if (alias.value !== id) aliases.set(alias.value, alias);
+  }
+  for (const mac of canonical)
+    if (mac !== id && !aliases.has(mac)) aliases.set(mac, { type: 'mac', value: mac });
+  if (aliases.size > ALIASES_PER_DEVICE_MAX)
+    throw new RowError(`${aliases.size} aliases; a device holds at most ${ALIASES_PER_DEVICE_MAX}`);
+  return { id, name: validateName(rawName), aliases: [...aliases.values()] };
 }
 
 /** Parses the whole file: the good rows and every bad one with its reason. */
@@ -110,9 +120,12 @@ export function parseEnrollmentCsv(text: string): CsvReport {
     try {
       refuseLoneSurrogates(line);
       const parsed = parseRow(line);
-      const first = seen.get(parsed.id);
-      if (first !== undefined) throw new RowError(`id '${parsed.id}' is already on row ${first}`);
-      seen.set(parsed.id, row);
+      // Ids and aliases share one namespace: each value names one device.
+      for (const value of [parsed.id, ...parsed.aliases.map((a) => a.value)]) {
+        const first = seen.get(value);
+        if (first !== undefined) throw new RowError(`'${value}' is already on row ${first}`);
+      }
+      for (const value of [parsed.id, ...parsed.aliases.map((a) => a.value)]) seen.set(value, row);
       report.rows.push({ row, ...parsed });
     } catch (e) {
       if (!(e instanceof RowError || e instanceof ZtpError)) throw e;

@@ -12,7 +12,7 @@ import type { Transactor } from '../db/unit-of-work.js';
 import type { Admission, AdmissionDecision } from '../devices/admission.js';
 import { canonicalMac, normaliseId } from '../devices/identity.js';
 import type { DeviceService, RegisterResult } from '../devices/service.js';
-import type { Registration } from '../devices/store.js';
+import type { Alias, Registration } from '../devices/store.js';
 import { ConfigError } from '../errors.js';
 import {
   DevicePendingError,
@@ -60,12 +60,20 @@ export function readRulesFile(path: string): RuleSet {
   return RuleSet.parse(text, path);
 }
 
-/** What a rule sees of a device: its id as a MAC or as a serial (aliases join with issue 18). */
-export function candidateOf(id: string, source: string): Candidate {
+/**
+ * What a rule sees of a device: its id as a MAC or as a serial, and the mac and serial aliases
+ * its registration carries (identity headers, a body's `aliases`); other alias types match no
+ * rule.
+ */
+export function candidateOf(id: string, source: string, aliases: readonly Alias[] = []): Candidate {
   const mac = canonicalMac(id);
-  return mac === undefined
-    ? { macs: [], serials: [id], source }
-    : { macs: [mac], serials: [], source };
+  const macs = mac === undefined ? [] : [mac];
+  const serials = mac === undefined ? [id] : [];
+  for (const a of aliases) {
+    if (a.type === 'mac') macs.push(a.value);
+    else if (a.type === 'serial') serials.push(a.value);
+  }
+  return { macs, serials, source };
 }
 
 export class EnrollmentService implements Admission {
@@ -110,7 +118,7 @@ export class EnrollmentService implements Admission {
   async admit(reg: Registration): Promise<AdmissionDecision> {
     // An admin's rejection wins over every rule.
     if ((await this.store.getRejected(reg.id)) !== undefined) throw new DeviceRejectedError(reg.id);
-    const rule = this.rules.match(candidateOf(reg.id, reg.source));
+    const rule = this.rules.match(candidateOf(reg.id, reg.source, reg.aliases));
     if (this.mode === 'allowlist') {
       if (rule === undefined) throw new NotEnrolledError(reg.id);
       return { accept: true, steps: [] };
@@ -118,7 +126,15 @@ export class EnrollmentService implements Admission {
     // A rule accepts it: registered at once, and a pending row it may have is removed with it.
     if (rule !== undefined) return { accept: true, steps: [this.store.dropStep(reg.id)] };
     const [{ pending }] = await this.db.commit(reg.id, [
-      this.store.pendStep({ ...reg, name: reg.name ?? '', userdata: reg.userdata ?? '' }),
+      this.store.pendStep({
+        id: reg.id,
+        ip: reg.ip,
+        name: reg.name ?? '',
+        userdata: reg.userdata ?? '',
+        source: reg.source,
+        aliases: reg.aliases ?? [],
+        at: reg.at,
+      }),
     ]);
     return {
       accept: false,
@@ -152,6 +168,7 @@ export class EnrollmentService implements Admission {
       name: pending.name,
       userdata: pending.userdata,
       source: pending.source,
+      aliases: pending.aliases,
       at: this.now(),
     };
     // takeStep fails (and nothing is registered) when a concurrent approval took it first.
@@ -176,7 +193,7 @@ export class EnrollmentService implements Admission {
     const rows = await this.store.listPending(after, limit);
     return rows.map((device) => ({
       device,
-      rule: this.rules.match(candidateOf(device.id, device.source)),
+      rule: this.rules.match(candidateOf(device.id, device.source, device.aliases)),
     }));
   }
 

@@ -10,12 +10,21 @@ import {
   NotPendingError,
   NotRejectedError,
 } from './errors.js';
-import { pendingFromRow, rejectedFromRow, type PendingRow, type RejectedRow } from './rows.js';
-import type {
-  EnrollmentStore,
-  PendingDevice,
-  PendingRegistration,
-  RejectedDevice,
+import { ALIASES_PER_DEVICE_MAX } from '../devices/identity.js';
+import {
+  aliasesColumn,
+  aliasesFromColumn,
+  pendingFromRow,
+  rejectedFromRow,
+  type PendingRow,
+  type RejectedRow,
+} from './rows.js';
+import {
+  mergePendingAliases,
+  type EnrollmentStore,
+  type PendingDevice,
+  type PendingRegistration,
+  type RejectedDevice,
 } from './store.js';
 
 const DELETE_PENDING = 'DELETE FROM enrollment_pending WHERE id = $1 RETURNING *';
@@ -36,13 +45,24 @@ export class PostgresEnrollmentStore implements EnrollmentStore {
     refuseNul(reg.id, reg.ip, reg.name, reg.userdata, reg.source);
     return step(async (c) => {
       if (await rejected(c, reg.id)) throw new DeviceRejectedError(reg.id);
+      const kept = await c.query(
+        'SELECT aliases FROM enrollment_pending WHERE id = $1 FOR UPDATE',
+        [reg.id],
+      );
+      const old = kept.rows[0] as { aliases: string } | undefined;
+      const aliases = mergePendingAliases(
+        old ? aliasesFromColumn(old.aliases) : [],
+        reg.aliases,
+        ALIASES_PER_DEVICE_MAX,
+      );
       const { rows } = await c.query(
-        `INSERT INTO enrollment_pending AS p (id, ip, name, userdata, source, first_seen, last_seen, registrations)
-         VALUES ($1, $2, $3, $4, $5, $6, $6, 1)
+        `INSERT INTO enrollment_pending AS p (id, ip, name, userdata, source, aliases, first_seen, last_seen, registrations)
+         VALUES ($1, $2, $3, $4, $5, $7, $6, $6, 1)
          ON CONFLICT (id) DO UPDATE SET ip = EXCLUDED.ip, name = EXCLUDED.name, userdata = EXCLUDED.userdata,
-           source = EXCLUDED.source, last_seen = EXCLUDED.last_seen, registrations = p.registrations + 1
+           source = EXCLUDED.source, aliases = EXCLUDED.aliases, last_seen = EXCLUDED.last_seen,
+           registrations = p.registrations + 1
          RETURNING p.*, (p.xmax = 0) AS created`,
-        [reg.id, reg.ip, reg.name, reg.userdata, reg.source, reg.at],
+        [reg.id, reg.ip, reg.name, reg.userdata, reg.source, reg.at, aliasesColumn(aliases)],
       );
       const row = rows[0] as PendingRow & { created: boolean };
       return { created: row.created, pending: pendingFromRow(row) };

@@ -7,20 +7,29 @@ import {
   NotPendingError,
   NotRejectedError,
 } from './errors.js';
-import { pendingFromRow, rejectedFromRow, type PendingRow, type RejectedRow } from './rows.js';
-import type {
-  EnrollmentStore,
-  PendingDevice,
-  PendingRegistration,
-  RejectedDevice,
+import { ALIASES_PER_DEVICE_MAX } from '../devices/identity.js';
+import {
+  aliasesColumn,
+  aliasesFromColumn,
+  pendingFromRow,
+  rejectedFromRow,
+  type PendingRow,
+  type RejectedRow,
+} from './rows.js';
+import {
+  mergePendingAliases,
+  type EnrollmentStore,
+  type PendingDevice,
+  type PendingRegistration,
+  type RejectedDevice,
 } from './store.js';
 
 const GET_PENDING = 'SELECT * FROM enrollment_pending WHERE id = ?';
 const GET_REJECTED = 'SELECT * FROM enrollment_rejected WHERE id = ?';
 const UPDATE_PENDING = `UPDATE enrollment_pending SET ip = @ip, name = @name, userdata = @userdata, source = @source,
-  last_seen = @at, registrations = registrations + 1 WHERE id = @id RETURNING *`;
-const INSERT_PENDING = `INSERT INTO enrollment_pending (id, ip, name, userdata, source, first_seen, last_seen, registrations)
-  VALUES (@id, @ip, @name, @userdata, @source, @at, @at, 1) RETURNING *`;
+  aliases = @aliases, last_seen = @at, registrations = registrations + 1 WHERE id = @id RETURNING *`;
+const INSERT_PENDING = `INSERT INTO enrollment_pending (id, ip, name, userdata, source, aliases, first_seen, last_seen, registrations)
+  VALUES (@id, @ip, @name, @userdata, @source, @aliases, @at, @at, 1) RETURNING *`;
 const DELETE_PENDING = 'DELETE FROM enrollment_pending WHERE id = ? RETURNING *';
 const INSERT_REJECTED =
   'INSERT INTO enrollment_rejected (id, at, ip, source) VALUES (?, ?, ?, ?) RETURNING *';
@@ -36,8 +45,23 @@ export class SqliteEnrollmentStore implements EnrollmentStore {
     return this.db.step(() => {
       if (this.db.statement(GET_REJECTED).get(reg.id) !== undefined)
         throw new DeviceRejectedError(reg.id);
-      const updated = this.db.statement<PendingRow>(UPDATE_PENDING).get(reg);
-      const row = updated ?? this.db.statement<PendingRow>(INSERT_PENDING).get(reg)!;
+      const old = this.db.statement<PendingRow>(GET_PENDING).get(reg.id);
+      const aliases = mergePendingAliases(
+        old ? aliasesFromColumn(old.aliases) : [],
+        reg.aliases,
+        ALIASES_PER_DEVICE_MAX,
+      );
+      const params = {
+        id: reg.id,
+        ip: reg.ip,
+        name: reg.name,
+        userdata: reg.userdata,
+        source: reg.source,
+        at: reg.at,
+        aliases: aliasesColumn(aliases),
+      };
+      const updated = old && this.db.statement<PendingRow>(UPDATE_PENDING).get(params);
+      const row = updated ?? this.db.statement<PendingRow>(INSERT_PENDING).get(params)!;
       return { created: updated === undefined, pending: pendingFromRow(row) };
     });
   }

@@ -9,6 +9,7 @@
  * trigger step, committed together by the enrollment service.
  */
 import type { Step } from '../db/unit-of-work.js';
+import type { Alias } from '../devices/store.js';
 
 /** A registration waiting for approval: the latest one's fields and when it was first/last seen. */
 export interface PendingDevice {
@@ -18,6 +19,11 @@ export interface PendingDevice {
   userdata: string;
   /** Address the latest registration came from ('' when unknown). */
   source: string;
+  /**
+   * The aliases its registrations carried (identity headers, a body's `aliases`), newest first:
+   * rules match them and approval gives them to the device.
+   */
+  aliases: Alias[];
   firstSeen: number;
   lastSeen: number;
   registrations: number;
@@ -29,6 +35,7 @@ export interface PendingRegistration {
   name: string;
   userdata: string;
   source: string;
+  aliases: readonly Alias[];
   at: number;
 }
 
@@ -45,8 +52,9 @@ export interface RejectedDevice {
 /** One implementation per engine: store-sqlite.ts, store-postgres.ts (and a fake in test/fakes/). */
 export interface EnrollmentStore {
   /**
-   * Upserts the pending registration (re-registrations update it and count); throws
-   * DeviceRejectedError when the id is rejected.
+   * Upserts the pending registration (re-registrations update it and count, and add their
+   * aliases to those kept: mergePendingAliases); throws DeviceRejectedError when the id is
+   * rejected.
    */
   pendStep(reg: PendingRegistration): Step<{ created: boolean; pending: PendingDevice }>;
   /** Removes and returns the pending registration; throws NotPendingError when there is none. */
@@ -66,4 +74,19 @@ export interface EnrollmentStore {
   listPending(after: string | undefined, limit: number): Promise<PendingDevice[]>;
   countPending(): Promise<number>;
   listRejected(after: string | undefined, limit: number): Promise<RejectedDevice[]>;
+}
+
+/**
+ * The aliases a pending device keeps: the new registration's, then the ones kept before that it
+ * did not repeat, at most ALIASES_PER_DEVICE_MAX (the oldest dropped), so that its approval can
+ * give them all to the device.
+ */
+export function mergePendingAliases(
+  kept: readonly Alias[],
+  added: readonly Alias[],
+  max: number,
+): Alias[] {
+  const byValue = new Map<string, Alias>();
+  for (const a of [...added, ...kept]) if (!byValue.has(a.value)) byValue.set(a.value, a);
+  return [...byValue.values()].slice(0, max);
 }

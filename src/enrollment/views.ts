@@ -16,6 +16,9 @@ export const PendingView = Type.Object({
   name: Type.String(),
   userdata: Type.String(),
   source: Type.String({ description: 'Address the latest registration came from' }),
+  aliases: Type.Array(Type.Object({ type: Type.String(), value: Type.String() }), {
+    description: 'Aliases its registrations carried (newest first); approval gives them to it',
+  }),
   firstSeen: Timestamp,
   lastSeen: Timestamp,
   registrations: Type.Integer(),
@@ -50,6 +53,7 @@ export function pendingView(d: PendingDevice, rule: ShownRule | undefined): Pend
     name: d.name,
     userdata: d.userdata,
     source: d.source,
+    aliases: d.aliases.map((a) => ({ type: a.type, value: a.value })),
     firstSeen: iso(d.firstSeen),
     lastSeen: iso(d.lastSeen),
     registrations: d.registrations,

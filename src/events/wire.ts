@@ -22,6 +22,8 @@ export interface TriggerEventData {
   id: number;
   deviceId: string;
   ip: string;
+  /** registered, retriggered, approved, or report (a forwarded report: not the device's trigger). */
+  type: string;
   state: Trigger['state'];
   attempts: number;
   createdAt: string;
@@ -64,6 +66,7 @@ export function triggerEventData(t: Trigger): TriggerEventData {
     id: t.id,
     deviceId: t.deviceId,
     ip: t.ip,
+    type: t.type,
     state: t.state,
     attempts: t.attempts,
     createdAt: iso(t.createdAt),

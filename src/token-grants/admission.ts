@@ -10,13 +10,17 @@ import { ZtpError } from '../errors.js';
 import type { DeviceScope } from '../http/auth.js';
 import type { TokenGrantStore } from './store.js';
 
-/** Which device a (canonical) id names: its primary id, or undefined when none is known. */
-export type DeviceOf = (id: string) => Promise<string | undefined>;
+/**
+ * Which device a (canonical) id or alias names: its primary id, or undefined when no device is
+ * known by it.
+ */
+export type DeviceOf = (idOrAlias: string) => Promise<string | undefined>;
 
 /**
- * An id names only itself. The one seam for device aliases (issue 18): point the admission at
- * the device service's alias resolution, and a token bound to an alias accepts the device's
- * primary id and its other aliases (and one bound to the primary id, its aliases).
+ * An id names only itself (tests, and a server built without a registry to ask). The server
+ * gives the device store's alias resolution instead (server.ts), so that a token bound to an
+ * alias accepts the device's primary id and its other aliases, and one bound to the primary id
+ * its aliases.
  */
 export const idNamesItself: DeviceOf = (id) => Promise.resolve(id);
 
@@ -26,9 +30,14 @@ export class TokenAdmission implements RegistrationAdmission {
     private readonly deviceOf: DeviceOf = idNamesItself,
   ) {}
 
-  async admit(scope: DeviceScope, id: string, at: number): Promise<Step<unknown> | undefined> {
+  async admit(
+    scope: DeviceScope,
+    id: string,
+    at: number,
+    claimed: readonly string[] = [],
+  ): Promise<Step<unknown> | undefined> {
     if (scope.kind === 'bound') {
-      await this.checkBound(scope, id);
+      await this.checkBound(scope, id, claimed);
       return undefined;
     }
     return this.enrollments.enrolStep({
@@ -40,10 +49,26 @@ export class TokenAdmission implements RegistrationAdmission {
     });
   }
 
-  private async checkBound(scope: Extract<DeviceScope, { kind: 'bound' }>, id: string) {
+  /**
+   * `id`: the device registering (its primary id, or the id it registers by when it is not
+   * known); `claimed`: the aliases its registration carries. The bound value must name that
+   * device: be its primary id or one of its aliases; or, while no device is known by the bound
+   * value nor by `id`, be one of the aliases this first registration brings.
+   */
+  private async checkBound(
+    scope: Extract<DeviceScope, { kind: 'bound' }>,
+    id: string,
+    claimed: readonly string[],
+  ) {
     if (id === scope.id) return;
-    const [wanted, asked] = await Promise.all([this.deviceOf(scope.id), this.deviceOf(id)]);
-    if (wanted !== undefined && wanted === asked) return;
+    const wanted = await this.deviceOf(scope.id);
+    if (wanted !== undefined && wanted === id) return;
+    if (
+      wanted === undefined &&
+      claimed.includes(scope.id) &&
+      (await this.deviceOf(id)) === undefined
+    )
+      return;
     throw new ZtpError(
       'token_not_for_device',
       `token '${scope.name}' is bound to device '${scope.id}' and cannot register '${id}'`,

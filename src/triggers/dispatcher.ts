@@ -38,7 +38,7 @@ import {
   type AttemptResult,
   type RetryPolicy,
 } from './retry-policy.js';
-import { basicCall, type ManagerCall } from './manager-call.js';
+import { basicCall, UndeliverableCall, type ManagerCall } from './manager-call.js';
 
 export interface DispatcherLogger {
   debug(obj: object, msg: string): void;
@@ -74,7 +74,8 @@ export interface DispatcherOptions extends RetryPolicy {
   pruneIntervalMs?: number;
   /**
    * The call for a trigger (manager-call.ts callBuilder: the device looked up when the form needs
-   * it). Default: from the trigger alone. A rejection counts as a failed attempt (retried).
+   * it). Default: from the trigger alone. A rejection counts as a failed attempt (retried), but
+   * UndeliverableCall fails the trigger at once.
    */
   buildCall?: (t: Trigger) => Promise<ManagerCall>;
   /** Every call made, with its duration in seconds (the metrics' call duration histogram). */
@@ -452,6 +453,8 @@ export class Dispatcher {
       try {
         call = buildCall ? await buildCall(t) : basicCall(t);
       } catch (e) {
+        if (e instanceof UndeliverableCall)
+          return { kind: 'failed', at: this.now(), error: e.message };
         const error = `could not read the device for the call: ${e instanceof Error ? e.message : String(e)}`;
         return decide(t, { kind: 'error', error }, this.now(), this.policy, this.random);
       }

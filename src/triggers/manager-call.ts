@@ -3,7 +3,7 @@
  * and the HTTP request it becomes for the configured form (--manager-url, --manager-format,
  * the secrets). Pure but for the injected device lookup.
  */
-import type { Trigger, TriggerType } from './outbox.js';
+import type { ForwardedReport, Trigger, TriggerType } from './outbox.js';
 import type { ManagerFormat, ManagerTarget } from './manager-url.js';
 import { EVENT_ID_HEADER, SIGNATURE_HEADER, signatureHeader } from './signature.js';
 
@@ -30,7 +30,16 @@ export interface ManagerCall {
   /** When the event happened (the trigger's creation), ms since the epoch. */
   at: number;
   device: DeviceSnapshot;
+  /** The progress report a `report` call forwards (--report-forward); null otherwise. */
+  report: ForwardedReport | null;
 }
+
+/**
+ * A call that can never be made as configured (a forwarded report while --report-forward is
+ * off): the dispatcher fails its trigger at once instead of retrying it, so that it does not
+ * hold back the device's later triggers until its maximum age.
+ */
+export class UndeliverableCall extends Error {}
 
 /** What the dispatcher may learn about a device at call time. */
 export interface DescribedDevice {
@@ -38,12 +47,23 @@ export interface DescribedDevice {
   userdata: string;
   /** Its last registration (ms). */
   lastSeen: number;
+  /** Its aliases' values (a forwarded report carries them). */
+  aliases?: string[] | undefined;
 }
 
-/** Looks a device up; undefined when it no longer exists. Throws on a storage error. */
-export type DescribeDevice = (id: string) => Promise<DescribedDevice | undefined>;
+/**
+ * Looks a device up (with its aliases when asked); undefined when it no longer exists. Throws on
+ * a storage error.
+ */
+export type DescribeDevice = (
+  id: string,
+  withAliases?: boolean,
+) => Promise<DescribedDevice | undefined>;
 
-type TriggerFields = Pick<Trigger, 'key' | 'ip' | 'deviceId' | 'createdAt' | 'type' | 'previousIp'>;
+type TriggerFields = Pick<
+  Trigger,
+  'key' | 'ip' | 'deviceId' | 'createdAt' | 'type' | 'previousIp' | 'report'
+>;
 
 /**
  * A call from the trigger alone: what the seed's form and a template of {ip}/{id}/{previous_ip}
@@ -63,24 +83,34 @@ export function basicCall(t: Pick<Trigger, 'key' | 'ip'> & Partial<TriggerFields
       userdata: null,
       aliases: [],
     },
+    report: t.report ?? null,
   };
 }
 
 /**
  * The dispatcher's call builder. The device is looked up only when the call carries its name or
- * userdata (json, or a {name} placeholder), so the seed's call costs no read.
+ * userdata (json, or a {name} placeholder), or is a forwarded report (name and aliases), so the
+ * seed's call costs no read. `reportForward`: whether forwarded reports can be sent
+ * (--report-forward); without it their calls are UndeliverableCall.
  */
 export function callBuilder(
   describe: DescribeDevice | undefined,
   needsDevice: boolean,
+  reportForward = false,
 ): (t: TriggerFields) => Promise<ManagerCall> {
-  if (!needsDevice || !describe) return (t) => Promise.resolve(basicCall(t));
   return async (t) => {
+    const report = t.type === 'report';
+    if (report && !reportForward)
+      throw new UndeliverableCall(
+        'a forwarded report, and --report-forward is off: not sent (queued while it was on)',
+      );
     const call = basicCall(t);
-    const d = await describe(t.deviceId);
+    if (!describe || !(needsDevice || report)) return call;
+    const d = await describe(t.deviceId, report);
     if (d) {
       call.device.name = d.name;
-      call.device.userdata = d.userdata;
+      if (report) call.device.aliases = d.aliases ?? [];
+      else call.device.userdata = d.userdata;
     }
     return call;
   };
@@ -117,8 +147,26 @@ export interface ManagerRequest {
   body: string | undefined;
 }
 
+/**
+ * The forwarded report's body (--report-forward), whatever --manager-format says: the seed's
+ * GET cannot carry a report.
+ */
+export function reportBody(call: ManagerCall): string {
+  const d = call.device;
+  const at = new Date(call.at).toISOString();
+  return JSON.stringify({
+    event_id: call.key,
+    type: 'report',
+    at,
+    device: { id: d.id, ip: d.ip, name: d.name, aliases: d.aliases },
+    report: { type: call.report?.type ?? '', message: call.report?.message ?? '', at },
+  });
+}
+
 export interface CallForm {
   target: ManagerTarget;
+  /** Where forwarded reports are POSTed (--report-forward); undefined: off. */
+  reportTarget?: ManagerTarget | undefined;
   format: ManagerFormat;
   /** Signing secrets; empty: unsigned. */
   secrets: readonly string[];
@@ -134,7 +182,11 @@ export function managerRequest(
   nowSeconds: number,
 ): ManagerRequest {
   const d = call.device;
-  const path = form.target.target({
+  const report = call.type === 'report';
+  const target = report ? form.reportTarget : form.target;
+  if (target === undefined)
+    throw new UndeliverableCall('a forwarded report, and no --report-forward URL is configured');
+  const path = target.target({
     ip: call.ip,
     id: d.id,
     name: d.name,
@@ -144,8 +196,8 @@ export function managerRequest(
     'idempotency-key': call.key,
     'user-agent': 'ztp-trigger',
   };
-  const json = form.format === 'json';
-  const body = json ? jsonBody(call) : undefined;
+  const json = report || form.format === 'json';
+  const body = report ? reportBody(call) : json ? jsonBody(call) : undefined;
   const method = json ? 'POST' : 'GET';
   if (json || form.secrets.length > 0) headers[EVENT_ID_HEADER] = call.key;
   if (json) headers['content-type'] = 'application/json';

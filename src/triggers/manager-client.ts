@@ -10,8 +10,13 @@
  * Never throws: every failure is an AttemptResult.
  */
 import { Agent } from 'undici';
-import { managerRequest, type CallForm, type ManagerCall } from './manager-call.js';
-import { parseManagerUrl, type ManagerFormat } from './manager-url.js';
+import {
+  managerRequest,
+  type CallForm,
+  type ManagerCall,
+  type ManagerRequest,
+} from './manager-call.js';
+import { parseManagerUrl, parseReportForwardUrl, type ManagerFormat } from './manager-url.js';
 import type { AttemptResult } from './retry-policy.js';
 
 export { execUrl } from './manager-url.js';
@@ -26,6 +31,8 @@ export interface ManagerClientOptions {
   managerUrl: string;
   /** --manager-format (default get). */
   format?: ManagerFormat | undefined;
+  /** --report-forward: the URL (template) forwarded reports are POSTed to; undefined: off. */
+  reportForwardUrl?: string | undefined;
   /** Signing secrets (none: unsigned). Plain strings: they cross to the sender thread. */
   secrets?: readonly string[] | undefined;
   timeoutMs: number;
@@ -50,7 +57,11 @@ export class ManagerClient {
     const format = opts.format ?? 'get';
     const target = parseManagerUrl(opts.managerUrl, format);
     this.origin = target.origin;
-    this.form = { target, format, secrets: opts.secrets ?? [] };
+    const reportTarget =
+      opts.reportForwardUrl === undefined
+        ? undefined
+        : parseReportForwardUrl(opts.reportForwardUrl, target);
+    this.form = { target, reportTarget, format, secrets: opts.secrets ?? [] };
   }
 
   /**
@@ -63,8 +74,13 @@ export class ManagerClient {
   send(call: ManagerCall, signal?: AbortSignal): Promise<AttemptResult> {
     if (signal?.aborted) return Promise.resolve(shutdownResult());
     const { timeoutMs } = this.opts;
-    // Signed with the time of sending: a retry is signed anew.
-    const request = managerRequest(this.form, call, Math.floor(Date.now() / 1000));
+    let request: ManagerRequest;
+    try {
+      // Signed with the time of sending: a retry is signed anew.
+      request = managerRequest(this.form, call, Math.floor(Date.now() / 1000));
+    } catch (e) {
+      return Promise.resolve({ kind: 'error', error: errorText(e) });
+    }
     return new Promise<AttemptResult>((resolve) => {
       let done = false;
       let controller: { abort(reason: Error): void } | undefined;

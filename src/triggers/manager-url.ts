@@ -145,3 +145,17 @@ function splitTemplate(raw: string, where: string): Part[] {
   }
   return parts;
 }
+
+/**
+ * --report-forward: a URL or template like --manager-url's json form (the same placeholders,
+ * used as written), on the manager's origin: forwarded reports share its connections, its
+ * circuit breaker and its signing secret, so they must go to the same server.
+ */
+export function parseReportForwardUrl(raw: string, manager: ManagerTarget): ManagerTarget {
+  const target = parseManagerUrl(raw, 'json', '--report-forward');
+  if (target.origin !== manager.origin)
+    throw new ConfigError(
+      `--report-forward: must be on the manager's origin ${manager.origin} (it shares the manager's connections, circuit breaker and secret), not ${target.origin}`,
+    );
+  return target;
+}

@@ -12,6 +12,7 @@ import { DeviceNotFoundError } from '../errors.js';
 import type {
   ClaimedTrigger,
   EnqueueOptions,
+  ForwardedReport,
   OutboxStore,
   Trigger,
   TriggerOutcome,
@@ -82,6 +83,28 @@ export class PostgresOutbox implements OutboxStore {
     };
   }
 
+  /** One statement of the report's transaction (the report step before it checks the device). */
+  forwardStep(
+    deviceId: string,
+    report: ForwardedReport,
+    at: number,
+  ): PgStatementsStep<Trigger | undefined> {
+    const sql = `INSERT INTO triggers (device_id, ip, type, previous_ip, report_type, report_message, key, state,
+        attempts, created_at, next_attempt_at, updated_at, prev_id)
+      SELECT id, ip, 'report', NULL, ${lit(report.type)}, ${lit(report.message)}, ${lit(randomUUID())}, 'pending',
+        0, ${int(at)}, ${int(at)}, ${int(at)}, NULL
+      FROM devices WHERE id = ${lit(deviceId)}
+      RETURNING *`;
+    return {
+      engine: 'postgres',
+      statements: [sql],
+      parse: (results) => {
+        const row = results[0]!.rows[0] as TriggerRow | undefined;
+        return row && triggerFromRow(row);
+      },
+    };
+  }
+
   requeue(deviceId: string, at: number): Promise<Trigger> {
     return this.db.write(deviceId, async (c) => {
       // FOR UPDATE: the same lock a registration takes, so the device's trigger rows are ours.
@@ -128,7 +151,7 @@ export class PostgresOutbox implements OutboxStore {
     // A delivery records the device's last delivered ip only if the update took (same lease);
     // a newer trigger's delivery already recorded wins.
     const sql =
-      outcome.kind === 'delivered'
+      outcome.kind === 'delivered' && trigger.type !== 'report'
         ? `WITH u AS (${update}),
              d AS (INSERT INTO trigger_deliveries (device_id, ip, trigger_id, delivered_at)
                SELECT device_id, ip, id, ${int(p.at)} FROM u
@@ -215,8 +238,9 @@ export class PostgresOutbox implements OutboxStore {
 }
 
 /**
- * Coalesces into the device's newest waiting trigger, or inserts a new one; either is made the
- * device's newest, linked to the one before (arguments are SQL literals). The lease condition is
+ * Coalesces into the device's newest waiting trigger (a forwarded report is none), or inserts a
+ * new one; either is made the device's newest, linked to the one before (arguments are SQL
+ * literals). The lease condition is
  * repeated outside the subquery so that, if a dispatcher claimed the row meanwhile, the re-check
  * after the row lock skips it and a new trigger is inserted. With `onIpChangeOnly`, nothing is
  * inserted for a known device whose ip is the one last delivered (OutboxStore.enqueueStep).
@@ -234,14 +258,16 @@ function enqueueTriggerSql(
   const suppressed = opts.onIpChangeOnly
     ? `AND NOT (EXISTS (SELECT 1 FROM trigger_deliveries x JOIN devices dv ON dv.id = x.device_id
                   WHERE x.device_id = ${deviceId} AND x.ip = ${ip} AND dv.previous_ip IS NOT NULL)
-             AND NOT EXISTS (SELECT 1 FROM triggers WHERE device_id = ${deviceId} AND state = 'pending'))`
+             AND NOT EXISTS (SELECT 1 FROM triggers WHERE device_id = ${deviceId} AND state = 'pending'
+                               AND type <> 'report'))`
     : '';
   return `WITH c AS (
        UPDATE triggers SET ip = ${ip}, type = ${lit(type)}, key = ${key}, attempts = 0, created_at = ${at}, next_attempt_at = ${at},
          last_error = NULL, lease_until = NULL, lease_token = NULL, updated_at = ${at},
          prev_id = CASE WHEN id IS NOT DISTINCT FROM (${last}) THEN prev_id ELSE (${last}) END
        WHERE id = (SELECT id FROM triggers WHERE device_id = ${deviceId} AND state = 'pending'
-                     AND (lease_until IS NULL OR lease_until < ${at}) ORDER BY id DESC LIMIT 1)
+                     AND type <> 'report' AND (lease_until IS NULL OR lease_until < ${at})
+                   ORDER BY id DESC LIMIT 1)
          AND state = 'pending' AND (lease_until IS NULL OR lease_until < ${at})
        RETURNING *),
      i AS (

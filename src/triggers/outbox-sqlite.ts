@@ -14,6 +14,7 @@ import type {
   ClaimedTrigger,
   CompleteOptions,
   EnqueueOptions,
+  ForwardedReport,
   OutboxStore,
   Trigger,
   TriggerOutcome,
@@ -42,7 +43,7 @@ const COALESCE = `UPDATE triggers SET ip = @ip, type = @type, key = @key, attemp
     last_error = NULL, lease_until = NULL, lease_token = NULL, updated_at = @at,
     prev_id = CASE WHEN id IS @prevId THEN prev_id ELSE @prevId END
   WHERE id = (SELECT id FROM triggers INDEXED BY triggers_device_pending
-              WHERE device_id = @deviceId AND state = 'pending'
+              WHERE device_id = @deviceId AND state = 'pending' AND type <> 'report'
                 AND (lease_until IS NULL OR lease_until < @at) ORDER BY id DESC LIMIT 1)
   RETURNING *`;
 const INSERT = `INSERT INTO triggers (device_id, ip, type, previous_ip, key, state, attempts, created_at, next_attempt_at,
@@ -51,6 +52,15 @@ const INSERT = `INSERT INTO triggers (device_id, ip, type, previous_ip, key, sta
   RETURNING *`;
 const DEVICE_PENDING = `SELECT 1 AS one FROM triggers INDEXED BY triggers_device_pending
   WHERE device_id = ? AND state = 'pending' LIMIT 1`;
+/** A waiting trigger of a registration (a forwarded report is not one: --trigger-on ip-change). */
+const DEVICE_PENDING_TRIGGER = `SELECT 1 AS one FROM triggers INDEXED BY triggers_device_pending
+  WHERE device_id = ? AND state = 'pending' AND type <> 'report' LIMIT 1`;
+// A forwarded report: the device's current ip, no previous ip, not linked into its triggers.
+const FORWARD = `INSERT INTO triggers (device_id, ip, type, previous_ip, report_type, report_message, key, state,
+    attempts, created_at, next_attempt_at, updated_at, prev_id)
+  SELECT id, ip, 'report', NULL, @reportType, @reportMessage, @key, 'pending', 0, @at, @at, @at, NULL
+  FROM devices WHERE id = @deviceId
+  RETURNING *`;
 const UNLEASED_PENDING = `SELECT 1 AS one FROM triggers INDEXED BY triggers_due
   WHERE state = 'pending' AND lease_until IS NULL LIMIT 1`;
 const SET_LAST_TRIGGER = 'UPDATE devices SET last_trigger_id = ? WHERE id = ?';
@@ -91,6 +101,7 @@ export const PLANNED_SQL = {
   nextDue: NEXT_DUE,
   unleasedPending: UNLEASED_PENDING,
   devicePending: DEVICE_PENDING,
+  devicePendingTrigger: DEVICE_PENDING_TRIGGER,
 };
 
 interface DeviceLink {
@@ -123,7 +134,7 @@ export class SqliteOutbox implements OutboxStore {
         opts.onIpChangeOnly === true &&
         previousIp !== null &&
         this.db.statement<{ ip: string }>(DELIVERED_IP).get(deviceId)?.ip === ip &&
-        this.db.statement(DEVICE_PENDING).get(deviceId) === undefined
+        this.db.statement(DEVICE_PENDING_TRIGGER).get(deviceId) === undefined
       )
         return undefined;
       const prevId = link?.last_trigger_id ?? null;
@@ -164,6 +175,19 @@ export class SqliteOutbox implements OutboxStore {
     return lease ? claimedTriggerFromRow(row) : triggerFromRow(row);
   }
 
+  forwardStep(deviceId: string, report: ForwardedReport, at: number): Step<Trigger | undefined> {
+    return this.db.step(() => {
+      const row = this.db.statement<TriggerRow>(FORWARD).get({
+        deviceId,
+        reportType: report.type,
+        reportMessage: report.message,
+        key: randomUUID(),
+        at,
+      });
+      return row && triggerFromRow(row);
+    });
+  }
+
   requeue(deviceId: string, at: number): Promise<Trigger> {
     return this.db.write(() => {
       const link = this.db.statement<DeviceLink>(DEVICE_LINK).get(deviceId);
@@ -202,7 +226,7 @@ export class SqliteOutbox implements OutboxStore {
       () => {
         const p = completionParams(trigger, outcome);
         if (this.db.statement(COMPLETE).run(p).changes !== 1) return false;
-        if (outcome.kind === 'delivered')
+        if (outcome.kind === 'delivered' && trigger.type !== 'report')
           this.db.statement(RECORD_DELIVERY).run({
             deviceId: trigger.deviceId,
             ip: trigger.ip,

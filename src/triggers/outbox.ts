@@ -12,8 +12,19 @@ export const TRIGGER_STATES: readonly TriggerState[] = ['pending', 'delivered', 
  * What happened to the device, as the manager is told (the json call's `type`): a registration,
  * or a trigger queued by hand. Stored as text, so a later kind (`approved`, with enrollment) is
  * one more member here and no migration.
+ *
+ * `report` is of its own kind: a progress report forwarded to the manager (--report-forward).
+ * It goes through the same outbox, leases and retries, but is never coalesced with a
+ * registration's trigger, never the device's newest trigger (what the console and the device
+ * API show), and its delivery is not the device's last delivered ip (--trigger-on ip-change).
  */
-export type TriggerType = 'registered' | 'retriggered' | 'approved';
+export type TriggerType = 'registered' | 'retriggered' | 'approved' | 'report';
+
+/** The progress report a `report` trigger forwards; its time is the trigger's createdAt. */
+export interface ForwardedReport {
+  type: string;
+  message: string;
+}
 
 /** When a registration queues a trigger (--trigger-on). */
 export type TriggerOn = 'every-registration' | 'ip-change';
@@ -28,6 +39,8 @@ export interface Trigger {
    * registration created). Coalescing keeps the earliest: what the manager last knew.
    */
   previousIp: string | null;
+  /** The report forwarded (type `report`); null for every other type. */
+  report: ForwardedReport | null;
   /** Sent as Idempotency-Key; stable across retries of one trigger. */
   key: string;
   state: TriggerState;
@@ -140,6 +153,13 @@ export interface OutboxStore {
     at: number,
     opts?: EnqueueOptions,
   ): Step<Trigger | ClaimedTrigger | undefined>;
+  /**
+   * A progress report to forward (type `report`), as a step of the report's transaction placed
+   * after its report step (which checks the device): a trigger of its own for the device's
+   * current ip, never coalesced and never made the device's newest. Not leased (no hand-over):
+   * the caller wakes the dispatcher after the commit. Undefined when the device does not exist.
+   */
+  forwardStep(deviceId: string, report: ForwardedReport, at: number): Step<Trigger | undefined>;
   /**
    * A trigger (type `retriggered`) for the device's current ip, on its own (DeviceNotFoundError
    * for an unknown id).

@@ -12,6 +12,7 @@ import type { Step } from '../db/unit-of-work.js';
 import {
   isClaimed,
   type ClaimedTrigger,
+  type ForwardedReport,
   type OutboxStore,
   type Trigger,
   type TriggerOn,
@@ -83,6 +84,21 @@ export class TriggerQueue {
         else dispatcher?.wake();
       },
       abandoned: endReservation,
+    };
+  }
+
+  /**
+   * A progress report to forward (--report-forward), to commit with the report (after its
+   * step). Never handed over: the dispatcher is woken after the commit and claims it, in the
+   * device's order behind any older pending trigger.
+   */
+  prepareForward(deviceId: string, report: ForwardedReport, at: number): PreparedTrigger {
+    return {
+      step: this.outbox.forwardStep(deviceId, report, at),
+      committed: (trigger) => {
+        if (trigger !== undefined) this.dispatcher()?.wake();
+      },
+      abandoned: () => undefined,
     };
   }
 

@@ -19,6 +19,9 @@ export interface TriggerRow {
   /** Schema version 4. */
   type: TriggerType;
   previous_ip: string | null;
+  /** Schema version 10: the forwarded report of a `report` trigger. */
+  report_type: string | null;
+  report_message: string | null;
   key: string;
   state: TriggerState;
   attempts: Int;
@@ -39,6 +42,8 @@ export function triggerFromRow(r: TriggerRow): Trigger {
     ip: r.ip,
     type: r.type,
     previousIp: r.previous_ip,
+    report:
+      r.report_type === null ? null : { type: r.report_type, message: r.report_message ?? '' },
     key: r.key,
     state: r.state,
     attempts: Number(r.attempts),

@@ -29,7 +29,8 @@ const YOUNG_GENERATION_MB = 16;
 
 /**
  * A ManagerCall flattened (a flat array clones faster than nested objects):
- * [call id, key, ip, type, at, device id, previous ip, name, userdata, aliases]
+ * [call id, key, ip, type, at, device id, previous ip, name, userdata, aliases, report type,
+ * report message] (the report's members null for a call that forwards none)
  */
 type CallMessage = [
   number,
@@ -42,16 +43,33 @@ type CallMessage = [
   string | null,
   string | null,
   string[],
+  string | null,
+  string | null,
 ];
 
 function toMessage(id: number, c: ManagerCall): CallMessage {
   const d = c.device;
-  return [id, c.key, c.ip, c.type, c.at, d.id, d.previousIp, d.name, d.userdata, d.aliases];
+  const r = c.report;
+  return [
+    id,
+    c.key,
+    c.ip,
+    c.type,
+    c.at,
+    d.id,
+    d.previousIp,
+    d.name,
+    d.userdata,
+    d.aliases,
+    r?.type ?? null,
+    r?.message ?? null,
+  ];
 }
 
 function fromMessage(m: CallMessage): ManagerCall {
-  const [, key, ip, type, at, id, previousIp, name, userdata, aliases] = m;
-  return { key, ip, type, at, device: { id, ip, previousIp, name, userdata, aliases } };
+  const [, key, ip, type, at, id, previousIp, name, userdata, aliases, reportType, message] = m;
+  const report = reportType === null ? null : { type: reportType, message: message ?? '' };
+  return { key, ip, type, at, device: { id, ip, previousIp, name, userdata, aliases }, report };
 }
 type ToThread = { calls: CallMessage[] } | { abort: true } | { close: true };
 interface FromThread {
@@ -211,6 +229,7 @@ function clientOptions(o: ManagerClientOptions): ManagerClientOptions {
   return {
     managerUrl: o.managerUrl,
     format: o.format,
+    reportForwardUrl: o.reportForwardUrl,
     secrets: o.secrets ? [...o.secrets] : undefined,
     timeoutMs: o.timeoutMs,
     connections: o.connections,

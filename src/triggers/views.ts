@@ -12,7 +12,8 @@ export const TriggerView = Type.Object({
   deviceId: Type.String(),
   ip: Type.String(),
   type: Type.String({
-    description: 'What the manager is told happened: registered, retriggered (or approved)',
+    description:
+      'What the manager is told happened: registered, retriggered, approved, or report (a forwarded progress report, --report-forward)',
   }),
   previousIp: Type.Union([Type.String(), Type.Null()], {
     description: "The device's ip before the registration that queued it; null for a new device",

@@ -65,12 +65,16 @@ describe('console: pending approval (browser)', { skip }, () => {
     cleanup();
   });
 
-  const register = async (id: string, ip: string) =>
+  const register = async (
+    id: string,
+    ip: string,
+    aliases: { type: string; value: string }[] = [],
+  ) =>
     (
       await app.inject({
         method: 'PUT',
         url: `/ztp/register/${id}`,
-        payload: { ip, name: `n-${id}` },
+        payload: { ip, name: `n-${id}`, aliases },
       })
     ).statusCode;
   const check = async (id: string) =>
@@ -84,7 +88,9 @@ describe('console: pending approval (browser)', { skip }, () => {
       ['FOC-9', '10.0.0.9'],
     ] as const)
       assert.equal(await register(id, ip), 202);
-    enrollment.setRules(RuleSet.parse('serial FOC-9\n', 'lab.rules'));
+    const aliases = [{ type: 'serial', value: 'FOC-7' }];
+    assert.equal(await register('p-3', '10.0.0.3', aliases), 202);
+    enrollment.setRules(RuleSet.parse('serial FOC-9\nserial FOC-7\n', 'lab.rules'));
 
     const page = await browser.newPage();
     page.setDefaultTimeout(5000);
@@ -107,6 +113,13 @@ describe('console: pending approval (browser)', { skip }, () => {
     assert.equal(
       await page.locator('#pending tr[data-id="p-1"] td[data-label="Matching rule"]').textContent(),
       'none',
+    );
+    // A rule matches an alias its registration carried.
+    const p3 = page.locator('#pending tr[data-id="p-3"]');
+    assert.equal(await p3.locator('td[data-label="Aliases"]').textContent(), 'serial FOC-7');
+    assert.equal(
+      await p3.locator('td[data-label="Matching rule"]').textContent(),
+      'serial FOC-7 (lab.rules:2)',
     );
 
     // One: approve p-1.

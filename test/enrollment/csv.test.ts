@@ -24,10 +24,30 @@ describe('parseEnrollmentCsv', () => {
     );
     assert.deepEqual(report.bad, []);
     assert.deepEqual(report.rows, [
-      { row: 2, id: 'leaf-1', name: 'Leaf, rack "4"' },
-      { row: 3, id: 'FOC123', name: 'spine' },
-      { row: 4, id: 'aa:bb:cc:00:00:01', name: '' },
-      { row: 5, id: 'aa:bb:cc:00:00:02', name: 'oob' },
+      { row: 2, id: 'leaf-1', name: 'Leaf, rack "4"', aliases: [] },
+      { row: 3, id: 'FOC123', name: 'spine', aliases: [] },
+      { row: 4, id: 'aa:bb:cc:00:00:01', name: '', aliases: [] },
+      { row: 5, id: 'aa:bb:cc:00:00:02', name: 'oob', aliases: [] },
+    ]);
+  });
+
+  it('keeps a serial and MACs other than the id as the device aliases', () => {
+    const report = parseEnrollmentCsv(
+      'sw-1,FOC555,AA-BB-CC-00-05-01 aa:bb:cc:00:05:02,spine\nFOC556,,aabb.cc00.0503,\n',
+    );
+    assert.deepEqual(report.bad, []);
+    assert.deepEqual(report.rows, [
+      {
+        row: 1,
+        id: 'sw-1',
+        name: 'spine',
+        aliases: [
+          { type: 'serial', value: 'FOC555' },
+          { type: 'mac', value: 'aa:bb:cc:00:05:01' },
+          { type: 'mac', value: 'aa:bb:cc:00:05:02' },
+        ],
+      },
+      { row: 2, id: 'FOC556', name: '', aliases: [{ type: 'mac', value: 'aa:bb:cc:00:05:03' }] },
     ]);
   });
 
@@ -39,7 +59,7 @@ describe('parseEnrollmentCsv', () => {
         ',,,',
         'bad id!,,,',
         ',,zz:zz,',
-        'dev-2,FOC9,,',
+        'dev-2,ok-1,,',
         ',,aa:bb:cc:00:00:01 aa:bb:cc:00:00:02,',
         'ok-1,,,again',
         '"open,,,',
@@ -54,7 +74,7 @@ describe('parseEnrollmentCsv', () => {
     assert.match(reason(2), /2 columns; expected 4: id,serial,macs,name/);
     assert.match(reason(3), /no id/);
     assert.match(reason(5), /'zz:zz' is not a MAC address/);
-    assert.match(reason(6), /serial 'FOC9' differs from id 'dev-2'/);
+    assert.match(reason(6), /'ok-1' is already on row 1/);
     assert.match(reason(7), /no id/);
     assert.match(reason(8), /already on row 1/);
     assert.match(reason(9), /not closed/);
@@ -72,7 +92,7 @@ describe('importEnrollmentCsv into SQLite, then --enrollment allowlist', () => {
       get: (id) => stores.devices.get(id),
       history: (id) => stores.devices.history(id),
       aliases: (id) => stores.devices.aliases(id),
-      importDevice: (d, h) => stores.devices.importDevice(d, h),
+      importDevice: (d, h, a) => stores.devices.importDevice(d, h, a),
       listIds: (a, l) => stores.deviceReads.listIds(a, l),
     };
   });
@@ -111,5 +131,43 @@ describe('importEnrollmentCsv into SQLite, then --enrollment allowlist', () => {
     const ok = await service.register('FOC2', { ip: '10.0.0.2' }, '10.0.0.2');
     assert.ok(!('held' in ok) && !ok.created && ok.device.registrations === 1);
     await assert.rejects(service.register('FOC3', {}, '10.0.0.3'), { code: 'not_enrolled' });
+  });
+
+  it('admits a device enrolled with a serial and MACs when it registers by any of them', async () => {
+    const csv = 'sw-7,FOC777,aa:bb:cc:00:07:01 aa:bb:cc:00:07:02,spine-7\n';
+    assert.deepEqual(await importEnrollmentCsv(transfer, csv, 3000), {
+      created: 1,
+      present: 0,
+      bad: [],
+    });
+    const enrollment = new EnrollmentService(stores.db, stores.enrollment, { mode: 'allowlist' });
+    const service = new DeviceService(stores, {
+      triggersEnabled: true,
+      historyLimit: 5,
+      events: new EventBus(),
+      admission: enrollment.admission,
+    });
+    const registered = async (id: string, aliases: { type: string; value: string }[] = []) => {
+      const r = await service.register(id, { ip: '10.0.7.1', aliases }, '10.0.7.1');
+      assert.ok(!('held' in r));
+      return r.device;
+    };
+    // By the serial, by a MAC in another notation, and as a bootstrap fetch does (its base MAC,
+    // the serial header as an alias): always the enrolled device.
+    assert.equal((await registered('FOC777')).id, 'sw-7');
+    assert.equal((await registered('AA-BB-CC-00-07-02')).id, 'sw-7');
+    const boot = await registered('aa:bb:cc:00:07:01', [{ type: 'serial', value: 'FOC777' }]);
+    assert.deepEqual([boot.id, boot.name, boot.registrations], ['sw-7', 'spine-7', 3]);
+    await assert.rejects(service.register('FOC778', {}, '10.0.7.2'), { code: 'not_enrolled' });
+  });
+
+  it('refuses every row when one has a serial or MAC a device already holds', async () => {
+    const csv = 'sw-8,FOC888,,\nsw-9,FOC999,aa:bb:cc:00:07:02,\n';
+    const report = await importEnrollmentCsv(transfer, csv, 4000);
+    assert.equal(report.created, 0);
+    assert.deepEqual(report.bad, [
+      { row: 2, reason: "mac 'aa:bb:cc:00:07:02' is already device 'sw-7' (its id or an alias)" },
+    ]);
+    await assert.rejects(stores.devices.get('sw-8'), { code: 'device_not_found' });
   });
 });

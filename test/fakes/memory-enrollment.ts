@@ -6,11 +6,13 @@ import {
   NotPendingError,
   NotRejectedError,
 } from '../../src/enrollment/errors.js';
-import type {
-  EnrollmentStore,
-  PendingDevice,
-  PendingRegistration,
-  RejectedDevice,
+import { ALIASES_PER_DEVICE_MAX } from '../../src/devices/identity.js';
+import {
+  mergePendingAliases,
+  type EnrollmentStore,
+  type PendingDevice,
+  type PendingRegistration,
+  type RejectedDevice,
 } from '../../src/enrollment/store.js';
 import type { MemoryTables } from './memory-stores.js';
 
@@ -30,6 +32,7 @@ export class MemoryEnrollmentStore implements EnrollmentStore {
         name: reg.name,
         userdata: reg.userdata,
         source: reg.source,
+        aliases: mergePendingAliases(old?.aliases ?? [], reg.aliases, ALIASES_PER_DEVICE_MAX),
         firstSeen: old?.firstSeen ?? reg.at,
         lastSeen: reg.at,
         registrations: (old?.registrations ?? 0) + 1,

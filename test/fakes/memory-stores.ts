@@ -42,6 +42,7 @@ import {
   settle,
   type ClaimedTrigger,
   type EnqueueOptions,
+  type ForwardedReport,
   type OutboxStore,
   type Trigger,
   type TriggerCounts,
@@ -431,7 +432,7 @@ export class MemoryOutbox implements OutboxStore {
         opts.onIpChangeOnly === true &&
         device.previousIp !== null &&
         this.t.deliveries.get(deviceId)?.ip === device.ip &&
-        this.t.pendingOf(deviceId).length === 0
+        this.t.pendingOf(deviceId).every((t) => t.type === 'report')
       )
         return undefined;
       return this.enqueue(device, 'registered', at, opts.handOverLeaseMs);
@@ -449,7 +450,9 @@ export class MemoryOutbox implements OutboxStore {
     const pending = this.t.pendingOf(device.id);
     // The newest pending trigger not held by a live lease; it may be left by a deleted device of
     // the same id, and then becomes this device's first.
-    const waiting = pending.filter((t) => t.leaseUntil === null || t.leaseUntil < at).at(-1);
+    const waiting = pending
+      .filter((t) => t.type !== 'report' && (t.leaseUntil === null || t.leaseUntil < at))
+      .at(-1);
     let trigger: StoredTrigger;
     let lease = false;
     if (waiting) {
@@ -476,6 +479,7 @@ export class MemoryOutbox implements OutboxStore {
         ip: device.ip,
         type,
         previousIp: device.previousIp,
+        report: null,
         key: randomUUID(),
         state: 'pending',
         attempts: lease ? 1 : 0,
@@ -497,6 +501,38 @@ export class MemoryOutbox implements OutboxStore {
   /** Pending and no older pending trigger of its device ahead of it (per-device order). */
   private isFirstOfDevice(t: StoredTrigger): boolean {
     return this.t.pendingOf(t.deviceId)[0] === t;
+  }
+
+  forwardStep(
+    deviceId: string,
+    report: ForwardedReport,
+    at: number,
+  ): MemoryStep<Trigger | undefined> {
+    return this.t.step(() => {
+      const device = this.t.devices.get(deviceId);
+      if (!device) return undefined;
+      const trigger: StoredTrigger = {
+        id: ++this.t.lastTriggerId,
+        deviceId,
+        ip: device.ip,
+        type: 'report',
+        previousIp: null,
+        report: { ...report },
+        key: randomUUID(),
+        state: 'pending',
+        attempts: 0,
+        createdAt: at,
+        nextAttemptAt: at,
+        leaseUntil: null,
+        leaseToken: null,
+        lastError: null,
+        deliveredAt: null,
+        updatedAt: at,
+        prevId: null,
+      };
+      this.t.triggers.set(trigger.id, trigger);
+      return publicTrigger(trigger);
+    });
   }
 
   requeue(id: string, at: number): Promise<Trigger> {
@@ -534,7 +570,11 @@ export class MemoryOutbox implements OutboxStore {
       // The stored due time, as the engines' UPDATE keeps the column unless the outcome sets it.
       Object.assign(stored, settle(stored, outcome), { leaseToken: null });
       const known = this.t.deliveries.get(stored.deviceId);
-      if (outcome.kind === 'delivered' && (known === undefined || known.triggerId <= stored.id))
+      if (
+        outcome.kind === 'delivered' &&
+        stored.type !== 'report' &&
+        (known === undefined || known.triggerId <= stored.id)
+      )
         this.t.deliveries.set(stored.deviceId, { ip: stored.ip, triggerId: stored.id });
       return true;
     });

@@ -815,6 +815,58 @@ export function storeSuite(name: string, open: () => Promise<OpenedStore>): void
         assert.equal(again.trigger!.previousIp, null);
       });
 
+      it('a forwarded report is a trigger of its own: never coalesced, never the latest, no delivered ip', async () => {
+        const ipChange = { ...withTrigger, onIpChangeOnly: true };
+        const report = { type: 'bootstrap-error', message: 'disk full' };
+        const first = await store.register(reg('dev-f', '10.0.0.1', T0), ipChange);
+        const forward = await store.forward('dev-f', report, T0 + 1);
+        assert.deepEqual(
+          [forward!.type, forward!.ip, forward!.previousIp, forward!.report, forward!.state],
+          ['report', '10.0.0.1', null, report, 'pending'],
+        );
+        assert.equal(await store.forward('nope', report, T0 + 1), undefined, 'no device: none');
+        // A registration coalesces into its own waiting trigger, never into the report's.
+        const again = await store.register(reg('dev-f', '10.0.0.2', T0 + 2), ipChange);
+        assert.equal(again.trigger!.id, first.trigger!.id);
+        assert.equal((await store.latestTrigger('dev-f'))!.id, first.trigger!.id);
+        assert.deepEqual(
+          (await store.recentTriggers('dev-f', 5)).map((t) => t.type),
+          ['registered'],
+        );
+        assert.deepEqual(
+          (await store.listTriggers(undefined, undefined, 10)).map((t) => t.type),
+          ['registered', 'report'],
+          'the outbox listing shows both',
+        );
+        // Per-device order: the older (registration's) first, the report after its outcome.
+        const claimed = await store.claimTriggers(T0 + 3, 10, 1000);
+        assert.deepEqual(
+          claimed.map((t) => t.id),
+          [first.trigger!.id],
+        );
+        await store.completeTrigger(claimed[0]!, { kind: 'delivered', at: T0 + 4 });
+        const [forwarded] = await store.claimTriggers(T0 + 4, 10, 1000);
+        assert.deepEqual([forwarded!.id, forwarded!.report], [forward!.id, report]);
+        assert.equal(
+          await store.completeTrigger(forwarded!, { kind: 'delivered', at: T0 + 5 }),
+          true,
+        );
+        assert.equal(await store.lastDeliveredIp('dev-f'), '10.0.0.2', 'the registration’s ip');
+        // ip-change: a pending report does not make a registration of the delivered ip call.
+        await store.forward('dev-f', report, T0 + 6);
+        const same = await store.register(reg('dev-f', '10.0.0.2', T0 + 7), ipChange);
+        assert.equal(same.trigger, undefined);
+        assert.deepEqual(await store.countDevicesByTrigger(), {
+          pending: 0,
+          delivered: 1,
+          failed: 0,
+          dead: 0,
+        });
+        assert.equal((await store.countTriggers()).pending, 1, 'the second report waits');
+        assert.equal(await store.pruneTriggers(T0 + 100), 1, 'the delivered report');
+        assert.equal((await store.latestTrigger('dev-f'))!.id, first.trigger!.id);
+      });
+
       it('prunes old finished triggers but keeps each device latest', async () => {
         await store.register(reg('dev-a', '10.0.0.1', T0), withTrigger);
         const [t1] = await store.claimTriggers(T0, 10, 1000);

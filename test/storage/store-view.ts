@@ -31,6 +31,7 @@ import { SqliteOutbox } from '../../src/triggers/outbox-sqlite.js';
 import type {
   ClaimedTrigger,
   CompleteOptions,
+  ForwardedReport,
   Trigger,
   TriggerCounts,
   TriggerOutcome,
@@ -129,6 +130,17 @@ export class StoreView {
   }
   countDevicesByTrigger(): Promise<TriggerCounts> {
     return this.stores.deviceReads.countDevicesByTrigger();
+  }
+  /** A report's forward (--report-forward), committed alone. */
+  async forward(
+    deviceId: string,
+    report: ForwardedReport,
+    at: number,
+  ): Promise<Trigger | undefined> {
+    const [trigger] = await this.stores.db.commit(deviceId, [
+      this.stores.outbox.forwardStep(deviceId, report, at),
+    ]);
+    return trigger;
   }
   requeueTrigger(id: string, at: number): Promise<Trigger> {
     return this.stores.outbox.requeue(id, at);

@@ -15,6 +15,7 @@ import { buildGuards } from '../../src/security/guards.js';
 import { SECURITY_OFF, setupSecurity } from '../../src/security/setup.js';
 import { hashToken, parseTokens, TokenSet } from '../../src/security/tokens.js';
 import { openStores, type OpenedStores } from '../../src/stores.js';
+import { deviceOf } from '../../src/server.js';
 import { TokenAdmission } from '../../src/token-grants/admission.js';
 import { ONIE_HEADERS } from '../bootstrap/fixtures.js';
 import { json, tempDir } from '../helpers.js';
@@ -27,6 +28,8 @@ const T = {
   other: 'ztp_other-batch-token-0001',
   late: 'ztp_expiring-batch-token-01',
   admin: 'ztp_admin-token-0123456789',
+  boundAlias: 'ztp_bound-to-serial-of-sw2',
+  boundNew: 'ztp_bound-to-serial-of-sw3',
 };
 const SW1 = 'aa:bb:cc:dd:ee:01';
 const EXPIRES = Date.parse('2027-01-01T00:00:00Z');
@@ -38,6 +41,8 @@ device:batch7:${hashToken(T.batch)}:enroll:uses=2
 device:batch8:${hashToken(T.other)}:enroll
 device:late:${hashToken(T.late)}:enroll:expires=2027-01-01T00:00:00Z:single-use
 admin:alice:${hashToken(T.admin)}
+device:sw2:${hashToken(T.boundAlias)}:bind=FOC-SW2
+device:sw3:${hashToken(T.boundNew)}:bind=FOC-SW3
 `;
 
 interface Running {
@@ -54,7 +59,7 @@ async function start(database: string, clock = { now: Date.parse('2026-12-05T12:
     triggersEnabled: false,
     historyLimit: 5,
     events: new EventBus(),
-    tokenAdmission: new TokenAdmission(stores.tokenGrants),
+    tokenAdmission: new TokenAdmission(stores.tokenGrants, deviceOf(stores)),
     now: () => clock.now,
   });
   const tokens = new TokenSet(parseTokens(TOKENS_FILE, 'tokens'));
@@ -71,12 +76,18 @@ async function start(database: string, clock = { now: Date.parse('2026-12-05T12:
   } satisfies Running;
 }
 
-function register(r: Running, id: string, token: string, ip = '10.0.0.1') {
+function register(
+  r: Running,
+  id: string,
+  token: string,
+  ip = '10.0.0.1',
+  aliases: { type: string; value: string }[] = [],
+) {
   return r.app.inject({
     method: 'PUT',
     url: `/ztp/register/${id}`,
     headers: { authorization: `Bearer ${token}` },
-    payload: { ip },
+    payload: { ip, aliases },
   });
 }
 
@@ -122,6 +133,68 @@ function suite(
       assert.equal((await register(r, 'shared-1', T.shared, '10.1.1.1')).statusCode, 201);
       refused(await register(r, 'shared-1', T.bound, '10.6.6.6'), 403, 'token_not_for_device');
       assert.equal(await stored(r, 'shared-1'), '10.1.1.1');
+    });
+
+    it('a bound token names the device by its id or any alias, whichever it is bound to', async () => {
+      const aliases = [
+        { type: 'serial', value: 'FOC-SW2' },
+        { type: 'mac', value: 'aa:bb:cc:dd:ee:21' },
+      ];
+      assert.equal(
+        (await register(r, 'aa:bb:cc:dd:ee:20', T.shared, '10.0.2.1', aliases)).statusCode,
+        201,
+      );
+      // Bound to its serial: by its primary id, its other alias, the serial itself.
+      assert.equal(
+        (await register(r, 'aa:bb:cc:dd:ee:20', T.boundAlias, '10.0.2.2')).statusCode,
+        200,
+      );
+      assert.equal(
+        (await register(r, 'AA-BB-CC-DD-EE-21', T.boundAlias, '10.0.2.3')).statusCode,
+        200,
+      );
+      assert.equal((await register(r, 'FOC-SW2', T.boundAlias, '10.0.2.4')).statusCode, 200);
+      assert.equal(await stored(r, 'aa:bb:cc:dd:ee:20'), '10.0.2.4');
+      refused(await register(r, 'shared-1', T.boundAlias, '10.6.6.6'), 403, 'token_not_for_device');
+      // Bound to a primary id (sw1): by an alias an admin gave it.
+      const added = await r.app.inject({
+        method: 'POST',
+        url: `/ztp/mng/${SW1}/aliases`,
+        headers: { authorization: `Bearer ${T.admin}` },
+        payload: { type: 'serial', value: 'FOC-SW1' },
+      });
+      assert.equal(added.statusCode, 201, added.body);
+      assert.equal((await register(r, 'FOC-SW1', T.bound, '10.0.1.9')).statusCode, 200);
+      assert.equal(await stored(r, SW1), '10.0.1.9');
+    });
+
+    it('a token bound to the serial of a device not yet known admits the registration that brings it', async () => {
+      const boot = (mac: string, serial: string) =>
+        r.app.inject({
+          url: `/ztp/bootstrap/onie?token=${T.boundNew}`,
+          headers: {
+            host: 'ztp.example',
+            ...ONIE_HEADERS,
+            'onie-eth-addr': mac,
+            'onie-serial-number': serial,
+          },
+        });
+      refused(await boot('02:00:00:00:03:01', 'FOC-OTHER'), 403, 'token_not_for_device');
+      assert.equal(await stored(r, '02:00:00:00:03:01'), undefined);
+      assert.equal((await boot('02:00:00:00:03:02', 'FOC-SW3')).statusCode, 200);
+      assert.equal(await stored(r, 'FOC-SW3'), '127.0.0.1');
+      // From then on the serial names that device, and no other device may claim it.
+      assert.equal(
+        (await register(r, '02:00:00:00:03:02', T.boundNew, '10.0.3.2')).statusCode,
+        200,
+      );
+      const claim = [{ type: 'serial', value: 'FOC-SW3' }];
+      refused(
+        await register(r, '02:00:00:00:03:03', T.boundNew, '10.0.3.3', claim),
+        403,
+        'token_not_for_device',
+      );
+      assert.equal(await stored(r, '02:00:00:00:03:03'), undefined);
     });
 
     it('an enrollment token enrols up to uses=N new devices, then registers only those', async () => {

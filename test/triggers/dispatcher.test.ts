@@ -6,6 +6,7 @@ import type { AttemptResult } from '../../src/triggers/retry-policy.js';
 import { ConfigError, StorageUnavailableError } from '../../src/errors.js';
 import { EventBus } from '../../src/events/bus.js';
 import { json } from '../helpers.js';
+import { callBuilder } from '../../src/triggers/manager-call.js';
 import { clocked } from './clocked.js';
 import { harness, quiet, retried } from './setup.js';
 
@@ -447,6 +448,29 @@ describe('dispatcher on the in-memory store, on an injected clock', () => {
     assert.equal(c.dispatcher.stats().delivered, 1);
     assert.equal(c.dispatcher.stats().pending, 0);
     assert.deepEqual([c.events.at(-1)?.deviceId, c.events.at(-1)?.state], [A, 'delivered']);
+  });
+
+  it('a forwarded report left from a run with --report-forward fails at once without it, and holds nothing up', async (t) => {
+    // The server's call builder without --report-forward.
+    const c = clocked(t, { buildCall: callBuilder(undefined, false, false) });
+    c.dispatcher.start();
+    await c.register(A, '10.0.0.1');
+    await c.settle();
+    await c.store.forward(A, { type: 'bootstrap-error', message: 'x' }, c.now());
+    await c.register(A, '10.0.0.2');
+    await c.advance(100);
+    assert.deepEqual(
+      c.calls.map((x) => x.ip),
+      ['10.0.0.1', '10.0.0.2'],
+      'the registration calls only, in order',
+    );
+    const report = (await c.store.listTriggers(undefined, undefined, 10)).find(
+      (x) => x.type === 'report',
+    );
+    assert.equal(report?.state, 'failed');
+    assert.match(report.lastError ?? '', /--report-forward is off/);
+    assert.equal(report.attempts, 1);
+    assert.equal((await c.store.latestTrigger(A))?.ip, '10.0.0.2');
   });
 
   it('does not retry a 4xx: the trigger fails with the answer, logged once', async (t) => {

@@ -101,14 +101,16 @@ describe('SQLite trigger outbox', () => {
       }
       const unleased = plan(PLANNED_SQL.unleasedPending);
       assert.match(unleased, /triggers_due/, unleased);
-      const devicePending = (
-        store.db.prepare(`EXPLAIN QUERY PLAN ${PLANNED_SQL.devicePending}`).all('d') as {
-          detail: string;
-        }[]
-      )
-        .map((r) => r.detail)
-        .join('\n');
-      assert.match(devicePending, /triggers_device_pending/, devicePending);
+      for (const name of ['devicePending', 'devicePendingTrigger'] as const) {
+        const p = (
+          store.db.prepare(`EXPLAIN QUERY PLAN ${PLANNED_SQL[name]}`).all('d') as {
+            detail: string;
+          }[]
+        )
+          .map((r) => r.detail)
+          .join('\n');
+        assert.match(p, /triggers_device_pending/, `${name}:\n${p}`);
+      }
     }));
 
   it('hand-over: a new trigger is leased with its registration unless the device has one pending', () =>

@@ -96,6 +96,7 @@ const device: ManagerCall = {
     userdata: 'role=leaf',
     aliases: [],
   },
+  report: null,
 };
 
 describe('the seed call', () => {

@@ -345,6 +345,7 @@ function renderPending(): void {
   const labels = [
     'Select',
     'Device id',
+    'Aliases',
     'Name',
     'IP',
     'Source address',
@@ -376,6 +377,8 @@ function renderPending(): void {
       [
         select,
         text('span', p.id, 'mono'),
+        // What its registrations carried: what rules match, and what approval gives it.
+        text('span', p.aliases.map((a) => `${a.type} ${a.value}`).join(', '), 'mono'),
         text('span', p.name),
         text('span', p.ip),
         text('span', p.source),
@@ -893,6 +896,8 @@ let streamAbort: AbortController | undefined;
 function onEvent(type: string, data: string): void {
   if (type === 'trigger') {
     const { trigger } = JSON.parse(data) as { trigger: TriggerEventData };
+    // A forwarded report (--report-forward) is not the device's trigger: nothing shown changes.
+    if (trigger.type === 'report') return;
     updateRowTrigger(trigger);
     if (state.detail?.id === trigger.deviceId)
       void loadDetail(trigger.deviceId).catch(() => undefined);
