@@ -23,7 +23,9 @@ createServer((req, res) => {
     const id = String(req.headers['ztp-event-id']);
     const event = req.method === 'POST' ? JSON.parse(body) : null;
     const ip = event?.device.ip ?? new URL(req.url, 'http://x').searchParams.get('ip');
-    if (!seen.has(id)) console.log(`provision ${ip} (${event?.type ?? 'registered'}, event ${id})`);
+    // A forwarded progress report (--report-forward) says how provisioning went: no new run.
+    const act = event?.type === 'report' ? `report ${event.report.type} from` : 'provision';
+    if (!seen.has(id)) console.log(`${act} ${ip} (${event?.type ?? 'registered'}, event ${id})`);
     seen.add(id);
     res.writeHead(200).end();
   });

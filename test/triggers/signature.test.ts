@@ -288,6 +288,7 @@ describe('the minimal manager of docs/service-manager.md', () => {
     const json = client(url, { format: 'json', secrets: [SECRET_A, SECRET_B] });
     const get = client(url, { secrets: [SECRET_B] });
     const wrong = client(url, { secrets: ['not-the-managers-secret-000'] });
+    const forward = client(url, { secrets: [SECRET_B], reportForwardUrl: `${url}/reports` });
     try {
       const status = async (c: ManagerClient, call: ManagerCall) => {
         const r = await c.send(call);
@@ -297,14 +298,22 @@ describe('the minimal manager of docs/service-manager.md', () => {
       assert.equal(await status(json, device), 200, 'a retry is accepted…');
       assert.equal(await status(get, basicCall({ ip: '10.1.2.3', key: 'k-get' })), 200);
       assert.equal(await status(wrong, basicCall({ ip: '10.6.6.6', key: 'k-bad' })), 401);
-      await printed.until(() => out.some((l) => l.includes('10.1.2.3')), 'the get call acted on');
-      const acted = out.filter((l) => l.startsWith('provision'));
+      const report: ManagerCall = {
+        ...device,
+        key: 'k-report',
+        type: 'report',
+        report: { type: 'bootstrap-error', message: 'disk full' },
+      };
+      assert.equal(await status(forward, report), 200);
+      await printed.until(() => out.some((l) => l.includes('k-report')), 'the report logged');
+      const acted = out.filter((l) => l.startsWith('provision') || l.startsWith('report'));
       assert.deepEqual(acted, [
         `provision 2001:db8::7 (registered, event ${device.key})`,
         'provision 10.1.2.3 (registered, event k-get)',
+        'report bootstrap-error from 2001:db8::7 (report, event k-report)',
       ]);
     } finally {
-      await Promise.all([json.close(), get.close(), wrong.close()]);
+      await Promise.all([json.close(), get.close(), wrong.close(), forward.close()]);
     }
   });
 });
