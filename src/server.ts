@@ -2,6 +2,8 @@
  * Starts the server: opens the database and the feature stores, wires the service, the trigger dispatcher and the HTTP
  * app, listens, and shuts all of it down in order on SIGTERM/SIGINT.
  */
+import { auditRoutes } from './audit/routes.js';
+import { AuditService } from './audit/service.js';
 import { ReportService } from './reports/service.js';
 import { reportRoutes } from './reports/routes.js';
 import type { FastifyInstance } from 'fastify';
@@ -88,6 +90,12 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
     dispatcher: () => dispatcher,
     tokenAdmission: new TokenAdmission(stores.tokenGrants),
     admission: enrollment.admission,
+    // Admin writes append their entries to the audit log in their own transaction.
+    audit: stores.audit,
+  });
+  const audit = new AuditService(stores.audit, {
+    retentionMs: config.auditRetention,
+    resolveId: (rawId) => service.resolveId(rawId),
   });
   enrollment.attach(service);
   const reports = new ReportService(stores, service, { events });
@@ -97,7 +105,12 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
     service,
     bodyLimit: config.bodyLimit,
     logger,
-    plugins: [enrollmentPlugin(enrollment), reportRoutes(reports), operator.plugin],
+    plugins: [
+      enrollmentPlugin(enrollment),
+      reportRoutes(reports),
+      auditRoutes(audit),
+      operator.plugin,
+    ],
     guards: security.guards,
     https: security.https,
     trustProxy: security.trustProxy,
@@ -179,6 +192,7 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
     }
   }
   dispatcher?.start();
+  audit.start((e) => app.log.warn({ err: e }, 'audit log retention failed; retried in an hour'));
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
@@ -192,6 +206,7 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
       const timer = setTimeout(() => app.server.closeAllConnections(), config.shutdownGrace);
       await app.close();
       clearTimeout(timer);
+      audit.stop();
       await dispatcher?.stop(config.shutdownGrace);
       await managerClient?.close();
       await stores.db.close();
