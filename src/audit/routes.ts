@@ -18,11 +18,11 @@ const AuditQuery = Type.Object({
         "A device's id or alias: that device's entries (a deleted device's, by the id it had)",
     }),
   ),
+  // A string, checked here: the query conversion would truncate `1.5` to an integer.
   after: Type.Optional(
-    Type.Integer({
-      minimum: 0,
-      maximum: Number.MAX_SAFE_INTEGER,
-      description: 'An entry seq: return those after it',
+    Type.String({
+      pattern: '^[0-9]{1,15}$',
+      description: 'An entry seq (a non-negative integer): return those after it',
     }),
   ),
   limit: Type.Optional(
@@ -51,7 +51,7 @@ const auditApi: FastifyPluginAsyncTypebox<{
       const limit = request.query.limit ?? AUDIT_PAGE_DEFAULT;
       const rows = await audit.list({
         device: request.query.device,
-        after: request.query.after,
+        after: request.query.after === undefined ? undefined : Number(request.query.after),
         limit: limit + 1,
       });
       const entries = rows.slice(0, limit).map(auditEntryView);

@@ -5,7 +5,7 @@
  * committed or failed together.
  */
 import assert from 'node:assert/strict';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { afterEach, describe, it } from 'node:test';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { buildApp } from '../../src/app.js';
@@ -14,6 +14,7 @@ import { AuditService } from '../../src/audit/service.js';
 import type { AuditEntry, AuditStore } from '../../src/audit/store.js';
 import {
   cliContext,
+  exportAudit,
   importDevices,
   importEnrollmentCsv,
   transferStore,
@@ -29,6 +30,11 @@ import type { ApiGroup, Guard } from '../../src/http/auth.js';
 import { buildGuards } from '../../src/security/guards.js';
 import { hashToken, parseTokens, TokenSet } from '../../src/security/tokens.js';
 import { json } from '../helpers.js';
+
+interface AuditPageBody {
+  entries: { device: string }[];
+  next?: number;
+}
 
 export interface OpenedAuditStores {
   stores: Stores & { enrollment: EnrollmentStore; audit: AuditStore };
@@ -389,7 +395,7 @@ export function auditSuite(
         getPeerCertificate: () => ({ raw: Buffer.from('x'), subject: { CN: 'ops-laptop' } }),
       };
       const guard: Guard = (request, group) =>
-        mtls({ ...request, raw: { socket } as never } as never, group);
+        mtls({ ...request, raw: { socket } } as never, group);
       const f = await fixture('allowlist', { guard });
       const create = await oneEntry(
         f,
@@ -429,6 +435,24 @@ export function auditSuite(
       assert.equal(entries[0]!.via, 'ztp import --csv');
       assert.deepEqual(entries[0]!.detail, { created: 2, present: 0 });
       assert.deepEqual(entries[1]!.detail, { created: 1, replaced: 0, bad: 0 });
+
+      // ztp export --audit: one line per entry, as the API shows it.
+      let out = '';
+      const sink = new Writable({
+        write(chunk: Buffer, _enc, done) {
+          out += chunk.toString();
+          done();
+        },
+      });
+      assert.equal(await exportAudit(transfer, sink), 2);
+      const exported = out
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { audit: Record<string, unknown> });
+      assert.deepEqual(
+        exported.map((l) => l.audit),
+        entries,
+      );
     });
 
     it('pages with after and limit, and answers bad queries with 400', async () => {
@@ -437,13 +461,13 @@ export function auditSuite(
         await f.as('anonymous', 'PUT', `/ztp/mng/dev-${n}`, { ip: `10.0.0.${n}` });
       const first = await f.as('anonymous', 'GET', '/ztp/mng/audit?limit=2');
       assert.equal(first.statusCode, 200);
-      const page = json(first);
+      const page = json<AuditPageBody>(first);
       assert.equal(page.entries.length, 2);
-      const rest = json(
+      const rest = json<AuditPageBody>(
         await f.as('anonymous', 'GET', `/ztp/mng/audit?after=${String(page.next)}`),
       );
       assert.deepEqual(
-        rest.entries.map((e: { device: string }) => e.device),
+        rest.entries.map((e) => e.device),
         ['dev-3'],
       );
       assert.equal(rest.next, undefined);
@@ -460,7 +484,7 @@ export function auditSuite(
         const res = await f.as('anonymous', 'GET', `/ztp/mng/audit?${query}`);
         assert.equal(res.statusCode, 400, `${query}: ${res.body}`);
         assert.match(res.headers['content-type'] as string, /application\/problem\+json/);
-        assert.ok(['invalid_query', 'invalid_id'].includes(json(res).code), query);
+        assert.ok(['invalid_query', 'invalid_id'].includes(String(json(res).code)), query);
       }
     });
 

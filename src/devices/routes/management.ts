@@ -190,15 +190,9 @@ export const managementApi: FastifyPluginAsyncTypebox<GroupOptions> = async (app
       },
     },
     async (request, reply) =>
-      reply
-        .code(201)
-        .send({
-          aliases: await service.addAliases(
-            request.params.id,
-            [request.body],
-            adminContext(request),
-          ),
-        }),
+      reply.code(201).send({
+        aliases: await service.addAliases(request.params.id, [request.body], adminContext(request)),
+      }),
   );
 
   app.delete(
