@@ -22,6 +22,7 @@ const AuditQuery = Type.Object({
   after: Type.Optional(
     Type.String({
       pattern: '^[0-9]{1,15}$',
+      'x-expected': 'a non-negative integer of at most 15 digits',
       description: 'An entry seq (a non-negative integer): return those after it',
     }),
   ),

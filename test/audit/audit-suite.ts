@@ -485,6 +485,12 @@ export function auditSuite(
         assert.equal(res.statusCode, 400, `${query}: ${res.body}`);
         assert.match(res.headers['content-type'] as string, /application\/problem\+json/);
         assert.ok(['invalid_query', 'invalid_id'].includes(String(json(res).code)), query);
+        if (query.startsWith('after='))
+          assert.equal(
+            json(res).detail,
+            'after must be a non-negative integer of at most 15 digits',
+            query,
+          );
       }
     });
 
