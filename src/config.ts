@@ -57,6 +57,7 @@ export interface ServeConfig {
   triggerLease: number;
   triggerPollInterval: number;
   triggerRetention: number;
+  auditRetention: number;
   triggerSender: 'thread' | 'inline';
   triggerHandOver: 'on' | 'off';
   instanceId: string | undefined;
@@ -314,6 +315,15 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
     default: '7d',
     min: 60_000,
     help: 'Finished (delivered/failed/dead) triggers older than this are pruned; the latest per device is kept.',
+  },
+  {
+    key: 'auditRetention',
+    flag: 'audit-retention',
+    env: 'ZTP_AUDIT_RETENTION',
+    kind: 'duration',
+    default: '365d',
+    min: 0,
+    help: 'Audit log entries (GET /ztp/mng/audit) older than this are pruned, at start and hourly; 0 keeps them forever.',
   },
   {
     key: 'instanceId',

@@ -2,6 +2,8 @@
  * Starts the server: opens the database and the feature stores, wires the service, the trigger dispatcher and the HTTP
  * app, listens, and shuts all of it down in order on SIGTERM/SIGINT.
  */
+import { auditRoutes } from './audit/routes.js';
+import { AuditService } from './audit/service.js';
 import { ReportService } from './reports/service.js';
 import { reportRoutes } from './reports/routes.js';
 import type { FastifyInstance } from 'fastify';
@@ -91,6 +93,12 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
     // its aliases).
     tokenAdmission: new TokenAdmission(stores.tokenGrants, deviceOf(stores)),
     admission: enrollment.admission,
+    // Admin writes append their entries to the audit log in their own transaction.
+    audit: stores.audit,
+  });
+  const audit = new AuditService(stores.audit, {
+    retentionMs: config.auditRetention,
+    resolveId: (rawId) => service.resolveId(rawId),
   });
   enrollment.attach(service);
   // --report-forward: each report's forward is queued in the report's own transaction.
@@ -107,7 +115,12 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
     service,
     bodyLimit: config.bodyLimit,
     logger,
-    plugins: [enrollmentPlugin(enrollment), reportRoutes(reports), operator.plugin],
+    plugins: [
+      enrollmentPlugin(enrollment),
+      reportRoutes(reports),
+      auditRoutes(audit),
+      operator.plugin,
+    ],
     guards: security.guards,
     https: security.https,
     trustProxy: security.trustProxy,
@@ -201,6 +214,7 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
     }
   }
   dispatcher?.start();
+  audit.start((e) => app.log.warn({ err: e }, 'audit log retention failed; retried in an hour'));
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
@@ -214,6 +228,7 @@ export async function startServer(config: ServeConfig): Promise<RunningServer> {
       const timer = setTimeout(() => app.server.closeAllConnections(), config.shutdownGrace);
       await app.close();
       clearTimeout(timer);
+      audit.stop();
       await dispatcher?.stop(config.shutdownGrace);
       await managerClient?.close();
       await stores.db.close();

@@ -2,6 +2,8 @@
  * Opens the database and every feature's stores on it: what a process that serves or transfers
  * the registry holds. A new feature opens its stores here too.
  */
+import type { AuditStore } from './audit/store.js';
+import { openAuditStore } from './audit/stores.js';
 import { openDatabase, type EngineDatabase, type OpenDatabaseOptions } from './db/open.js';
 import type { Stores } from './devices/service.js';
 import { openDeviceStores } from './devices/stores.js';
@@ -21,6 +23,8 @@ export interface OpenedStores extends Stores {
   enrollment: EnrollmentStore;
   /** Devices' progress reports (src/reports/). */
   reports: ReportStore;
+  /** The audit log of admin writes (src/audit/). */
+  audit: AuditStore;
 }
 
 export async function openStores(
@@ -29,12 +33,13 @@ export async function openStores(
 ): Promise<OpenedStores> {
   const db = await openDatabase(database, opts);
   try {
-    const [devices, triggers, tokenGrants, enrollment, reports] = await Promise.all([
+    const [devices, triggers, tokenGrants, enrollment, reports, audit] = await Promise.all([
       openDeviceStores(db),
       openTriggerStores(db, opts.triggers),
       openTokenGrantStore(db),
       openEnrollmentStore(db),
       openReportStore(db),
+      openAuditStore(db),
     ]);
     return {
       db,
@@ -45,6 +50,7 @@ export async function openStores(
       tokenGrants,
       enrollment,
       reports,
+      audit,
     };
   } catch (e) {
     await db.close();

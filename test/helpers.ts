@@ -8,6 +8,10 @@ import { DeviceService, type ServiceOptions } from '../src/devices/service.js';
 import { EventBus } from '../src/events/bus.js';
 import { SqliteStore } from './storage/store-view.js';
 import type { StoreView } from './storage/store-view.js';
+import type { AdminContext } from '../src/devices/admin.js';
+
+/** Who does the admin writes tests make through the services directly. */
+export const TEST_ADMIN: AdminContext = { actor: 'test', source: '127.0.0.1', via: 'test' };
 
 /** A fresh directory removed by the returned cleanup. */
 export function tempDir(prefix = 'ztp-test-'): { dir: string; cleanup: () => void } {

@@ -28,14 +28,104 @@ import {
 import { CSV_MAX_BYTES, parseEnrollmentCsv, type EnrolledRow } from '../enrollment/csv.js';
 import { ConfigError, DeviceNotFoundError, ZtpError } from '../errors.js';
 import { refuseLoneSurrogates } from '../unicode.js';
-import { openDatabase } from '../db/open.js';
+import { userInfo } from 'node:os';
+import type { AuditEntry, AuditStore } from '../audit/store.js';
+import { auditEntryView } from '../audit/views.js';
+import type { AdminContext, AuditRecord } from '../devices/admin.js';
 import type { DeviceReadModel } from '../devices/read-model.js';
 import type { Alias, Device, DeviceStore, HistoryEntry } from '../devices/store.js';
-import { openDeviceStores } from '../devices/stores.js';
+import type { Stores } from '../devices/service.js';
+import { openStores } from '../stores.js';
 
-/** What export and import use of the device stores. */
-export type TransferStore = Pick<DeviceStore, 'get' | 'history' | 'aliases' | 'importDevice'> &
-  Pick<DeviceReadModel, 'listIds'>;
+/** What export and import use of the stores. */
+export type TransferStore = Pick<DeviceStore, 'get' | 'history' | 'aliases'> &
+  Pick<DeviceReadModel, 'listIds'> & {
+    /** One device exactly as exported, committed on its own. */
+    importDevice(
+      device: Device,
+      history: HistoryEntry[],
+      aliases?: readonly Alias[],
+    ): Promise<'created' | 'replaced'>;
+    /** The audit log: an import's entry, and `ztp export --audit`. */
+    audit?: {
+      append(record: AuditRecord): Promise<void>;
+      list(after: number | undefined, limit: number): Promise<AuditEntry[]>;
+    };
+  };
+
+/** The stores of an open registry as export and import use them. */
+export function transferStore(stores: Stores & { audit: AuditStore }): TransferStore {
+  return {
+    get: (id) => stores.devices.get(id),
+    history: (id) => stores.devices.history(id),
+    aliases: (id) => stores.devices.aliases(id),
+    importDevice: async (device, history, aliases) => {
+      const step = stores.devices.importDeviceStep(device, history, aliases);
+      const [{ before }] = await stores.db.commit(device.id, [step]);
+      return before === undefined ? 'created' : 'replaced';
+    },
+    listIds: (after, limit) => stores.deviceReads.listIds(after, limit),
+    audit: {
+      append: async (record) => {
+        await stores.db.commit('', [stores.audit.appendStep(() => record)]);
+      },
+      list: (after, limit) => stores.audit.list({ after, limit }),
+    },
+  };
+}
+
+/**
+ * Who runs `ztp import`: the operating system's user (the CLI has no token), from this host. An
+ * import is recorded as one entry with its counts, committed after its devices (docs/security.md).
+ */
+export function cliContext(via: string): AdminContext {
+  let user: string;
+  try {
+    user = userInfo().username;
+  } catch {
+    user = String(process.getuid?.() ?? 'unknown');
+  }
+  return { actor: `cli:${user}`, source: 'local', via };
+}
+
+/** Records an import that wrote something, with its counts; one entry, not one per device. */
+async function recordImport(
+  store: TransferStore,
+  ctx: AdminContext | undefined,
+  counts: Record<string, number>,
+  at: number,
+): Promise<void> {
+  if (!store.audit || !ctx || (counts.created ?? 0) + (counts.replaced ?? 0) === 0) return;
+  await store.audit.append({
+    ...ctx,
+    at,
+    action: 'import',
+    device: null,
+    before: null,
+    after: null,
+    detail: counts,
+  });
+}
+
+/** Audit entries read per page by `ztp export --audit`. */
+const AUDIT_EXPORT_PAGE = 1000;
+
+/** Writes every audit entry as a line `{"audit":{…}}`, oldest first; returns how many. */
+export async function exportAudit(store: TransferStore, out: Writable): Promise<number> {
+  if (!store.audit) return 0;
+  let after: number | undefined;
+  let count = 0;
+  for (;;) {
+    const page = await store.audit.list(after, AUDIT_EXPORT_PAGE);
+    for (const e of page) {
+      if (!out.write(`${JSON.stringify({ audit: auditEntryView(e) })}\n`))
+        await new Promise((r) => out.once('drain', r));
+      count++;
+    }
+    if (page.length < AUDIT_EXPORT_PAGE) return count;
+    after = page.at(-1)!.seq;
+  }
+}
 
 /** Devices read per page while exporting, and at once within a page. */
 const EXPORT_PAGE = 500;
@@ -257,6 +347,8 @@ export function failureReason(e: unknown): string {
 export interface ImportReport {
   created: number;
   replaced: number;
+  /** Audit entries of `ztp export --audit`: not restored (the log is the source registry's). */
+  auditLines: number;
   /** Lines not imported, with their 1-based number and the reason. */
   bad: { line: number; reason: string }[];
 }
@@ -266,8 +358,9 @@ export async function importDevices(
   store: TransferStore,
   input: Readable,
   onBad: (line: number, reason: string) => void = () => undefined,
+  ctx?: AdminContext,
 ): Promise<ImportReport> {
-  const report: ImportReport = { created: 0, replaced: 0, bad: [] };
+  const report: ImportReport = { created: 0, replaced: 0, auditLines: 0, bad: [] };
   const bad = (line: number, reason: string) => {
     report.bad.push({ line, reason });
     onBad(line, reason);
@@ -281,6 +374,10 @@ export async function importDevices(
     if (text.trim() === '') continue;
     if (text.length > IMPORT_MAX_LINE) {
       bad(line, `longer than ${IMPORT_MAX_LINE} characters`);
+      continue;
+    }
+    if (text.startsWith('{"audit":')) {
+      report.auditLines++;
       continue;
     }
     let parsed;
@@ -310,6 +407,8 @@ export async function importDevices(
   }
   await Promise.all(inFlight);
   report.bad.sort((a, b) => a.line - b.line);
+  const counts = { created: report.created, replaced: report.replaced, bad: report.bad.length };
+  await recordImport(store, ctx, counts, Date.now());
   return report;
 }
 
@@ -330,6 +429,7 @@ export async function importEnrollmentCsv(
   store: TransferStore,
   text: string,
   now: number,
+  ctx?: AdminContext,
 ): Promise<CsvImportReport> {
   const parsed = parseEnrollmentCsv(text);
   const report: CsvImportReport = { created: 0, present: 0, bad: parsed.bad };
@@ -380,6 +480,7 @@ export async function importEnrollmentCsv(
     );
     report.created++;
   });
+  await recordImport(store, ctx, { created: report.created, present: report.present }, now);
   return report;
 }
 
@@ -410,9 +511,11 @@ async function readAll(input: Readable, limit: number): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-const EXPORT_HELP = `Usage: ztp export [--database <path|url>] > devices.jsonl
+const EXPORT_HELP = `Usage: ztp export [--audit] [--database <path|url>] > devices.jsonl
 
 Writes every device (record, timestamps, registration history) as one JSON object per line.
+--audit: then every audit log entry, oldest first, as a line {"audit":{...}} (as GET
+/ztp/mng/audit shows it); 'ztp import' skips those lines.
 The database must hold a ztp registry already: a missing SQLite file, or a database without
 the ztp schema, is refused (exit status 2) and nothing is created.
 
@@ -424,7 +527,9 @@ const IMPORT_HELP = `Usage: ztp import [--database <path|url>] < devices.jsonl
 
 Reads the lines of 'ztp export' and stores each device exactly (replacing one with the same
 id), creating the database (or its schema) if needed. Each line is validated like the API; bad lines are reported as 'line N: reason' on
-standard error and skipped. Exit status 1 when any line was not imported.
+standard error and skipped. Exit status 1 when any line was not imported. Audit lines of
+'ztp export --audit' are skipped. The import is recorded in the audit log as one entry with its
+counts, by cli:<user> from local.
 
 --csv: enrolls devices for --enrollment allowlist (docs/enrollment.md): rows id,serial,macs,name
 (an optional header row names them; macs separated by spaces or ';'; a serial or MAC other than
@@ -460,9 +565,9 @@ async function withStore(
     }
     throw e;
   }
-  let db;
+  let stores;
   try {
-    db = await openDatabase(config.database, {
+    stores = await openStores(config.database, {
       existing,
       postgres: {
         poolSize: 4,
@@ -478,23 +583,23 @@ async function withStore(
     throw e;
   }
   try {
-    const { store, reads } = await openDeviceStores(db);
-    return await run({
-      get: (id) => store.get(id),
-      history: (id) => store.history(id),
-      aliases: (id) => store.aliases(id),
-      importDevice: (device, history, aliases) => store.importDevice(device, history, aliases),
-      listIds: (after, limit) => reads.listIds(after, limit),
-    });
+    return await run(transferStore(stores));
   } finally {
-    await db.close();
+    await stores.db.close();
   }
 }
 
 export function exportMain(argv: string[]): Promise<number> {
-  return withStore('export', EXPORT_HELP, argv, true, async (store) => {
+  const withAudit = argv.includes('--audit');
+  const rest = argv.filter((a) => a !== '--audit');
+  return withStore('export', EXPORT_HELP, rest, true, async (store) => {
     const count = await exportDevices(store, process.stdout);
-    console.error(`ztp export: ${count} devices`);
+    if (!withAudit) {
+      console.error(`ztp export: ${count} devices`);
+      return 0;
+    }
+    const entries = await exportAudit(store, process.stdout);
+    console.error(`ztp export: ${count} devices, ${entries} audit entries`);
     return 0;
   });
 }
@@ -502,11 +607,15 @@ export function exportMain(argv: string[]): Promise<number> {
 export function importMain(argv: string[]): Promise<number> {
   if (argv.includes('--csv')) return importCsvMain(argv.filter((a) => a !== '--csv'));
   return withStore('import', IMPORT_HELP, argv, false, async (store) => {
-    const report = await importDevices(store, process.stdin, (line, reason) =>
-      console.error(`line ${line}: ${reason}`),
+    const report = await importDevices(
+      store,
+      process.stdin,
+      (line, reason) => console.error(`line ${line}: ${reason}`),
+      cliContext('ztp import'),
     );
+    const ignored = report.auditLines > 0 ? `, ${report.auditLines} audit entries ignored` : '';
     console.error(
-      `ztp import: ${report.created} created, ${report.replaced} replaced, ${report.bad.length} bad lines`,
+      `ztp import: ${report.created} created, ${report.replaced} replaced, ${report.bad.length} bad lines${ignored}`,
     );
     return report.bad.length === 0 ? 0 : 1;
   });
@@ -522,7 +631,12 @@ function importCsvMain(argv: string[]): Promise<number> {
       console.error(`ztp import: ${e.message}`);
       return 1;
     }
-    const report = await importEnrollmentCsv(store, text, Date.now());
+    const report = await importEnrollmentCsv(
+      store,
+      text,
+      Date.now(),
+      cliContext('ztp import --csv'),
+    );
     for (const { row, reason } of report.bad) console.error(`row ${row}: ${reason}`);
     if (report.bad.length > 0) {
       console.error(`ztp import: ${report.bad.length} bad rows; nothing imported`);

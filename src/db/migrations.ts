@@ -168,6 +168,25 @@ ALTER TABLE triggers ADD COLUMN report_message ${text};
 ALTER TABLE enrollment_pending ADD COLUMN aliases ${text} NOT NULL DEFAULT '[]';`;
 }
 
+/**
+ * Migration 9: the audit log of admin writes (src/audit/). `seq` is the paging cursor; the
+ * images are JSON text; device_id is NULL for a whole-registry action (an import) and stays
+ * after the device is deleted, so a deleted device's trail is still found by its id.
+ */
+const auditColumns = `
+  at BIGINT NOT NULL,
+  actor TEXT NOT NULL,
+  source TEXT NOT NULL,
+  action TEXT NOT NULL,
+  via TEXT NOT NULL,
+  device_id TEXT,
+  before TEXT,
+  after TEXT,
+  detail TEXT`;
+const auditIndexes = `
+CREATE INDEX audit_log_device ON audit_log (device_id, seq);
+CREATE INDEX audit_log_at ON audit_log (at);`;
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -239,6 +258,15 @@ CREATE TABLE enrollment_rejected (${byteOrder(rejectedColumns)});`,
       "devices' progress reports (POST /ztp/report/{id}): the newest of each device, by device and seq",
     sqlite: reports('TEXT', ' WITHOUT ROWID'),
     postgres: reports('TEXT COLLATE "C"', ''),
+  },
+  {
+    version: 9,
+    description:
+      'the audit log: every admin write (who, when, from where, the device before and after), by seq and by device',
+    sqlite: `
+CREATE TABLE audit_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, ${auditColumns});${auditIndexes}`,
+    postgres: `
+CREATE TABLE audit_log (seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, ${byteOrder(auditColumns)});${auditIndexes}`,
   },
   {
     version: 10,

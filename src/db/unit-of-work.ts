@@ -89,3 +89,14 @@ export function stepFor<E extends Engine>(
     throw new Error(`a ${step.engine} step cannot join a ${engine} transaction`);
   return step as Extract<Step<unknown>, { engine: E }>;
 }
+
+/**
+ * A step that runs `step` and then `f` of its result, in the same engine and place of the unit:
+ * how a service hands one step's result to a later step of the same transaction (the steps run
+ * in order, so a later step built from a closure sees it).
+ */
+export function thenStep<T, U>(step: Step<T>, f: (result: T) => U): Step<U> {
+  if (step.engine !== 'postgres') return { engine: step.engine, run: () => f(step.run()) };
+  if ('run' in step) return { engine: 'postgres', run: async (c) => f(await step.run(c)) };
+  return { engine: 'postgres', statements: step.statements, parse: (r) => f(step.parse(r)) };
+}

@@ -6,7 +6,7 @@
  * feature concerned (db/unit-of-work.ts): the device store's upsert and, when a manager is
  * configured, the trigger queue's outbox step.
  */
-import type { Database, Engine, Step } from '../db/unit-of-work.js';
+import { thenStep, type Database, type Engine, type Step } from '../db/unit-of-work.js';
 import { DeviceNotFoundError, ZtpError } from '../errors.js';
 import type { DeviceScope, Principal } from '../http/auth.js';
 import {
@@ -29,11 +29,13 @@ import {
   validateUserdata,
 } from './identity.js';
 import type { Admission, Held } from './admission.js';
+import { deviceImage, type AdminContext, type AuditRecord, type AuditRecorder } from './admin.js';
 import type { DeviceEventSink } from './events.js';
 import { DeviceQueries } from './queries.js';
 import type { DeviceReadModel } from './read-model.js';
 import type {
   Alias,
+  Change,
   Device,
   DevicePatch,
   DeviceStore,
@@ -108,6 +110,11 @@ export interface ServiceOptions {
   now?: () => number;
   /** Checks restricted tokens; without it a registration by one is refused (fail closed). */
   tokenAdmission?: RegistrationAdmission | undefined;
+  /**
+   * Records every admin write in the write's own transaction (src/audit/); none: admin writes
+   * are not recorded (tests of other features).
+   */
+  audit?: AuditRecorder | undefined;
 }
 
 export type RegisterResult = RegisteredDevice & { trigger?: Trigger };
@@ -195,20 +202,36 @@ export class DeviceService {
   /**
    * Commits a registration (device upsert, trigger) with `before`, steps of another feature
    * that must be atomic with it and run first (enrollment's approval takes the pending row: when
-   * it fails, nothing is registered); publishes it and hands its trigger over.
+   * it fails, nothing is registered); publishes it and hands its trigger over. `admin`: an
+   * admin's write (an approval), recorded in the audit log in the same transaction.
    */
-  async commitRegistration(reg: Registration, before: Step<unknown>[]): Promise<RegisterResult> {
-    const registration = this.stores.devices.registerStep(reg, this.opts.historyLimit);
+  async commitRegistration(
+    reg: Registration,
+    before: Step<unknown>[],
+    admin?: { ctx: AdminContext; describe: (registered: RegisteredDevice) => AuditDescription },
+  ): Promise<RegisterResult> {
+    let registration = this.stores.devices.registerStep(reg, this.opts.historyLimit);
+    const audit = admin && this.opts.audit;
+    let after: Step<unknown> | undefined;
+    if (admin && audit) {
+      let registered: RegisteredDevice | undefined;
+      registration = thenStep(registration, (r) => (registered = r));
+      after = audit.appendStep(() => {
+        if (registered === undefined) throw new Error('the audit step ran before its change');
+        return { detail: null, ...admin.describe(registered), ...admin.ctx, at: reg.at };
+      });
+    }
     const queued = this.triggers?.prepare(reg.id, reg.ip, reg.at);
     let result: RegisteredDevice;
     let trigger: Trigger | undefined;
     try {
-      if (before.length > 0) {
+      if (before.length > 0 || after) {
         const steps: Step<unknown>[] = [...before, registration];
         if (queued) steps.push(queued.step);
+        if (after) steps.push(after);
         const results = await this.stores.db.commit(reg.id, steps);
         result = results[before.length] as RegisteredDevice;
-        trigger = queued ? (results[before.length + 1] as Trigger) : undefined;
+        trigger = queued ? (results[before.length + 1] as Trigger | undefined) : undefined;
       } else if (queued)
         [result, trigger] = await this.stores.db.commit(reg.id, [registration, queued.step]);
       else [result] = await this.stores.db.commit(reg.id, [registration]);
@@ -258,6 +281,11 @@ export class DeviceService {
     }
   }
 
+  /** The primary id of the device holding this alias, else the (normalised) id itself. */
+  resolveId(rawId: string): Promise<string> {
+    return this.stores.devices.resolveId(normaliseId(rawId));
+  }
+
   /** The device with this primary id or alias. */
   get(rawId: string): Promise<Device> {
     return this.stores.devices.get(normaliseId(rawId));
@@ -273,8 +301,8 @@ export class DeviceService {
     return { device, trigger, history, aliases };
   }
 
-  async edit(rawId: string, input: EditInput): Promise<Device> {
-    return (await this.put(rawId, input)).device;
+  async edit(rawId: string, input: EditInput, ctx: AdminContext): Promise<Device> {
+    return (await this.put(rawId, input, ctx)).device;
   }
 
   /**
@@ -282,7 +310,11 @@ export class DeviceService {
    * admission lets admins create devices (allowlist mode). A created device has never registered
    * (registrations 0) and queues no trigger: its first registration does.
    */
-  async put(rawId: string, input: EditInput): Promise<{ device: Device; created: boolean }> {
+  async put(
+    rawId: string,
+    input: EditInput,
+    ctx: AdminContext,
+  ): Promise<{ device: Device; created: boolean }> {
     const requested = normaliseId(rawId);
     const patch: DevicePatch = {
       ip: input.ip === undefined ? undefined : normaliseIp(input.ip),
@@ -293,14 +325,25 @@ export class DeviceService {
     const at = this.now();
     try {
       const { id } = await this.stores.devices.get(requested);
-      const device = await this.stores.devices.edit(id, patch, at);
+      const { after: device } = await this.commitAdminWrite(
+        id,
+        this.stores.devices.editStep(id, patch, at),
+        ({ before, after }) => ({
+          action: 'edit',
+          device: id,
+          before: deviceImage(before),
+          after: deviceImage(after),
+        }),
+        ctx,
+        at,
+      );
       this.opts.events.emit({ type: 'edited', device });
       return { device, created: false };
     } catch (e) {
       if (!(e instanceof DeviceNotFoundError) || this.opts.admission?.adminCreates !== true)
         throw e;
     }
-    const device: Device = {
+    const created: Device = {
       id: requested,
       ip: patch.ip ?? '',
       name: patch.name ?? '',
@@ -313,15 +356,31 @@ export class DeviceService {
       pinned: { name: patch.pinned?.name ?? false, userdata: patch.pinned?.userdata ?? false },
       reported: { name: null, userdata: null },
     };
-    await this.stores.devices.importDevice(device, []);
+    const { before, after: device } = await this.commitAdminWrite(
+      requested,
+      this.stores.devices.importDeviceStep(created, []),
+      (r) => ({
+        action: r.before === undefined ? 'create' : 'edit',
+        device: requested,
+        before: r.before === undefined ? null : deviceImage(r.before),
+        after: deviceImage(r.after),
+      }),
+      ctx,
+      at,
+    );
     // Not a registration (metrics count those): an admin's write, like an edit.
     this.opts.events.emit({ type: 'edited', device });
-    return { device, created: true };
+    return { device, created: before === undefined };
   }
 
-  async delete(rawId: string): Promise<Device> {
+  async delete(rawId: string, ctx: AdminContext): Promise<Device> {
     const { id } = await this.get(rawId);
-    const device = await this.stores.devices.delete(id);
+    const device = await this.commitAdminWrite(
+      id,
+      this.stores.devices.deleteStep(id),
+      (removed) => ({ action: 'delete', device: id, before: deviceImage(removed), after: null }),
+      ctx,
+    );
     this.opts.events.emit({ type: 'deleted', device });
     return device;
   }
@@ -330,20 +389,32 @@ export class DeviceService {
   async addAliases(
     rawId: string,
     raw: readonly { type: string; value: string }[],
+    ctx: AdminContext,
   ): Promise<Alias[]> {
     const aliases = normaliseAliases(raw);
     const { id } = await this.get(rawId);
-    return this.stores.devices.addAliases(id, aliases, ALIASES_PER_DEVICE_MAX);
+    const { after } = await this.commitAdminWrite(
+      id,
+      this.stores.devices.addAliasesStep(id, aliases, ALIASES_PER_DEVICE_MAX),
+      (change) => ({ action: 'alias-add', device: id, ...aliasImages(change) }),
+      ctx,
+    );
+    return after;
   }
 
-  async removeAlias(rawId: string, type: string, value: string): Promise<void> {
+  async removeAlias(rawId: string, type: string, value: string, ctx: AdminContext): Promise<void> {
     const alias = normaliseAlias(type, value);
     const { id } = await this.get(rawId);
-    await this.stores.devices.removeAlias(id, alias);
+    await this.commitAdminWrite(
+      id,
+      this.stores.devices.removeAliasStep(id, alias),
+      (change) => ({ action: 'alias-remove', device: id, ...aliasImages(change) }),
+      ctx,
+    );
   }
 
   /** Queue a trigger for the device's current ip now (re-provision, or retry a dead/failed one). */
-  async requeueTrigger(rawId: string): Promise<Trigger> {
+  async requeueTrigger(rawId: string, ctx: AdminContext): Promise<Trigger> {
     if (!this.triggers) {
       throw new ZtpError(
         'triggers_disabled',
@@ -351,10 +422,61 @@ export class DeviceService {
       );
     }
     const { id } = await this.get(rawId);
-    const trigger = await this.triggers.requeue(id, this.now());
+    const requeue = this.triggers.prepareRequeue(id, this.now());
+    const trigger = await this.commitAdminWrite(
+      id,
+      requeue.step,
+      (t) => ({
+        action: 'retrigger',
+        device: id,
+        before: null,
+        after: null,
+        detail: { trigger: t.id, ip: t.ip, type: t.type },
+      }),
+      ctx,
+    );
+    requeue.committed();
     this.opts.events.emit({ type: 'trigger', trigger });
     return trigger;
   }
+
+  /**
+   * Commits an admin write's `change` with its audit entry (when an audit recorder is
+   * configured) in one transaction: both or neither. The entry is described from the change's
+   * result, so its images are the ones the change read and wrote.
+   */
+  async commitAdminWrite<T>(
+    key: string,
+    change: Step<T>,
+    describe: (result: T) => AuditDescription,
+    ctx: AdminContext,
+    at: number = this.now(),
+  ): Promise<T> {
+    const audit = this.opts.audit;
+    if (!audit) return (await this.stores.db.commit(key, [change]))[0];
+    let result: { value: T } | undefined;
+    const tapped = thenStep(change, (value) => {
+      result = { value };
+      return value;
+    });
+    const entry = audit.appendStep(() => {
+      // The steps run in order: the change's result is there when the entry's step runs.
+      if (result === undefined) throw new Error('the audit step ran before its change');
+      return { detail: null, ...describe(result.value), ...ctx, at };
+    });
+    return (await this.stores.db.commit(key, [tapped, entry]))[0];
+  }
+}
+
+/** What an admin write's entry says beyond who, when and how (AdminContext). */
+export type AuditDescription = Pick<AuditRecord, 'action' | 'device' | 'before' | 'after'> &
+  Partial<Pick<AuditRecord, 'detail'>>;
+
+function aliasImages(change: Change<Alias[]>): Pick<AuditRecord, 'before' | 'after'> {
+  const image = (aliases: Alias[]) => ({
+    aliases: aliases.map((a) => ({ type: a.type, value: a.value })),
+  });
+  return { before: image(change.before), after: image(change.after) };
 }
 
 function pins(input: EditInput['pinned']): Partial<Pins> | undefined {

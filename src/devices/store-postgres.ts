@@ -1,11 +1,12 @@
 /** The device store on PostgreSQL (see store.ts). */
 import { int, lit, refuseNul, type PostgresDatabase } from '../db/postgres/database.js';
-import type { PgQueryable, PostgresStep } from '../db/unit-of-work.js';
+import type { PgFunctionStep, PgQueryable, PostgresStep } from '../db/unit-of-work.js';
 import { AliasConflictError, AliasNotFoundError, DeviceNotFoundError } from '../errors.js';
 import { ALIASES_PER_DEVICE_MAX, tooManyAliases } from './identity.js';
 import { aliasFromRow, deviceFromRow, type AliasRow, type DeviceRow } from './rows.js';
 import type {
   Alias,
+  Change,
   Device,
   DevicePatch,
   DeviceStore,
@@ -94,39 +95,46 @@ export class PostgresDeviceStore implements DeviceStore {
     return rows[0]?.device_id ?? idOrAlias;
   }
 
-  async edit(id: string, patch: DevicePatch, at: number): Promise<Device> {
+  /** FOR UPDATE: the before image is the row this edit changes, not an older read. */
+  editStep(id: string, patch: DevicePatch, at: number): PgFunctionStep<Change<Device>> {
     refuseNul(patch.ip ?? '', patch.name ?? '', patch.userdata ?? '');
     const flag = (b: boolean | undefined) => (b === undefined ? null : b ? 1 : 0);
-    return await this.db.write(id, async (c) => {
-      const { rows } = await c.query(
-        `UPDATE devices SET ip = coalesce($2, ip), name = coalesce($3, name), userdata = coalesce($4, userdata),
-           pinned_name = coalesce($5, pinned_name), pinned_userdata = coalesce($6, pinned_userdata), updated_at = $7
-         WHERE id = $1 RETURNING *`,
-        [
-          id,
-          patch.ip ?? null,
-          patch.name ?? null,
-          patch.userdata ?? null,
-          flag(patch.pinned?.name),
-          flag(patch.pinned?.userdata),
-          at,
-        ],
-      );
-      if (!rows[0]) throw new DeviceNotFoundError(id);
-      return deviceFromRow(rows[0] as DeviceRow);
-    });
+    return {
+      engine: 'postgres',
+      run: async (c) => {
+        const before = await lockedDevice(c, id);
+        const { rows } = await c.query(
+          `UPDATE devices SET ip = coalesce($2, ip), name = coalesce($3, name), userdata = coalesce($4, userdata),
+             pinned_name = coalesce($5, pinned_name), pinned_userdata = coalesce($6, pinned_userdata), updated_at = $7
+           WHERE id = $1 RETURNING *`,
+          [
+            id,
+            patch.ip ?? null,
+            patch.name ?? null,
+            patch.userdata ?? null,
+            flag(patch.pinned?.name),
+            flag(patch.pinned?.userdata),
+            at,
+          ],
+        );
+        return { before, after: deviceFromRow(rows[0] as DeviceRow) };
+      },
+    };
   }
 
-  delete(id: string): Promise<Device> {
-    return this.db.write(id, async (c) => {
-      const { rows } = await c.query(
-        `WITH h AS (DELETE FROM history WHERE device_id = $1), a AS (DELETE FROM aliases WHERE device_id = $1)
-         DELETE FROM devices WHERE id = $1 RETURNING *`,
-        [id],
-      );
-      if (!rows[0]) throw new DeviceNotFoundError(id);
-      return deviceFromRow(rows[0] as DeviceRow);
-    });
+  deleteStep(id: string): PgFunctionStep<Device> {
+    return {
+      engine: 'postgres',
+      run: async (c) => {
+        const { rows } = await c.query(
+          `WITH h AS (DELETE FROM history WHERE device_id = $1), a AS (DELETE FROM aliases WHERE device_id = $1)
+           DELETE FROM devices WHERE id = $1 RETURNING *`,
+          [id],
+        );
+        if (!rows[0]) throw new DeviceNotFoundError(id);
+        return deviceFromRow(rows[0] as DeviceRow);
+      },
+    };
   }
 
   async history(id: string): Promise<HistoryEntry[]> {
@@ -145,47 +153,56 @@ export class PostgresDeviceStore implements DeviceStore {
     return rows.map(aliasFromRow);
   }
 
-  addAliases(id: string, aliases: readonly Alias[], limit: number): Promise<Alias[]> {
-    return this.db.write(id, async (c) => {
-      // The row lock orders this with the device's registrations and other alias edits.
-      const { rows } = await c.query('SELECT 1 FROM devices WHERE id = $1 FOR UPDATE', [id]);
-      if (!rows[0]) throw new DeviceNotFoundError(id);
-      await insertAliases(c, id, await checkAliases(c, id, aliases, limit));
-      const all = await c.query(
-        'SELECT type, value FROM aliases WHERE device_id = $1 ORDER BY value',
-        [id],
-      );
-      return (all.rows as AliasRow[]).map(aliasFromRow);
-    });
+  addAliasesStep(
+    id: string,
+    aliases: readonly Alias[],
+    limit: number,
+  ): PgFunctionStep<Change<Alias[]>> {
+    return {
+      engine: 'postgres',
+      run: async (c) => {
+        // The row lock orders this with the device's registrations and other alias edits.
+        await lockedDevice(c, id);
+        const before = await aliasesOf(c, id);
+        await insertAliases(c, id, await checkAliases(c, id, aliases, limit));
+        return { before, after: await aliasesOf(c, id) };
+      },
+    };
   }
 
-  removeAlias(id: string, alias: Alias): Promise<void> {
-    return this.db.write(id, async (c) => {
-      const { rowCount } = await c.query(
-        'DELETE FROM aliases WHERE device_id = $1 AND type = $2 AND value = $3',
-        [id, alias.type, alias.value],
-      );
-      if (rowCount !== 0) return;
-      const { rows } = await c.query('SELECT 1 FROM devices WHERE id = $1', [id]);
-      if (!rows[0]) throw new DeviceNotFoundError(id);
-      throw new AliasNotFoundError(id, alias.type, alias.value);
-    });
+  removeAliasStep(id: string, alias: Alias): PgFunctionStep<Change<Alias[]>> {
+    return {
+      engine: 'postgres',
+      run: async (c) => {
+        await lockedDevice(c, id);
+        const before = await aliasesOf(c, id);
+        const { rowCount } = await c.query(
+          'DELETE FROM aliases WHERE device_id = $1 AND type = $2 AND value = $3',
+          [id, alias.type, alias.value],
+        );
+        if (rowCount === 0) throw new AliasNotFoundError(id, alias.type, alias.value);
+        return { before, after: await aliasesOf(c, id) };
+      },
+    };
   }
 
-  async importDevice(
+  importDeviceStep(
     device: Device,
     history: HistoryEntry[],
     aliases: readonly Alias[] = [],
-  ): Promise<'created' | 'replaced'> {
+  ): PgFunctionStep<{ before: Device | undefined; after: Device }> {
     refuseNul(device.id, device.ip, device.name, device.userdata, device.lastSource);
     refuseNul(device.reported.name ?? '', device.reported.userdata ?? '');
-    return await this.db.write(device.id, async (c) => {
-      const holder = await resolve(c, device.id);
-      if (holder !== device.id) throw new AliasConflictError(device.id, holder);
-      // An import may bring more aliases than a request could add: the limit is the API's.
-      const claimed = await checkAliases(c, device.id, aliases, Number.MAX_SAFE_INTEGER);
-      const { rows } = await c.query(
-        `INSERT INTO devices AS d (id, ip, name, userdata, first_seen, last_seen, updated_at, registrations, last_source,
+    return {
+      engine: 'postgres',
+      run: async (c) => {
+        const holder = await resolve(c, device.id);
+        if (holder !== device.id) throw new AliasConflictError(device.id, holder);
+        // An import may bring more aliases than a request could add: the limit is the API's.
+        const claimed = await checkAliases(c, device.id, aliases, Number.MAX_SAFE_INTEGER);
+        const old = await c.query('SELECT * FROM devices WHERE id = $1 FOR UPDATE', [device.id]);
+        const { rows } = await c.query(
+          `INSERT INTO devices AS d (id, ip, name, userdata, first_seen, last_seen, updated_at, registrations, last_source,
            pinned_name, pinned_userdata, reported_name, reported_userdata)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
          ON CONFLICT (id) DO UPDATE SET ip = EXCLUDED.ip, name = EXCLUDED.name, userdata = EXCLUDED.userdata,
@@ -193,43 +210,63 @@ export class PostgresDeviceStore implements DeviceStore {
            registrations = EXCLUDED.registrations, last_source = EXCLUDED.last_source,
            pinned_name = EXCLUDED.pinned_name, pinned_userdata = EXCLUDED.pinned_userdata,
            reported_name = EXCLUDED.reported_name, reported_userdata = EXCLUDED.reported_userdata
-         RETURNING (d.xmax = 0) AS created`,
-        [
-          device.id,
-          device.ip,
-          device.name,
-          device.userdata,
-          device.firstSeen,
-          device.lastSeen,
-          device.updatedAt,
-          device.registrations,
-          device.lastSource,
-          device.pinned.name ? 1 : 0,
-          device.pinned.userdata ? 1 : 0,
-          device.reported.name,
-          device.reported.userdata,
-        ],
-      );
-      await c.query('DELETE FROM aliases WHERE device_id = $1', [device.id]);
-      await insertAliases(c, device.id, claimed);
-      // Two statements: in one (a DELETE in a WITH), the INSERT would not see the deletion and
-      // a replaced device's (device_id, seq) keys would collide with its old rows.
-      await c.query('DELETE FROM history WHERE device_id = $1', [device.id]);
-      // history is newest first; seq counts down from the registration count.
-      await c.query(
-        `INSERT INTO history (device_id, seq, at, ip, source)
+         RETURNING d.*`,
+          [
+            device.id,
+            device.ip,
+            device.name,
+            device.userdata,
+            device.firstSeen,
+            device.lastSeen,
+            device.updatedAt,
+            device.registrations,
+            device.lastSource,
+            device.pinned.name ? 1 : 0,
+            device.pinned.userdata ? 1 : 0,
+            device.reported.name,
+            device.reported.userdata,
+          ],
+        );
+        await c.query('DELETE FROM aliases WHERE device_id = $1', [device.id]);
+        await insertAliases(c, device.id, claimed);
+        // Two statements: in one (a DELETE in a WITH), the INSERT would not see the deletion and
+        // a replaced device's (device_id, seq) keys would collide with its old rows.
+        await c.query('DELETE FROM history WHERE device_id = $1', [device.id]);
+        // history is newest first; seq counts down from the registration count.
+        await c.query(
+          `INSERT INTO history (device_id, seq, at, ip, source)
          SELECT $1, s, a, i, src FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::text[]) AS h(s, a, i, src)`,
-        [
-          device.id,
-          history.map((_, i) => device.registrations - i),
-          history.map((h) => h.at),
-          history.map((h) => h.ip),
-          history.map((h) => h.source),
-        ],
-      );
-      return (rows[0] as { created: boolean }).created ? 'created' : 'replaced';
-    });
+          [
+            device.id,
+            history.map((_, i) => device.registrations - i),
+            history.map((h) => h.at),
+            history.map((h) => h.ip),
+            history.map((h) => h.source),
+          ],
+        );
+        const before = old.rows[0] as DeviceRow | undefined;
+        return {
+          before: before && deviceFromRow(before),
+          after: deviceFromRow(rows[0] as DeviceRow),
+        };
+      },
+    };
   }
+}
+
+/** The device's row, locked for the rest of the transaction; DeviceNotFoundError without one. */
+async function lockedDevice(c: PgQueryable, id: string): Promise<Device> {
+  const { rows } = await c.query('SELECT * FROM devices WHERE id = $1 FOR UPDATE', [id]);
+  if (!rows[0]) throw new DeviceNotFoundError(id);
+  return deviceFromRow(rows[0] as DeviceRow);
+}
+
+async function aliasesOf(c: PgQueryable, id: string): Promise<Alias[]> {
+  const { rows } = await c.query(
+    'SELECT type, value FROM aliases WHERE device_id = $1 ORDER BY value',
+    [id],
+  );
+  return (rows as AliasRow[]).map(aliasFromRow);
 }
 
 async function resolve(c: PgQueryable, idOrAlias: string): Promise<string> {

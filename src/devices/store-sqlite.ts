@@ -6,6 +6,7 @@ import { ALIASES_PER_DEVICE_MAX, tooManyAliases } from './identity.js';
 import { aliasFromRow, deviceFromRow, type AliasRow, type DeviceRow } from './rows.js';
 import type {
   Alias,
+  Change,
   Device,
   DevicePatch,
   DeviceStore,
@@ -137,9 +138,11 @@ export class SqliteDeviceStore implements DeviceStore {
     return this.db.read(() => this.holder(idOrAlias) ?? idOrAlias);
   }
 
-  edit(id: string, patch: DevicePatch, at: number): Promise<Device> {
-    return this.db.write(() => {
-      const params = {
+  editStep(id: string, patch: DevicePatch, at: number): Step<Change<Device>> {
+    return this.db.step(() => {
+      const before = this.db.statement<DeviceRow>(GET).get(id);
+      if (!before) throw new DeviceNotFoundError(id);
+      this.db.statement(EDIT).run({
         id,
         at,
         ip: patch.ip ?? null,
@@ -147,14 +150,16 @@ export class SqliteDeviceStore implements DeviceStore {
         userdata: patch.userdata ?? null,
         pinName: flag(patch.pinned?.name),
         pinUserdata: flag(patch.pinned?.userdata),
+      });
+      return {
+        before: deviceFromRow(before),
+        after: deviceFromRow(this.db.statement<DeviceRow>(GET).get(id)!),
       };
-      if (this.db.statement(EDIT).run(params).changes === 0) throw new DeviceNotFoundError(id);
-      return deviceFromRow(this.db.statement<DeviceRow>(GET).get(id)!);
     });
   }
 
-  delete(id: string): Promise<Device> {
-    return this.db.write(() => {
+  deleteStep(id: string): Step<Device> {
+    return this.db.step(() => {
       const row = this.db.statement<DeviceRow>(GET).get(id);
       if (!row) throw new DeviceNotFoundError(id);
       this.db.statement(DELETE).run(id);
@@ -172,39 +177,46 @@ export class SqliteDeviceStore implements DeviceStore {
     return this.db.read(() => this.db.statement<AliasRow>(ALIASES).all(id).map(aliasFromRow));
   }
 
-  addAliases(id: string, aliases: readonly Alias[], limit: number): Promise<Alias[]> {
-    return this.db.write(() => {
+  addAliasesStep(id: string, aliases: readonly Alias[], limit: number): Step<Change<Alias[]>> {
+    return this.db.step(() => {
       if (this.db.statement(DEVICE_EXISTS).get(id) === undefined) throw new DeviceNotFoundError(id);
+      const before = this.aliasesNow(id);
       this.insertAliases(id, this.checkAliases(id, aliases, limit));
-      return this.db.statement<AliasRow>(ALIASES).all(id).map(aliasFromRow);
+      return { before, after: this.aliasesNow(id) };
     });
   }
 
-  removeAlias(id: string, alias: Alias): Promise<void> {
-    return this.db.write(() => {
+  removeAliasStep(id: string, alias: Alias): Step<Change<Alias[]>> {
+    return this.db.step(() => {
+      const before = this.aliasesNow(id);
       if (this.db.statement(DELETE_ALIAS).run(id, alias.type, alias.value).changes === 0) {
         if (this.db.statement(DEVICE_EXISTS).get(id) === undefined)
           throw new DeviceNotFoundError(id);
         throw new AliasNotFoundError(id, alias.type, alias.value);
       }
+      return { before, after: this.aliasesNow(id) };
     });
   }
 
-  importDevice(
+  private aliasesNow(id: string): Alias[] {
+    return this.db.statement<AliasRow>(ALIASES).all(id).map(aliasFromRow);
+  }
+
+  importDeviceStep(
     device: Device,
     history: HistoryEntry[],
     aliases: readonly Alias[] = [],
-  ): Promise<'created' | 'replaced'> {
-    return this.db.write(() => {
+  ): Step<{ before: Device | undefined; after: Device }> {
+    return this.db.step(() => {
       const holder = this.holder(device.id);
       if (holder !== undefined && holder !== device.id)
         throw new AliasConflictError(device.id, holder);
       // An import may bring more aliases than a request could add: the limit is the API's.
       const claimed = this.checkAliases(device.id, aliases, Number.MAX_SAFE_INTEGER);
       // A replaced device keeps its triggers (as an upsert on PostgreSQL does).
-      const lastTriggerId =
-        this.db.statement<DeviceRow>(GET).get(device.id)?.last_trigger_id ?? null;
-      const existed = this.db.statement(DELETE).run(device.id).changes > 0;
+      const old = this.db.statement<DeviceRow>(GET).get(device.id);
+      const lastTriggerId = old?.last_trigger_id ?? null;
+      this.db.statement(DELETE).run(device.id);
       this.db.statement(DELETE_HISTORY).run(device.id);
       this.db.statement(DELETE_ALIASES).run(device.id);
       this.db.statement(IMPORT).run({
@@ -221,7 +233,10 @@ export class SqliteDeviceStore implements DeviceStore {
       history.forEach((h, i) =>
         insert.run(device.id, device.registrations - i, h.at, h.ip, h.source),
       );
-      return existed ? 'replaced' : 'created';
+      return {
+        before: old && deviceFromRow(old),
+        after: deviceFromRow(this.db.statement<DeviceRow>(GET).get(device.id)!),
+      };
     });
   }
 }

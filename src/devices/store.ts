@@ -89,6 +89,12 @@ export interface RegisteredDevice {
   device: Device;
 }
 
+/** What a write step did: the value as it was and as it is, both read in its transaction. */
+export interface Change<T> {
+  before: T;
+  after: T;
+}
+
 /** One implementation per engine: store-sqlite.ts, store-postgres.ts (and a fake in test/fakes/). */
 export interface DeviceStore {
   /**
@@ -101,27 +107,38 @@ export interface DeviceStore {
   get(idOrAlias: string): Promise<Device>;
   /** The primary id of the device holding alias `idOrAlias`, else `idOrAlias` itself. */
   resolveId(idOrAlias: string): Promise<string>;
-  /** Apply an admin edit to an existing device (primary id). Never creates. */
-  edit(id: string, patch: DevicePatch, at: number): Promise<Device>;
-  /** Remove a device, its history and aliases; returns what was removed. Its triggers stay the outbox's. */
-  delete(id: string): Promise<Device>;
+  /**
+   * An admin edit of an existing device (primary id), as a step; never creates. Returns the
+   * device as it was and as it is, both read inside the step.
+   */
+  editStep(id: string, patch: DevicePatch, at: number): Step<Change<Device>>;
+  /**
+   * Removes a device, its history and aliases, as a step; returns what was removed. Its
+   * triggers stay the outbox's.
+   */
+  deleteStep(id: string): Step<Device>;
   history(id: string): Promise<HistoryEntry[]>;
   /** A device's aliases, by value. */
   aliases(id: string): Promise<Alias[]>;
   /**
-   * Add aliases to a device (primary id): AliasConflictError when one is another device's alias
-   * or primary id, `too_many_aliases` past `limit`; nothing stored then. Returns all its aliases.
+   * Adds aliases to a device (primary id), as a step: AliasConflictError when one is another
+   * device's alias or primary id, `too_many_aliases` past `limit`; nothing stored then. Returns
+   * its aliases before and after.
    */
-  addAliases(id: string, aliases: readonly Alias[], limit: number): Promise<Alias[]>;
-  /** Remove one alias of a device; `alias_not_found` when it holds no such alias. */
-  removeAlias(id: string, alias: Alias): Promise<void>;
+  addAliasesStep(id: string, aliases: readonly Alias[], limit: number): Step<Change<Alias[]>>;
   /**
-   * Insert a device exactly as exported (import), with its aliases; replaces an existing one,
-   * keeping its triggers. AliasConflictError when an alias belongs to another device.
+   * Removes one alias of a device, as a step; `alias_not_found` when it holds no such alias.
+   * Returns its aliases before and after.
    */
-  importDevice(
+  removeAliasStep(id: string, alias: Alias): Step<Change<Alias[]>>;
+  /**
+   * Inserts a device exactly as exported (import), with its aliases, as a step; replaces an
+   * existing one, keeping its triggers. AliasConflictError when an alias belongs to another
+   * device. `before` is the replaced device, undefined when it is created.
+   */
+  importDeviceStep(
     device: Device,
     history: HistoryEntry[],
     aliases?: readonly Alias[],
-  ): Promise<'created' | 'replaced'>;
+  ): Step<{ before: Device | undefined; after: Device }>;
 }

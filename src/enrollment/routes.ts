@@ -4,13 +4,13 @@
  */
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { FastifyRequest } from 'fastify';
 import { installGuard, type Guard } from '../http/auth.js';
 import type { AppPlugin } from '../http/plugin.js';
 import { problems } from '../http/schemas.js';
 import { DeviceRecord, IdParams, ListQuery } from '../devices/schemas.js';
 import { recordView } from '../devices/views.js';
-import type { AdminContext, EnrollmentService } from './service.js';
+import { adminContext } from '../devices/routes/admin-context.js';
+import type { EnrollmentService } from './service.js';
 import { PendingList, pendingView, RejectedView, rejectedView } from './views.js';
 
 const PAGE_DEFAULT = 100;
@@ -20,10 +20,6 @@ const PageQuery = Type.Object({
   after: ListQuery.properties.after,
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: PAGE_MAX, default: PAGE_DEFAULT })),
 });
-
-function adminContext(request: FastifyRequest): AdminContext {
-  return { actor: request.principal?.subject ?? 'anonymous', source: request.ip };
-}
 
 const enrollmentApi: FastifyPluginAsyncTypebox<{
   enrollment: EnrollmentService;

@@ -8,7 +8,8 @@
  * the device's registration and its trigger (DeviceService.commitRegistration).
  */
 import { readFileSync } from 'node:fs';
-import type { Transactor } from '../db/unit-of-work.js';
+import { thenStep, type Transactor } from '../db/unit-of-work.js';
+import { deviceImage, type AdminContext, type AuditImage } from '../devices/admin.js';
 import type { Admission, AdmissionDecision } from '../devices/admission.js';
 import { canonicalMac, normaliseId } from '../devices/identity.js';
 import type { DeviceService, RegisterResult } from '../devices/service.js';
@@ -22,20 +23,10 @@ import {
 } from './errors.js';
 import { RuleSet, type Candidate, type Rule } from './rules.js';
 import type { EnrollmentStore, PendingDevice, RejectedDevice } from './store.js';
+import { pendingView, rejectedView } from './views.js';
 
 export const ENROLLMENT_MODES = ['open', 'allowlist', 'approve'] as const;
 export type EnrollmentMode = (typeof ENROLLMENT_MODES)[number];
-
-/**
- * Who does an admin write, from where: approval and rejection take it like every admin write,
- * so that an audit log can record them.
- */
-export interface AdminContext {
-  /** The token's subject, the client certificate's name, or 'anonymous' when tokens are off. */
-  actor: string;
-  /** The request's source address. */
-  source: string;
-}
 
 export interface PendingWithRule {
   device: PendingDevice;
@@ -156,10 +147,9 @@ export class EnrollmentService implements Admission {
    * Makes a pending device a normal device and queues its trigger for its latest ip, in one
    * transaction; NotPendingError (409) when it is not pending (approved already, say).
    */
-  async approve(rawId: string, _ctx: AdminContext): Promise<RegisterResult> {
+  async approve(rawId: string, ctx: AdminContext): Promise<RegisterResult> {
     const id = normaliseId(rawId);
-    const devices = this.devices;
-    if (devices === undefined) throw new Error('EnrollmentService.attach() was not called');
+    const devices = this.attached();
     const pending = await this.store.getPending(id);
     if (pending === undefined) throw new NotPendingError(id);
     const reg: Registration = {
@@ -172,21 +162,50 @@ export class EnrollmentService implements Admission {
       at: this.now(),
     };
     // takeStep fails (and nothing is registered) when a concurrent approval took it first.
-    return devices.commitRegistration(reg, [this.store.takeStep(id)]);
+    // The entry's "before" is the pending row the step took, not the one read above.
+    let taken: PendingDevice | undefined;
+    const take = thenStep(this.store.takeStep(id), (p) => (taken = p));
+    return devices.commitRegistration(reg, [take], {
+      ctx,
+      describe: ({ device }) => ({
+        action: 'approve',
+        device: id,
+        before: taken === undefined ? null : pendingImage(taken),
+        after: deviceImage(device),
+      }),
+    });
   }
 
   /** Removes a pending device and refuses its registrations until lift(). */
-  async reject(rawId: string, _ctx: AdminContext): Promise<RejectedDevice> {
+  async reject(rawId: string, ctx: AdminContext): Promise<RejectedDevice> {
     const id = normaliseId(rawId);
-    const [rejected] = await this.db.commit(id, [this.store.rejectStep(id, this.now())]);
-    return rejected;
+    return this.attached().commitAdminWrite(
+      id,
+      this.store.rejectStep(id, this.now()),
+      (rejected) => ({
+        action: 'reject',
+        device: id,
+        before: null,
+        after: rejectedImage(rejected),
+      }),
+      ctx,
+    );
   }
 
   /** Lifts a rejection: the device's next registration is treated as an unknown device's. */
-  async lift(rawId: string, _ctx: AdminContext): Promise<RejectedDevice> {
+  async lift(rawId: string, ctx: AdminContext): Promise<RejectedDevice> {
     const id = normaliseId(rawId);
-    const [lifted] = await this.db.commit(id, [this.store.liftStep(id)]);
-    return lifted;
+    return this.attached().commitAdminWrite(
+      id,
+      this.store.liftStep(id),
+      (lifted) => ({ action: 'lift', device: id, before: rejectedImage(lifted), after: null }),
+      ctx,
+    );
+  }
+
+  private attached(): DeviceService {
+    if (this.devices === undefined) throw new Error('EnrollmentService.attach() was not called');
+    return this.devices;
   }
 
   async listPending(after: string | undefined, limit: number): Promise<PendingWithRule[]> {
@@ -204,4 +223,15 @@ export class EnrollmentService implements Admission {
   listRejected(after: string | undefined, limit: number): Promise<RejectedDevice[]> {
     return this.store.listRejected(after, limit);
   }
+}
+
+/** A pending registration as an audit entry shows it (as the API's pending list). */
+function pendingImage(p: PendingDevice): AuditImage {
+  const { rule: _rule, ...view } = pendingView(p, undefined);
+  return view;
+}
+
+/** A rejection as an audit entry shows it (as the API's rejected list). */
+function rejectedImage(r: RejectedDevice): AuditImage {
+  return rejectedView(r);
 }

@@ -34,6 +34,9 @@ function range(min: unknown, max: unknown, unit: string): string {
 /** What a value of this schema must be, as the end of "x must be …". */
 export function expectation(schema: TSchema): string {
   const s = schema as TSchema & Record<string, unknown>;
+  // A schema whose check says more than its type (a pattern) names what it wants (an OpenAPI
+  // extension, so that the published document stays valid).
+  if (typeof s['x-expected'] === 'string') return s['x-expected'];
   switch (s[Kind]) {
     case 'String':
       return `a string${range(s.minLength, s.maxLength, 'characters')}`;

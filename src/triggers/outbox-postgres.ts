@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { int, lit, type PostgresDatabase } from '../db/postgres/database.js';
-import type { PgStatementsStep } from '../db/unit-of-work.js';
+import type { PgFunctionStep, PgStatementsStep } from '../db/unit-of-work.js';
 import { DeviceNotFoundError } from '../errors.js';
 import type {
   ClaimedTrigger,
@@ -105,23 +105,28 @@ export class PostgresOutbox implements OutboxStore {
     };
   }
 
-  requeue(deviceId: string, at: number): Promise<Trigger> {
-    return this.db.write(deviceId, async (c) => {
-      // FOR UPDATE: the same lock a registration takes, so the device's trigger rows are ours.
-      const { rows } = await c.query('SELECT ip FROM devices WHERE id = $1 FOR UPDATE', [deviceId]);
-      const device = rows[0] as { ip: string } | undefined;
-      if (!device) throw new DeviceNotFoundError(deviceId);
-      const sql = enqueueTriggerSql(
-        lit(deviceId),
-        lit(device.ip),
-        'retriggered',
-        lit(randomUUID()),
-        int(at),
-        { onIpChangeOnly: false },
-      );
-      const result = await c.query(sql);
-      return triggerFromRow(result.rows[0] as TriggerRow);
-    });
+  requeueStep(deviceId: string, at: number): PgFunctionStep<Trigger> {
+    return {
+      engine: 'postgres',
+      run: async (c) => {
+        // FOR UPDATE: the same lock a registration takes, so the device's trigger rows are ours.
+        const { rows } = await c.query('SELECT ip FROM devices WHERE id = $1 FOR UPDATE', [
+          deviceId,
+        ]);
+        const device = rows[0] as { ip: string } | undefined;
+        if (!device) throw new DeviceNotFoundError(deviceId);
+        const sql = enqueueTriggerSql(
+          lit(deviceId),
+          lit(device.ip),
+          'retriggered',
+          lit(randomUUID()),
+          int(at),
+          { onIpChangeOnly: false },
+        );
+        const result = await c.query(sql);
+        return triggerFromRow(result.rows[0] as TriggerRow);
+      },
+    };
   }
 
   async claim(now: number, limit: number, leaseMs: number): Promise<ClaimedTrigger[]> {

@@ -188,8 +188,8 @@ export class SqliteOutbox implements OutboxStore {
     });
   }
 
-  requeue(deviceId: string, at: number): Promise<Trigger> {
-    return this.db.write(() => {
+  requeueStep(deviceId: string, at: number): Step<Trigger> {
+    return this.db.step(() => {
       const link = this.db.statement<DeviceLink>(DEVICE_LINK).get(deviceId);
       if (!link) throw new DeviceNotFoundError(deviceId);
       const prevId = link.last_trigger_id;

@@ -161,10 +161,10 @@ export interface OutboxStore {
    */
   forwardStep(deviceId: string, report: ForwardedReport, at: number): Step<Trigger | undefined>;
   /**
-   * A trigger (type `retriggered`) for the device's current ip, on its own (DeviceNotFoundError
-   * for an unknown id).
+   * A trigger (type `retriggered`) for the device's current ip, as a step of the caller's
+   * transaction (DeviceNotFoundError for an unknown id).
    */
-  requeue(deviceId: string, at: number): Promise<Trigger>;
+  requeueStep(deviceId: string, at: number): Step<Trigger>;
   /**
    * Claim up to `limit` due triggers for `leaseMs`: only pending ones, not leased by a live
    * dispatcher, and only the oldest pending trigger of each device (per-device order).

@@ -102,10 +102,14 @@ export class TriggerQueue {
     };
   }
 
-  /** A trigger for the device's current ip, committed on its own; the dispatcher is woken. */
-  async requeue(deviceId: string, at: number): Promise<Trigger> {
-    const trigger = await this.outbox.requeue(deviceId, at);
-    this.dispatcher()?.wake();
-    return trigger;
+  /**
+   * A trigger for the device's current ip: the outbox's step, to commit with the caller's
+   * others (an audit entry), and what to do once it is committed (wake the dispatcher).
+   */
+  prepareRequeue(deviceId: string, at: number): { step: Step<Trigger>; committed(): void } {
+    return {
+      step: this.outbox.requeueStep(deviceId, at),
+      committed: () => this.dispatcher()?.wake(),
+    };
   }
 }

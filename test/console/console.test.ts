@@ -13,6 +13,7 @@ import {
   startConsoleServer,
   type ConsoleServer,
 } from './fixture.js';
+import { TEST_ADMIN } from '../helpers.js';
 
 const skip = existsSync(CHROMIUM)
   ? false
@@ -181,7 +182,7 @@ describe('operator console (browser)', { skip }, () => {
       '10.9.9.9',
     );
     await page.locator('#stat-devices', { hasText: '31' }).waitFor();
-    await server.service.delete('fresh-box-1');
+    await server.service.delete('fresh-box-1', TEST_ADMIN);
     await page.getByText('No devices match: search “fresh-box”.').waitFor();
     await page.close();
   });
@@ -303,7 +304,7 @@ describe('operator console (browser)', { skip }, () => {
     await dialog.locator('#aliases li', { hasText: 'FOC777' }).waitFor({ state: 'detached' });
     await assert.rejects(server.store.get('FOC777'), { code: 'device_not_found' });
     await page.close();
-    await server.service.delete('alias-box');
+    await server.service.delete('alias-box', TEST_ADMIN);
   });
 
   it('pins: a pinned name survives the next boot, and what the device sent is shown beside it', async () => {
@@ -333,7 +334,7 @@ describe('operator console (browser)', { skip }, () => {
     await dialog.locator('#reported-name').waitFor({ state: 'hidden' });
     assert.deepEqual((await server.store.get('pin-box')).pinned, { name: false, userdata: false });
     await page.close();
-    await server.service.delete('pin-box');
+    await server.service.delete('pin-box', TEST_ADMIN);
   });
 
   it('re-trigger turns a dead trigger into a pending one, and live changes move the badge', async () => {
@@ -484,7 +485,7 @@ describe('operator console (browser)', { skip }, () => {
     assert.equal(await page.getByLabel('Latest trigger').inputValue(), 'failed');
 
     // A re-triggered device leaves the filtered table by itself (live update).
-    await server.service.requeueTrigger(failedA);
+    await server.service.requeueTrigger(failedA, TEST_ADMIN);
     await page.locator('#page-info', { hasText: '1–1 of 1' }).waitFor();
     assert.deepEqual(await rowIds(page), [failedB]);
 

@@ -6,6 +6,9 @@
 import type { FastifyInstance } from 'fastify';
 import type { AddressInfo } from 'node:net';
 import { buildApp } from '../../src/app.js';
+import { auditRoutes } from '../../src/audit/routes.js';
+import { AuditService } from '../../src/audit/service.js';
+import { SqliteAuditStore } from '../../src/audit/store-sqlite.js';
 import { DeviceService } from '../../src/devices/service.js';
 import { ZtpError } from '../../src/errors.js';
 import { EventBus } from '../../src/events/bus.js';
@@ -52,10 +55,16 @@ export async function startConsoleServer(
 ): Promise<ConsoleServer> {
   const { store, cleanup } = tempSqliteStore();
   const events = new EventBus();
+  const auditStore = new SqliteAuditStore(store.database);
   const service = new DeviceService(store.stores, {
     triggersEnabled: true,
     historyLimit: opts.historyLimit ?? 20,
     events,
+    audit: auditStore,
+  });
+  const audit = new AuditService(auditStore, {
+    retentionMs: 0,
+    resolveId: (id) => service.resolveId(id),
   });
   const reports = new ReportService(
     { db: store.database, reports: new SqliteReportStore(store.database) },
@@ -84,7 +93,7 @@ export async function startConsoleServer(
     service,
     logger: false,
     guards: { management: guard },
-    plugins: [reportRoutes(reports), operator.plugin],
+    plugins: [reportRoutes(reports), auditRoutes(audit), operator.plugin],
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { importEnrollmentCsv, type TransferStore } from '../../src/cli/transfer.js';
+import { importEnrollmentCsv, transferStore, type TransferStore } from '../../src/cli/transfer.js';
 import { DeviceService } from '../../src/devices/service.js';
 import { parseEnrollmentCsv } from '../../src/enrollment/csv.js';
 import { EnrollmentService } from '../../src/enrollment/service.js';
@@ -88,13 +88,7 @@ describe('importEnrollmentCsv into SQLite, then --enrollment allowlist', () => {
   const { dir, cleanup } = tempDir();
   before(async () => {
     stores = await openStores(join(dir, 'ztp.db'));
-    transfer = {
-      get: (id) => stores.devices.get(id),
-      history: (id) => stores.devices.history(id),
-      aliases: (id) => stores.devices.aliases(id),
-      importDevice: (d, h, a) => stores.devices.importDevice(d, h, a),
-      listIds: (a, l) => stores.deviceReads.listIds(a, l),
-    };
+    transfer = transferStore(stores);
   });
   after(async () => {
     await stores.db.close();

@@ -25,6 +25,7 @@ import type { Stores } from '../../src/devices/service.js';
 import { ALIASES_PER_DEVICE_MAX, tooManyAliases } from '../../src/devices/identity.js';
 import type {
   Alias,
+  Change,
   Device,
   DevicePatch,
   DeviceStore,
@@ -255,20 +256,21 @@ export class MemoryDeviceStore implements DeviceStore {
     return this.t.run(() => this.t.aliases.get(idOrAlias)?.deviceId ?? idOrAlias);
   }
 
-  edit(id: string, patch: DevicePatch, at: number): Promise<Device> {
-    return this.t.run(() => {
+  editStep(id: string, patch: DevicePatch, at: number): MemoryStep<Change<Device>> {
+    return this.t.step(() => {
       const device = this.t.device(id);
+      const before = publicDevice(device);
       if (patch.ip !== undefined) device.ip = patch.ip;
       if (patch.name !== undefined) device.name = patch.name;
       if (patch.userdata !== undefined) device.userdata = patch.userdata;
       device.pinned = { ...device.pinned, ...patch.pinned };
       device.updatedAt = at;
-      return publicDevice(device);
+      return { before, after: publicDevice(device) };
     });
   }
 
-  delete(id: string): Promise<Device> {
-    return this.t.run(() => {
+  deleteStep(id: string): MemoryStep<Device> {
+    return this.t.step(() => {
       const device = this.t.device(id);
       // Its triggers stay (until retention), but are no longer any device's.
       this.t.devices.delete(id);
@@ -286,37 +288,43 @@ export class MemoryDeviceStore implements DeviceStore {
     return this.t.run(() => this.t.aliasesOf(id));
   }
 
-  addAliases(id: string, aliases: readonly Alias[], limit: number): Promise<Alias[]> {
-    return this.t.run(() => {
+  addAliasesStep(
+    id: string,
+    aliases: readonly Alias[],
+    limit: number,
+  ): MemoryStep<Change<Alias[]>> {
+    return this.t.step(() => {
       this.t.device(id);
+      const before = this.t.aliasesOf(id);
       this.t.insertAliases(id, this.t.checkAliases(id, aliases, limit));
-      return this.t.aliasesOf(id);
+      return { before, after: this.t.aliasesOf(id) };
     });
   }
 
-  removeAlias(id: string, alias: Alias): Promise<void> {
-    return this.t.run(() => {
+  removeAliasStep(id: string, alias: Alias): MemoryStep<Change<Alias[]>> {
+    return this.t.step(() => {
       this.t.device(id);
+      const before = this.t.aliasesOf(id);
       const held = this.t.aliases.get(alias.value);
       if (held?.deviceId !== id || held.type !== alias.type)
         throw new AliasNotFoundError(id, alias.type, alias.value);
       this.t.aliases.delete(alias.value);
+      return { before, after: this.t.aliasesOf(id) };
     });
   }
 
-  importDevice(
+  importDeviceStep(
     device: Device,
     history: HistoryEntry[],
     aliases: readonly Alias[] = [],
-  ): Promise<'created' | 'replaced'> {
-    return this.t.run(() => {
+  ): MemoryStep<{ before: Device | undefined; after: Device }> {
+    return this.t.step(() => {
       const holder = this.t.aliases.get(device.id)?.deviceId;
       if (holder !== undefined && holder !== device.id)
         throw new AliasConflictError(device.id, holder);
       const claimed = this.t.checkAliases(device.id, aliases, Number.MAX_SAFE_INTEGER);
       const existing = this.t.devices.get(device.id);
-      // A replaced device keeps its triggers, as on both engines.
-      this.t.devices.set(device.id, {
+      const stored: StoredDevice = {
         id: device.id,
         ip: device.ip,
         name: device.name,
@@ -328,16 +336,18 @@ export class MemoryDeviceStore implements DeviceStore {
         lastSource: device.lastSource,
         pinned: { ...device.pinned },
         reported: { ...device.reported },
+        // A replaced device keeps its triggers, as on both engines.
         lastTriggerId: existing?.lastTriggerId ?? null,
         previousIp: existing?.previousIp ?? null,
-      });
+      };
+      this.t.devices.set(device.id, stored);
       this.t.dropAliases(device.id);
       this.t.insertAliases(device.id, claimed);
       this.t.histories.set(
         device.id,
         history.map((h) => ({ at: h.at, ip: h.ip, source: h.source })),
       );
-      return existing ? 'replaced' : 'created';
+      return { before: existing && publicDevice(existing), after: publicDevice(stored) };
     });
   }
 }
@@ -535,8 +545,8 @@ export class MemoryOutbox implements OutboxStore {
     });
   }
 
-  requeue(id: string, at: number): Promise<Trigger> {
-    return this.t.run(() => this.enqueue(this.t.device(id), 'retriggered', at, undefined));
+  requeueStep(id: string, at: number): MemoryStep<Trigger> {
+    return this.t.step(() => this.enqueue(this.t.device(id), 'retriggered', at, undefined));
   }
 
   claim(now: number, limit: number, leaseMs: number): Promise<ClaimedTrigger[]> {

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startConsoleServer, type ConsoleServer } from '../console/fixture.js';
+import { TEST_ADMIN } from '../helpers.js';
 
 interface Page {
   total: number;
@@ -106,14 +107,14 @@ describe('console data API', () => {
     const before = (await get<Stats>('/ztp/mng/stats')).body.triggers;
     // dev-07's call fails, is re-queued by an operator and fails again: two failed rows, one device.
     await server.setTriggerState('dev-07', 'failed');
-    await server.service.requeueTrigger('dev-07');
+    await server.service.requeueTrigger('dev-07', TEST_ADMIN);
     await server.setTriggerState('dev-07', 'failed');
     const failedTwice = (await get<Stats>('/ztp/mng/stats')).body.triggers;
     assert.equal(failedTwice.failed, before.failed + 1);
     assert.equal(failedTwice.pending, before.pending - 1);
     assert.equal(await failedMetric(), failedTwice.failed);
     // Re-queued and delivered: the device no longer counts as failed, whatever its history.
-    await server.service.requeueTrigger('dev-07');
+    await server.service.requeueTrigger('dev-07', TEST_ADMIN);
     await server.setTriggerState('dev-07', 'delivered');
     const fixed = (await get<Stats>('/ztp/mng/stats')).body.triggers;
     assert.equal(fixed.failed, before.failed);
@@ -123,7 +124,7 @@ describe('console data API', () => {
 
   it('lists a device’s recent triggers, newest first; 404 for an unknown device', async () => {
     await server.setTriggerState('dev-05', 'failed');
-    await server.service.requeueTrigger('dev-05');
+    await server.service.requeueTrigger('dev-05', TEST_ADMIN);
     const res = await get<{ triggers: { state: string; lastError: string | null }[] }>(
       '/ztp/mng/devices/dev-05/triggers',
     );
@@ -140,7 +141,8 @@ describe('console data API', () => {
 
   it("filters by the state of each device's latest trigger", async () => {
     // Each device gets a pending trigger of its own first: earlier tests completed some.
-    for (const id of ['dev-07', 'dev-08', 'dev-10']) await server.service.requeueTrigger(id);
+    for (const id of ['dev-07', 'dev-08', 'dev-10'])
+      await server.service.requeueTrigger(id, TEST_ADMIN);
     await server.setTriggerState('dev-07', 'failed');
     await server.setTriggerState('dev-08', 'dead');
     await server.setTriggerState('dev-10', 'failed');
@@ -160,7 +162,7 @@ describe('console data API', () => {
       ['dev-08'],
     );
     // Re-triggered: the device's latest trigger is pending again, so it is no longer "failed".
-    await server.service.requeueTrigger('dev-10');
+    await server.service.requeueTrigger('dev-10', TEST_ADMIN);
     const after = await get<Page>('/ztp/mng/devices?trigger=failed');
     assert.deepEqual(
       after.body.items.map((d) => d.id),

@@ -7,7 +7,7 @@ import { afterEach, describe, it } from 'node:test';
 import { EventBus } from '../../src/events/bus.js';
 import { EventStreamHub } from '../../src/events/stream.js';
 import { startConsoleServer, type ConsoleServer } from '../console/fixture.js';
-import { eventually } from '../helpers.js';
+import { eventually, TEST_ADMIN } from '../helpers.js';
 
 interface SseEvent {
   id: string | undefined;
@@ -91,8 +91,12 @@ describe('live events (SSE)', () => {
     assert.equal(s.res.statusCode, 200);
     assert.match(s.res.headers['content-type'] ?? '', /^text\/event-stream/);
     await register(server.url, 'AA-BB-CC-00-00-01', { name: 'first' });
-    await server.service.edit('aa:bb:cc:00:00:01', { ip: '10.0.0.2', name: 'x', userdata: 'u' });
-    await server.service.delete('aa:bb:cc:00:00:01');
+    await server.service.edit(
+      'aa:bb:cc:00:00:01',
+      { ip: '10.0.0.2', name: 'x', userdata: 'u' },
+      TEST_ADMIN,
+    );
+    await server.service.delete('aa:bb:cc:00:00:01', TEST_ADMIN);
     await eventually(() => s.events.length >= 4, 3000, 'four events');
     assert.deepEqual(
       s.events.map((e) => e.event),

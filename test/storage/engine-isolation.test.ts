@@ -56,6 +56,7 @@ const POSTGRES_MODULES = [
   'triggers/outbox-postgres.ts',
   'triggers/read-model-postgres.ts',
   'token-grants/store-postgres.ts',
+  'audit/store-postgres.ts',
 ];
 const SQLITE_MODULES = POSTGRES_MODULES.map((m) => m.replaceAll('postgres', 'sqlite'));
 

@@ -85,8 +85,11 @@ export class StoreView {
   get(id: string): Promise<Device> {
     return this.stores.devices.get(id);
   }
-  edit(id: string, patch: DevicePatch, at: number): Promise<Device> {
-    return this.stores.devices.edit(id, patch, at);
+  async edit(id: string, patch: DevicePatch, at: number): Promise<Device> {
+    const [{ after }] = await this.stores.db.commit(id, [
+      this.stores.devices.editStep(id, patch, at),
+    ]);
+    return after;
   }
   resolveId(idOrAlias: string): Promise<string> {
     return this.stores.devices.resolveId(idOrAlias);
@@ -94,27 +97,34 @@ export class StoreView {
   aliases(id: string): Promise<Alias[]> {
     return this.stores.devices.aliases(id);
   }
-  addAliases(id: string, aliases: readonly Alias[], limit = 32): Promise<Alias[]> {
-    return this.stores.devices.addAliases(id, aliases, limit);
+  async addAliases(id: string, aliases: readonly Alias[], limit = 32): Promise<Alias[]> {
+    const [{ after }] = await this.stores.db.commit(id, [
+      this.stores.devices.addAliasesStep(id, aliases, limit),
+    ]);
+    return after;
   }
-  removeAlias(id: string, alias: Alias): Promise<void> {
-    return this.stores.devices.removeAlias(id, alias);
+  async removeAlias(id: string, alias: Alias): Promise<void> {
+    await this.stores.db.commit(id, [this.stores.devices.removeAliasStep(id, alias)]);
   }
   bareMacIds(limit: number): Promise<string[]> {
     return this.stores.deviceReads.bareMacIds(limit);
   }
-  delete(id: string): Promise<Device> {
-    return this.stores.devices.delete(id);
+  async delete(id: string): Promise<Device> {
+    const [removed] = await this.stores.db.commit(id, [this.stores.devices.deleteStep(id)]);
+    return removed;
   }
   history(id: string): Promise<HistoryEntry[]> {
     return this.stores.devices.history(id);
   }
-  importDevice(
+  async importDevice(
     device: Device,
     history: HistoryEntry[],
     aliases?: readonly Alias[],
   ): Promise<'created' | 'replaced'> {
-    return this.stores.devices.importDevice(device, history, aliases);
+    const [{ before }] = await this.stores.db.commit(device.id, [
+      this.stores.devices.importDeviceStep(device, history, aliases),
+    ]);
+    return before === undefined ? 'created' : 'replaced';
   }
   listIds(after: string | undefined, limit: number): Promise<string[]> {
     return this.stores.deviceReads.listIds(after, limit);
@@ -142,8 +152,9 @@ export class StoreView {
     ]);
     return trigger;
   }
-  requeueTrigger(id: string, at: number): Promise<Trigger> {
-    return this.stores.outbox.requeue(id, at);
+  async requeueTrigger(id: string, at: number): Promise<Trigger> {
+    const [trigger] = await this.stores.db.commit(id, [this.stores.outbox.requeueStep(id, at)]);
+    return trigger;
   }
   claimTriggers(now: number, limit: number, leaseMs: number): Promise<ClaimedTrigger[]> {
     return this.stores.outbox.claim(now, limit, leaseMs);

@@ -9,6 +9,7 @@
 // Wire types come from the server's own schema modules (type-only: esbuild erases them), so
 // that a change of a response shape fails `npm run typecheck` here instead of the page.
 import type { DeviceEventData, ReportEventData, TriggerEventData } from '../../events/wire.js';
+import type { AuditEntryView, AuditPage } from '../../audit/views.js';
 import type { DeviceDetailView } from '../../devices/views.js';
 import type { PendingList, PendingView } from '../../enrollment/views.js';
 import type { ReportView } from '../../reports/views.js';
@@ -565,14 +566,80 @@ async function openDetail(id: string): Promise<void> {
 
 async function loadDetail(id: string): Promise<void> {
   const path = `/ztp/mng/${encodeURIComponent(id)}`;
-  const [detail, triggers, reports] = await Promise.all([
+  const [detail, triggers, reports, audit] = await Promise.all([
     api<DeviceDetailView>('GET', path),
     api<{ triggers: TriggerView[] }>('GET', `/ztp/mng/devices/${encodeURIComponent(id)}/triggers`),
     api<{ reports: ReportView[] }>('GET', `/ztp/mng/devices/${encodeURIComponent(id)}/reports`),
+    loadAudit(id),
   ]);
   state.detail = detail;
   renderDetail(detail, triggers.triggers);
   renderReports(reports.reports);
+  renderAudit(audit);
+}
+
+/** Entries the detail shows, and pages read at most to find the newest of them. */
+const AUDIT_SHOWN = 50;
+const AUDIT_PAGES = 10;
+
+/** The device's newest audit entries, newest first (the API pages oldest first). */
+async function loadAudit(id: string): Promise<AuditEntryView[]> {
+  const entries: AuditEntryView[] = [];
+  let after: number | undefined;
+  for (let page = 0; page < AUDIT_PAGES; page++) {
+    const query = `device=${encodeURIComponent(id)}&limit=1000${after === undefined ? '' : `&after=${after}`}`;
+    const res = await api<AuditPage>('GET', `/ztp/mng/audit?${query}`);
+    entries.push(...res.entries);
+    if (res.next === undefined) break;
+    after = res.next;
+  }
+  return entries.slice(-AUDIT_SHOWN).reverse();
+}
+
+/** The members an entry changed, as `field: before → after` (nested objects one level down). */
+function auditChanges(e: AuditEntryView): string {
+  const flat = (o: Record<string, unknown> | null): Map<string, string> => {
+    const out = new Map<string, string>();
+    for (const [k, v] of Object.entries(o ?? {})) {
+      if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+        for (const [k2, v2] of Object.entries(v)) out.set(`${k}.${k2}`, JSON.stringify(v2));
+      } else out.set(k, JSON.stringify(v));
+    }
+    return out;
+  };
+  const short = (v: string | undefined) =>
+    v === undefined ? '∅' : v.length > 40 ? `${v.slice(0, 39)}…` : v;
+  const before = flat(e.before);
+  const after = flat(e.after);
+  const changed: string[] = [];
+  for (const key of new Set([...before.keys(), ...after.keys()])) {
+    if (before.get(key) === after.get(key)) continue;
+    // A whole device appears or goes: its id says enough.
+    if (e.before === null || e.after === null) continue;
+    changed.push(`${key}: ${short(before.get(key))} → ${short(after.get(key))}`);
+  }
+  if (e.detail) changed.push(...[...flat(e.detail)].map(([k, v]) => `${k}: ${short(v)}`));
+  return changed.join('; ') || '—';
+}
+
+function renderAudit(entries: AuditEntryView[]): void {
+  $('audit')
+    .querySelector('tbody')!
+    .replaceChildren(
+      ...(entries.length === 0
+        ? [emptyRow(4, 'No admin changes recorded.')]
+        : entries.map((e) =>
+            row(
+              [
+                timeEl(e.at),
+                text('span', `${e.actor} (${e.source})`),
+                text('span', `${e.action} · ${e.via}`),
+                text('span', auditChanges(e), 'mono'),
+              ],
+              ['Time', 'Who', 'What', 'Changes'],
+            ),
+          )),
+    );
 }
 
 function renderDetail(d: DeviceDetailView, triggers: TriggerView[]): void {

@@ -18,6 +18,7 @@ import {
   PatchBody,
 } from '../schemas.js';
 import { AliasView, DeviceDetailView, detailView, recordView } from '../views.js';
+import { adminContext } from './admin-context.js';
 import type { GroupOptions } from './registration.js';
 
 /** Page size used when streaming the whole id list. */
@@ -149,7 +150,11 @@ export const managementApi: FastifyPluginAsyncTypebox<GroupOptions> = async (app
       },
     },
     async (request, reply) => {
-      const { device, created } = await service.put(request.params.id, request.body);
+      const { device, created } = await service.put(
+        request.params.id,
+        request.body,
+        adminContext(request),
+      );
       return reply.code(created ? 201 : 200).send(recordView(device));
     },
   );
@@ -166,7 +171,8 @@ export const managementApi: FastifyPluginAsyncTypebox<GroupOptions> = async (app
         response: { 200: DeviceRecord, ...problems(400, 401, 403, 404, 413, 415, 503) },
       },
     },
-    async (request) => recordView(await service.edit(request.params.id, request.body)),
+    async (request) =>
+      recordView(await service.edit(request.params.id, request.body, adminContext(request))),
   );
 
   app.post(
@@ -184,9 +190,9 @@ export const managementApi: FastifyPluginAsyncTypebox<GroupOptions> = async (app
       },
     },
     async (request, reply) =>
-      reply
-        .code(201)
-        .send({ aliases: await service.addAliases(request.params.id, [request.body]) }),
+      reply.code(201).send({
+        aliases: await service.addAliases(request.params.id, [request.body], adminContext(request)),
+      }),
   );
 
   app.delete(
@@ -201,7 +207,7 @@ export const managementApi: FastifyPluginAsyncTypebox<GroupOptions> = async (app
     },
     async (request, reply) => {
       const { id, type, value } = request.params;
-      await service.removeAlias(id, type, value);
+      await service.removeAlias(id, type, value, adminContext(request));
       return reply.code(204).send(null);
     },
   );
@@ -220,7 +226,7 @@ export const managementApi: FastifyPluginAsyncTypebox<GroupOptions> = async (app
         response: { 200: DeviceRecord, ...problems(400, 401, 403, 404, 503) },
       },
     },
-    async (request) => recordView(await service.delete(request.params.id)),
+    async (request) => recordView(await service.delete(request.params.id, adminContext(request))),
   );
 
   app.delete(
@@ -234,7 +240,7 @@ export const managementApi: FastifyPluginAsyncTypebox<GroupOptions> = async (app
       },
     },
     async (request, reply) => {
-      await service.delete(request.params.id);
+      await service.delete(request.params.id, adminContext(request));
       return reply.code(204).send(null);
     },
   );
@@ -251,6 +257,8 @@ export const managementApi: FastifyPluginAsyncTypebox<GroupOptions> = async (app
       },
     },
     async (request, reply) =>
-      reply.code(202).send(triggerView(await service.requeueTrigger(request.params.id))),
+      reply
+        .code(202)
+        .send(triggerView(await service.requeueTrigger(request.params.id, adminContext(request)))),
   );
 };
