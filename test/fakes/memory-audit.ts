@@ -9,12 +9,26 @@ export class MemoryAuditStore implements AuditStore {
   readonly entries: AuditEntry[] = [];
   private lastSeq = 0;
 
-  constructor(private readonly t: MemoryTables) {}
+  constructor(private readonly t: MemoryTables) {
+    t.onSnapshot(() => {
+      const entries = [...this.entries];
+      const lastSeq = this.lastSeq;
+      return () => {
+        this.entries.splice(0, this.entries.length, ...entries);
+        this.lastSeq = lastSeq;
+      };
+    });
+  }
 
   appendStep(entry: () => AuditRecord): MemoryStep<AuditEntry> {
     return this.t.step(() => {
+      const record = entry();
+      // The engines' NOT NULL columns of audit_log.
+      for (const column of ['actor', 'source', 'action', 'via'] as const)
+        if (typeof record[column] !== 'string')
+          throw new Error(`NOT NULL constraint failed: audit_log.${column}`);
       // A copy through JSON, as the engines keep the images as JSON text.
-      const stored = JSON.parse(JSON.stringify({ ...entry(), seq: ++this.lastSeq })) as AuditEntry;
+      const stored = JSON.parse(JSON.stringify({ ...record, seq: ++this.lastSeq })) as AuditEntry;
       this.entries.push(stored);
       return structuredClone(stored);
     });

@@ -14,13 +14,22 @@ import {
   type PendingRegistration,
   type RejectedDevice,
 } from '../../src/enrollment/store.js';
-import type { MemoryTables } from './memory-stores.js';
+import { mapSnapshot, type MemoryTables } from './memory-stores.js';
 
 export class MemoryEnrollmentStore implements EnrollmentStore {
   readonly pending = new Map<string, PendingDevice>();
   readonly rejected = new Map<string, RejectedDevice>();
 
-  constructor(private readonly t: MemoryTables) {}
+  constructor(private readonly t: MemoryTables) {
+    t.onSnapshot(() => {
+      const pending = mapSnapshot(this.pending);
+      const rejected = mapSnapshot(this.rejected);
+      return () => {
+        pending();
+        rejected();
+      };
+    });
+  }
 
   pendStep(reg: PendingRegistration): MemoryStep<{ created: boolean; pending: PendingDevice }> {
     return this.t.step(() => {

@@ -105,6 +105,31 @@ export class MemoryTables {
   readonly reports = new Map<string, Report[]>();
   lastTriggerId = 0;
   closed = false;
+  /** Other fakes' rows on these tables (enrollment, audit): each snapshots itself for a unit. */
+  private readonly others: (() => () => void)[] = [];
+
+  /** A fake with rows of its own registers how to snapshot them, so a failed unit undoes them. */
+  onSnapshot(snapshot: () => () => void): void {
+    this.others.push(snapshot);
+  }
+
+  /** Copies every table; the function returned puts them back (a unit that failed midway). */
+  snapshot(): () => void {
+    const own = [
+      mapSnapshot(this.devices),
+      mapSnapshot(this.histories),
+      mapSnapshot(this.triggers),
+      mapSnapshot(this.aliases),
+      mapSnapshot(this.deliveries),
+      mapSnapshot(this.reports),
+    ];
+    const lastTriggerId = this.lastTriggerId;
+    const restores = [...own, ...this.others.map((s) => s())];
+    return () => {
+      for (const restore of restores) restore();
+      this.lastTriggerId = lastTriggerId;
+    };
+  }
 
   /** The device with this primary id, else the holder of this alias. */
   resolve(idOrAlias: string): string {
@@ -170,7 +195,22 @@ export class MemoryTables {
   }
 }
 
-/** The Transactor: steps run in order at once (nothing is rolled back: the fakes' steps do not fail midway). */
+/**
+ * Copies a table's rows; the function returned puts them back into the same Map (other fakes
+ * hold it), as a rolled-back transaction leaves the engines' tables.
+ */
+export function mapSnapshot<K, V>(map: Map<K, V>): () => void {
+  const rows = structuredClone(map);
+  return () => {
+    map.clear();
+    for (const [k, v] of rows) map.set(k, v);
+  };
+}
+
+/**
+ * The Transactor: steps run in order at once; a step that throws puts every table back as it was
+ * before the unit (the engines roll the unit's savepoint back), and the unit rejects.
+ */
 export class MemoryDatabase implements Database {
   readonly engine = 'memory' as const;
 
@@ -180,7 +220,15 @@ export class MemoryDatabase implements Database {
     _key: string,
     steps: S,
   ): Promise<StepResults<S>> {
-    return this.tables.run(() => steps.map((s) => stepFor('memory', s).run()) as StepResults<S>);
+    return this.tables.run(() => {
+      const rollBack = this.tables.snapshot();
+      try {
+        return steps.map((s) => stepFor('memory', s).run()) as StepResults<S>;
+      } catch (e) {
+        rollBack();
+        throw e;
+      }
+    });
   }
 
   ping(): Promise<void> {
