@@ -2,8 +2,7 @@
 // Debian's Chromium via playwright-core. Writes docs/console-table.png, docs/console-detail.png
 // and docs/console-phone.png.   Usage: npm run build && npx tsx scripts/console-screenshots.ts
 import { mkdirSync } from 'node:fs';
-import { chromium } from 'playwright-core';
-import { CHROMIUM, CHROMIUM_ARGS, startConsoleServer } from '../test/console/fixture.js';
+import { launchChromium, startConsoleServer } from '../test/console/fixture.js';
 
 const root = new URL('..', import.meta.url).pathname;
 const server = await startConsoleServer();
@@ -49,11 +48,7 @@ for (const [n, t] of claimed.entries()) {
   await store.completeTrigger(t, outcome);
 }
 
-const browser = await chromium.launch({
-  executablePath: CHROMIUM,
-  headless: true,
-  args: CHROMIUM_ARGS,
-});
+const browser = await launchChromium();
 try {
   mkdirSync(`${root}docs`, { recursive: true });
   const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });

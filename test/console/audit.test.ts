@@ -4,21 +4,18 @@
  * console's delete is a DELETE, recorded as such.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { json } from '../helpers.js';
 import {
-  CHROMIUM,
-  CHROMIUM_ARGS,
+  chromiumMissing,
+  launchChromium,
   seed,
   startConsoleServer,
   type ConsoleServer,
 } from './fixture.js';
 
-const skip = existsSync(CHROMIUM)
-  ? false
-  : `${CHROMIUM} is not installed (apt-get install chromium)`;
+const skip = chromiumMissing;
 
 describe('console: audit trail (browser)', { skip }, () => {
   let server: ConsoleServer;
@@ -26,11 +23,7 @@ describe('console: audit trail (browser)', { skip }, () => {
 
   before(async () => {
     server = await startConsoleServer();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: CHROMIUM_ARGS,
-    });
+    browser = await launchChromium();
   });
 
   after(async () => {

@@ -3,21 +3,18 @@
  * real server: one browser launch, one server, a fresh page per test.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import {
-  CHROMIUM,
-  CHROMIUM_ARGS,
+  chromiumMissing,
+  launchChromium,
   seed,
   startConsoleServer,
   type ConsoleServer,
 } from './fixture.js';
 import { TEST_ADMIN } from '../helpers.js';
 
-const skip = existsSync(CHROMIUM)
-  ? false
-  : `${CHROMIUM} is not installed (apt-get install chromium)`;
+const skip = chromiumMissing;
 
 describe('operator console (browser)', { skip }, () => {
   let server: ConsoleServer;
@@ -27,11 +24,7 @@ describe('operator console (browser)', { skip }, () => {
   before(async () => {
     server = await startConsoleServer();
     ids = await seed(server, 30);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: CHROMIUM_ARGS,
-    });
+    browser = await launchChromium();
   });
 
   after(async () => {

@@ -3,14 +3,16 @@
  * Content-Security-Policy lets the page render completely without a single violation.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser } from 'playwright-core';
-import { CHROMIUM, CHROMIUM_ARGS, startConsoleServer, type ConsoleServer } from './fixture.js';
+import type { Browser } from 'playwright-core';
+import {
+  chromiumMissing,
+  launchChromium,
+  startConsoleServer,
+  type ConsoleServer,
+} from './fixture.js';
 
-const skip = existsSync(CHROMIUM)
-  ? false
-  : `${CHROMIUM} is not installed (apt-get install chromium)`;
+const skip = chromiumMissing;
 
 describe('Swagger UI (browser)', { skip }, () => {
   let server: ConsoleServer;
@@ -18,11 +20,7 @@ describe('Swagger UI (browser)', { skip }, () => {
 
   before(async () => {
     server = await startConsoleServer();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: CHROMIUM_ARGS,
-    });
+    browser = await launchChromium();
   });
 
   after(async () => {

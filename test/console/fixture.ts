@@ -3,7 +3,9 @@
  * for the browser tests and the screenshot script. Triggers are enabled but no dispatcher runs:
  * trigger states are set through the store (setTriggerState), as a dispatcher would.
  */
+import { existsSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
+import { chromium, type Browser } from 'playwright-core';
 import type { AddressInfo } from 'node:net';
 import { buildApp } from '../../src/app.js';
 import { auditRoutes } from '../../src/audit/routes.js';
@@ -23,7 +25,7 @@ import type { StoreView } from '../storage/store-view.js';
 import { tempSqliteStore } from '../helpers.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
-export const CHROMIUM_ARGS = [
+const CHROMIUM_ARGS = [
   '--no-sandbox',
   '--disable-gpu',
   '--disable-background-networking',
@@ -32,6 +34,16 @@ export const CHROMIUM_ARGS = [
   '--disable-quic',
   '--no-first-run',
 ];
+
+/** The browser suites' skip reason: Debian's Chromium is not installed (false when it is). */
+export const chromiumMissing: string | false = existsSync(CHROMIUM)
+  ? false
+  : `${CHROMIUM} is not installed (apt-get install chromium)`;
+
+/** Debian's Chromium, headless, driven by playwright-core (never a downloaded browser). */
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+}
 
 export interface ConsoleServer {
   app: FastifyInstance;

@@ -3,12 +3,11 @@
  * the count badge, the matching rule, approve and reject (one and in bulk), the deep link.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { buildApp } from '../../src/app.js';
 import { DeviceService } from '../../src/devices/service.js';
 import { enrollmentPlugin } from '../../src/enrollment/routes.js';
@@ -18,11 +17,9 @@ import { EventBus } from '../../src/events/bus.js';
 import { operatorFeatures } from '../../src/operator.js';
 import { openStores, type OpenedStores } from '../../src/stores.js';
 import { tempDir } from '../helpers.js';
-import { CHROMIUM, CHROMIUM_ARGS } from './fixture.js';
+import { chromiumMissing, launchChromium } from './fixture.js';
 
-const skip = existsSync(CHROMIUM)
-  ? false
-  : `${CHROMIUM} is not installed (apt-get install chromium)`;
+const skip = chromiumMissing;
 
 describe('console: pending approval (browser)', { skip }, () => {
   const { dir, cleanup } = tempDir();
@@ -51,11 +48,7 @@ describe('console: pending approval (browser)', { skip }, () => {
     });
     await app.listen({ host: '127.0.0.1', port: 0 });
     url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: CHROMIUM_ARGS,
-    });
+    browser = await launchChromium();
   });
 
   after(async () => {
