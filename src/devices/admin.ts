@@ -3,10 +3,9 @@
  * src/audit/) records it in the write's own transaction. Defined here, beside the device service,
  * so that the device and enrollment services take them without importing the audit feature: the
  * service builds the entry, the recorder only turns it into a step of the same unit of work.
- * Imports only types.
  */
 import type { Step } from '../db/unit-of-work.js';
-import { iso } from '../time.js';
+import { deviceFieldsView } from './views.js';
 import type { Alias, Device } from './store.js';
 
 /** Who does an admin write, from where, by which request. */
@@ -66,19 +65,7 @@ export interface AuditRecorder {
 
 /** A device as an entry's image: what the API shows of it (ISO times), optionally its aliases. */
 export function deviceImage(d: Device, aliases?: readonly Alias[]): AuditImage {
-  const image: AuditImage = {
-    id: d.id,
-    ip: d.ip,
-    name: d.name,
-    userdata: d.userdata,
-    pinned: { ...d.pinned },
-    reported: { ...d.reported },
-    firstSeen: iso(d.firstSeen),
-    lastSeen: iso(d.lastSeen),
-    updatedAt: iso(d.updatedAt),
-    registrations: d.registrations,
-    lastSource: d.lastSource,
-  };
+  const image: AuditImage = deviceFieldsView(d);
   if (aliases) image.aliases = aliases.map((a) => ({ type: a.type, value: a.value }));
   return image;
 }

@@ -68,15 +68,10 @@ export function recordView(d: Device) {
   return { id: d.id, ip: d.ip, name: d.name, userdata: d.userdata };
 }
 
-export function detailView(
-  d: Device,
-  trigger: Trigger | undefined,
-  history: HistoryEntry[],
-  aliases: Alias[] = [],
-): DeviceDetailView {
+/** A device's stored fields as the API shows them (ISO times): the detail's and an audit image's. */
+export function deviceFieldsView(d: Device) {
   return {
     ...recordView(d),
-    aliases: aliases.map((a) => ({ type: a.type, value: a.value })),
     pinned: { ...d.pinned },
     reported: { ...d.reported },
     firstSeen: iso(d.firstSeen),
@@ -84,6 +79,18 @@ export function detailView(
     updatedAt: iso(d.updatedAt),
     registrations: d.registrations,
     lastSource: d.lastSource,
+  };
+}
+
+export function detailView(
+  d: Device,
+  trigger: Trigger | undefined,
+  history: HistoryEntry[],
+  aliases: Alias[] = [],
+): DeviceDetailView {
+  return {
+    ...deviceFieldsView(d),
+    aliases: aliases.map((a) => ({ type: a.type, value: a.value })),
     trigger: trigger ? triggerView(trigger) : null,
     history: history.map((h) => ({ at: iso(h.at), ip: h.ip, source: h.source })),
   };

@@ -40,6 +40,18 @@ export interface PostgresOutboxOptions {
   instanceId?: string;
 }
 
+/** A one-statement step whose `RETURNING *` gives the trigger it wrote, if it wrote one. */
+function maybeTriggerStatement(sql: string): PgStatementsStep<Trigger | undefined> {
+  return {
+    engine: 'postgres',
+    statements: [sql],
+    parse: (results) => {
+      const row = results[0]!.rows[0] as TriggerRow | undefined;
+      return row && triggerFromRow(row);
+    },
+  };
+}
+
 export class PostgresOutbox implements OutboxStore {
   /** Lease-token prefix: instance id and this process's incarnation. */
   private readonly instancePrefix: string | undefined;
@@ -73,14 +85,7 @@ export class PostgresOutbox implements OutboxStore {
         onIpChangeOnly: opts.onIpChangeOnly === true,
       },
     );
-    return {
-      engine: 'postgres',
-      statements: [sql],
-      parse: (results) => {
-        const row = results[0]!.rows[0] as TriggerRow | undefined;
-        return row && triggerFromRow(row);
-      },
-    };
+    return maybeTriggerStatement(sql);
   }
 
   /** One statement of the report's transaction (the report step before it checks the device). */
@@ -95,14 +100,7 @@ export class PostgresOutbox implements OutboxStore {
         0, ${int(at)}, ${int(at)}, ${int(at)}, NULL
       FROM devices WHERE id = ${lit(deviceId)}
       RETURNING *`;
-    return {
-      engine: 'postgres',
-      statements: [sql],
-      parse: (results) => {
-        const row = results[0]!.rows[0] as TriggerRow | undefined;
-        return row && triggerFromRow(row);
-      },
-    };
+    return maybeTriggerStatement(sql);
   }
 
   requeueStep(deviceId: string, at: number): PgFunctionStep<Trigger> {
