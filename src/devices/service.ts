@@ -37,6 +37,7 @@ import type {
   Alias,
   Change,
   Device,
+  DeviceRecord,
   DevicePatch,
   DeviceStore,
   HistoryEntry,
@@ -271,10 +272,10 @@ export class DeviceService {
   }
 
   /** The manager's lookup: like get(), but a device waiting for approval is device_pending. */
-  async check(rawId: string): Promise<Device> {
+  async check(rawId: string): Promise<DeviceRecord> {
     const id = normaliseId(rawId);
     try {
-      return await this.stores.devices.get(id);
+      return await this.stores.devices.record(id);
     } catch (e) {
       if (e instanceof DeviceNotFoundError) await this.opts.admission?.explainMissing(id);
       throw e;

@@ -8,6 +8,7 @@ import type {
   Alias,
   Change,
   Device,
+  DeviceRecord,
   DevicePatch,
   DeviceStore,
   HistoryEntry,
@@ -85,6 +86,17 @@ export class PostgresDeviceStore implements DeviceStore {
     );
     if (!rows[0]) throw new DeviceNotFoundError(idOrAlias);
     return deviceFromRow(rows[0]);
+  }
+
+  async record(idOrAlias: string): Promise<DeviceRecord> {
+    const { rows } = await this.db.query<DeviceRecord>(
+      `SELECT id, ip, name, userdata FROM devices WHERE id = $1
+       UNION ALL SELECT d.id, d.ip, d.name, d.userdata FROM aliases a JOIN devices d ON d.id = a.device_id
+       WHERE a.value = $1 AND NOT EXISTS (SELECT 1 FROM devices WHERE id = $1) LIMIT 1`,
+      [idOrAlias],
+    );
+    if (!rows[0]) throw new DeviceNotFoundError(idOrAlias);
+    return rows[0];
   }
 
   async resolveId(idOrAlias: string): Promise<string> {

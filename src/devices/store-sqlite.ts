@@ -8,6 +8,7 @@ import type {
   Alias,
   Change,
   Device,
+  DeviceRecord,
   DevicePatch,
   DeviceStore,
   HistoryEntry,
@@ -19,6 +20,9 @@ const GET = 'SELECT * FROM devices WHERE id = ?';
 // The primary id first; an alias only when no device has that id (an alias never equals one).
 const GET_BY_ID_OR_ALIAS = `SELECT * FROM devices WHERE id = @v
   UNION ALL SELECT d.* FROM aliases a JOIN devices d ON d.id = a.device_id
+  WHERE a.value = @v AND NOT EXISTS (SELECT 1 FROM devices WHERE id = @v) LIMIT 1`;
+const RECORD_BY_ID_OR_ALIAS = `SELECT id, ip, name, userdata FROM devices WHERE id = @v
+  UNION ALL SELECT d.id, d.ip, d.name, d.userdata FROM aliases a JOIN devices d ON d.id = a.device_id
   WHERE a.value = @v AND NOT EXISTS (SELECT 1 FROM devices WHERE id = @v) LIMIT 1`;
 const ALIAS_HOLDER = 'SELECT device_id FROM aliases WHERE value = ?';
 const DEVICE_EXISTS = 'SELECT 1 FROM devices WHERE id = ?';
@@ -131,6 +135,14 @@ export class SqliteDeviceStore implements DeviceStore {
       const row = this.db.statement<DeviceRow>(GET_BY_ID_OR_ALIAS).get({ v: idOrAlias });
       if (!row) throw new DeviceNotFoundError(idOrAlias);
       return deviceFromRow(row);
+    });
+  }
+
+  record(idOrAlias: string): Promise<DeviceRecord> {
+    return this.db.read(() => {
+      const row = this.db.statement<DeviceRecord>(RECORD_BY_ID_OR_ALIAS).get({ v: idOrAlias });
+      if (!row) throw new DeviceNotFoundError(idOrAlias);
+      return row;
     });
   }
 

@@ -105,6 +105,11 @@ export interface DeviceStore {
   registerStep(reg: Registration, historyLimit: number): Step<RegisteredDevice>;
   /** The device whose primary id, or else one of whose aliases, is `idOrAlias`. */
   get(idOrAlias: string): Promise<Device>;
+  /**
+   * Like get(), only the record the manager's lookup answers: the hottest read, so it reads
+   * four columns instead of the whole row.
+   */
+  record(idOrAlias: string): Promise<DeviceRecord>;
   /** The primary id of the device holding alias `idOrAlias`, else `idOrAlias` itself. */
   resolveId(idOrAlias: string): Promise<string>;
   /**

@@ -27,6 +27,7 @@ import type {
   Alias,
   Change,
   Device,
+  DeviceRecord,
   DevicePatch,
   DeviceStore,
   HistoryEntry,
@@ -298,6 +299,13 @@ export class MemoryDeviceStore implements DeviceStore {
 
   get(idOrAlias: string): Promise<Device> {
     return this.t.run(() => publicDevice(this.t.device(this.t.resolve(idOrAlias))));
+  }
+
+  record(idOrAlias: string): Promise<DeviceRecord> {
+    return this.t.run(() => {
+      const { id, ip, name, userdata } = this.t.device(this.t.resolve(idOrAlias));
+      return { id, ip, name, userdata };
+    });
   }
 
   resolveId(idOrAlias: string): Promise<string> {

@@ -109,6 +109,10 @@ export function storeSuite(name: string, open: () => Promise<OpenedStore>): void
         const mac = { type: 'mac' as const, value: '00:11:22:33:44:55' };
         assert.deepEqual(await store.addAliases('dev-a', [serial, mac]), [mac, serial]);
         assert.equal((await store.get('FOC123')).id, 'dev-a');
+        // The manager's lookup reads the record alone, by id or alias alike.
+        const record = { id: 'dev-a', ip: '10.0.0.1', name: '', userdata: '' };
+        assert.deepEqual(await store.record('FOC123'), record);
+        assert.deepEqual(await store.record('dev-a'), record);
         assert.equal(await store.resolveId('00:11:22:33:44:55'), 'dev-a');
         assert.equal(await store.resolveId('dev-b'), 'dev-b');
         assert.equal(await store.resolveId('unknown'), 'unknown');
@@ -163,8 +167,9 @@ export function storeSuite(name: string, open: () => Promise<OpenedStore>): void
         );
       });
 
-      it('throws DeviceNotFoundError for unknown ids on get, edit and delete', async () => {
+      it('throws DeviceNotFoundError for unknown ids on get, record, edit and delete', async () => {
         await assert.rejects(store.get('nope'), DeviceNotFoundError);
+        await assert.rejects(store.record('nope'), DeviceNotFoundError);
         await assert.rejects(
           store.edit('nope', { ip: '1.1.1.1', pinned: { name: true } }, T0),
           DeviceNotFoundError,

@@ -22,6 +22,7 @@ import { SqliteDeviceStore } from '../../src/devices/store-sqlite.js';
 import type {
   Alias,
   Device,
+  DeviceRecord,
   DevicePatch,
   HistoryEntry,
   Registration,
@@ -84,6 +85,10 @@ export class StoreView {
 
   get(id: string): Promise<Device> {
     return this.stores.devices.get(id);
+  }
+
+  record(id: string): Promise<DeviceRecord> {
+    return this.stores.devices.record(id);
   }
   async edit(id: string, patch: DevicePatch, at: number): Promise<Device> {
     const [{ after }] = await this.stores.db.commit(id, [

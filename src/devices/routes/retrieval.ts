@@ -3,7 +3,6 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { installGuard } from '../../http/auth.js';
 import { problems } from '../../http/schemas.js';
 import { DeviceRecord, IdParams } from '../schemas.js';
-import { recordView } from '../views.js';
 import type { GroupOptions } from './registration.js';
 
 export const retrievalApi: FastifyPluginAsyncTypebox<GroupOptions> = async (app, opts) => {
@@ -20,6 +19,6 @@ export const retrievalApi: FastifyPluginAsyncTypebox<GroupOptions> = async (app,
         response: { 200: DeviceRecord, ...problems(400, 401, 403, 404, 503) },
       },
     },
-    async (request) => recordView(await service.check(request.params.id)),
+    (request) => service.check(request.params.id),
   );
 };
